@@ -1,0 +1,6 @@
+std = "lua54"
+max_line_length = 120
+-- recipes and chunks run with the module as the global `cr`
+read_globals = { "cr" }
+files["tests/"] = { std = "+busted" }
+files["lua/connrecipe/coroutines.lua"] = { globals = { "coroutine" } }

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Installs the Debian packages connrecipe needs (only those missing), then
+# configures and builds into ./build. Usage: ./scripts/setup.sh [extra cmake args]
+set -eu
+cd "$(dirname "$0")/.."
+
+# build: compiler, cmake, pkg-config, libraries; run: lua-dkjson, iproute2;
+# tests: busted, luacheck, cmocka and the real servers and tools the tests drive.
+PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libcmocka-dev
+lua5.4 lua-dkjson lua-cjson lua-busted lua-check iproute2 iptables nftables socat nmap
+python3 procps util-linux nginx-light redis-server hyperfine valgrind"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing:$missing" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages and not root; run: sudo apt-get install$missing" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+cmake --build build -j "$(nproc)"

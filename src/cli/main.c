@@ -1,0 +1,279 @@
+/* connrecipe: run a recipe, a -e chunk or standard input as tasks on the
+ * runtime, and turn the outcome into an exit status. All Lua work happens
+ * under one lua_pcall (as in lua.c). */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/options.h"
+#include "cli/recipe_path.h"
+#include "lua/bindings.h"
+#include "runtime/runtime.h"
+#include "version.h"
+
+typedef struct {
+  cli_options opts;
+  recipe_path path;
+  int exit_code;
+} cli_state;
+
+static void error_line(const char *msg) {
+  fflush(stdout); /* partial output first, then the reason */
+  fprintf(stderr, "connrecipe: %s\n", msg);
+}
+
+/* ---- running a chunk as a task ------------------------------------------------------- */
+
+/* Exit status of a finished task: an integer it returned, 1 for false, 0 otherwise. */
+static int returned_status(lua_State *L, cr_task *t) {
+  int base = lua_gettop(L);
+  cr_task_push_outcome(t, L);
+  int code = EXIT_OK;
+  if (lua_gettop(L) >= base + 2) {
+    int idx = base + 2;
+    if (lua_isboolean(L, idx) && !lua_toboolean(L, idx)) code = EXIT_PROBLEM;
+    else if (lua_isinteger(L, idx)) {
+      lua_Integer v = lua_tointeger(L, idx);
+      code = (v >= 0 && v <= 255) ? (int)v : EXIT_INTERNAL;
+    }
+  }
+  lua_settop(L, base);
+  return code;
+}
+
+static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
+  cr_runtime *rt = cr_runtime_get(L);
+  cr_task_observe(t);
+  switch (cr_runtime_stop_reason(rt)) {
+  case CR_STOP_INTERRUPT:
+    error_line("interrupted");
+    return EXIT_INTERRUPTED;
+  case CR_STOP_DEADLINE: {
+    char msg[128];
+    snprintf(msg, sizeof msg, "deadline of %g s expired; the output above is partial",
+             cs->opts.deadline);
+    error_line(msg);
+    return EXIT_INTERNAL;
+  }
+  default:
+    break;
+  }
+  switch (cr_task_get_state(t)) {
+  case CR_TASK_FAILED:
+    error_line(cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t));
+    return EXIT_INTERNAL;
+  case CR_TASK_CANCELLED:
+    error_line("the recipe's task was cancelled");
+    return EXIT_INTERNAL;
+  default:
+    return returned_status(L, t);
+  }
+}
+
+/* Runs the function below nargs arguments as a task, with every task it starts. */
+static int run_task(lua_State *L, cli_state *cs, int nargs) {
+  cr_runtime *rt = cr_runtime_get(L);
+  cr_task *t = cr_task_spawn(L, nargs);
+  cr_task_ref(t);
+  cr_runtime_run(rt, L);
+  int code = outcome_status(L, cs, t);
+  cr_task_unref(t);
+  cr_runtime_report_unobserved(rt);
+  return code;
+}
+
+static int load_failed(lua_State *L) {
+  error_line(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return EXIT_INTERNAL;
+}
+
+/* ---- the modes ---------------------------------------------------------------------------- */
+
+static int run_chunks(lua_State *L, cli_state *cs) {
+  for (int i = 0; i < cs->opts.nchunks; i++) {
+    const char *code = cs->opts.chunks[i];
+    if (luaL_loadbuffer(L, code, strlen(code), "=(command line)") != LUA_OK) return load_failed(L);
+    int status = run_task(L, cs, 0);
+    if (status != EXIT_OK) return status;
+  }
+  return EXIT_OK;
+}
+
+static int run_stdin(lua_State *L, cli_state *cs) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, stdin)) > 0) luaL_addlstring(&b, buf, n);
+  luaL_pushresult(&b);
+  size_t len;
+  const char *code = lua_tolstring(L, -1, &len);
+  if (luaL_loadbuffer(L, code, len, "=stdin") != LUA_OK) return load_failed(L);
+  lua_remove(L, -2);
+  return run_task(L, cs, 0);
+}
+
+static void set_arg_table(lua_State *L, cli_state *cs, const char *script) {
+  lua_createtable(L, cs->opts.recipe_argc, 1);
+  lua_pushstring(L, script);
+  lua_rawseti(L, -2, 0);
+  for (int i = 0; i < cs->opts.recipe_argc; i++) {
+    lua_pushstring(L, cs->opts.recipe_argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int load_recipe(lua_State *L, const recipe_location *loc) {
+  if (!loc->builtin) return luaL_loadfile(L, loc->path);
+  lua_pushfstring(L, "=builtin:%s", loc->name);
+  int status = luaL_loadbuffer(L, loc->builtin->source, loc->builtin->len, lua_tostring(L, -1));
+  lua_remove(L, -2);
+  return status;
+}
+
+static int run_recipe(lua_State *L, cli_state *cs) {
+  recipe_location loc;
+  char why[2048];
+  if (recipe_find(&cs->path, cs->opts.recipe, &loc, why, sizeof why) != 0) {
+    error_line(why);
+    return EXIT_USAGE;
+  }
+  const char *where = loc.builtin ? loc.name : loc.path;
+  lua_getglobal(L, "cr");
+  lua_getfield(L, -1, "cli");
+  lua_pushstring(L, loc.name);
+  lua_setfield(L, -2, "recipe");
+  lua_pushstring(L, where);
+  lua_setfield(L, -2, "recipe_source");
+  lua_pop(L, 2);
+  set_arg_table(L, cs, where);
+  if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
+  luaL_checkstack(L, cs->opts.recipe_argc, "too many arguments");
+  for (int i = 0; i < cs->opts.recipe_argc; i++) lua_pushstring(L, cs->opts.recipe_argv[i]);
+  return run_task(L, cs, cs->opts.recipe_argc);
+}
+
+/* ---- --list ------------------------------------------------------------------------------- */
+
+typedef struct {
+  lua_State *L;
+  int json, count;
+} list_state;
+
+static void print_recipe(const recipe_location *loc, void *data) {
+  list_state *ls = data;
+  char desc[256];
+  recipe_description(loc, desc, sizeof desc);
+  char name[256];
+  snprintf(name, sizeof name, "%.*s", (int)(strlen(loc->name) - 4), loc->name);
+  if (!ls->json) {
+    printf("%-18s %-58s %s\n", name, desc[0] ? desc : "-", loc->origin);
+    return;
+  }
+  lua_State *L = ls->L;
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, desc);
+  lua_setfield(L, -2, "description");
+  lua_pushstring(L, loc->builtin ? "built-in" : loc->path);
+  lua_setfield(L, -2, "path");
+  lua_rawseti(L, -2, ++ls->count);
+}
+
+static int list_recipes(lua_State *L, cli_state *cs) {
+  list_state ls = {L, cs->opts.json, 0};
+  if (!ls.json) printf("%-18s %-58s %s\n", "RECIPE", "DESCRIPTION", "FROM");
+  lua_newtable(L);
+  recipe_list(&cs->path, print_recipe, &ls);
+  if (ls.json) {
+    cr_require_embedded(L, "connrecipe.json");
+    lua_getfield(L, -1, "encode");
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, -4);
+    lua_setfield(L, -2, "recipes");
+    lua_call(L, 1, 1);
+    puts(lua_tostring(L, -1));
+  }
+  return EXIT_OK;
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+/* cr.cli: what the command line said, for recipes and the recipe framework. */
+static void set_cli_table(lua_State *L, cli_state *cs) {
+  lua_createtable(L, 0, 8);
+  cr_set_boolean(L, "json", cs->opts.json);
+  cr_set_boolean(L, "verbose", cs->opts.verbose);
+  cr_set_boolean(L, "quiet", cs->opts.quiet);
+  cr_set_boolean(L, "color", cli_use_color(&cs->opts));
+  if (cs->opts.deadline > 0) cr_set_number(L, "deadline", cs->opts.deadline);
+  lua_setfield(L, -2, "cli");
+}
+
+static int pmain(lua_State *L) {
+  cli_state *cs = lua_touserdata(L, 1);
+  luaL_openlibs(L);
+  luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
+  set_cli_table(L, cs);
+  lua_setglobal(L, "cr");
+  cr_runtime *rt = cr_runtime_get(L);
+  cr_runtime_catch_sigint(rt);
+  cr_runtime_set_deadline(rt, cs->opts.deadline);
+
+  if (cs->opts.list) {
+    cs->exit_code = list_recipes(L, cs);
+    return 0;
+  }
+  int code = run_chunks(L, cs);
+  if (code == EXIT_OK && cs->opts.read_stdin) code = run_stdin(L, cs);
+  if (code == EXIT_OK && cs->opts.recipe) code = run_recipe(L, cs);
+  cs->exit_code = code;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  cli_state cs = {0};
+  if (cli_parse(argc, argv, &cs.opts) != 0) return EXIT_USAGE;
+  if (cs.opts.help) {
+    cli_print_help();
+    cli_free(&cs.opts);
+    return EXIT_OK;
+  }
+  if (cs.opts.version) {
+    printf("connrecipe %s (%s, libuv %s)\n", CONNRECIPE_VERSION, LUA_RELEASE, uv_version_string());
+    cli_free(&cs.opts);
+    return EXIT_OK;
+  }
+  if (!cs.opts.list && !cs.opts.nchunks && !cs.opts.recipe && !cs.opts.read_stdin) {
+    if (isatty(STDIN_FILENO)) {
+      fputs("usage: connrecipe [options] RECIPE [args...] | -e CODE | -l (see 'connrecipe --help')\n",
+            stderr);
+      cli_free(&cs.opts);
+      return EXIT_USAGE;
+    }
+    cs.opts.read_stdin = 1; /* piped input with nothing else to do: run it */
+  }
+  recipe_path_init(&cs.path);
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fputs("connrecipe: cannot create the Lua state: not enough memory\n", stderr);
+    return EXIT_INTERNAL;
+  }
+  lua_pushcfunction(L, pmain);
+  lua_pushlightuserdata(L, &cs);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    error_line(lua_tostring(L, -1));
+    cs.exit_code = EXIT_INTERNAL;
+  }
+  fflush(stdout);
+  lua_close(L);
+  recipe_path_free(&cs.path);
+  cli_free(&cs.opts);
+  return cs.exit_code;
+}

@@ -1,0 +1,37 @@
+/* Command-line options of the connrecipe executable. */
+#ifndef CONNRECIPE_CLI_OPTIONS_H
+#define CONNRECIPE_CLI_OPTIONS_H
+
+enum {
+  EXIT_OK = 0,          /* success, nothing wrong */
+  EXIT_PROBLEM = 1,     /* the recipe found a problem */
+  EXIT_USAGE = 2,       /* bad usage or bad input */
+  EXIT_INTERNAL = 3,    /* error in the recipe or in connrecipe */
+  EXIT_INTERRUPTED = 130
+};
+
+typedef struct {
+  const char **chunks; /* -e CODE, in order */
+  int nchunks;
+  int read_stdin; /* "-" */
+  const char *recipe;
+  int recipe_argc;
+  char **recipe_argv;
+  int list, version, help;
+  int json, verbose, quiet;
+  const char *color; /* auto | always | never */
+  double deadline;   /* seconds, 0: none */
+} cli_options;
+
+/* Parses argv into opts. Shared options (--json, --color, -v, -q, --deadline)
+ * are taken before and after the recipe name, up to a "--". On bad usage
+ * prints one line to stderr and returns -1. */
+int cli_parse(int argc, char **argv, cli_options *opts);
+void cli_free(cli_options *opts);
+
+/* Whether output should be coloured, from --color and the environment. */
+int cli_use_color(const cli_options *opts);
+
+void cli_print_help(void);
+
+#endif

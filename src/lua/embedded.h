@@ -1,0 +1,21 @@
+/* Lua modules and recipes compiled into the binary (see cmake/embed_lua.cmake). */
+#ifndef CONNRECIPE_LUA_EMBEDDED_H
+#define CONNRECIPE_LUA_EMBEDDED_H
+
+#include <stddef.h>
+
+typedef enum { CR_EMBED_END = 0, CR_EMBED_MODULE, CR_EMBED_RECIPE } cr_embed_kind;
+
+typedef struct {
+  cr_embed_kind kind;
+  const char *name; /* "connrecipe.tasks" for modules, "scan.lua" for recipes */
+  const char *source;
+  size_t len;
+} cr_embedded_file;
+
+extern const cr_embedded_file cr_embedded_files[];
+
+/* The embedded file of that kind and name, or NULL. */
+const cr_embedded_file *cr_embedded_find(cr_embed_kind kind, const char *name);
+
+#endif

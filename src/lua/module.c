@@ -1,0 +1,98 @@
+/* luaopen_connrecipe: the `connrecipe` module, the same for the executable and
+ * for connrecipe.so loaded by the stock lua5.4 interpreter. */
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua/bindings.h"
+#include "lua/embedded.h"
+#include "runtime/runtime.h"
+#include "version.h"
+
+extern char cr_async_marker;
+
+const cr_embedded_file *cr_embedded_find(cr_embed_kind kind, const char *name) {
+  for (const cr_embedded_file *f = cr_embedded_files; f->name; f++)
+    if (f->kind == kind && strcmp(f->name, name) == 0) return f;
+  return NULL;
+}
+
+/* package.preload entry for an embedded module. */
+static int load_embedded(lua_State *L) {
+  const cr_embedded_file *f = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushfstring(L, "=builtin:lua/%s.lua", f->name);
+  const char *chunkname = lua_tostring(L, -1);
+  if (luaL_loadbuffer(L, f->source, f->len, chunkname) != LUA_OK) return lua_error(L);
+  lua_pushvalue(L, 1); /* the module name, as require passes it */
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+static void register_embedded_modules(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const cr_embedded_file *f = cr_embedded_files; f->name; f++) {
+    if (f->kind != CR_EMBED_MODULE) continue;
+    lua_pushlightuserdata(L, (void *)f);
+    lua_pushcclosure(L, load_embedded, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_pop(L, 1);
+}
+
+void cr_require_embedded(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+}
+
+void cr_set_string(lua_State *L, const char *field, const char *s) {
+  lua_pushstring(L, s);
+  lua_setfield(L, -2, field);
+}
+void cr_set_integer(lua_State *L, const char *field, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, field);
+}
+void cr_set_number(lua_State *L, const char *field, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, field);
+}
+void cr_set_boolean(lua_State *L, const char *field, int v) {
+  lua_pushboolean(L, v);
+  lua_setfield(L, -2, field);
+}
+
+int cr_push_failure(lua_State *L, const char *message, const char *code) {
+  lua_pushnil(L);
+  lua_pushstring(L, message);
+  lua_pushstring(L, code);
+  return 3;
+}
+
+int luaopen_connrecipe(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "connrecipe.module");
+  if (!lua_isnil(L, -1)) return 1; /* one runtime per Lua state */
+  lua_pop(L, 1);
+
+  cr_runtime_open(L);
+  register_embedded_modules(L);
+
+  lua_newtable(L);
+  cr_set_string(L, "version", CONNRECIPE_VERSION);
+  cr_open_tasks(L);
+  cr_open_exec(L);
+
+  /* async calls inside a recipe's own coroutines */
+  cr_require_embedded(L, "connrecipe.coroutines");
+  lua_pushlightuserdata(L, &cr_async_marker);
+  lua_call(L, 1, 0);
+  /* join, all, timeout: written in Lua over cr._wait */
+  cr_require_embedded(L, "connrecipe.tasks");
+  lua_pushvalue(L, -2);
+  cr_push_task_methods(L);
+  lua_call(L, 2, 0);
+
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "connrecipe.module");
+  return 1;
+}

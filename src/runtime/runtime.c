@@ -1,0 +1,190 @@
+/* The runtime object, the scheduler loop, and stopping everything (Ctrl-C,
+ * --deadline, deadlock). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "runtime/internal.h"
+
+#define RUNTIME_KEY "connrecipe.runtime"
+#define HOOK_EVERY 1000 /* instructions between checks for Ctrl-C / deadline */
+
+volatile sig_atomic_t cr_stop_request;
+static volatile sig_atomic_t sigint_seen;
+static uint64_t deadline_ns; /* uv_hrtime() value, 0: none */
+static cr_runtime *sigint_runtime;
+
+/* ---- the runtime object ------------------------------------------------------------ */
+
+static void close_walk_cb(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static int runtime_gc(lua_State *L) {
+  cr_runtime **box = luaL_checkudata(L, 1, RUNTIME_KEY);
+  cr_runtime *rt = *box;
+  if (!rt) return 0;
+  *box = NULL;
+  rt->from = L;
+  cr_tasks_cancel_all(rt);
+  cr_tasks_free_unobserved(rt, 0);
+  uv_run(&rt->loop, UV_RUN_DEFAULT); /* let cancelled ops close their handles */
+  uv_walk(&rt->loop, close_walk_cb, NULL);
+  uv_run(&rt->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&rt->loop);
+  if (sigint_runtime == rt) sigint_runtime = NULL;
+  free(rt);
+  return 0;
+}
+
+/* Raises inside running Lua code once a stop was requested, so that a recipe in
+ * a pure CPU loop is interrupted too. Only inside tasks. */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  cr_runtime *rt = sigint_runtime;
+  if (deadline_ns && uv_hrtime() >= deadline_ns && !cr_stop_request)
+    cr_stop_request = CR_STOP_DEADLINE;
+  if (!cr_stop_request) return;
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
+  cr_runtime **box = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  rt = box ? *box : NULL;
+  if (rt && rt->current)
+    luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
+}
+
+static void on_wakeup(uv_async_t *a) { (void)a; /* the scheduler reads cr_stop_request */ }
+
+static void on_deadline(uv_timer_t *t) {
+  (void)t;
+  if (!cr_stop_request) cr_stop_request = CR_STOP_DEADLINE;
+}
+
+cr_runtime *cr_runtime_open(lua_State *L) {
+  cr_runtime *rt = calloc(1, sizeof *rt);
+  if (!rt) luaL_error(L, "not enough memory");
+  int rc = uv_loop_init(&rt->loop);
+  if (rc != 0) {
+    free(rt);
+    luaL_error(L, "cannot create the event loop: %s", uv_strerror(rc));
+  }
+  uv_async_init(&rt->loop, &rt->wakeup, on_wakeup);
+  uv_unref((uv_handle_t *)&rt->wakeup);
+  uv_timer_init(&rt->loop, &rt->deadline_timer);
+  uv_unref((uv_handle_t *)&rt->deadline_timer);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+
+  cr_runtime **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = rt;
+  luaL_newmetatable(L, RUNTIME_KEY);
+  lua_pushcfunction(L, runtime_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
+
+  /* Threads inherit the hook of the thread that creates them. */
+  lua_sethook(rt->L, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  /* A child that closes its stdin early must not kill us with SIGPIPE. */
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  return rt;
+}
+
+cr_runtime *cr_runtime_get(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
+  cr_runtime **box = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!box || !*box) luaL_error(L, "connrecipe runtime is not open");
+  return *box;
+}
+
+uv_loop_t *cr_runtime_loop(cr_runtime *rt) { return &rt->loop; }
+cr_task *cr_runtime_current(cr_runtime *rt) { return rt->current; }
+int cr_runtime_is_running(cr_runtime *rt) { return rt->running; }
+cr_stop_reason cr_runtime_stop_reason(cr_runtime *rt) { return rt->stop; }
+
+/* ---- stopping ------------------------------------------------------------------------- */
+
+static void on_sigint(int sig) {
+  (void)sig;
+  if (sigint_seen) { /* the second Ctrl-C: the user means it */
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    return;
+  }
+  sigint_seen = 1;
+  cr_stop_request = CR_STOP_INTERRUPT;
+  if (sigint_runtime) uv_async_send(&sigint_runtime->wakeup); /* async-signal-safe */
+}
+
+int cr_runtime_catch_sigint(cr_runtime *rt) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigint_runtime = rt;
+  return sigaction(SIGINT, &sa, NULL);
+}
+
+void cr_runtime_set_deadline(cr_runtime *rt, double seconds) {
+  if (seconds <= 0) return;
+  deadline_ns = uv_hrtime() + (uint64_t)(seconds * 1e9);
+  uv_timer_start(&rt->deadline_timer, on_deadline, (uint64_t)(seconds * 1000 + 0.5), 0);
+  if (!sigint_runtime) sigint_runtime = rt;
+}
+
+void cr_runtime_stop(cr_runtime *rt, cr_stop_reason why) {
+  if (!rt->stop) rt->stop = why;
+  if (!cr_stop_request) cr_stop_request = why;
+  cr_tasks_cancel_all(rt);
+}
+
+static void take_stop_request(cr_runtime *rt) {
+  if (cr_stop_request && !rt->stop) cr_runtime_stop(rt, (cr_stop_reason)cr_stop_request);
+}
+
+/* ---- the scheduler ----------------------------------------------------------------------- */
+
+static void run_ready_tasks(cr_runtime *rt, lua_State *from) {
+  cr_task *t;
+  while ((t = cr_ready_pop(rt)) != NULL) {
+    if (t->state != CR_TASK_READY && t->state != CR_TASK_WAITING) continue;
+    cr_task_ref(t); /* it may finish, and lose its last reference, inside */
+    cr_task_resume(t, from);
+    cr_task_unref(t);
+    take_stop_request(rt);
+  }
+}
+
+int cr_runtime_run(cr_runtime *rt, lua_State *from) {
+  int rc = 0;
+  lua_State *saved_from = rt->from;
+  rt->running = 1;
+  rt->from = from;
+  for (;;) {
+    take_stop_request(rt);
+    run_ready_tasks(rt, from);
+    if (rt->live_count == 0) break;
+    if (rt->ready_head) continue;
+    int active = uv_run(&rt->loop, UV_RUN_ONCE);
+    take_stop_request(rt);
+    if (!active && !rt->ready_head && rt->live_count > 0) {
+      fprintf(stderr, "connrecipe: %d task(s) wait for each other with nothing pending "
+                      "(a join cycle?); cancelling them\n", rt->live_count);
+      cr_tasks_cancel_all(rt);
+      rc = -1;
+    }
+  }
+  uv_run(&rt->loop, UV_RUN_DEFAULT); /* handles of cancelled ops finish closing */
+  rt->running = 0;
+  rt->from = saved_from;
+  return rc;
+}
+
+void cr_runtime_report_unobserved(cr_runtime *rt) { cr_tasks_free_unobserved(rt, 1); }

@@ -1,0 +1,411 @@
+/* Tasks and ops: creating, resuming, finishing and cancelling coroutine tasks,
+ * and the op life cycle async bindings build on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "runtime/internal.h"
+
+/* The value an async call yields with, so that a task (and the coroutine
+ * wrappers in connrecipe.coroutines) can tell it from a user's own yield. */
+char cr_async_marker;
+
+/* ---- ready queue and live list --------------------------------------------- */
+
+void cr_ready_push(cr_task *t) {
+  cr_runtime *rt = t->rt;
+  if (t->in_ready) return;
+  t->in_ready = 1;
+  t->ready_next = NULL;
+  t->ready_prev = rt->ready_tail;
+  if (rt->ready_tail)
+    rt->ready_tail->ready_next = t;
+  else
+    rt->ready_head = t;
+  rt->ready_tail = t;
+}
+
+static void ready_remove(cr_task *t) {
+  cr_runtime *rt = t->rt;
+  if (!t->in_ready) return;
+  if (t->ready_prev)
+    t->ready_prev->ready_next = t->ready_next;
+  else
+    rt->ready_head = t->ready_next;
+  if (t->ready_next)
+    t->ready_next->ready_prev = t->ready_prev;
+  else
+    rt->ready_tail = t->ready_prev;
+  t->in_ready = 0;
+  t->ready_prev = t->ready_next = NULL;
+}
+
+cr_task *cr_ready_pop(cr_runtime *rt) {
+  cr_task *t = rt->ready_head;
+  if (t) ready_remove(t);
+  return t;
+}
+
+static void live_add(cr_task *t) {
+  cr_runtime *rt = t->rt;
+  t->live_next = rt->live_head;
+  if (rt->live_head) rt->live_head->live_prev = t;
+  rt->live_head = t;
+  rt->live_count++;
+}
+
+static void live_remove(cr_task *t) {
+  cr_runtime *rt = t->rt;
+  if (t->live_prev)
+    t->live_prev->live_next = t->live_next;
+  else
+    rt->live_head = t->live_next;
+  if (t->live_next) t->live_next->live_prev = t->live_prev;
+  t->live_prev = t->live_next = NULL;
+  rt->live_count--;
+}
+
+/* ---- parent and children ---------------------------------------------------- */
+
+static void adopt(cr_task *parent, cr_task *child) {
+  child->parent = parent;
+  child->next_sibling = parent->first_child;
+  if (parent->first_child) parent->first_child->prev_sibling = child;
+  parent->first_child = child;
+}
+
+static void orphan(cr_task *child) {
+  cr_task *p = child->parent;
+  if (!p) return;
+  if (child->prev_sibling)
+    child->prev_sibling->next_sibling = child->next_sibling;
+  else
+    p->first_child = child->next_sibling;
+  if (child->next_sibling) child->next_sibling->prev_sibling = child->prev_sibling;
+  child->parent = child->prev_sibling = child->next_sibling = NULL;
+}
+
+/* ---- references ---------------------------------------------------------------- */
+
+void cr_task_ref(cr_task *t) { t->refs++; }
+
+void cr_task_unref(cr_task *t) {
+  if (--t->refs > 0) return;
+  lua_State *L = t->rt->L;
+  luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->err_ref);
+  free(t->traceback);
+  free(t->message);
+  free(t);
+}
+
+/* ---- watches ----------------------------------------------------------------- */
+
+void cr_watch_add(cr_task *t, cr_watch *w) {
+  w->task = t;
+  w->prev = NULL;
+  w->next = t->watches;
+  if (t->watches) t->watches->prev = w;
+  t->watches = w;
+}
+
+void cr_watch_remove(cr_watch *w) {
+  cr_task *t = w->task;
+  if (!t) return;
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    t->watches = w->next;
+  if (w->next) w->next->prev = w->prev;
+  w->task = NULL;
+  w->prev = w->next = NULL;
+}
+
+static void notify_watches(cr_task *t) {
+  cr_watch *w;
+  while ((w = t->watches) != NULL) {
+    cr_watch_remove(w);
+    t->observed = 1;
+    w->on_finish(w, t);
+  }
+}
+
+/* ---- ops --------------------------------------------------------------------- */
+
+void *cr_op_new(lua_State *L, const cr_op_type *type, size_t size) {
+  cr_op *op = calloc(1, size);
+  if (!op) luaL_error(L, "not enough memory");
+  op->type = type;
+  op->rt = cr_runtime_get(L);
+  op->refs = 1;
+  return op;
+}
+
+void cr_op_ref(cr_op *op) { op->refs++; }
+
+void cr_op_unref(cr_op *op) {
+  if (--op->refs > 0) return;
+  if (op->type->destroy) op->type->destroy(op);
+  free(op);
+}
+
+void cr_op_complete(cr_op *op) {
+  if (op->done) return;
+  op->done = 1;
+  if (op->task && op->task->state == CR_TASK_WAITING) cr_ready_push(op->task);
+}
+
+void cr_check_async(lua_State *L, const char *fname) {
+  cr_runtime *rt = cr_runtime_get(L);
+  if (!rt->current)
+    luaL_error(L, "%s: can only wait inside a task (a recipe, a -e chunk, cr.run or cr.spawn)",
+               fname);
+  if (!lua_isyieldable(L))
+    luaL_error(L,
+               "%s: cannot wait here: the call is under a C function that cannot yield "
+               "(require at module top level, a table.sort comparator, a string.gsub "
+               "callback, a __gc metamethod)",
+               fname);
+}
+
+int cr_op_await(lua_State *L, cr_op *op) {
+  cr_task *t = cr_runtime_get(L)->current;
+  op->task = t;
+  t->op = op;
+  lua_pushlightuserdata(L, &cr_async_marker);
+  return lua_yield(L, 1);
+}
+
+/* ---- creating tasks ------------------------------------------------------------ */
+
+cr_task *cr_task_spawn(lua_State *L, int nargs) {
+  cr_runtime *rt = cr_runtime_get(L);
+  cr_task *t = calloc(1, sizeof *t);
+  if (!t) luaL_error(L, "not enough memory");
+  t->rt = rt;
+  t->err_ref = LUA_NOREF;
+  t->id = ++rt->next_id;
+  t->refs = 1; /* the runtime's, until the task finishes */
+  lua_State *co = lua_newthread(L);
+  t->co = co;
+  t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_xmove(L, co, nargs + 1); /* the function and its arguments */
+  t->start_nargs = nargs;
+  t->state = CR_TASK_READY;
+  live_add(t);
+  if (rt->current) adopt(rt->current, t);
+  cr_ready_push(t);
+  return t;
+}
+
+cr_task_state cr_task_get_state(const cr_task *t) { return t->state; }
+int cr_task_id(const cr_task *t) { return t->id; }
+const char *cr_task_traceback(const cr_task *t) { return t->traceback; }
+const char *cr_task_message(const cr_task *t) { return t->message; }
+
+const char *cr_task_state_name(cr_task_state s) {
+  static const char *const names[] = {"ready", "running", "waiting", "done", "failed", "cancelled"};
+  return names[s];
+}
+
+/* ---- finishing --------------------------------------------------------------------- */
+
+static void unobserved_add(cr_task *t) {
+  cr_task_ref(t);
+  t->unobs_next = t->rt->unobserved;
+  t->rt->unobserved = t;
+}
+
+static void unobserved_remove(cr_task *t) {
+  for (cr_task **p = &t->rt->unobserved; *p; p = &(*p)->unobs_next) {
+    if (*p == t) {
+      *p = t->unobs_next;
+      cr_task_unref(t);
+      return;
+    }
+  }
+}
+
+static void cancel_tree(cr_task *t);
+
+/* Closes the coroutine's pending to-be-closed variables, with no task current
+ * so that an async call from a __close handler fails cleanly. */
+static void close_coroutine(cr_task *t) {
+  cr_task *saved = t->rt->current;
+  t->rt->current = NULL;
+  lua_resetthread(t->co);
+  t->rt->current = saved;
+}
+
+static void finish(cr_task *t, cr_task_state state) {
+  t->state = state;
+  ready_remove(t);
+  live_remove(t);
+  if (state == CR_TASK_DONE) {
+    while (t->first_child) orphan(t->first_child); /* children go on by themselves */
+  } else {
+    while (t->first_child) cancel_tree(t->first_child);
+  }
+  orphan(t);
+  int watched = t->watches != NULL;
+  notify_watches(t);
+  if (state == CR_TASK_FAILED && !watched) unobserved_add(t);
+  cr_task_unref(t); /* the runtime's reference */
+}
+
+/* The error value as a message, as lua.c's message handler words it. Works on
+ * `from`, the thread running the scheduler: the failed coroutine cannot call. */
+static char *error_message(lua_State *from, int idx) {
+  const char *msg;
+  idx = lua_absindex(from, idx);
+  if (lua_type(from, idx) == LUA_TSTRING || lua_type(from, idx) == LUA_TNUMBER)
+    msg = luaL_tolstring(from, idx, NULL); /* a copy: the error value stays as it was */
+  else if (luaL_getmetafield(from, idx, "__tostring") != LUA_TNIL) {
+    lua_pop(from, 1);
+    msg = luaL_tolstring(from, idx, NULL);
+  } else
+    msg = lua_pushfstring(from, "(error object is a %s value)", luaL_typename(from, idx));
+  char *s = strdup(msg);
+  lua_pop(from, 1);
+  return s;
+}
+
+static void finish_failed(cr_task *t) {
+  lua_State *co = t->co, *from = t->rt->from;
+  lua_pushvalue(co, -1);
+  lua_xmove(co, from, 1);
+  t->message = error_message(from, -1);
+  t->err_ref = luaL_ref(from, LUA_REGISTRYINDEX);
+  luaL_traceback(from, co, t->message, 0);
+  t->traceback = strdup(lua_tostring(from, -1));
+  lua_pop(from, 1);
+  close_coroutine(t);
+  t->nresults = 0;
+  finish(t, CR_TASK_FAILED);
+}
+
+static void finish_cancelled(cr_task *t) {
+  if (t->op) {
+    cr_op *op = t->op;
+    t->op = NULL;
+    op->task = NULL;
+    if (!op->done && op->type->cancel) op->type->cancel(op);
+    cr_op_unref(op);
+  }
+  close_coroutine(t);
+  t->nresults = 0;
+  finish(t, CR_TASK_CANCELLED);
+}
+
+/* ---- resuming ------------------------------------------------------------------------ */
+
+static int push_op_results(cr_task *t) {
+  cr_op *op = t->op;
+  t->op = NULL;
+  op->task = NULL;
+  int n = op->type->push(op, t->co);
+  cr_op_unref(op);
+  return n;
+}
+
+static void fail_with(cr_task *t, const char *msg) {
+  lua_pushstring(t->co, msg);
+  finish_failed(t);
+}
+
+void cr_task_resume(cr_task *t, lua_State *from) {
+  cr_runtime *rt = t->rt;
+  int nargs = t->op ? push_op_results(t) : t->start_nargs;
+  t->start_nargs = 0;
+  t->state = CR_TASK_RUNNING;
+  rt->current = t;
+  int nres = 0;
+  int status = lua_resume(t->co, from, nargs, &nres);
+  rt->current = NULL;
+  if (status == LUA_YIELD) {
+    int async = t->op && nres == 1 && lua_touserdata(t->co, -1) == &cr_async_marker;
+    lua_pop(t->co, nres);
+    if (!async) {
+      fail_with(t, "attempt to yield from outside a coroutine (coroutine.yield at the top level "
+                   "of a task)");
+    } else if (t->cancel_pending) {
+      finish_cancelled(t);
+    } else {
+      t->state = CR_TASK_WAITING;
+      if (t->op->done) cr_ready_push(t);
+    }
+  } else if (status == LUA_OK) {
+    t->nresults = nres;
+    finish(t, t->cancel_pending ? CR_TASK_CANCELLED : CR_TASK_DONE);
+  } else {
+    finish_failed(t);
+  }
+}
+
+/* ---- cancelling ------------------------------------------------------------------------ */
+
+static void cancel_tree(cr_task *t) {
+  if (t->state >= CR_TASK_DONE) return;
+  if (t->state == CR_TASK_RUNNING) { /* it is on the C stack: finish it at its next yield */
+    t->cancel_pending = 1;
+    orphan(t);
+    return;
+  }
+  finish_cancelled(t); /* cancels the children too */
+}
+
+void cr_task_cancel(cr_task *t) { cancel_tree(t); }
+
+void cr_tasks_cancel_all(cr_runtime *rt) {
+  for (;;) {
+    cr_task *t = rt->live_head;
+    while (t && (t->state == CR_TASK_RUNNING || t->cancel_pending)) t = t->live_next;
+    if (!t) return;
+    cancel_tree(t);
+  }
+}
+
+/* ---- outcomes ------------------------------------------------------------------------- */
+
+void cr_task_observe(cr_task *t) {
+  t->observed = 1;
+  if (t->state == CR_TASK_FAILED) unobserved_remove(t);
+}
+
+int cr_task_push_outcome(cr_task *t, lua_State *L) {
+  cr_task_observe(t);
+  switch (t->state) {
+  case CR_TASK_DONE: {
+    int n = t->nresults;
+    luaL_checkstack(L, n + 1, "too many results");
+    luaL_checkstack(t->co, n, "too many results");
+    lua_pushboolean(L, 1);
+    for (int i = n; i >= 1; i--) lua_pushvalue(t->co, -n);
+    lua_xmove(t->co, L, n);
+    return n + 1;
+  }
+  case CR_TASK_FAILED:
+    lua_pushboolean(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->err_ref);
+    return 2;
+  case CR_TASK_CANCELLED:
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cancelled");
+    return 2;
+  default:
+    return luaL_error(L, "task %d has not finished", t->id);
+  }
+}
+
+void cr_tasks_free_unobserved(cr_runtime *rt, int report) {
+  while (rt->unobserved) {
+    cr_task *t = rt->unobserved;
+    rt->unobserved = t->unobs_next;
+    if (report)
+      fprintf(stderr, "connrecipe: warning: task %d failed and nobody joined it: %s\n", t->id,
+              t->message);
+    cr_task_unref(t);
+  }
+}

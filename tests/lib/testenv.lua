@@ -1,0 +1,116 @@
+-- Shared test helpers: running the built executable and other commands,
+-- private network namespaces, and temporary files. Loaded via tests/helper.lua.
+local testenv = {}
+
+testenv.bin = os.getenv("CONNRECIPE_BIN")
+testenv.source_dir = os.getenv("CONNRECIPE_SOURCE_DIR")
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+testenv.quote = shell_quote
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+testenv.read_file = read_file
+
+function testenv.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- testenv.tmpdir() -> a fresh directory, removed by testenv.cleanup()
+local tmpdirs = {}
+function testenv.tmpdir()
+  local p = io.popen("mktemp -d /tmp/connrecipe-test.XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  tmpdirs[#tmpdirs + 1] = dir
+  return dir
+end
+
+--- testenv.sh(command [, {stdin = "..."}]) -> {code, stdout, stderr}
+--- Runs a shell command line and captures everything.
+function testenv.sh(cmd, opts)
+  local out, err = os.tmpname(), os.tmpname()
+  local full = "(" .. cmd .. ") >" .. out .. " 2>" .. err
+  if opts and opts.stdin then
+    local input = os.tmpname()
+    testenv.write_file(input, opts.stdin)
+    full = full .. " <" .. input
+  else
+    full = full .. " </dev/null"
+  end
+  local _, _, code = os.execute(full)
+  local r = { code = code, stdout = read_file(out) or "", stderr = read_file(err) or "" }
+  os.remove(out)
+  os.remove(err)
+  return r
+end
+
+--- testenv.run(args [, opts]) -> {code, stdout, stderr}: the connrecipe
+--- executable with these arguments (a list, quoted for the shell).
+function testenv.run(args, opts)
+  local parts = { shell_quote(testenv.bin) }
+  for _, a in ipairs(args) do
+    parts[#parts + 1] = shell_quote(a)
+  end
+  local prefix = (opts and opts.env) and (opts.env .. " ") or ""
+  return testenv.sh(prefix .. table.concat(parts, " "), opts)
+end
+
+function testenv.is_root()
+  local p = io.popen("id -u")
+  local uid = p:read("l")
+  p:close()
+  return uid == "0"
+end
+
+function testenv.have(program)
+  return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
+end
+
+--- testenv.netns() -> name of a fresh network namespace with lo up, removed by
+--- testenv.cleanup(). Commands run inside it with testenv.in_netns(name, cmd).
+local namespaces = {}
+function testenv.netns()
+  local name = ("crtest-%d-%d"):format(math.random(1, 1e9), #namespaces)
+  assert(os.execute("ip netns add " .. name), "ip netns add failed")
+  namespaces[#namespaces + 1] = name
+  assert(os.execute("ip -n " .. name .. " link set lo up"))
+  return name
+end
+
+function testenv.in_netns(ns, cmd)
+  return "ip netns exec " .. ns .. " " .. cmd
+end
+
+function testenv.cleanup()
+  for _, ns in ipairs(namespaces) do
+    os.execute("ip netns pids " .. ns .. " 2>/dev/null | xargs -r kill -9 2>/dev/null")
+    os.execute("ip netns del " .. ns .. " 2>/dev/null")
+    os.execute("rm -rf /etc/netns/" .. ns)
+  end
+  namespaces = {}
+  for _, d in ipairs(tmpdirs) do
+    os.execute("rm -rf " .. shell_quote(d))
+  end
+  tmpdirs = {}
+end
+
+--- A reason to skip root-only tests, or nil.
+function testenv.needs_root()
+  if not testenv.is_root() then
+    return "needs root (network namespaces)"
+  end
+end
+
+return testenv

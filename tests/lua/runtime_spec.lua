@@ -1,0 +1,438 @@
+-- The runtime API through the Lua module, as a recipe author uses it.
+local cr = require "connrecipe"
+
+describe("cr.run and cr.sleep", function()
+  it("returns the function's results", function()
+    local a, b = cr.run(function(x)
+      cr.sleep(0.01)
+      return x + 1, "two"
+    end, 41)
+    assert.equal(42, a)
+    assert.equal("two", b)
+  end)
+
+  it("raises the function's error", function()
+    assert.has_error(function()
+      cr.run(function()
+        error("boom", 0)
+      end)
+    end, "boom")
+  end)
+
+  it("refuses to wait outside a task", function()
+    local ok, err = pcall(cr.sleep, 0.01)
+    assert.is_false(ok)
+    assert.matches("only wait inside a task", err)
+  end)
+
+  it("rejects a negative duration", function()
+    assert.has_error(function()
+      cr.run(function()
+        cr.sleep(-1)
+      end)
+    end)
+  end)
+
+  it("sleeps concurrently: ten 0.2 s sleeps take about 0.2 s, not 2 s", function()
+    local elapsed = cr.run(function()
+      local t0 = cr.now()
+      local tasks = {}
+      for i = 1, 10 do
+        tasks[i] = cr.spawn(cr.sleep, 0.2)
+      end
+      for i = 1, 10 do
+        tasks[i]:join()
+      end
+      return cr.now() - t0
+    end)
+    assert.is_true(elapsed >= 0.19)
+    assert.is_true(elapsed < 1.5, "sleeps ran one after the other")
+  end)
+
+  it("cr.now is monotonic seconds", function()
+    local a = cr.now()
+    local b = cr.now()
+    assert.is_number(a)
+    assert.is_true(b >= a)
+  end)
+end)
+
+describe("cr.spawn and task:join", function()
+  it("finishes thousands of concurrent tasks", function()
+    local sum, finished = cr.run(function()
+      local tasks = {}
+      for i = 1, 5000 do
+        tasks[i] = cr.spawn(function(n)
+          cr.sleep((n % 10) / 1000)
+          return n
+        end, i)
+      end
+      local total, count = 0, 0
+      for i = 1, #tasks do
+        total = total + tasks[i]:join()
+        count = count + (tasks[i]:status() == "done" and 1 or 0)
+      end
+      return total, count
+    end)
+    assert.equal(5000 * 5001 // 2, sum)
+    assert.equal(5000, finished)
+  end)
+
+  it("join returns nil, err for a task that raised", function()
+    local r, err = cr.run(function()
+      local t = cr.spawn(function()
+        cr.sleep(0.01)
+        error("child failed", 0)
+      end)
+      return t:join()
+    end)
+    assert.is_nil(r)
+    assert.equal("child failed", err)
+  end)
+
+  it("join of a finished task works outside the loop", function()
+    local t
+    cr.run(function()
+      t = cr.spawn(function()
+        return 7
+      end)
+    end)
+    assert.equal("done", t:status())
+    assert.equal(7, t:join())
+  end)
+
+  it("cancel stops a task waiting on a timer; join says cancelled", function()
+    local r, err, status, elapsed = cr.run(function()
+      local t0 = cr.now()
+      local t = cr.spawn(cr.sleep, 30)
+      cr.sleep(0.01)
+      t:cancel()
+      local r, e = t:join()
+      return r, e, t:status(), cr.now() - t0
+    end)
+    assert.is_nil(r)
+    assert.equal("cancelled", err)
+    assert.equal("cancelled", status)
+    assert.is_true(elapsed < 5)
+  end)
+
+  it("cancelling a task cancels its children", function()
+    local child_status = cr.run(function()
+      local child
+      local parent = cr.spawn(function()
+        child = cr.spawn(cr.sleep, 30)
+        cr.sleep(30)
+      end)
+      cr.sleep(0.01)
+      parent:cancel()
+      return child:status()
+    end)
+    assert.equal("cancelled", child_status)
+  end)
+
+  it("a task cannot cancel itself", function()
+    assert.has_error(function()
+      cr.run(function()
+        local me
+        me = cr.spawn(function()
+          me:cancel()
+        end)
+        local _, err = me:join()
+        error(err, 0)
+      end)
+    end)
+  end)
+
+  it("closes to-be-closed variables of a cancelled task", function()
+    local closed = cr.run(function()
+      local flag = { closed = false }
+      local t = cr.spawn(function()
+        local guard <close> = setmetatable({}, { __close = function()
+          flag.closed = true
+        end })
+        cr.sleep(30)
+        return guard
+      end)
+      cr.sleep(0.01)
+      t:cancel()
+      return flag.closed
+    end)
+    assert.is_true(closed)
+  end)
+
+  it("runs children that outlive their parent to completion", function()
+    local log = {}
+    cr.run(function()
+      cr.spawn(function()
+        cr.spawn(function()
+          cr.sleep(0.05)
+          log[#log + 1] = "grandchild"
+        end)
+        log[#log + 1] = "child"
+      end)
+    end)
+    assert.same({ "child", "grandchild" }, log)
+  end)
+
+  it("reports a join cycle instead of hanging", function()
+    assert.has_error(function()
+      cr.run(function()
+        local a
+        local b = cr.spawn(function()
+          cr.sleep(0)
+          return a:join()
+        end)
+        a = cr.spawn(function()
+          return b:join()
+        end)
+        return a:join()
+      end)
+    end, "cancelled")
+  end)
+end)
+
+describe("cr.all", function()
+  it("runs functions concurrently and returns their results in order", function()
+    local a, b, c, elapsed = cr.run(function()
+      local t0 = cr.now()
+      local x, y, z = cr.all {
+        function()
+          cr.sleep(0.2)
+          return "a"
+        end,
+        function()
+          cr.sleep(0.1)
+          return "b"
+        end,
+        function()
+          return "c"
+        end,
+      }
+      return x, y, z, cr.now() - t0
+    end)
+    assert.same({ "a", "b", "c" }, { a, b, c })
+    assert.is_true(elapsed < 0.29, "ran one after the other")
+  end)
+
+  it("keeps nil results in their place", function()
+    local n, second = cr.run(function()
+      local function pack(...)
+        return select("#", ...), select(2, ...)
+      end
+      return pack(cr.all {
+        function()
+          return nil
+        end,
+        function()
+          return 2
+        end,
+      })
+    end)
+    assert.equal(2, n)
+    assert.equal(2, second)
+  end)
+
+  it("raises the first error and cancels the others", function()
+    local ok, err, other = cr.run(function()
+      local sleeper
+      local ok, err = pcall(cr.all, {
+        function()
+          sleeper = cr.sleep(30)
+        end,
+        function()
+          cr.sleep(0.01)
+          error("second failed", 0)
+        end,
+      })
+      return ok, err, sleeper
+    end)
+    assert.is_false(ok)
+    assert.equal("second failed", err)
+    assert.is_nil(other)
+  end)
+
+  it("rejects items that are not functions", function()
+    assert.has_error(function()
+      cr.run(function()
+        cr.all { function() end, 42 }
+      end)
+    end)
+  end)
+end)
+
+describe("cr.timeout", function()
+  it("returns the results when the function finishes in time", function()
+    assert.equal(5, cr.run(function()
+      return cr.timeout(1, function(x)
+        cr.sleep(0.01)
+        return x
+      end, 5)
+    end))
+  end)
+
+  it("returns nil, 'timeout' and cancels pending operations", function()
+    local r, err, elapsed = cr.run(function()
+      local t0 = cr.now()
+      local r, e = cr.timeout(0.1, function()
+        cr.exec { "sleep", "30" }
+        return "finished"
+      end)
+      return r, e, cr.now() - t0
+    end)
+    assert.is_nil(r)
+    assert.equal("timeout", err)
+    assert.is_true(elapsed < 5)
+  end)
+
+  it("raises the function's error", function()
+    assert.has_error(function()
+      cr.run(function()
+        cr.timeout(1, function()
+          error("inner", 0)
+        end)
+      end)
+    end, "inner")
+  end)
+end)
+
+describe("yields inside pcall and the recipe's own coroutines", function()
+  it("works inside pcall", function()
+    local ok, v = cr.run(function()
+      return pcall(function()
+        cr.sleep(0.01)
+        return "after sleep"
+      end)
+    end)
+    assert.is_true(ok)
+    assert.equal("after sleep", v)
+  end)
+
+  it("works inside coroutine.wrap, and plain yields still pass through", function()
+    local got = cr.run(function()
+      local gen = coroutine.wrap(function()
+        for i = 1, 3 do
+          cr.sleep(0.001)
+          coroutine.yield(i)
+        end
+      end)
+      return { gen(), gen(), gen() }
+    end)
+    assert.same({ 1, 2, 3 }, got)
+  end)
+
+  it("works inside nested coroutine.resume", function()
+    local ok, v = cr.run(function()
+      local co = coroutine.create(function()
+        local inner = coroutine.wrap(function()
+          cr.sleep(0.001)
+          return cr.exec({ "echo", "nested" }).stdout
+        end)
+        return inner()
+      end)
+      return coroutine.resume(co)
+    end)
+    assert.is_true(ok)
+    assert.equal("nested\n", v)
+  end)
+
+  it("names the C boundary when a yield cannot cross it", function()
+    local ok, err = cr.run(function()
+      return pcall(table.sort, { 3, 1, 2 }, function(a, b)
+        cr.sleep(0)
+        return a < b
+      end)
+    end)
+    assert.is_false(ok)
+    assert.matches("table.sort comparator", err)
+  end)
+
+  it("a plain coroutine.yield at the top of a task is an error", function()
+    assert.has_error(function()
+      cr.run(function()
+        coroutine.yield(1)
+      end)
+    end)
+  end)
+end)
+
+describe("cr.exec", function()
+  it("captures status, stdout and stderr", function()
+    local r = cr.run(function()
+      return cr.exec { "sh", "-c", "echo out; echo err >&2; exit 3" }
+    end)
+    assert.equal(3, r.status)
+    assert.equal("out\n", r.stdout)
+    assert.equal("err\n", r.stderr)
+    assert.is_false(r.timed_out)
+    assert.is_nil(r.signal)
+  end)
+
+  it("feeds stdin", function()
+    local r = cr.run(function()
+      return cr.exec { "tr", "a-z", "A-Z", stdin = "hello" }
+    end)
+    assert.equal("HELLO", r.stdout)
+  end)
+
+  it("passes arguments without a shell", function()
+    local r = cr.run(function()
+      return cr.exec { "printf", "%s|", "a b", "$HOME", ";ls" }
+    end)
+    assert.equal("a b|$HOME|;ls|", r.stdout)
+  end)
+
+  it("gives nil, message, ENOENT for a missing program", function()
+    local r, msg, code = cr.run(function()
+      return cr.exec { "no-such-program-connrecipe" }
+    end)
+    assert.is_nil(r)
+    assert.equal("no-such-program-connrecipe: not found", msg)
+    assert.equal("ENOENT", code)
+  end)
+
+  it("kills the child at the timeout (TERM, then KILL)", function()
+    local r, elapsed = cr.run(function()
+      local t0 = cr.now()
+      local r = cr.exec { "sh", "-c", "trap '' TERM; sleep 30", timeout = 0.2 }
+      return r, cr.now() - t0
+    end)
+    assert.is_true(r.timed_out)
+    assert.equal(9, r.signal)
+    assert.is_true(elapsed < 10)
+  end)
+
+  it("kills the child's own children too", function()
+    local dir = os.tmpname()
+    local r = cr.run(function()
+      return cr.exec { "sh", "-c", "sleep 30 & echo $! > " .. dir .. "; wait", timeout = 0.2 }
+    end)
+    assert.is_true(r.timed_out)
+    local f = io.open(dir)
+    local pid = f:read("n")
+    f:close()
+    os.remove(dir)
+    cr.run(function()
+      cr.sleep(0.1)
+    end)
+    -- gone, or a zombie waiting for a PID 1 that may not reap: either way not running
+    local stat = io.open("/proc/" .. pid .. "/stat")
+    local state = stat and stat:read("a"):match("^%d+ %b() (%a)")
+    if stat then
+      stat:close()
+    end
+    assert.is_true(state == nil or state == "Z", "grandchild survived in state " .. tostring(state))
+  end)
+
+  it("rejects bad arguments", function()
+    assert.has_error(function()
+      cr.run(function()
+        cr.exec {}
+      end)
+    end)
+    assert.has_error(function()
+      cr.run(function()
+        cr.exec { "true", timout = 1 }
+      end)
+    end, "cr.exec: unknown option 'timout' (expected timeout, stdin, max_output)")
+  end)
+end)
