@@ -4,3 +4,5 @@ max_line_length = 120
 read_globals = { "cr" }
 files["tests/"] = { std = "+busted" }
 files["lua/connrecipe/coroutines.lua"] = { globals = { "coroutine" } }
+-- deliberately broken: the CLI tests check how its syntax error is reported
+exclude_files = { "tests/fixtures/recipes/syntax_error.lua" }

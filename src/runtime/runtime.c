@@ -8,7 +8,8 @@
 
 #include "runtime/internal.h"
 
-#define RUNTIME_KEY "connrecipe.runtime"
+#define RUNTIME_KEY "connrecipe.runtime"   /* registry: the runtime's userdata */
+#define RUNTIME_MT "connrecipe.runtime.mt" /* registry: its metatable */
 #define HOOK_EVERY 1000 /* instructions between checks for Ctrl-C / deadline */
 
 volatile sig_atomic_t cr_stop_request;
@@ -24,7 +25,7 @@ static void close_walk_cb(uv_handle_t *h, void *arg) {
 }
 
 static int runtime_gc(lua_State *L) {
-  cr_runtime **box = luaL_checkudata(L, 1, RUNTIME_KEY);
+  cr_runtime **box = luaL_checkudata(L, 1, RUNTIME_MT);
   cr_runtime *rt = *box;
   if (!rt) return 0;
   *box = NULL;
@@ -81,7 +82,7 @@ cr_runtime *cr_runtime_open(lua_State *L) {
 
   cr_runtime **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = rt;
-  luaL_newmetatable(L, RUNTIME_KEY);
+  luaL_newmetatable(L, RUNTIME_MT);
   lua_pushcfunction(L, runtime_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);

@@ -49,6 +49,12 @@ function testenv.sh(cmd, opts)
   else
     full = full .. " </dev/null"
   end
+  local child_asan = os.getenv("CONNRECIPE_CHILD_ASAN_OPTIONS")
+  if child_asan then
+    -- sanitizer build: the ASan runtime preloaded into lua5.4 stays out of the
+    -- commands; the instrumented executable gets its own leak check
+    full = "exec env -u LD_PRELOAD ASAN_OPTIONS=" .. child_asan .. " sh -c " .. shell_quote(full)
+  end
   local _, _, code = os.execute(full)
   local r = { code = code, stdout = read_file(out) or "", stderr = read_file(err) or "" }
   os.remove(out)
