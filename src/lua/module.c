@@ -79,6 +79,13 @@ int luaopen_connrecipe(lua_State *L) {
 
   lua_newtable(L);
   cr_set_string(L, "version", CONNRECIPE_VERSION);
+  /* cr.cli: the shared options; the executable replaces it with the command line's */
+  lua_createtable(L, 0, 6);
+  cr_set_boolean(L, "json", 0);
+  cr_set_boolean(L, "verbose", 0);
+  cr_set_boolean(L, "quiet", 0);
+  cr_set_boolean(L, "color", 0);
+  lua_setfield(L, -2, "cli");
   cr_open_tasks(L);
   cr_open_exec(L);
 
@@ -91,6 +98,14 @@ int luaopen_connrecipe(lua_State *L) {
   lua_pushvalue(L, -2);
   cr_push_task_methods(L);
   lua_call(L, 2, 0);
+
+  /* the recipe framework: cr.recipe{...} */
+  cr_require_embedded(L, "connrecipe.recipe");
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "declare");
+  lua_setfield(L, -3, "recipe");
+  lua_setfield(L, -2, "_recipe");
 
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "connrecipe.module");

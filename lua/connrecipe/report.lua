@@ -1,0 +1,129 @@
+-- Rendering a recipe's findings: a text report for people (colour only when
+-- cr.cli.color says so) and one JSON document for --json.
+local json = require "connrecipe.json"
+
+local report = {}
+
+report.severity_rank = { error = 4, warn = 3, info = 2, ok = 1 }
+
+local colours = { error = "\27[31m", warn = "\27[33m", info = "\27[36m", ok = "\27[32m" }
+local bold, reset = "\27[1m", "\27[0m"
+
+--- Findings ordered for reading: the verdict first, then by severity, then as recorded.
+function report.ordered(findings, verdict)
+  local list = {}
+  for i, f in ipairs(findings) do
+    list[i] = { f = f, i = i }
+  end
+  table.sort(list, function(a, b)
+    local av, bv = a.f.id == verdict, b.f.id == verdict
+    if av ~= bv then
+      return av
+    end
+    local ar, br = report.severity_rank[a.f.severity], report.severity_rank[b.f.severity]
+    if ar ~= br then
+      return ar > br
+    end
+    return a.i < b.i
+  end)
+  for i, e in ipairs(list) do
+    list[i] = e.f
+  end
+  return list
+end
+
+local function scalar(v)
+  if type(v) == "table" then
+    return json.encode(v)
+  end
+  return tostring(v)
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) == "string" then
+      keys[#keys + 1] = k
+    end
+  end
+  table.sort(keys)
+  return keys
+end
+
+local function evidence_lines(evidence, out)
+  if type(evidence) ~= "table" then
+    if evidence ~= nil then
+      out[#out + 1] = "    " .. scalar(evidence)
+    end
+    return
+  end
+  for _, item in ipairs(evidence) do
+    out[#out + 1] = "    - " .. scalar(item)
+  end
+  for _, k in ipairs(sorted_keys(evidence)) do
+    out[#out + 1] = ("    %s: %s"):format(k, scalar(evidence[k]))
+  end
+end
+
+local function paint(colour, text, use_colour)
+  return use_colour and (colour .. text .. reset) or text
+end
+
+--- report.text(run) -> string; run = {recipe, target_display, verdict, findings, checks, verbose, color}
+function report.text(run)
+  local out = {}
+  local verdict = run.verdict_finding
+  if verdict then
+    out[#out + 1] = paint(bold .. colours[verdict.severity],
+      ("%s: %s"):format(verdict.severity:upper(), verdict.summary), run.color)
+    out[#out + 1] = ""
+  end
+  for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
+    out[#out + 1] = ("%s %s: %s"):format(paint(colours[f.severity], "[" .. f.severity .. "]", run.color), f.id, f.summary)
+    evidence_lines(f.evidence, out)
+    if f.fix then
+      local first = true
+      for line in (f.fix .. "\n"):gmatch("(.-)\n") do
+        out[#out + 1] = (first and "  fix: " or "       ") .. line
+        first = false
+      end
+    end
+  end
+  if run.verbose and #run.checks > 0 then
+    out[#out + 1] = ""
+    out[#out + 1] = "checks:"
+    for _, c in ipairs(run.checks) do
+      out[#out + 1] = ("  %-32s %8.2f ms  %s%s"):format(c.name, c.ms, c.ok and "ok" or "FAILED",
+        c.error and (": " .. c.error) or "")
+    end
+    out[#out + 1] = ("elapsed %.1f ms"):format(run.elapsed_ms)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- report.json(run) -> the one JSON document of --json
+function report.json(run)
+  local findings = json.array()
+  for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
+    findings[#findings + 1] = {
+      id = f.id, severity = f.severity, summary = f.summary,
+      evidence = f.evidence == nil and json.null or f.evidence,
+      fix = f.fix == nil and json.null or f.fix,
+    }
+  end
+  local checks = json.array()
+  for _, c in ipairs(run.checks) do
+    checks[#checks + 1] = { name = c.name, ms = c.ms, ok = c.ok, error = c.error }
+  end
+  return json.encode {
+    schema = 1,
+    recipe = run.recipe,
+    target = run.target or json.null,
+    verdict = run.verdict or json.null,
+    findings = findings,
+    checks = checks,
+    elapsed_ms = run.elapsed_ms,
+  }
+end
+
+return report
