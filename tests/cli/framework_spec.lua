@@ -28,7 +28,8 @@ describe("recipe params", function()
   end)
 
   local bad = {
-    { { "localhost:99999" }, "connrecipe: framework_demo: TARGET: port 99999 out of range 1%-65535 in 'localhost:99999'" },
+    { { "localhost:99999" },
+      "connrecipe: framework_demo: TARGET: port 99999 out of range 1%-65535 in 'localhost:99999'" },
     { {}, "connrecipe: framework_demo: missing TARGET %(see 'connrecipe framework_demo %-%-help'%)" },
     { { "h:1", "--timeout", "soon" }, "framework_demo: %-%-timeout: expected a number, got 'soon'" },
     { { "h:1", "--count=11" }, "%-%-count: must be at most 10, got 11" },
@@ -65,10 +66,6 @@ describe("reports", function()
   it("text: the verdict first, findings by severity, fix lines; exit 0 for warn", function()
     local r = run("localhost:80")
     assert.equal(0, r.code)
-    local lines = {}
-    for l in r.stdout:gmatch("[^\n]*") do
-      lines[#lines + 1] = l
-    end
     assert.equal("WARN: something mild", r.stdout:match("^[^\n]*"))
     assert.matches("%[warn%] mild: something mild\n%[info%] echo: arguments as parsed", r.stdout)
     assert.not_matches("\27%[", r.stdout, "no colour when not a terminal")
@@ -83,7 +80,8 @@ describe("reports", function()
 
   it("-v lists every check with its duration and failures", function()
     local r = run("localhost:80", "-v")
-    assert.matches("checks:\n  sleep a little%s+[%d.]+ ms  ok\n  a check that fails%s+[%d.]+ ms  FAILED: check exploded", r.stdout)
+    assert.matches("checks:\n  sleep a little%s+[%d.]+ ms  ok\n"
+      .. "  a check that fails%s+[%d.]+ ms  FAILED: check exploded", r.stdout)
   end)
 
   it("--json prints exactly one document with the schema", function()
