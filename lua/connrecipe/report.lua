@@ -79,7 +79,8 @@ function report.text(run)
     out[#out + 1] = ""
   end
   for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
-    out[#out + 1] = ("%s %s: %s"):format(paint(colours[f.severity], "[" .. f.severity .. "]", run.color), f.id, f.summary)
+    local tag = paint(colours[f.severity], "[" .. f.severity .. "]", run.color)
+    out[#out + 1] = ("%s %s: %s"):format(tag, f.id, f.summary)
     evidence_lines(f.evidence, out)
     if f.fix then
       local first = true
