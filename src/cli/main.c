@@ -10,6 +10,7 @@
 
 #include "cli/options.h"
 #include "cli/recipe_path.h"
+#include "cli/repl.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 #include "version.h"
@@ -240,6 +241,7 @@ static int pmain(lua_State *L) {
   int code = run_chunks(L, cs);
   if (code == EXIT_OK && cs->opts.read_stdin) code = run_stdin(L, cs);
   if (code == EXIT_OK && cs->opts.recipe) code = run_recipe(L, cs);
+  if (cs->opts.interactive && code != EXIT_INTERRUPTED) code = repl_run(L);
   cs->exit_code = code;
   return 0;
 }
@@ -257,14 +259,18 @@ int main(int argc, char **argv) {
     cli_free(&cs.opts);
     return EXIT_OK;
   }
-  if (!cs.opts.list && !cs.opts.nchunks && !cs.opts.recipe && !cs.opts.read_stdin) {
-    if (isatty(STDIN_FILENO)) {
-      fputs("usage: connrecipe [options] RECIPE [args...] | -e CODE | -l (see 'connrecipe --help')\n",
-            stderr);
-      cli_free(&cs.opts);
-      return EXIT_USAGE;
-    }
-    cs.opts.read_stdin = 1; /* piped input with nothing else to do: run it */
+  if (!cs.opts.list && !cs.opts.nchunks && !cs.opts.recipe && !cs.opts.read_stdin &&
+      !cs.opts.interactive) {
+    if (isatty(STDIN_FILENO))
+      cs.opts.interactive = 1; /* like lua: a terminal and nothing to do is the REPL */
+    else
+      cs.opts.read_stdin = 1; /* piped input with nothing else to do: run it */
+  }
+  if (cs.opts.interactive && !isatty(STDIN_FILENO)) {
+    fputs("connrecipe: -i needs a terminal on standard input (pipe code to 'connrecipe -')\n",
+          stderr);
+    cli_free(&cs.opts);
+    return EXIT_USAGE;
   }
   recipe_path_init(&cs.path);
   lua_State *L = luaL_newstate();

@@ -77,6 +77,7 @@ static int program_option(int argc, char **argv, int *i, cli_options *o) {
   }
   if (!strncmp(a, "-e", 2)) return add_chunk(o, a + 2);
   if (!strcmp(a, "-l") || !strcmp(a, "--list")) o->list = 1;
+  else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) o->interactive = 1;
   else if (!strcmp(a, "--version") || !strcmp(a, "-V")) o->version = 1;
   else if (!strcmp(a, "-h") || !strcmp(a, "--help")) o->help = 1;
   else return usage_error("unknown option '%s'", a);
@@ -140,6 +141,7 @@ void cli_print_help(void) {
       "usage: connrecipe [options] RECIPE [recipe arguments...]\n"
       "       connrecipe [options] -e CODE\n"
       "       connrecipe [options] -          (run Lua code read from standard input)\n"
+      "       connrecipe [-i]                 (the interactive REPL; the default on a terminal)\n"
       "       connrecipe -l | --list | --version | --help\n"
       "\n"
       "Finds out why a connection is refused or times out, names the process\n"
@@ -151,6 +153,7 @@ void cli_print_help(void) {
       "                    (default ~/.config/connrecipe/recipes),\n"
       "                    /etc/connrecipe/recipes, then the built-in recipes\n"
       "  -e CODE           run CODE as a task (may be repeated; runs before RECIPE)\n"
+      "  -i, --interactive start the REPL (after -e chunks or the recipe, if any)\n"
       "  -l, --list        list the recipes found, with where each comes from\n"
       "  --version         print the version\n"
       "  -h, --help        this help; 'connrecipe RECIPE --help' for a recipe's own\n"

@@ -18,6 +18,7 @@ typedef struct {
   int recipe_argc;
   char **recipe_argv;
   int list, version, help;
+  int interactive; /* -i, or no arguments on a terminal */
   int json, verbose, quiet;
   const char *color; /* auto | always | never */
   double deadline;   /* seconds, 0: none */

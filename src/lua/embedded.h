@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-typedef enum { CR_EMBED_END = 0, CR_EMBED_MODULE, CR_EMBED_RECIPE } cr_embed_kind;
+typedef enum { CR_EMBED_END = 0, CR_EMBED_MODULE, CR_EMBED_RECIPE, CR_EMBED_DOC } cr_embed_kind;
 
 typedef struct {
   cr_embed_kind kind;

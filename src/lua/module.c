@@ -20,8 +20,8 @@ const cr_embedded_file *cr_embedded_find(cr_embed_kind kind, const char *name) {
 /* package.preload entry for an embedded module. */
 static int load_embedded(lua_State *L) {
   const cr_embedded_file *f = lua_touserdata(L, lua_upvalueindex(1));
-  lua_pushfstring(L, "=builtin:lua/%s.lua", f->name);
-  const char *chunkname = lua_tostring(L, -1);
+  const char *path = luaL_gsub(L, f->name, ".", "/");
+  const char *chunkname = lua_pushfstring(L, "=builtin:lua/%s.lua", path);
   if (luaL_loadbuffer(L, f->source, f->len, chunkname) != LUA_OK) return lua_error(L);
   lua_pushvalue(L, 1); /* the module name, as require passes it */
   lua_call(L, 1, 1);
@@ -37,6 +37,17 @@ static void register_embedded_modules(lua_State *L) {
     lua_setfield(L, -2, f->name);
   }
   lua_pop(L, 1);
+}
+
+/* cr._docs() -> {["api.md"] = text, ...}: the reference the REPL's help() reads */
+static int l_docs(lua_State *L) {
+  lua_newtable(L);
+  for (const cr_embedded_file *f = cr_embedded_files; f->name; f++) {
+    if (f->kind != CR_EMBED_DOC) continue;
+    lua_pushlstring(L, f->source, f->len);
+    lua_setfield(L, -2, f->name);
+  }
+  return 1;
 }
 
 void cr_require_embedded(lua_State *L, const char *name) {
@@ -98,6 +109,10 @@ int luaopen_connrecipe(lua_State *L) {
   lua_pushvalue(L, -2);
   cr_push_task_methods(L);
   lua_call(L, 2, 0);
+  cr_push_task_methods(L);
+  lua_setfield(L, -2, "_task_methods");
+  lua_pushcfunction(L, l_docs);
+  lua_setfield(L, -2, "_docs");
 
   /* the recipe framework: cr.recipe{...} */
   cr_require_embedded(L, "connrecipe.recipe");

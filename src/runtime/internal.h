@@ -41,6 +41,8 @@ struct cr_runtime {
   cr_task *unobserved;
   int next_id;
   int running;
+  int interactive;          /* the REPL handles Ctrl-C itself */
+  cr_task *interrupt_target; /* interactive: the task Ctrl-C interrupts */
   cr_stop_reason stop;
 };
 
@@ -53,5 +55,6 @@ void cr_ready_push(cr_task *t);
 cr_task *cr_ready_pop(cr_runtime *rt);
 void cr_tasks_cancel_all(cr_runtime *rt);
 void cr_tasks_free_unobserved(cr_runtime *rt, int report);
+int cr_task_descends_from(const cr_task *t, const cr_task *ancestor);
 
 #endif

@@ -45,16 +45,16 @@ static int runtime_gc(lua_State *L) {
  * a pure CPU loop is interrupted too. Only inside tasks. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  cr_runtime *rt = sigint_runtime;
   if (deadline_ns && uv_hrtime() >= deadline_ns && !cr_stop_request)
     cr_stop_request = CR_STOP_DEADLINE;
   if (!cr_stop_request) return;
   lua_getfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
   cr_runtime **box = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  rt = box ? *box : NULL;
-  if (rt && rt->current)
-    luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
+  cr_runtime *rt = box ? *box : NULL;
+  if (!rt || !rt->current) return;
+  if (rt->interactive && !cr_task_descends_from(rt->current, rt->interrupt_target)) return;
+  luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
 }
 
 static void on_wakeup(uv_async_t *a) { (void)a; /* the scheduler reads cr_stop_request */ }
@@ -111,9 +111,11 @@ cr_stop_reason cr_runtime_stop_reason(cr_runtime *rt) { return rt->stop; }
 
 /* ---- stopping ------------------------------------------------------------------------- */
 
+static volatile sig_atomic_t sigint_escalates = 1;
+
 static void on_sigint(int sig) {
   (void)sig;
-  if (sigint_seen) { /* the second Ctrl-C: the user means it */
+  if (sigint_seen && sigint_escalates) { /* the second Ctrl-C: the user means it */
     signal(SIGINT, SIG_DFL);
     raise(SIGINT);
     return;
@@ -147,20 +149,57 @@ void cr_runtime_stop(cr_runtime *rt, cr_stop_reason why) {
 }
 
 static void take_stop_request(cr_runtime *rt) {
+  if (rt->interactive && cr_stop_request == CR_STOP_INTERRUPT) return; /* the REPL's to handle */
   if (cr_stop_request && !rt->stop) cr_runtime_stop(rt, (cr_stop_reason)cr_stop_request);
+}
+
+void cr_runtime_set_interactive(cr_runtime *rt, int on) {
+  rt->interactive = on;
+  sigint_escalates = !on;
+}
+
+void cr_runtime_set_interrupt_target(cr_runtime *rt, cr_task *target) {
+  rt->interrupt_target = target;
+}
+
+int cr_runtime_take_interrupt(cr_runtime *rt) {
+  (void)rt;
+  if (cr_stop_request != CR_STOP_INTERRUPT) return 0;
+  cr_stop_request = CR_STOP_NONE;
+  sigint_seen = 0;
+  return 1;
 }
 
 /* ---- the scheduler ----------------------------------------------------------------------- */
 
-static void run_ready_tasks(cr_runtime *rt, lua_State *from) {
+static int run_ready_tasks(cr_runtime *rt, lua_State *from) {
   cr_task *t;
+  int ran = 0;
   while ((t = cr_ready_pop(rt)) != NULL) {
     if (t->state != CR_TASK_READY && t->state != CR_TASK_WAITING) continue;
     cr_task_ref(t); /* it may finish, and lose its last reference, inside */
     cr_task_resume(t, from);
     cr_task_unref(t);
     take_stop_request(rt);
+    ran = 1;
   }
+  return ran;
+}
+
+int cr_runtime_run_ready(cr_runtime *rt, lua_State *from) {
+  lua_State *saved_from = rt->from;
+  rt->from = from;
+  rt->running = 1;
+  take_stop_request(rt);
+  int ran = run_ready_tasks(rt, from);
+  rt->running = 0;
+  rt->from = saved_from;
+  return ran;
+}
+
+int cr_runtime_wait(cr_runtime *rt) {
+  int active = uv_run(&rt->loop, UV_RUN_ONCE);
+  return active || rt->ready_head != NULL;
 }
 
 int cr_runtime_run(cr_runtime *rt, lua_State *from) {

@@ -120,6 +120,21 @@ cr_task *cr_runtime_current(cr_runtime *rt);
 int cr_runtime_run(cr_runtime *rt, lua_State *from);
 int cr_runtime_is_running(cr_runtime *rt);
 
+/* For the REPL, which drives the loop itself: runs every ready task once
+ * (no waiting); returns whether any ran. */
+int cr_runtime_run_ready(cr_runtime *rt, lua_State *from);
+/* Waits once for I/O (uv_run UV_RUN_ONCE); returns 0 when nothing is left to
+ * wait on and no task is ready. */
+int cr_runtime_wait(cr_runtime *rt);
+
+/* Interactive mode (the REPL): Ctrl-C neither cancels every task nor kills the
+ * process; the caller takes it with cr_runtime_take_interrupt() and decides.
+ * CPU-bound Lua is interrupted only in `target` and its descendants. */
+void cr_runtime_set_interactive(cr_runtime *rt, int on);
+void cr_runtime_set_interrupt_target(cr_runtime *rt, cr_task *target);
+/* Whether Ctrl-C was pressed since the last call; clears it. */
+int cr_runtime_take_interrupt(cr_runtime *rt);
+
 /* Ctrl-C handling for the executable: the first SIGINT cancels every task (and
  * interrupts CPU-bound Lua), a second one kills the process. */
 int cr_runtime_catch_sigint(cr_runtime *rt);

@@ -201,6 +201,12 @@ cr_task *cr_task_spawn(lua_State *L, int nargs) {
 }
 
 cr_task_state cr_task_get_state(const cr_task *t) { return t->state; }
+
+int cr_task_descends_from(const cr_task *t, const cr_task *ancestor) {
+  for (; t; t = t->parent)
+    if (t == ancestor) return 1;
+  return 0;
+}
 int cr_task_id(const cr_task *t) { return t->id; }
 const char *cr_task_traceback(const cr_task *t) { return t->traceback; }
 const char *cr_task_message(const cr_task *t) { return t->message; }

@@ -1,0 +1,360 @@
+/* The REPL. libedit's callback interface reads the terminal from a uv_poll_t,
+ * so the loop (and background tasks) run while the prompt waits. Each complete
+ * chunk runs as a task; the prompt comes back when it finishes. Chunks are
+ * compiled as lua.c does: first as "return <line>", then as a statement, and
+ * an error ending in <eof> means the chunk continues on the next line. */
+#include "cli/repl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+#include <lauxlib.h>
+
+#include "lua/bindings.h"
+#include "runtime/runtime.h"
+
+#define PROMPT "cr> "
+#define PROMPT_MORE "cr>> "
+#define HISTORY_MAX 1000
+
+typedef struct {
+  lua_State *L;
+  cr_runtime *rt;
+  uv_poll_t input;
+  int reading;         /* the prompt is shown and stdin polled */
+  char *pending;       /* an incomplete chunk, continued on the next line */
+  cr_task *line;       /* the running line's task */
+  char *typed;         /* a line libedit handed over, for the main loop */
+  int got_line;        /* ... or end of input when typed is NULL */
+  int quit;
+  int support_ref;     /* connrecipe.repl's table in the registry */
+  char history[PATH_MAX];
+} repl_state;
+
+static repl_state *R; /* libedit's callbacks carry no user data */
+
+/* ---- history ------------------------------------------------------------------ */
+
+static int make_dirs(char *path) {
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    int rc = mkdir(path, 0700);
+    *p = '/';
+    if (rc != 0 && errno != EEXIST) return -1;
+  }
+  return 0;
+}
+
+/* $XDG_STATE_HOME/connrecipe/history, default ~/.local/state/connrecipe/history */
+static void history_open(repl_state *r) {
+  const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+  if (state && *state)
+    snprintf(r->history, sizeof r->history, "%s/connrecipe/history", state);
+  else if (home && *home)
+    snprintf(r->history, sizeof r->history, "%s/.local/state/connrecipe/history", home);
+  else
+    r->history[0] = '\0';
+  stifle_history(HISTORY_MAX);
+  if (r->history[0]) read_history(r->history);
+}
+
+static void history_save(repl_state *r) {
+  if (!r->history[0] || make_dirs(r->history) != 0) return;
+  if (write_history(r->history) == 0) history_truncate_file(r->history, HISTORY_MAX);
+}
+
+/* ---- compiling a chunk ------------------------------------------------------------- */
+
+/* An error at <eof> means the chunk is not finished yet (lua.c's test). */
+static int incomplete(lua_State *L) {
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  return len >= 5 && strcmp(msg + len - 5, "<eof>") == 0;
+}
+
+/* Compiles the chunk: pushes the function and returns 1; or pushes the error
+ * and returns 0; or returns -1 (nothing pushed) when more lines are needed. */
+static int compile_chunk(lua_State *L, const char *chunk) {
+  if (chunk[0] == '=') { /* "=expr" prints expr, as in Lua 5.1 */
+    lua_pushfstring(L, "return %s", chunk + 1);
+  } else {
+    lua_pushfstring(L, "return %s;", chunk);
+  }
+  int status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+  lua_remove(L, -2);
+  if (status == LUA_OK) return 1;
+  lua_pop(L, 1);
+  status = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
+  if (status == LUA_OK) return 1;
+  if (incomplete(L)) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- prompt and input ----------------------------------------------------------------- */
+
+static void on_line(char *line);
+
+static void on_input(uv_poll_t *h, int status, int events) {
+  (void)h;
+  (void)status;
+  (void)events;
+  rl_callback_read_char();
+}
+
+static void prompt_show(repl_state *r) {
+  if (r->reading || r->quit) return;
+  rl_callback_handler_install(r->pending ? PROMPT_MORE : PROMPT, on_line);
+  uv_poll_start(&r->input, UV_READABLE, on_input);
+  r->reading = 1;
+}
+
+static void prompt_hide(repl_state *r) {
+  if (!r->reading) return;
+  uv_poll_stop(&r->input);
+  rl_callback_handler_remove();
+  r->reading = 0;
+}
+
+static void print_error(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
+  fflush(stdout);
+  fprintf(stderr, "%s\n", msg);
+  lua_pop(L, 1);
+}
+
+static void pending_append(repl_state *r, const char *line) {
+  size_t old = r->pending ? strlen(r->pending) : 0;
+  char *p = realloc(r->pending, old + strlen(line) + 2);
+  if (!p) return;
+  if (old) {
+    p[old] = '\n';
+    strcpy(p + old + 1, line);
+  } else {
+    strcpy(p, line);
+  }
+  r->pending = p;
+}
+
+static void start_line(repl_state *r) {
+  cr_task *t = cr_task_spawn(r->L, 0);
+  cr_task_ref(t);
+  r->line = t;
+  cr_runtime_set_interrupt_target(r->rt, t);
+}
+
+/* libedit hands over a complete line (NULL at end of input). The main loop
+ * takes it from there: libedit does not like its handler changed from inside. */
+static void on_line(char *line) {
+  R->typed = line;
+  R->got_line = 1;
+  uv_poll_stop(&R->input);
+}
+
+static void take_line(repl_state *r) {
+  char *line = r->typed;
+  r->typed = NULL;
+  r->got_line = 0;
+  r->reading = 0; /* on_line stopped the poll; the handler stays for the next prompt */
+  if (!line) { /* Ctrl-D */
+    rl_callback_handler_remove();
+    fputc('\n', stdout);
+    r->quit = 1;
+    return;
+  }
+  if (!r->pending && line[strspn(line, " \t")] == '\0') {
+    free(line);
+    prompt_show(r);
+    return;
+  }
+  pending_append(r, line);
+  free(line);
+  int compiled = compile_chunk(r->L, r->pending);
+  if (compiled < 0) { /* continue on the next line */
+    prompt_show(r);
+    return;
+  }
+  add_history(r->pending);
+  free(r->pending);
+  r->pending = NULL;
+  if (compiled == 0) {
+    print_error(r->L);
+    prompt_show(r);
+    return;
+  }
+  rl_callback_handler_remove(); /* gives the terminal back to the running line */
+  start_line(r);
+}
+
+/* ---- running lines -------------------------------------------------------------------- */
+
+static void call_support(lua_State *L, repl_state *r, const char *fn) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, r->support_ref);
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+}
+
+/* Prints the results of the finished line, or its error. */
+static void finish_line(repl_state *r) {
+  lua_State *L = r->L;
+  int base = lua_gettop(L);
+  int n = cr_task_push_outcome(r->line, L);
+  if (lua_toboolean(L, base + 1)) {
+    if (n > 1) {
+      lua_getglobal(L, "require");
+      lua_pushliteral(L, "connrecipe.pretty");
+      lua_call(L, 1, 1);
+      lua_getfield(L, -1, "print");
+      lua_remove(L, -2);
+      lua_rotate(L, base + 2, 1);
+      if (lua_pcall(L, n - 1, 0, 0) != LUA_OK) print_error(L);
+    }
+  } else {
+    const char *msg = cr_task_message(r->line); /* NULL: cancelled by Ctrl-C */
+    fflush(stdout);
+    fprintf(stderr, "%s\n", msg ? msg : "interrupted");
+  }
+  lua_settop(L, base);
+  cr_task_unref(r->line);
+  r->line = NULL;
+  cr_runtime_set_interrupt_target(r->rt, NULL);
+}
+
+/* Ctrl-C: cancel the running line, or clear the line being typed. */
+static void handle_interrupt(repl_state *r) {
+  if (!cr_runtime_take_interrupt(r->rt)) return;
+  if (r->line) {
+    cr_task_cancel(r->line); /* finish_line reports it */
+    return;
+  }
+  free(r->pending);
+  r->pending = NULL;
+  prompt_hide(r);
+  rl_replace_line("", 0);
+  fputs("^C\n", stdout);
+  fflush(stdout);
+  prompt_show(r);
+}
+
+/* ---- completion --------------------------------------------------------------------------- */
+
+static char **candidates;
+static int candidate_next;
+
+static char *next_candidate(const char *text, int state) {
+  (void)text;
+  (void)state;
+  if (!candidates || !candidates[candidate_next]) return NULL;
+  return strdup(candidates[candidate_next++]);
+}
+
+static void free_candidates(void) {
+  if (!candidates) return;
+  for (int i = 0; candidates[i]; i++) free(candidates[i]);
+  free(candidates);
+  candidates = NULL;
+}
+
+/* Asks connrecipe.repl for the names completing `text`. */
+static char **complete(const char *text, int start, int end) {
+  (void)start;
+  (void)end;
+  lua_State *L = R->L;
+  free_candidates();
+  call_support(L, R, "complete");
+  lua_pushstring(L, text);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  int n = (int)lua_rawlen(L, -1);
+  candidates = calloc((size_t)n + 1, sizeof *candidates);
+  for (int i = 0; candidates && i < n; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    candidates[i] = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  candidate_next = 0;
+  rl_attempted_completion_over = 1;
+  if (n == 0) return NULL;
+  return rl_completion_matches(text, next_candidate);
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static void load_support(lua_State *L, repl_state *r) {
+  cr_require_embedded(L, "connrecipe.repl");
+  lua_getglobal(L, "cr");
+  lua_getfield(L, -1, "_docs");
+  lua_call(L, 0, 1);
+  lua_call(L, 2, 1);
+  lua_getfield(L, -1, "help");
+  lua_setglobal(L, "help");
+  r->support_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void banner(void) {
+  lua_State *L = R->L;
+  lua_getglobal(L, "cr");
+  lua_getfield(L, -1, "version");
+  printf("connrecipe %s REPL: async calls work inline; help() lists functions; Ctrl-D exits\n",
+         lua_tostring(L, -1));
+  lua_pop(L, 2);
+}
+
+int repl_run(lua_State *L) {
+  repl_state r = {0};
+  r.L = L;
+  r.rt = cr_runtime_get(L);
+  R = &r;
+  load_support(L, &r);
+  cr_runtime_set_interactive(r.rt, 1);
+  rl_readline_name = "connrecipe";
+  rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
+  rl_attempted_completion_function = complete;
+  rl_completion_append_character = '\0';
+  history_open(&r);
+  uv_poll_init(cr_runtime_loop(r.rt), &r.input, STDIN_FILENO);
+  banner();
+  prompt_show(&r);
+  while (!r.quit) {
+    if (r.got_line) take_line(&r);
+    cr_runtime_run_ready(r.rt, L);
+    handle_interrupt(&r);
+    if (r.line && cr_task_get_state(r.line) >= CR_TASK_DONE) {
+      finish_line(&r);
+      prompt_show(&r);
+      continue;
+    }
+    if (r.quit) break;
+    if (r.got_line) continue;
+    if (!cr_runtime_wait(r.rt) && r.line && cr_task_get_state(r.line) == CR_TASK_WAITING) {
+      fputs("the line waits on nothing (a join cycle?); cancelling it\n", stderr);
+      cr_task_cancel(r.line);
+    }
+  }
+  prompt_hide(&r);
+  uv_close((uv_handle_t *)&r.input, NULL);
+  history_save(&r);
+  free(r.pending);
+  free_candidates();
+  if (r.line) {
+    cr_task_cancel(r.line);
+    cr_task_unref(r.line);
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, r.support_ref);
+  cr_runtime_set_interactive(r.rt, 0);
+  R = NULL;
+  return 0;
+}

@@ -1,0 +1,127 @@
+-- The interactive REPL, driven through a pseudo-terminal (tests/lib/ptydrive.py).
+local testenv = require "testenv"
+local json = require "dkjson"
+
+local function repl(steps, opts)
+  local env = "XDG_STATE_HOME=" .. ((opts and opts.state) or testenv.tmpdir())
+  local r = testenv.sh(("%s %s/tests/lib/ptydrive.py %s -- env %s %s"):format(
+    "python3", testenv.source_dir, testenv.quote(json.encode(steps)), env, testenv.quote(testenv.bin)))
+  assert.equal(0, r.code, r.stderr)
+  local doc = json.decode(r.stdout)
+  assert.is_nil(doc.failed, "a step timed out; screen so far:\n" .. doc.output)
+  return doc
+end
+
+local function line(text)
+  return { send = text .. "\r" }
+end
+
+-- patterns are Python regular expressions (ptydrive.py matches them)
+local function expect(pattern, timeout)
+  return { expect = pattern, timeout = timeout }
+end
+
+local PROMPT = "cr> "
+
+after_each(testenv.cleanup)
+
+describe("the REPL", function()
+  it("prints expression results, runs multi-line statements, and Ctrl-D exits 0", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("1 + 41"), expect("42"),
+      line("=cr.version"), expect('"\\d+\\.\\d+\\.\\d+"'),
+      line("for i = 1, 3 do"), expect("cr>> "),
+      line("io.write(i, ';')"), expect("cr>> "),
+      line("end"), expect("1;2;3;"), expect(PROMPT),
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+
+  it("prints an error and goes on", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("error('broken')"), expect("stdin:1: broken"),
+      line("local x = 1 +"), expect("cr>> "), line("2"), expect(PROMPT),
+      line("'still ' .. 'here'"), expect('"still here"'),
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+
+  it("runs async calls inline and background tasks while the prompt waits", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("cr.exec{'echo', 'from', 'exec'}.stdout"), expect('"from exec\\\\n"'),
+      line("cr.spawn(function() cr.sleep(0.3) print('background done') end)"), expect("task \\d+"),
+      expect(PROMPT), expect("background done", 5),
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+
+  it("Ctrl-C cancels a running line within a second and the prompt returns", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("cr.sleep(30)"), { sleep = 0.3 },
+      { send = "\3" }, expect("interrupted", 3), expect(PROMPT, 3),
+      line("'alive'"), expect('"alive"'),
+      { send = "\4" },
+    }
+    assert.is_true(doc.elapsed["3"] < 1.5, "Ctrl-C took " .. tostring(doc.elapsed["3"]) .. " s")
+    assert.equal(0, doc.status)
+  end)
+
+  it("Ctrl-C interrupts a CPU-bound line; at the prompt it clears the line", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("while true do end"), { sleep = 0.3 },
+      { send = "\3" }, expect("interrupted", 3), expect(PROMPT, 3),
+      { send = "half typed" }, { send = "\3" }, expect("\\^C"), expect(PROMPT),
+      line("'clean'"), expect('"clean"'),
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+
+  it("completes globals and fields with Tab", function()
+    local doc = repl {
+      expect(PROMPT),
+      { send = "cr.tim\t" }, expect("eout"), { send = "\r" }, expect("function: "), expect(PROMPT),
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+
+  it("help() prints a function's signature and description from the docs", function()
+    repl {
+      expect(PROMPT),
+      line("help(cr.sleep)"), expect("cr\\.sleep\\(seconds\\)"), expect("Suspends the current task"),
+      line("help()"), expect("cr\\.exec"), expect(PROMPT),
+      { send = "\4" },
+    }
+  end)
+
+  it("keeps history across sessions", function()
+    local state = testenv.tmpdir()
+    repl({ expect(PROMPT), line("answer = 6 * 7"), expect(PROMPT), { send = "\4" } }, { state = state })
+    local saved = testenv.read_file(state .. "/connrecipe/history"):gsub("\\(%d%d%d)", function(octal)
+      return string.char(tonumber(octal, 8)) -- libedit escapes spaces as \040
+    end)
+    assert.matches("answer = 6 %* 7", saved)
+    repl({
+      expect(PROMPT), { send = "\27[A" }, expect("answer = 6 \\* 7"), { send = "\r" }, expect(PROMPT),
+      line("answer"), expect("42"), { send = "\4" },
+    }, { state = state })
+  end)
+
+  it("pretty-prints nested tables with sorted keys and marks cycles", function()
+    repl {
+      expect(PROMPT),
+      line("t = {3, 2, z = 1, a = {b = 2}}; t.me = t"), expect(PROMPT),
+      line("t"), expect("a = \\{ b = 2 \\},\\s+me = <cycle"), expect("z = 1"),
+      { send = "\4" },
+    }
+  end)
+end)
