@@ -75,7 +75,8 @@ typedef struct {
   int read_banner;  /* read after connecting */
   const char *send; /* bytes to send after connecting (implies read_banner) */
   size_t send_len;
-  size_t read_bytes; /* banner limit; 0: 256 */
+  size_t read_bytes;         /* banner limit; 0: 256 */
+  const cr_sockaddr *source; /* bind here first (address and/or port); NULL: kernel's choice */
 } cr_tcp_probe_options;
 
 typedef struct {
@@ -87,6 +88,7 @@ typedef struct {
   int have_local;
   char *banner; /* malloc'd, NUL-terminated; NULL when not asked for */
   size_t banner_len;
+  int read_err; /* errno while reading the banner (e.g. ECONNRESET), or 0 */
 } cr_tcp_probe_result;
 
 typedef struct cr_tcp_probe cr_tcp_probe;

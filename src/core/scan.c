@@ -172,18 +172,18 @@ static void arm_timer(cr_scan *s) {
   uv_timer_start(&s->timer, deadline_passed, wait, 0);
 }
 
+/* libuv reports POLLERR as UV_EBADF: the socket itself knows the real error. */
 static void pending_ready(uv_poll_t *h, int status, int events) {
   slot *sl = h->data;
   cr_scan *s = sl->scan;
   int was_head = s->head == sl;
-  if (status < 0) {
-    end_pending(s, sl, -status);
-  } else {
-    set_port(s, sl->port);
-    int err = connect_state(s, sl->fd);
-    if (err == EALREADY) return; /* spurious wake-up */
-    end_pending(s, sl, err);
+  set_port(s, sl->port);
+  int err = connect_state(s, sl->fd);
+  if (err == EALREADY) {
+    if (status == 0) return; /* spurious wake-up */
+    err = -status;
   }
+  end_pending(s, sl, err);
   if (was_head) arm_timer(s);
 }
 
