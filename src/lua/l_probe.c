@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -502,6 +503,12 @@ static int l_scan(lua_State *L) {
   return 1;
 }
 
+/* cr.probe._stderr_tty() -> whether progress output would reach a terminal */
+static int l_stderr_tty(lua_State *L) {
+  lua_pushboolean(L, isatty(STDERR_FILENO));
+  return 1;
+}
+
 /* ---- registration --------------------------------------------------------------- */
 
 void cr_open_probe(lua_State *L) {
@@ -521,7 +528,7 @@ void cr_open_probe(lua_State *L) {
   }
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-      {"_tcp", l_tcp}, {"_udp", l_udp}, {"unix", l_unix}, {"_scan", l_scan}, {NULL, NULL}};
+      {"_tcp", l_tcp}, {"_udp", l_udp}, {"unix", l_unix}, {"_scan", l_scan}, {"_stderr_tty", l_stderr_tty}, {NULL, NULL}};
   luaL_newlib(L, fns);
   /* tcp, udp, scan: written in Lua over these (resolution, verdicts, progress) */
   cr_require_embedded(L, "connrecipe.probe");
