@@ -153,6 +153,7 @@ typedef struct {
   int counts[CR_PROBE_STATUS_COUNT];
   int concurrency; /* current window (lowered on EMFILE/ENFILE) */
   int fd_limit_hits;
+  int self_connects; /* counted as refused */
   int finished;
   int fatal_err; /* errno when the scan could not go on; 0 otherwise */
 } cr_scan_progress;

@@ -129,6 +129,7 @@ return function(cr, probe)
       elapsed = progress.elapsed,
       concurrency = progress.concurrency,
       fd_limit_hits = progress.fd_limit_hits,
+      self_connects = progress.self_connects,
     }
   end
 end

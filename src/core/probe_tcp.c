@@ -161,9 +161,16 @@ static void socket_ready(uv_poll_t *h, int status, int events) {
   /* libuv reports POLLERR as UV_EBADF: a second connect() tells the real outcome */
   int err = connect(p->fd, &p->to.sa, cr_sockaddr_len(&p->to)) == 0 ? 0 : errno;
   if (err == EISCONN) err = 0;
+  if (err == EALREADY && status < 0) {
+    /* POLLERR: the kernel sets sk_err and wakes us before it moves the socket
+     * to CLOSE, so connect() may still say EALREADY; SO_ERROR has the answer */
+    socklen_t len = sizeof err;
+    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0) err = EALREADY;
+  }
   if (err == EALREADY || err == EINPROGRESS) {
-    if (status == 0) return; /* not yet */
-    err = -status;
+    uv_poll_start(&p->poll, UV_WRITABLE, socket_ready); /* libuv stops it on POLLERR */
+    return;
   }
   connected_or_failed(p, err);
 }

@@ -90,9 +90,13 @@ static int is_self_connect(cr_scan *s, int fd, int port) {
 
 /* The outcome of a connect on fd: records it and disposes of the socket. */
 static void settle(cr_scan *s, int fd, int port, int err) {
-  if (err == 0 && is_self_connect(s, fd, port)) err = ECONNREFUSED;
+  int reusable = err == ECONNREFUSED;
+  if (err == 0 && is_self_connect(s, fd, port)) {
+    err = ECONNREFUSED; /* but the socket is connected: not reusable */
+    s->prog.self_connects++;
+  }
   record(s, port, err);
-  if (err == ECONNREFUSED && s->spare_fd < 0) {
+  if (reusable && s->spare_fd < 0) {
     s->spare_fd = fd; /* the kernel disconnected it: reusable */
   } else {
     close(fd);
@@ -172,6 +176,16 @@ static void arm_timer(cr_scan *s) {
   uv_timer_start(&s->timer, deadline_passed, wait, 0);
 }
 
+/* The error the kernel reported with POLLERR. It sets sk_err and wakes us up
+ * before moving the socket to CLOSE, so on another CPU a second connect() may
+ * still say EALREADY: SO_ERROR already holds the answer. */
+static int pending_socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err ? err : EALREADY;
+}
+
 /* libuv reports POLLERR as UV_EBADF: the socket itself knows the real error. */
 static void pending_ready(uv_poll_t *h, int status, int events) {
   slot *sl = h->data;
@@ -179,9 +193,10 @@ static void pending_ready(uv_poll_t *h, int status, int events) {
   int was_head = s->head == sl;
   set_port(s, sl->port);
   int err = connect_state(s, sl->fd);
+  if (err == EALREADY && status < 0) err = pending_socket_error(sl->fd);
   if (err == EALREADY) {
-    if (status == 0) return; /* spurious wake-up */
-    err = -status;
+    uv_poll_start(&sl->poll, UV_WRITABLE, pending_ready); /* libuv stopped it on POLLERR */
+    return;
   }
   end_pending(s, sl, err);
   if (was_head) arm_timer(s);

@@ -367,6 +367,7 @@ static void push_progress(lua_State *L, scan_box *b, const cr_scan_progress *p) 
   cr_set_boolean(L, "finished", p->finished);
   cr_set_integer(L, "concurrency", p->concurrency);
   cr_set_integer(L, "fd_limit_hits", p->fd_limit_hits);
+  cr_set_integer(L, "self_connects", p->self_connects);
   cr_set_number(L, "elapsed", (double)(uv_hrtime() - b->t0) / 1e9);
   lua_createtable(L, 0, 4);
   for (int i = 0; i < CR_PROBE_STATUS_COUNT; i++)
@@ -527,8 +528,12 @@ void cr_open_probe(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {
-      {"_tcp", l_tcp}, {"_udp", l_udp}, {"unix", l_unix}, {"_scan", l_scan}, {"_stderr_tty", l_stderr_tty}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"_tcp", l_tcp},
+                                 {"_udp", l_udp},
+                                 {"unix", l_unix},
+                                 {"_scan", l_scan},
+                                 {"_stderr_tty", l_stderr_tty},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   /* tcp, udp, scan: written in Lua over these (resolution, verdicts, progress) */
   cr_require_embedded(L, "connrecipe.probe");
