@@ -154,8 +154,9 @@ describe("cr.probe.tcp", function()
       return {before = before, during = during, after = fds(), status = t:status()}
     end)()]])
     assert.equal("cancelled", r.status)
-    assert.equal(r.before + 1, r.during)
-    assert.equal(r.before, r.after)
+    local fds = ("fds before %d, during %d, after %d"):format(r.before, r.during, r.after)
+    assert.equal(r.before + 1, r.during, fds)
+    assert.equal(r.before, r.after, fds)
   end)
 end)
 
