@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char err[128];
   if (cr_portspec_parse(spec, &set, err, sizeof err) == 0) {
     int n = 0;
-    for (int p = cr_portset_next(&set, 0); p; p = cr_portset_next(&set, p)) n++;
+    for (int p = cr_portset_next(&set, 0); p; p = cr_portset_next(&set, p))
+      n++;
     if (n != set.count || n == 0) abort();
   } else if (err[0] == '\0') {
     abort(); /* every failure explains itself */

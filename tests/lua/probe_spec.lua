@@ -245,6 +245,30 @@ describe("cr.probe.unix", function()
     assert.equal("open", probe(path).status) -- root may
   end)
 
+  it("reports a full backlog as busy", function()
+    local path = dir .. "/slow.sock"
+    -- listens with a backlog of 1 and never accepts (killed with the namespace)
+    local server = ("import socket, time; s = socket.socket(socket.AF_UNIX); s.bind('%s'); s.listen(1); "
+      .. "time.sleep(30)"):format(path)
+    testenv.background(testenv.in_netns(ns, "python3 -c " .. q(server)))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. q(path)).code == 0
+    end))
+    -- each probe's connection waits in the queue after the probe closes its end
+    local r = eval_in(ns, ([[(function()
+      local seen = {}
+      for _ = 1, 5 do
+        local st = cr.probe.unix(%q)
+        seen[#seen + 1] = st.status
+        if st.status == "busy" then return {seen = seen, errno = st.errno} end
+      end
+      return {seen = seen}
+    end)()]]):format(path))
+    assert.equal("open", r.seen[1])
+    assert.equal("busy", r.seen[#r.seen], table.concat(r.seen, ","))
+    assert.equal("EAGAIN", r.errno)
+  end)
+
   it("supports abstract names", function()
     socat(ns, "ABSTRACT-LISTEN:connrecipe-test-abstract,fork SYSTEM:true")
     assert(testenv.wait_for(function()
@@ -305,6 +329,15 @@ describe("cr.probe.scan", function()
     assert.same(ports, r.open)
     assert.equal(65535 - #ports, r.counts.refused)
     assert.equal(#ports, r.counts.open)
+  end)
+
+  it("scans IPv6 loopback too", function()
+    socat(ns, "TCP6-LISTEN:7030,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
+    assert(testenv.wait_listening(ns, "tcp", 7030))
+    local r = eval_in(ns, 'cr.probe.scan{host = "::1", ports = "7000-7100"}')
+    assert.same({ 7030 }, r.open)
+    assert.equal("inet6", r.family)
+    assert.equal(100, r.counts.refused)
   end)
 
   it("still finds every port when file descriptors run out", function()
