@@ -97,16 +97,16 @@ return function(cr, probe)
       return nil, msg, code
     end
     local addr = addrs[1].addr
-    local ok, scan = pcall(c_scan, addr, ports, opts.timeout, opts.concurrency)
+    local ok, started = pcall(c_scan, addr, ports, opts.timeout, opts.concurrency)
     if not ok then
-      error(scan, 2)
+      error(started, 2)
     end
+    local scan <close> = started -- closed (sockets too) even if on_progress raises
     local interval = opts.on_progress and (opts.progress_interval or 0.1) or nil
     local progress
     repeat
       progress, msg, code = scan:step(interval)
       if not progress then
-        scan:close()
         return nil, msg, code
       end
       if opts.on_progress then
@@ -114,7 +114,6 @@ return function(cr, probe)
       end
     until progress.finished
     local open = scan:open_ports()
-    scan:close()
     if progress.errno then
       return nil, ("cr.probe.scan: stopped after %d of %d ports: %s"):format(progress.done, progress.total,
         progress.errno), progress.errno
