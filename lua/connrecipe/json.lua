@@ -18,14 +18,15 @@ end
 --- same value always gives the same text.
 function json.encode(value, opts)
   local keyorder = {}
-  local seen = {}
+  local seen, seen_key = {}, {}
   local function collect(v)
     if type(v) ~= "table" or seen[v] then
       return
     end
     seen[v] = true
     for k, x in pairs(v) do
-      if type(k) == "string" then
+      if type(k) == "string" and not seen_key[k] then -- a key listed twice is emitted twice
+        seen_key[k] = true
         keyorder[#keyorder + 1] = k
       end
       collect(x)

@@ -117,7 +117,8 @@ static void append_output(output_buffer *b, const char *p, size_t n) {
   if (n == 0) return;
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1) cap *= 2;
+    while (cap < b->len + n + 1)
+      cap *= 2;
     char *d = realloc(b->data, cap);
     if (!d) {
       b->truncated = 1;
@@ -175,8 +176,10 @@ static int init_handle(cr_exec *ex, uv_handle_t *h, int rc) {
 static int init_handles(cr_exec *ex) {
   int rc;
   if ((rc = init_handle(ex, (uv_handle_t *)&ex->in, uv_pipe_init(ex->loop, &ex->in, 0)))) return rc;
-  if ((rc = init_handle(ex, (uv_handle_t *)&ex->out, uv_pipe_init(ex->loop, &ex->out, 0)))) return rc;
-  if ((rc = init_handle(ex, (uv_handle_t *)&ex->err, uv_pipe_init(ex->loop, &ex->err, 0)))) return rc;
+  if ((rc = init_handle(ex, (uv_handle_t *)&ex->out, uv_pipe_init(ex->loop, &ex->out, 0))))
+    return rc;
+  if ((rc = init_handle(ex, (uv_handle_t *)&ex->err, uv_pipe_init(ex->loop, &ex->err, 0))))
+    return rc;
   if ((rc = init_handle(ex, (uv_handle_t *)&ex->timeout_timer,
                         uv_timer_init(ex->loop, &ex->timeout_timer))))
     return rc;

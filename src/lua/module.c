@@ -99,6 +99,7 @@ int luaopen_connrecipe(lua_State *L) {
   lua_setfield(L, -2, "cli");
   cr_open_tasks(L);
   cr_open_exec(L);
+  cr_open_probe(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");

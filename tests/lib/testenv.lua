@@ -119,4 +119,54 @@ function testenv.needs_root()
   end
 end
 
+--- testenv.background(cmd): starts a shell command in the background (output
+--- discarded). Start servers inside a namespace (testenv.in_netns) so that
+--- testenv.cleanup() kills them with the namespace.
+function testenv.background(cmd)
+  os.execute("(" .. cmd .. ") >/dev/null 2>&1 &")
+end
+
+--- testenv.wait_for(fn [, seconds]) -> true once fn() returns true, false
+--- after `seconds` (default 5). Polls every 20 ms; bounded.
+function testenv.wait_for(fn, seconds)
+  local tries = math.floor((seconds or 5) / 0.02)
+  for _ = 1, tries do
+    if fn() then
+      return true
+    end
+    os.execute("sleep 0.02")
+  end
+  return false
+end
+
+--- testenv.wait_listening(ns, proto, port) -> true once something listens on
+--- port (proto "tcp" or "udp") inside namespace ns.
+function testenv.wait_listening(ns, proto, port)
+  local flag = proto == "udp" and "-lun" or "-ltn"
+  return testenv.wait_for(function()
+    local r = testenv.sh(testenv.in_netns(ns, "ss -H " .. flag .. " sport = :" .. port))
+    return r.code == 0 and r.stdout:match("%S") ~= nil
+  end)
+end
+
+--- testenv.netns_etc(ns, files): files {hosts = "...", ...} placed in
+--- /etc/netns/NS/, which `ip netns exec` mounts over /etc (removed by cleanup).
+function testenv.netns_etc(ns, files)
+  assert(os.execute("mkdir -p /etc/netns/" .. ns))
+  for name, text in pairs(files) do
+    testenv.write_file("/etc/netns/" .. ns .. "/" .. name, text)
+  end
+end
+
+--- testenv.cr_in_netns(ns, code [, prefix]) -> {code, stdout, stderr}: runs
+--- `connrecipe -e code` inside namespace ns; prefix goes before the command
+--- (e.g. "setpriv ..." or a `ulimit` in `sh -c`).
+function testenv.cr_in_netns(ns, code, prefix)
+  local cmd = shell_quote(testenv.bin) .. " -e " .. shell_quote(code)
+  if prefix then
+    cmd = prefix .. " " .. cmd
+  end
+  return testenv.sh(testenv.in_netns(ns, cmd))
+end
+
 return testenv

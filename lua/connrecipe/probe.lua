@@ -1,0 +1,134 @@
+-- cr.probe.tcp, cr.probe.udp and cr.probe.scan: name resolution, defaults and
+-- verdicts in Lua over the C halves (cr.probe._tcp, _udp, _scan). Called once
+-- by the module loader with the module and the probe table.
+return function(cr, probe)
+  local c_tcp, c_udp, c_scan = probe._tcp, probe._udp, probe._scan
+
+  local function check_target(fname, host, port, opts)
+    if type(host) ~= "string" or host == "" then
+      error(("%s: host must be a non-empty string, got %s"):format(fname, type(host)), 3)
+    end
+    if math.type(port) ~= "integer" or port < 1 or port > 65535 then
+      error(("%s: port must be an integer 1-65535, got %s"):format(fname, tostring(port)), 3)
+    end
+    if opts ~= nil and type(opts) ~= "table" then
+      error(("%s: options must be a table, got %s"):format(fname, type(opts)), 3)
+    end
+    return opts or {}
+  end
+
+  -- Every address the name resolves to, in the client's order (or only the
+  -- first, as some clients do); nil, message, code when it does not resolve.
+  local function addresses(host, opts)
+    local addrs, msg, code = cr.resolve(host, { family = opts.family })
+    if not addrs then
+      return nil, msg, code
+    end
+    if opts.first_only then
+      addrs = { addrs[1] }
+    end
+    return addrs
+  end
+
+  -- Open when any address is open (a client that tries them all gets in);
+  -- otherwise what the first address a client tries says.
+  local function overall(results)
+    for _, r in ipairs(results) do
+      if r.status == "open" then
+        return "open", r
+      end
+    end
+    return results[1].status, results[1]
+  end
+
+  --- cr.probe.tcp(host, port [, opts]) -> {host, port, status, results = {...}}
+  function probe.tcp(host, port, opts)
+    opts = check_target("cr.probe.tcp", host, port, opts)
+    local addrs, msg, code = addresses(host, opts)
+    if not addrs then
+      return nil, msg, code
+    end
+    local results = c_tcp(addrs, port, opts)
+    local status, decisive = overall(results)
+    local report = { host = host, port = port, status = status, results = results }
+    report.banner = decisive.banner
+    report.self_connect = decisive.self_connect
+    return report
+  end
+
+  --- cr.probe.udp(host, port [, opts]) -> {host, port, status, results = {...}}
+  function probe.udp(host, port, opts)
+    opts = check_target("cr.probe.udp", host, port, opts)
+    local addrs, msg, code = addresses(host, opts)
+    if not addrs then
+      return nil, msg, code
+    end
+    local results = c_udp(addrs, port, opts)
+    local status, decisive = overall(results)
+    return { host = host, port = port, status = status, results = results, reply = decisive.reply }
+  end
+
+  local scan_keys = { host = true, ports = true, timeout = true, concurrency = true, on_progress = true,
+                      family = true, progress_interval = true }
+
+  --- cr.probe.scan{host, ports = "1-1024", timeout = 2, concurrency = 1000,
+  ---               on_progress = fn(progress)} -> {host, addr, open, counts, elapsed}
+  function probe.scan(opts)
+    if type(opts) ~= "table" then
+      error("cr.probe.scan: expected a table {host = ..., ports = ...}", 2)
+    end
+    for k in pairs(opts) do
+      if not scan_keys[k] then
+        error(("cr.probe.scan: unknown option '%s'"):format(tostring(k)), 2)
+      end
+    end
+    if type(opts.host) ~= "string" or opts.host == "" then
+      error("cr.probe.scan: host must be a non-empty string", 2)
+    end
+    local ports = opts.ports or "1-1024"
+    if type(ports) ~= "string" and type(ports) ~= "table" then
+      error("cr.probe.scan: ports must be a spec string (\"1-1024,8080\") or a list", 2)
+    end
+    if opts.on_progress ~= nil and type(opts.on_progress) ~= "function" then
+      error("cr.probe.scan: on_progress must be a function", 2)
+    end
+    local addrs, msg, code = cr.resolve(opts.host, { family = opts.family })
+    if not addrs then
+      return nil, msg, code
+    end
+    local addr = addrs[1].addr
+    local ok, started = pcall(c_scan, addr, ports, opts.timeout, opts.concurrency)
+    if not ok then
+      error(started, 2)
+    end
+    local scan <close> = started -- closed (sockets too) even if on_progress raises
+    local interval = opts.on_progress and (opts.progress_interval or 0.1) or nil
+    local progress
+    repeat
+      progress, msg, code = scan:step(interval)
+      if not progress then
+        return nil, msg, code
+      end
+      if opts.on_progress then
+        opts.on_progress(progress)
+      end
+    until progress.finished
+    local open = scan:open_ports()
+    if progress.errno then
+      return nil, ("cr.probe.scan: stopped after %d of %d ports: %s"):format(progress.done, progress.total,
+        progress.errno), progress.errno
+    end
+    return {
+      host = opts.host,
+      addr = addr,
+      family = addrs[1].family,
+      open = open,
+      counts = progress.counts,
+      total = progress.total,
+      elapsed = progress.elapsed,
+      concurrency = progress.concurrency,
+      fd_limit_hits = progress.fd_limit_hits,
+      self_connects = progress.self_connects,
+    }
+  end
+end

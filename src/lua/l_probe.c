@@ -1,0 +1,544 @@
+/* cr.probe: the C halves of the probes. Name resolution, argument defaults and
+ * the overall verdicts are in lua/connrecipe/probe.lua; here:
+ *   cr.probe._tcp(addrs, port, opts)  -> { per address result }   (async)
+ *   cr.probe._udp(addrs, port, opts)  -> { per address result }   (async)
+ *   cr.probe.unix(path)               -> {path, status, errno, ms, socket_type}
+ *   cr.probe._scan(addr, ports, timeout, concurrency) -> scan object
+ *     scan:step([seconds]) -> progress (async; at most `seconds` later)
+ *     scan:open_ports()    -> {22, 8080, ...}
+ *     scan:close()                                                            */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "connrecipe/probe.h"
+#include "lua/bindings.h"
+#include "runtime/runtime.h"
+
+#define SCAN_MT "connrecipe.scan"
+
+static int check_port(lua_State *L, int idx) {
+  lua_Integer port = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, port >= 1 && port <= 65535, idx, "port must be 1-65535");
+  return (int)port;
+}
+
+/* The addresses (list of strings or of {addr = ...}) at idx, parsed with port. */
+static int check_addrs(lua_State *L, int idx, int port, cr_sockaddr *out, int max) {
+  luaL_checktype(L, idx, LUA_TTABLE);
+  int n = (int)luaL_len(L, idx);
+  luaL_argcheck(L, n >= 1 && n <= max, idx, "expected 1 to 64 addresses");
+  int top = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, idx, i) == LUA_TTABLE) lua_getfield(L, -1, "addr");
+    const char *s = lua_tostring(L, -1);
+    if (!s || cr_sockaddr_parse(s, port, &out[i - 1]) != 0)
+      luaL_error(L, "cr.probe: %s is not a numeric IPv4 or IPv6 address", s ? s : "(nil)");
+    lua_settop(L, top);
+  }
+  return n;
+}
+
+static double opt_number(lua_State *L, int idx, const char *k, double dflt) {
+  double v = dflt;
+  if (lua_getfield(L, idx, k) != LUA_TNIL) {
+    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
+      luaL_error(L, "cr.probe: %s must be a number > 0", k);
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* opts.send: a string kept alive in the opts table for the call's duration. */
+static const char *opt_string(lua_State *L, int idx, const char *k, size_t *len) {
+  const char *s = NULL;
+  if (lua_getfield(L, idx, k) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "cr.probe: %s must be a string", k);
+    s = lua_tolstring(L, -1, len);
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+static void push_addr(lua_State *L, const cr_sockaddr *a, const char *addr_key,
+                      const char *port_key) {
+  char buf[INET6_ADDRSTRLEN + 16];
+  int port = cr_sockaddr_format(a, buf, sizeof buf);
+  cr_set_string(L, addr_key, buf);
+  if (port_key) cr_set_integer(L, port_key, port);
+}
+
+static void push_status(lua_State *L, cr_probe_status st, int err, double ms) {
+  cr_set_string(L, "status", cr_probe_status_name(st));
+  if (err) cr_set_string(L, "errno", cr_errno_name(err));
+  cr_set_number(L, "ms", ms);
+}
+
+/* ---- TCP ------------------------------------------------------------------------- */
+
+#define MAX_ADDRS 64
+
+typedef struct tcp_op tcp_op;
+typedef struct {
+  tcp_op *op;
+  cr_tcp_probe *probe; /* NULL once its callback came */
+  cr_sockaddr to;
+  cr_tcp_probe_result r;
+} tcp_one;
+
+struct tcp_op {
+  cr_op op;
+  int n, pending;
+  tcp_one one[];
+};
+
+static void tcp_done(cr_tcp_probe *p, cr_tcp_probe_result *r, void *data) {
+  tcp_one *o = data;
+  o->r = *r;
+  o->probe = NULL;
+  if (--o->op->pending == 0) cr_op_complete(&o->op->op);
+  cr_op_unref(&o->op->op);
+}
+
+static void tcp_cancel(cr_op *op) {
+  tcp_op *t = (tcp_op *)op;
+  for (int i = 0; i < t->n; i++) {
+    if (!t->one[i].probe) continue;
+    cr_tcp_probe_cancel(t->one[i].probe); /* closes the socket; no callback */
+    t->one[i].probe = NULL;
+    cr_op_unref(op);
+  }
+}
+
+static int tcp_push(cr_op *op, lua_State *L) {
+  tcp_op *t = (tcp_op *)op;
+  lua_createtable(L, t->n, 0);
+  for (int i = 0; i < t->n; i++) {
+    tcp_one *o = &t->one[i];
+    lua_createtable(L, 0, 8);
+    push_addr(L, &o->to, "addr", NULL);
+    cr_set_string(L, "family", o->to.sa.sa_family == AF_INET6 ? "inet6" : "inet");
+    push_status(L, o->r.status, o->r.err, o->r.ms);
+    if (o->r.have_local) push_addr(L, &o->r.local, "local_addr", "local_port");
+    if (o->r.self_connect) cr_set_boolean(L, "self_connect", 1);
+    if (o->r.banner) {
+      lua_pushlstring(L, o->r.banner, o->r.banner_len);
+      lua_setfield(L, -2, "banner");
+    }
+    if (o->r.read_err) cr_set_string(L, "read_errno", cr_errno_name(o->r.read_err));
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static void tcp_destroy(cr_op *op) {
+  tcp_op *t = (tcp_op *)op;
+  for (int i = 0; i < t->n; i++)
+    free(t->one[i].r.banner);
+}
+
+static const cr_op_type tcp_type = {"probe.tcp", tcp_cancel, tcp_push, tcp_destroy};
+
+/* opts.source_addr / opts.source_port: where to bind before connecting. */
+static int check_source(lua_State *L, int idx, int family, cr_sockaddr *src) {
+  lua_getfield(L, idx, "source_addr");
+  lua_getfield(L, idx, "source_port");
+  int have = !lua_isnil(L, -1) || !lua_isnil(L, -2);
+  if (have) {
+    lua_Integer port = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+    if (port < 0 || port > 65535) luaL_error(L, "cr.probe: source_port must be 0-65535");
+    const char *addr =
+        lua_isnil(L, -2) ? (family == AF_INET6 ? "::" : "0.0.0.0") : luaL_checkstring(L, -2);
+    if (cr_sockaddr_parse(addr, (int)port, src) != 0)
+      luaL_error(L, "cr.probe: source_addr %s is not a numeric address", addr);
+  }
+  lua_pop(L, 2);
+  return have;
+}
+
+static int l_tcp(lua_State *L) {
+  int port = check_port(L, 2);
+  cr_sockaddr addrs[MAX_ADDRS];
+  int n = check_addrs(L, 1, port, addrs, MAX_ADDRS);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  cr_tcp_probe_options o = {0};
+  o.timeout = opt_number(L, 3, "timeout", 2.0);
+  o.read_bytes = (size_t)opt_number(L, 3, "read_bytes", 256);
+  o.send = opt_string(L, 3, "send", &o.send_len);
+  lua_getfield(L, 3, "banner");
+  o.read_banner = lua_toboolean(L, -1) || o.send;
+  lua_pop(L, 1);
+  cr_sockaddr src;
+  int have_src = check_source(L, 3, addrs[0].sa.sa_family, &src);
+  cr_check_async(L, "cr.probe.tcp");
+
+  tcp_op *t = cr_op_new(L, &tcp_type, sizeof *t + (size_t)n * sizeof(tcp_one));
+  t->n = n;
+  uv_loop_t *loop = cr_runtime_loop(t->op.rt);
+  for (int i = 0; i < n; i++) {
+    tcp_one *one = &t->one[i];
+    one->op = t;
+    one->to = addrs[i];
+    o.source = have_src && src.sa.sa_family == addrs[i].sa.sa_family ? &src : NULL;
+    cr_op_ref(&t->op);
+    t->pending++;
+    int rc = cr_tcp_probe_start(loop, &addrs[i], &o, tcp_done, one, &one->probe);
+    if (rc != 0) { /* out of memory: an error outcome for this address */
+      one->probe = NULL;
+      one->r.status = CR_PROBE_ERROR;
+      one->r.err = -rc;
+      t->pending--;
+      cr_op_unref(&t->op);
+    }
+  }
+  if (t->pending == 0) cr_op_complete(&t->op);
+  return cr_op_await(L, &t->op);
+}
+
+/* ---- UDP ------------------------------------------------------------------------- */
+
+typedef struct udp_op udp_op;
+typedef struct {
+  udp_op *op;
+  cr_udp_probe *probe;
+  cr_sockaddr to;
+  cr_udp_probe_result r;
+} udp_one;
+
+struct udp_op {
+  cr_op op;
+  int n, pending;
+  udp_one one[];
+};
+
+static void udp_done(cr_udp_probe *p, cr_udp_probe_result *r, void *data) {
+  udp_one *o = data;
+  o->r = *r;
+  o->probe = NULL;
+  if (--o->op->pending == 0) cr_op_complete(&o->op->op);
+  cr_op_unref(&o->op->op);
+}
+
+static void udp_cancel(cr_op *op) {
+  udp_op *u = (udp_op *)op;
+  for (int i = 0; i < u->n; i++) {
+    if (!u->one[i].probe) continue;
+    cr_udp_probe_cancel(u->one[i].probe);
+    u->one[i].probe = NULL;
+    cr_op_unref(op);
+  }
+}
+
+static int udp_push(cr_op *op, lua_State *L) {
+  udp_op *u = (udp_op *)op;
+  lua_createtable(L, u->n, 0);
+  for (int i = 0; i < u->n; i++) {
+    udp_one *o = &u->one[i];
+    lua_createtable(L, 0, 6);
+    push_addr(L, &o->to, "addr", NULL);
+    cr_set_string(L, "family", o->to.sa.sa_family == AF_INET6 ? "inet6" : "inet");
+    push_status(L, o->r.status, o->r.err, o->r.ms);
+    if (o->r.reply) {
+      lua_pushlstring(L, o->r.reply, o->r.reply_len);
+      lua_setfield(L, -2, "reply");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static void udp_destroy(cr_op *op) {
+  udp_op *u = (udp_op *)op;
+  for (int i = 0; i < u->n; i++)
+    free(u->one[i].r.reply);
+}
+
+static const cr_op_type udp_type = {"probe.udp", udp_cancel, udp_push, udp_destroy};
+
+static int l_udp(lua_State *L) {
+  int port = check_port(L, 2);
+  cr_sockaddr addrs[MAX_ADDRS];
+  int n = check_addrs(L, 1, port, addrs, MAX_ADDRS);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  cr_udp_probe_options o = {0};
+  o.timeout = opt_number(L, 3, "timeout", 2.0);
+  o.read_bytes = (size_t)opt_number(L, 3, "read_bytes", 256);
+  o.send = opt_string(L, 3, "send", &o.send_len);
+  cr_check_async(L, "cr.probe.udp");
+
+  udp_op *u = cr_op_new(L, &udp_type, sizeof *u + (size_t)n * sizeof(udp_one));
+  u->n = n;
+  uv_loop_t *loop = cr_runtime_loop(u->op.rt);
+  for (int i = 0; i < n; i++) {
+    udp_one *one = &u->one[i];
+    one->op = u;
+    one->to = addrs[i];
+    cr_op_ref(&u->op);
+    u->pending++;
+    int rc = cr_udp_probe_start(loop, &addrs[i], &o, udp_done, one, &one->probe);
+    if (rc != 0) {
+      one->probe = NULL;
+      one->r.status = CR_PROBE_ERROR;
+      one->r.err = -rc;
+      u->pending--;
+      cr_op_unref(&u->op);
+    }
+  }
+  if (u->pending == 0) cr_op_complete(&u->op);
+  return cr_op_await(L, &u->op);
+}
+
+/* ---- Unix ---------------------------------------------------------------------- */
+
+static const char *socket_type_name(int type) {
+  return type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : "dgram";
+}
+
+/* cr.probe.unix(path) -> {path, status, errno, ms [, socket_type]} */
+static int l_unix(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  cr_unix_probe_result r;
+  if (cr_unix_probe(path, &r) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "cr.probe.unix: path too long for a Unix socket (%d bytes, at most 107): %s",
+                    (int)strlen(path), path);
+    lua_pushstring(L, "ENAMETOOLONG");
+    return 3;
+  }
+  lua_createtable(L, 0, 5);
+  cr_set_string(L, "path", path);
+  cr_set_string(L, "family", "unix");
+  push_status(L, r.status, r.err, r.ms);
+  if (r.status == CR_PROBE_OPEN) cr_set_string(L, "socket_type", socket_type_name(r.socket_type));
+  return 1;
+}
+
+/* ---- scan ------------------------------------------------------------------------- */
+
+typedef struct step_op step_op;
+typedef struct {
+  cr_scan *scan; /* NULL once closed */
+  step_op *waiting;
+  uint64_t t0;
+} scan_box;
+
+struct step_op {
+  cr_op op;
+  scan_box *box;   /* while waiting */
+  scan_box *owner; /* for push: on the waiting task's stack, so still alive */
+  uv_timer_t timer;
+  int has_timer;
+};
+
+static void step_timer_closed(uv_handle_t *h) { cr_op_unref(h->data); }
+
+static void step_wake(step_op *s) {
+  if (s->op.done) return;
+  if (s->box) s->box->waiting = NULL;
+  s->box = NULL;
+  if (s->has_timer) uv_close((uv_handle_t *)&s->timer, step_timer_closed);
+  cr_op_complete(&s->op);
+}
+
+static void step_timer_fired(uv_timer_t *t) { step_wake(t->data); }
+
+static void scan_finished(cr_scan *scan, void *data) {
+  scan_box *b = data;
+  if (b->waiting) step_wake(b->waiting);
+}
+
+static void push_progress(lua_State *L, scan_box *b, const cr_scan_progress *p) {
+  lua_createtable(L, 0, 8);
+  cr_set_integer(L, "done", p->done);
+  cr_set_integer(L, "total", p->total);
+  cr_set_boolean(L, "finished", p->finished);
+  cr_set_integer(L, "concurrency", p->concurrency);
+  cr_set_integer(L, "fd_limit_hits", p->fd_limit_hits);
+  cr_set_integer(L, "self_connects", p->self_connects);
+  cr_set_number(L, "elapsed", (double)(uv_hrtime() - b->t0) / 1e9);
+  lua_createtable(L, 0, 4);
+  for (int i = 0; i < CR_PROBE_STATUS_COUNT; i++)
+    if (p->counts[i]) cr_set_integer(L, cr_probe_status_name(i), p->counts[i]);
+  lua_setfield(L, -2, "counts");
+  if (p->fatal_err) cr_set_string(L, "errno", cr_errno_name(p->fatal_err));
+}
+
+/* Progress is read from the scan when the task resumes. */
+static int step_push(cr_op *op, lua_State *L) {
+  scan_box *b = ((step_op *)op)->owner;
+  if (!b->scan) return cr_push_failure(L, "cr.probe.scan: the scan was closed", "ECANCELED");
+  push_progress(L, b, cr_scan_get_progress(b->scan));
+  return 1;
+}
+
+/* A task cancelled mid-scan stops the scan: every socket closes. */
+static void step_cancel(cr_op *op) {
+  step_op *s = (step_op *)op;
+  scan_box *b = s->box;
+  if (b && b->scan) {
+    cr_scan_free(b->scan);
+    b->scan = NULL;
+  }
+  if (b) b->waiting = NULL;
+  s->box = NULL;
+  if (s->has_timer) uv_close((uv_handle_t *)&s->timer, step_timer_closed);
+}
+
+static const cr_op_type step_type = {"probe.scan", step_cancel, step_push, NULL};
+
+static scan_box *check_scan(lua_State *L) {
+  scan_box *b = luaL_checkudata(L, 1, SCAN_MT);
+  if (!b->scan) luaL_error(L, "cr.probe.scan: the scan is closed");
+  return b;
+}
+
+/* scan:step([seconds]) -> progress: waits until the scan finishes, or at most
+ * `seconds`; then returns the progress (call again while not finished). */
+static int scan_step(lua_State *L) {
+  scan_box *b = check_scan(L);
+  double secs = luaL_optnumber(L, 2, -1);
+  if (cr_scan_get_progress(b->scan)->finished) {
+    push_progress(L, b, cr_scan_get_progress(b->scan));
+    return 1;
+  }
+  luaL_argcheck(L, !b->waiting, 1, "another task is already waiting on this scan");
+  cr_check_async(L, "cr.probe.scan");
+  step_op *s = cr_op_new(L, &step_type, sizeof *s);
+  s->box = s->owner = b;
+  b->waiting = s;
+  if (secs >= 0) {
+    s->has_timer = 1;
+    uv_timer_init(cr_runtime_loop(s->op.rt), &s->timer);
+    s->timer.data = s;
+    cr_op_ref(&s->op);
+    uv_timer_start(&s->timer, step_timer_fired, (uint64_t)(secs * 1000 + 0.5), 0);
+  }
+  return cr_op_await(L, &s->op);
+}
+
+/* scan:progress() -> progress, without waiting */
+static int scan_progress(lua_State *L) {
+  scan_box *b = check_scan(L);
+  push_progress(L, b, cr_scan_get_progress(b->scan));
+  return 1;
+}
+
+static int scan_open_ports(lua_State *L) {
+  scan_box *b = check_scan(L);
+  int n;
+  const uint16_t *ports = cr_scan_open_ports(b->scan, &n);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, ports[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int scan_close(lua_State *L) {
+  scan_box *b = luaL_checkudata(L, 1, SCAN_MT);
+  if (b->waiting) step_wake(b->waiting); /* closed from another task */
+  if (b->scan) {
+    cr_scan_free(b->scan);
+    b->scan = NULL;
+  }
+  return 0;
+}
+
+/* cr.probe._scan(addr, ports, timeout, concurrency) -> scan object.
+ * ports: a spec string ("1-1024,8080") or a list of integers. Bad specs raise. */
+static int l_scan(lua_State *L) {
+  const char *addr = luaL_checkstring(L, 1);
+  double timeout = luaL_optnumber(L, 3, 2.0);
+  lua_Integer conc = luaL_optinteger(L, 4, 1000);
+  luaL_argcheck(L, timeout > 0, 3, "timeout must be > 0 seconds");
+  luaL_argcheck(L, conc >= 1 && conc <= 65535, 4, "concurrency must be 1-65535");
+  cr_scan_options o = {.timeout = timeout, .concurrency = (int)conc};
+  if (cr_sockaddr_parse(addr, 0, &o.target) != 0)
+    return luaL_error(L, "cr.probe.scan: %s is not a numeric address", addr);
+
+  cr_portset *ports = lua_newuserdatauv(L, sizeof *ports, 0); /* collected with the call */
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    char err[512];
+    if (cr_portspec_parse(lua_tostring(L, 2), ports, err, sizeof err) != 0)
+      return luaL_error(L, "cr.probe.scan: %s", err);
+  } else {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    memset(ports, 0, sizeof *ports);
+    int n = (int)luaL_len(L, 2);
+    for (int i = 1; i <= n; i++) {
+      lua_rawgeti(L, 2, i);
+      lua_Integer p = lua_tointeger(L, -1);
+      if (!lua_isinteger(L, -1) || p < 1 || p > 65535)
+        return luaL_error(L, "cr.probe.scan: bad port %s at ports[%d]: ports are 1-65535",
+                          luaL_tolstring(L, -1, NULL), i);
+      cr_portset_add(ports, (int)p);
+      lua_pop(L, 1);
+    }
+    if (n == 0) return luaL_error(L, "cr.probe.scan: no ports to scan");
+  }
+  o.ports = ports;
+
+  scan_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, SCAN_MT);
+  b->t0 = uv_hrtime();
+  int rc = cr_scan_start(cr_runtime_loop(cr_runtime_get(L)), &o, scan_finished, b, &b->scan);
+  if (rc != 0) {
+    b->scan = NULL;
+    return cr_push_failure(L, "cr.probe.scan: out of memory", uv_err_name(rc));
+  }
+  return 1;
+}
+
+/* cr.probe._stderr_tty() -> whether progress output would reach a terminal */
+static int l_stderr_tty(lua_State *L) {
+  lua_pushboolean(L, isatty(STDERR_FILENO));
+  return 1;
+}
+
+/* ---- registration --------------------------------------------------------------- */
+
+void cr_open_probe(lua_State *L) {
+  cr_open_resolve(L);
+  if (luaL_newmetatable(L, SCAN_MT)) {
+    static const luaL_Reg methods[] = {{"step", scan_step},
+                                       {"progress", scan_progress},
+                                       {"open_ports", scan_open_ports},
+                                       {"close", scan_close},
+                                       {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, scan_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, scan_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  static const luaL_Reg fns[] = {{"_tcp", l_tcp},
+                                 {"_udp", l_udp},
+                                 {"unix", l_unix},
+                                 {"_scan", l_scan},
+                                 {"_stderr_tty", l_stderr_tty},
+                                 {NULL, NULL}};
+  luaL_newlib(L, fns);
+  /* tcp, udp, scan: written in Lua over these (resolution, verdicts, progress) */
+  cr_require_embedded(L, "connrecipe.probe");
+  lua_pushvalue(L, -3); /* the module */
+  lua_pushvalue(L, -3); /* the probe table */
+  lua_call(L, 2, 0);
+  lua_setfield(L, -2, "probe");
+}

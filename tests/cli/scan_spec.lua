@@ -1,0 +1,66 @@
+-- recipes/scan.lua from the command line, inside a private network namespace.
+local testenv = require "testenv"
+local dkjson = require "dkjson"
+
+local q = testenv.quote
+
+local function scan(ns, args)
+  local parts = { q(testenv.bin) }
+  for _, a in ipairs(args) do
+    parts[#parts + 1] = q(a)
+  end
+  return testenv.sh(testenv.in_netns(ns, table.concat(parts, " ")))
+end
+
+describe("scan.lua", function()
+  local ns
+  before_each(function()
+    local skip = testenv.needs_root()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+    for _, port in ipairs({ 2222, 8081 }) do
+      local server = ("socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"):format(port)
+      testenv.background(testenv.in_netns(ns, server))
+      assert(testenv.wait_listening(ns, "tcp", port))
+    end
+  end)
+  after_each(testenv.cleanup)
+
+  it("prints the open ports", function()
+    local r = scan(ns, { "scan.lua", "127.0.0.1", "--ports", "1-10000" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("127%.0%.0%.1: 2 open of 10000 TCP ports", r.stdout)
+    assert.matches("\n2222/tcp open\n8081/tcp open\n", r.stdout)
+    assert.equal("", r.stderr) -- not a tty: no progress bar
+  end)
+
+  it("prints one JSON document with --json", function()
+    local r = scan(ns, { "--json", "scan.lua", "127.0.0.1", "--ports=2000-9000", "--timeout", "0.5" })
+    assert.equal(0, r.code, r.stderr)
+    local doc = assert(dkjson.decode(r.stdout))
+    assert.equal("scan", doc.recipe)
+    assert.equal("127.0.0.1", doc.host)
+    assert.same({ 2222, 8081 }, doc.open)
+    assert.equal(2, doc.counts.open)
+    assert.equal(7001 - 2, doc.counts.refused)
+  end)
+
+  it("prints an empty list as [] with --json", function()
+    local r = scan(ns, { "--json", "scan.lua", "127.0.0.1", "--ports", "1-100" })
+    assert.matches('"open":%[%]', r.stdout)
+  end)
+
+  it("rejects bad input with one line and exit code 2", function()
+    local r = scan(ns, { "scan.lua", "127.0.0.1", "--ports", "1-80,0" })
+    assert.equal(2, r.code)
+    assert.equal('connrecipe: scan: bad port spec "0" in "1-80,0": ports are 1-65535\n', r.stderr)
+    r = scan(ns, { "scan.lua", "127.0.0.1", "--timeout", "soon" })
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: scan: --timeout needs a number of seconds > 0, got soon\n", r.stderr)
+    r = scan(ns, { "scan.lua" })
+    assert.equal(2, r.code)
+    assert.matches("^connrecipe: scan: usage: scan.lua HOST", r.stderr)
+  end)
+end)

@@ -1,0 +1,423 @@
+-- cr.resolve and cr.probe.* against real servers and real packet filters, each
+-- test in a private network namespace of its own (loopback only).
+local testenv = require "testenv"
+local dkjson = require "dkjson"
+local cr = require "connrecipe"
+
+local q = testenv.quote
+
+-- Runs `expr` through `connrecipe -e` inside ns and decodes the JSON of its value.
+local function eval_in(ns, expr, prefix)
+  local code = 'local json = require "connrecipe.json"\nprint(json.encode((' .. expr .. ")))"
+  local r = testenv.cr_in_netns(ns, code, prefix)
+  assert(r.code == 0, "connrecipe failed: " .. r.stderr .. r.stdout)
+  local v = dkjson.decode(r.stdout)
+  assert(v ~= nil, "not JSON: " .. r.stdout)
+  return v
+end
+
+local function socat(ns, args)
+  testenv.background(testenv.in_netns(ns, "socat " .. args))
+end
+
+local function tcp_server(ns, port, args)
+  socat(ns, ("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork %s"):format(port, args or "SYSTEM:true"))
+  assert(testenv.wait_listening(ns, "tcp", port), "server on port " .. port .. " did not start")
+end
+
+local function ns_sh(ns, cmd)
+  local r = testenv.sh(testenv.in_netns(ns, cmd))
+  assert(r.code == 0, cmd .. ": " .. r.stderr)
+end
+
+local skip = testenv.needs_root()
+
+describe("cr.probe.tcp", function()
+  local ns
+  before_each(function()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  it("tells open from refused", function()
+    tcp_server(ns, 7001)
+    local open = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7001)')
+    assert.equal("open", open.status)
+    assert.equal("open", open.results[1].status)
+    assert.equal("127.0.0.1", open.results[1].local_addr)
+    assert.is_true(open.results[1].local_port > 0)
+    assert.is_number(open.results[1].ms)
+    local closed = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7002)')
+    assert.equal("refused", closed.status)
+    assert.equal("ECONNREFUSED", closed.results[1].errno)
+  end)
+
+  it("reports a silently dropped SYN as a timeout", function()
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 7004 -j DROP")
+    local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7004, {timeout = 0.3})')
+    assert.equal("timeout", r.status)
+    assert.equal("ETIMEDOUT", r.results[1].errno)
+    assert.is_true(r.results[1].ms >= 250 and r.results[1].ms < 10000)
+  end)
+
+  it("reports ICMP admin-prohibited as unreachable", function()
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 7005 -j REJECT --reject-with icmp-admin-prohibited")
+    local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7005)')
+    assert.equal("unreachable", r.status)
+    assert.equal("EHOSTUNREACH", r.results[1].errno)
+  end)
+
+  it("reports a firewall RST as refused and a reset after the handshake as reset", function()
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 7006 -j REJECT --reject-with tcp-reset")
+    assert.equal("refused", eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7006)').status)
+    -- the handshake completes, then the final ACK is answered with a RST
+    tcp_server(ns, 7007)
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 7007 --tcp-flags SYN,ACK,RST ACK " ..
+      "-j REJECT --reject-with tcp-reset")
+    local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7007)')
+    assert.equal("reset", r.status)
+    assert.equal("ECONNRESET", r.results[1].errno)
+  end)
+
+  it("does not call a TCP self-connect open", function()
+    local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 40123, {source_port = 40123})')
+    assert.equal("refused", r.status)
+    assert.is_true(r.self_connect)
+    assert.is_true(r.results[1].self_connect)
+    assert.equal(40123, r.results[1].local_port)
+  end)
+
+  it("reads a banner, and a reply to what it sends", function()
+    tcp_server(ns, 7010, "SYSTEM:'echo SSH-2.0-OpenSSH_test; sleep 1'")
+    local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7010, {banner = true})')
+    assert.equal("open", r.status)
+    assert.equal("SSH-2.0-OpenSSH_test\n", r.banner)
+    socat(ns, "TCP4-LISTEN:7011,bind=127.0.0.1,reuseaddr,fork EXEC:cat")
+    assert(testenv.wait_listening(ns, "tcp", 7011))
+    r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7011, {send = "PING\\r\\n", read_bytes = 4})')
+    assert.equal("PING", r.banner)
+  end)
+
+  it("tells IPv4 from IPv6: a listener on ::1 only", function()
+    socat(ns, "TCP6-LISTEN:7012,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
+    assert(testenv.wait_listening(ns, "tcp", 7012))
+    assert.equal("refused", eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7012)').status)
+    local v6 = eval_in(ns, 'cr.probe.tcp("::1", 7012)')
+    assert.equal("open", v6.status)
+    assert.equal("inet6", v6.results[1].family)
+    assert.equal("::1", v6.results[1].local_addr)
+    assert.equal("open", eval_in(ns, 'cr.probe.tcp("[::1]", 7012)').status)
+  end)
+
+  it("tries every address a name has, or only the first", function()
+    testenv.netns_etc(ns, { hosts = "127.0.0.1 both.test\n::1 both.test\n", ["nsswitch.conf"] = "hosts: files\n" })
+    socat(ns, "TCP6-LISTEN:7013,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
+    assert(testenv.wait_listening(ns, "tcp", 7013))
+    local r = eval_in(ns, 'cr.probe.tcp("both.test", 7013)')
+    assert.equal(2, #r.results)
+    assert.equal("open", r.status)
+    local by_family = {}
+    for _, x in ipairs(r.results) do
+      by_family[x.family] = x.status
+    end
+    assert.same({ inet = "refused", inet6 = "open" }, by_family)
+    local first = eval_in(ns, 'cr.probe.tcp("both.test", 7013, {first_only = true})')
+    assert.equal(1, #first.results)
+  end)
+
+  it("returns nil, message, EAI code for a name that does not resolve", function()
+    testenv.netns_etc(ns, { hosts = "127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    local r = eval_in(ns, [[(function()
+      local v, msg, code = cr.probe.tcp("no-such-host.test", 80)
+      return {v = v, msg = msg, code = code} end)()]])
+    assert.is_nil(r.v)
+    assert.equal("EAI_NONAME", r.code)
+    assert.matches("no%-such%-host%.test", r.msg)
+  end)
+
+  it("closes its socket when the task is cancelled mid-probe", function()
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 7014 -j DROP")
+    local r = eval_in(ns, [[(function()
+      local function fds()
+        local out = cr.exec{"sh", "-c", "ls /proc/$PPID/fd | wc -l"}.stdout
+        return tonumber(out)
+      end
+      local before = fds()
+      local t = cr.spawn(cr.probe.tcp, "127.0.0.1", 7014, {timeout = 10})
+      cr.sleep(0.2)
+      local during = fds()
+      t:cancel()
+      cr.sleep(0.1)
+      return {before = before, during = during, after = fds(), status = t:status()}
+    end)()]])
+    assert.equal("cancelled", r.status)
+    local fds = ("fds before %d, during %d, after %d"):format(r.before, r.during, r.after)
+    assert.equal(r.before + 1, r.during, fds)
+    assert.equal(r.before, r.after, fds)
+  end)
+end)
+
+describe("cr.probe.udp", function()
+  local ns
+  before_each(function()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  it("tells open (a reply) from refused (ICMP port unreachable) from silence", function()
+    socat(ns, "UDP4-RECVFROM:7020,bind=127.0.0.1,fork EXEC:cat")
+    assert(testenv.wait_listening(ns, "udp", 7020))
+    local open = eval_in(ns, 'cr.probe.udp("127.0.0.1", 7020, {send = "hello"})')
+    assert.equal("open", open.status)
+    assert.equal("hello", open.reply)
+    local refused = eval_in(ns, 'cr.probe.udp("127.0.0.1", 7021)')
+    assert.equal("refused", refused.status)
+    assert.equal("ECONNREFUSED", refused.results[1].errno)
+    ns_sh(ns, "iptables -A INPUT -p udp --dport 7022 -j DROP")
+    local silent = eval_in(ns, 'cr.probe.udp("127.0.0.1", 7022, {timeout = 0.3})')
+    assert.equal("open|filtered", silent.status)
+  end)
+
+  it("reports its own datagram dropped on output as denied", function()
+    ns_sh(ns, "iptables -A OUTPUT -p udp --dport 7023 -j DROP")
+    local r = eval_in(ns, 'cr.probe.udp("127.0.0.1", 7023)')
+    assert.equal("denied", r.status)
+    assert.equal("EPERM", r.results[1].errno)
+  end)
+end)
+
+describe("cr.probe.unix", function()
+  local ns, dir
+  before_each(function()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+    dir = testenv.tmpdir()
+    os.execute("chmod 755 " .. q(dir))
+  end)
+  after_each(testenv.cleanup)
+
+  local function probe(path, prefix)
+    return eval_in(ns, ("cr.probe.unix(%q)"):format(path), prefix)
+  end
+
+  it("tells open, stale, missing and not-a-socket apart", function()
+    local live = dir .. "/live.sock"
+    socat(ns, "UNIX-LISTEN:" .. live .. ",fork SYSTEM:true")
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. q(live)).code == 0
+    end))
+    local r = probe(live)
+    assert.equal("open", r.status)
+    assert.equal("stream", r.socket_type)
+
+    local stale = dir .. "/stale.sock" -- bound, never listening, owner gone
+    assert(testenv.sh("python3 -c " .. q("import socket; socket.socket(socket.AF_UNIX).bind('" .. stale .. "')")).code
+      == 0)
+    r = probe(stale)
+    assert.equal("refused", r.status)
+    assert.equal("ECONNREFUSED", r.errno)
+
+    r = probe(dir .. "/nothing.sock")
+    assert.equal("missing", r.status)
+    assert.equal("ENOENT", r.errno)
+
+    testenv.write_file(dir .. "/plain", "x")
+    assert.equal("not-a-socket", probe(dir .. "/plain").status)
+  end)
+
+  it("reports a socket its user may not open as denied", function()
+    local path = dir .. "/locked.sock"
+    socat(ns, "UNIX-LISTEN:" .. path .. ",fork,mode=000 SYSTEM:true")
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. q(path)).code == 0
+    end))
+    local r = probe(path, "setpriv --reuid=nobody --regid=nogroup --clear-groups")
+    assert.equal("denied", r.status)
+    assert.equal("EACCES", r.errno)
+    assert.equal("open", probe(path).status) -- root may
+  end)
+
+  it("reports a full backlog as busy", function()
+    local path = dir .. "/slow.sock"
+    -- listens with a backlog of 1 and never accepts (killed with the namespace)
+    local server = ("import socket, time; s = socket.socket(socket.AF_UNIX); s.bind('%s'); s.listen(1); "
+      .. "time.sleep(30)"):format(path)
+    testenv.background(testenv.in_netns(ns, "python3 -c " .. q(server)))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. q(path)).code == 0
+    end))
+    -- each probe's connection waits in the queue after the probe closes its end
+    local r = eval_in(ns, ([[(function()
+      local seen = {}
+      for _ = 1, 5 do
+        local st = cr.probe.unix(%q)
+        seen[#seen + 1] = st.status
+        if st.status == "busy" then return {seen = seen, errno = st.errno} end
+      end
+      return {seen = seen}
+    end)()]]):format(path))
+    assert.equal("open", r.seen[1])
+    assert.equal("busy", r.seen[#r.seen], table.concat(r.seen, ","))
+    assert.equal("EAGAIN", r.errno)
+  end)
+
+  it("supports abstract names", function()
+    socat(ns, "ABSTRACT-LISTEN:connrecipe-test-abstract,fork SYSTEM:true")
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -xlH")).stdout:match("connrecipe%-test%-abstract") ~= nil
+    end))
+    assert.equal("open", probe("@connrecipe-test-abstract").status)
+    assert.equal("refused", probe("@connrecipe-test-nobody").status)
+  end)
+end)
+
+describe("cr.resolve", function()
+  local ns
+  before_each(function()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+    -- files only: no DNS query can be sent, even by mistake
+    testenv.netns_etc(ns, {
+      hosts = "::1 localhost\n127.0.0.1 localhost\n127.0.0.5 app.test\n",
+      ["nsswitch.conf"] = "hosts: files\n",
+      ["resolv.conf"] = "nameserver 127.0.0.1\n",
+    })
+  end)
+  after_each(testenv.cleanup)
+
+  it("lists addresses in the client's order, ::1 first for localhost", function()
+    local r = eval_in(ns, 'cr.resolve("localhost")')
+    assert.same({ { addr = "::1", family = "inet6" }, { addr = "127.0.0.1", family = "inet" } }, r)
+    assert.same({ { addr = "127.0.0.1", family = "inet" } }, eval_in(ns, 'cr.resolve("localhost", {family = "inet"})'))
+    assert.same({ { addr = "127.0.0.5", family = "inet" } }, eval_in(ns, 'cr.resolve("app.test")'))
+  end)
+
+  it("returns nil, message, EAI code for an unknown name", function()
+    local r = eval_in(ns, '(function() local v, m, c = cr.resolve("unknown.test") return {v = v, m = m, c = c} end)()')
+    assert.is_nil(r.v)
+    assert.equal("EAI_NONAME", r.c)
+    assert.matches("unknown%.test", r.m)
+  end)
+end)
+
+describe("cr.probe.scan", function()
+  local ns
+  before_each(function()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  it("finds exactly the listeners the test opened, over the full range", function()
+    local ports = { 22, 8080, 31337, 65535 }
+    for _, p in ipairs(ports) do
+      tcp_server(ns, p)
+    end
+    local r = eval_in(ns, 'cr.probe.scan{host = "127.0.0.1", ports = "1-65535", timeout = 0.5}')
+    assert.same(ports, r.open)
+    assert.equal(65535 - #ports, r.counts.refused)
+    assert.equal(#ports, r.counts.open)
+  end)
+
+  it("scans IPv6 loopback too", function()
+    socat(ns, "TCP6-LISTEN:7030,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
+    assert(testenv.wait_listening(ns, "tcp", 7030))
+    local r = eval_in(ns, 'cr.probe.scan{host = "::1", ports = "7000-7100"}')
+    assert.same({ 7030 }, r.open)
+    assert.equal("inet6", r.family)
+    assert.equal(100, r.counts.refused)
+  end)
+
+  it("still finds every port when file descriptors run out", function()
+    local ports = { 5001, 5250, 5299 }
+    for _, p in ipairs(ports) do
+      tcp_server(ns, p)
+    end
+    -- dropped SYNs keep connects pending, so the window fills and hits the limit
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 5100:5199 -j DROP")
+    local r = eval_in(ns, 'cr.probe.scan{host = "127.0.0.1", ports = "5000-5300", timeout = 0.3, concurrency = 1000}',
+      "prlimit --nofile=40")
+    assert.same(ports, r.open)
+    assert.equal(100, r.counts.timeout)
+    assert.equal(301 - 100 - #ports, r.counts.refused)
+    assert.is_true(r.fd_limit_hits > 0, "the descriptor limit was never hit")
+    assert.is_true(r.concurrency < 40)
+  end)
+
+  it("reports progress to on_progress and can scan a list", function()
+    tcp_server(ns, 6001)
+    local r = eval_in(ns, [[(function()
+      local calls, last = 0
+      local res = cr.probe.scan{host = "127.0.0.1", ports = {6000, 6001, 6002}, on_progress = function(p)
+        calls = calls + 1; last = p end}
+      return {open = res.open, calls = calls, done = last.done, total = last.total, finished = last.finished}
+    end)()]])
+    assert.same({ 6001 }, r.open)
+    assert.is_true(r.calls >= 1)
+    assert.equal(3, r.done)
+    assert.equal(3, r.total)
+    assert.is_true(r.finished)
+  end)
+end)
+
+describe("argument checking (no root needed)", function()
+  it("raises for bad port specs, naming the bad part", function()
+    local ok, err = pcall(cr.run, function()
+      return cr.probe.scan { host = "127.0.0.1", ports = "1-80,99999" }
+    end)
+    assert.is_false(ok)
+    assert.matches('bad port spec "99999" in "1%-80,99999": ports are 1%-65535', err)
+    ok, err = pcall(cr.run, function()
+      return cr.probe.scan { host = "127.0.0.1", ports = "90-10" }
+    end)
+    assert.is_false(ok)
+    assert.matches("range start is after its end", err)
+  end)
+
+  it("raises for wrong argument types", function()
+    assert.has_error(function()
+      cr.run(function()
+        return cr.probe.tcp("127.0.0.1", 0)
+      end)
+    end)
+    assert.has_error(function()
+      cr.run(function()
+        return cr.probe.tcp(42, 80)
+      end)
+    end)
+    assert.has_error(function()
+      cr.run(function()
+        return cr.probe.scan { host = "127.0.0.1", bogus = 1 }
+      end)
+    end)
+  end)
+
+  it("answers literal addresses without the resolver", function()
+    local r4, r6, rb, bad = cr.run(function()
+      return cr.resolve("127.0.0.1"), cr.resolve("::1"), cr.resolve("[::1]"),
+        { cr.resolve("::1", { family = "inet" }) }
+    end)
+    assert.same({ { addr = "127.0.0.1", family = "inet" } }, r4)
+    assert.same({ { addr = "::1", family = "inet6" } }, r6)
+    assert.same({ { addr = "::1", family = "inet6" } }, rb)
+    assert.is_nil(bad[1])
+    assert.equal("EAI_ADDRFAMILY", bad[3])
+  end)
+
+  it("probe.unix reports a missing path", function()
+    local r = cr.probe.unix("/nonexistent/connrecipe.sock")
+    assert.equal("missing", r.status)
+  end)
+end)
