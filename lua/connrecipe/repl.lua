@@ -65,13 +65,13 @@ return function(cr, docs)
 
   -- ---- help ------------------------------------------------------------------------
 
-  -- "### cr.probe.tcp(host, port [, opts]) -> result" headings with a paragraph below
+  -- "## cr.probe.tcp(host, port [, opts]) -> result" headings (## or ###) with a paragraph below
   local function parse_docs()
     local entries, order = {}, {}
     for _, text in pairs(docs) do
       local current, para, done
       for line in (text .. "\n"):gmatch("(.-)\n") do
-        local heading = line:match("^###%s+(.+)$")
+        local heading = line:match("^##+%s+(.+)$")
         if heading then
           heading = heading:gsub("`", "")
           local name = heading:match("^([%a_][%w_]*[.:][%w_.:]+)")
