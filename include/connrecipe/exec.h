@@ -16,6 +16,8 @@ typedef struct {
   double timeout;          /* seconds; <= 0: none. On expiry: SIGTERM, then SIGKILL */
   double kill_grace;       /* seconds between SIGTERM and SIGKILL; <= 0: 1 s */
   size_t max_output;       /* bytes kept per stream; 0: CR_EXEC_DEFAULT_MAX_OUTPUT */
+  int inherit_stdio;       /* the child uses our stdin/stdout/stderr (nothing captured) and
+                              stays in our process group, so Ctrl-C reaches it */
 } cr_exec_options;
 
 #define CR_EXEC_DEFAULT_MAX_OUTPUT ((size_t)16 << 20)

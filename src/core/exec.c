@@ -194,6 +194,12 @@ static int spawn_child(cr_exec *ex, const cr_exec_options *opts, int with_stdin)
   stdio[1].data.stream = (uv_stream_t *)&ex->out;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&ex->err;
+  if (opts->inherit_stdio) {
+    for (int i = 0; i < 3; i++) {
+      stdio[i].flags = UV_INHERIT_FD;
+      stdio[i].data.fd = i;
+    }
+  }
 
   uv_process_options_t po = {0};
   po.file = opts->argv[0];
@@ -201,7 +207,9 @@ static int spawn_child(cr_exec *ex, const cr_exec_options *opts, int with_stdin)
   po.exit_cb = on_child_exit;
   po.stdio_count = 3;
   po.stdio = stdio;
-  po.flags = UV_PROCESS_DETACHED; /* own process group: kill(-pid) reaches its children */
+  /* own process group, so that kill(-pid) reaches its children too; an
+   * interactive child stays in ours, where the terminal's Ctrl-C reaches it */
+  po.flags = opts->inherit_stdio ? 0 : UV_PROCESS_DETACHED;
   int rc = uv_spawn(ex->loop, &ex->process, &po);
   /* libuv initialises the handle even when the spawn fails: it must be closed */
   ex->process.data = ex;
@@ -210,8 +218,14 @@ static int spawn_child(cr_exec *ex, const cr_exec_options *opts, int with_stdin)
 }
 
 static void start_io(cr_exec *ex, const cr_exec_options *opts, int with_stdin) {
-  uv_read_start((uv_stream_t *)&ex->out, on_alloc, on_read);
-  uv_read_start((uv_stream_t *)&ex->err, on_alloc, on_read);
+  if (opts->inherit_stdio) {
+    ex->outbuf.eof = ex->errbuf.eof = 1; /* nothing to read: the exit is the end */
+    close_handle(ex, (uv_handle_t *)&ex->out);
+    close_handle(ex, (uv_handle_t *)&ex->err);
+  } else {
+    uv_read_start((uv_stream_t *)&ex->out, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&ex->err, on_alloc, on_read);
+  }
   if (with_stdin) {
     ex->write_req.data = ex;
     if (uv_write(&ex->write_req, (uv_stream_t *)&ex->in, &ex->stdin_buf, 1, on_stdin_written) != 0)
@@ -234,7 +248,7 @@ int cr_exec_start(uv_loop_t *loop, const cr_exec_options *opts, cr_exec_cb cb, v
   ex->kill_grace = opts->kill_grace > 0 ? opts->kill_grace : 1.0;
   size_t limit = opts->max_output ? opts->max_output : CR_EXEC_DEFAULT_MAX_OUTPUT;
   ex->outbuf.limit = ex->errbuf.limit = limit;
-  int with_stdin = opts->stdin_data != NULL;
+  int with_stdin = opts->stdin_data != NULL && !opts->inherit_stdio;
   if (with_stdin && opts->stdin_len > 0) {
     ex->stdin_copy = malloc(opts->stdin_len);
     if (!ex->stdin_copy) {

@@ -81,7 +81,7 @@ static const char **check_argv(lua_State *L) {
 }
 
 static void check_options(lua_State *L, cr_exec_options *o) {
-  static const char *const known[] = {"timeout", "stdin", "max_output", NULL};
+  static const char *const known[] = {"timeout", "stdin", "max_output", "inherit", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -89,7 +89,8 @@ static void check_options(lua_State *L, cr_exec_options *o) {
     const char *k = lua_tostring(L, -1);
     int ok = 0;
     for (int i = 0; known[i]; i++) ok |= strcmp(k, known[i]) == 0;
-    if (!ok) luaL_error(L, "cr.exec: unknown option '%s' (expected timeout, stdin, max_output)", k);
+    if (!ok)
+      luaL_error(L, "cr.exec: unknown option '%s' (expected timeout, stdin, max_output, inherit)", k);
   }
   if (lua_getfield(L, 1, "timeout") != LUA_TNIL) {
     if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
@@ -105,7 +106,10 @@ static void check_options(lua_State *L, cr_exec_options *o) {
       luaL_error(L, "cr.exec: max_output must be a positive integer (bytes)");
     o->max_output = (size_t)lua_tointeger(L, -1);
   }
-  lua_pop(L, 3); /* the three fields; stdin stays anchored in the table */
+  lua_getfield(L, 1, "inherit");
+  o->inherit_stdio = lua_toboolean(L, -1);
+  if (o->inherit_stdio && o->stdin_data) luaL_error(L, "cr.exec: stdin and inherit exclude each other");
+  lua_pop(L, 4); /* the four fields; stdin stays anchored in the table */
 }
 
 static int push_spawn_failure(lua_State *L, const char *prog, int rc) {

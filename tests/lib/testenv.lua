@@ -169,4 +169,14 @@ function testenv.cr_in_netns(ns, code, prefix)
   return testenv.sh(testenv.in_netns(ns, cmd))
 end
 
+--- testenv.run_in_netns(ns, args [, opts]) -> {code, stdout, stderr}: the
+--- connrecipe executable with these arguments inside namespace ns.
+function testenv.run_in_netns(ns, args, opts)
+  local parts = { shell_quote(testenv.bin) }
+  for _, a in ipairs(args) do
+    parts[#parts + 1] = shell_quote(a)
+  end
+  return testenv.sh(testenv.in_netns(ns, table.concat(parts, " ")), opts)
+end
+
 return testenv

@@ -381,6 +381,14 @@ describe("cr.exec", function()
     assert.equal("a b|$HOME|;ls|", r.stdout)
   end)
 
+  it("with inherit = true the child writes to our own stdout", function()
+    local f = io.popen(os.getenv("CONNRECIPE_BIN") .. [[ -e 'local r = cr.exec{"echo", "straight through", inherit = true}
+      print(r.status, r.stdout == "")']])
+    local out = f:read("a")
+    f:close()
+    assert.equal("straight through\n0\ttrue\n", out)
+  end)
+
   it("gives nil, message, ENOENT for a missing program", function()
     local r, msg, code = cr.run(function()
       return cr.exec { "no-such-program-connrecipe" }
@@ -433,6 +441,6 @@ describe("cr.exec", function()
       cr.run(function()
         cr.exec { "true", timout = 1 }
       end)
-    end, "cr.exec: unknown option 'timout' (expected timeout, stdin, max_output)")
+    end, "cr.exec: unknown option 'timout' (expected timeout, stdin, max_output, inherit)")
   end)
 end)
