@@ -67,10 +67,11 @@ return cr.recipe {
   run = function(ctx, o)
     local start = cr.now()
     local deadline = o.timeout > 0 and start + o.timeout or math.huge
-    local interval, attempts, last, detail = o.interval, 0, nil, nil
+    local interval, attempts, last = o.interval, 0, nil
     while true do
       attempts = attempts + 1
       local probe_timeout = math.max(0.05, math.min(2, deadline - cr.now()))
+      local detail
       last, detail = attempt(o.target, probe_timeout)
       if last == "open" then
         break

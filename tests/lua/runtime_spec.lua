@@ -382,7 +382,8 @@ describe("cr.exec", function()
   end)
 
   it("with inherit = true the child writes to our own stdout", function()
-    local f = io.popen(os.getenv("CONNRECIPE_BIN") .. [[ -e 'local r = cr.exec{"echo", "straight through", inherit = true}
+    local f = io.popen(os.getenv("CONNRECIPE_BIN")
+      .. [[ -e 'local r = cr.exec{"echo", "straight through", inherit = true}
       print(r.status, r.stdout == "")']])
     local out = f:read("a")
     f:close()
