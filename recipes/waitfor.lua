@@ -67,7 +67,8 @@ return cr.recipe {
   run = function(ctx, o)
     local start = cr.now()
     local deadline = o.timeout > 0 and start + o.timeout or math.huge
-    local interval, attempts, last = o.interval, 0, nil
+    local interval, attempts = o.interval, 0
+    local last -- the status of the latest attempt
     while true do
       attempts = attempts + 1
       local probe_timeout = math.max(0.05, math.min(2, deadline - cr.now()))
