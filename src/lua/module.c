@@ -81,6 +81,7 @@ int luaopen_connrecipe(lua_State *L) {
   cr_set_string(L, "version", CONNRECIPE_VERSION);
   cr_open_tasks(L);
   cr_open_exec(L);
+  cr_open_sys(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");
@@ -91,6 +92,10 @@ int luaopen_connrecipe(lua_State *L) {
   lua_pushvalue(L, -2);
   cr_push_task_methods(L);
   lua_call(L, 2, 0);
+  /* cr.sys, cr.firewall, cr.service: system facts, written in Lua */
+  cr_require_embedded(L, "connrecipe.facts");
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 0);
 
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "connrecipe.module");
