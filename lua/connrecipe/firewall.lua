@@ -13,7 +13,6 @@ local cjson = require "cjson.safe"
 
 local firewall = {}
 
-local HOOK_ORDER = { ingress = 0, prerouting = 1, input = 2, forward = 3, output = 4, postrouting = 5 }
 local IPT_HOOKS = {
   PREROUTING = "prerouting", INPUT = "input", FORWARD = "forward", OUTPUT = "output", POSTROUTING = "postrouting",
 }
@@ -438,7 +437,9 @@ local function nft_condition(m, sets, family, table_name)
   return nil, describe(m)
 end
 
-local VERDICTS = { accept = true, drop = true, reject = true, ["return"] = true, continue = true, jump = true, ["goto"] = true }
+local VERDICTS = {
+  accept = true, drop = true, reject = true, ["return"] = true, continue = true, jump = true, ["goto"] = true,
+}
 -- statements that neither match nor decide
 local PASSIVE = {
   counter = true, log = true, comment = true, mangle = true, meta = true, ["set"] = true, notrack = true,

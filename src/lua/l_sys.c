@@ -31,7 +31,8 @@ static int prefix_length(const struct sockaddr *mask) {
   }
   int bits = 0;
   for (size_t i = 0; i < n; i++)
-    for (int k = 7; k >= 0 && (b[i] >> k) & 1; k--) bits++;
+    for (int k = 7; k >= 0 && (b[i] >> k) & 1; k--)
+      bits++;
   return bits;
 }
 
