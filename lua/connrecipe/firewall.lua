@@ -20,19 +20,25 @@ local IPT_HOOKS = {
 local IPT_PRIORITY = { raw = -300, mangle = -150, nat = -100, filter = 0, security = 50 }
 local PROTO_NUMBERS = { [1] = "icmp", [6] = "tcp", [17] = "udp", [58] = "ipv6-icmp", [132] = "sctp", [136] = "udplite" }
 
-local function port_range(v)
-  if type(v) == "number" then
-    return { math.tointeger(v), math.tointeger(v) }
+-- 8080, "8080", "81:90", "81-90" -> {first, last}; nil unless both are ports.
+local function port_range(v, w)
+  local a, b
+  if w ~= nil then
+    a, b = v, w
+  elseif math.type(v) == "integer" then
+    a, b = v, v
+  else
+    a, b = tostring(v):match("^(%d+)[:%-](%d+)$")
+    if not a then
+      a = tostring(v):match("^%d+$")
+      b = a
+    end
   end
-  local a, b = tostring(v):match("^(%d+)[:%-](%d+)$")
-  if a then
-    return { math.tointeger(tonumber(a)), math.tointeger(tonumber(b)) }
+  a, b = math.tointeger(tonumber(a)), math.tointeger(tonumber(b))
+  if not a or not b or a < 0 or b > 65535 or a > b then
+    return nil
   end
-  local n = tonumber(v)
-  if n then
-    return { math.tointeger(n), math.tointeger(n) }
-  end
-  return nil
+  return { a, b }
 end
 
 local function proto_name(v)
@@ -113,6 +119,16 @@ local CORE_OPTIONS = {
   ["-p"] = "proto", ["--protocol"] = "proto",
 }
 
+local TAKES_VALUE = {
+  ["-A"] = true, ["--append"] = true, ["-m"] = true, ["--match"] = true, ["-j"] = true, ["--jump"] = true,
+  ["-g"] = true, ["--goto"] = true, ["--reject-with"] = true, ["--dport"] = true, ["--destination-port"] = true,
+  ["--sport"] = true, ["--source-port"] = true, ["--dports"] = true, ["--destination-ports"] = true,
+  ["--sports"] = true, ["--source-ports"] = true, ["--ctstate"] = true, ["--state"] = true, ["--comment"] = true,
+}
+for opt in pairs(CORE_OPTIONS) do
+  TAKES_VALUE[opt] = true
+end
+
 local function split_list(s)
   local t = {}
   for item in s:gmatch("[^,]+") do
@@ -144,6 +160,9 @@ local function parse_ipt_rule(tokens, text)
   while i <= #tokens do
     local t = tokens[i]
     local v = tokens[i + 1]
+    if TAKES_VALUE[t] and v == nil then
+      return nil, t .. " without a value"
+    end
     if t == "!" then
       negate = true
       i = i + 1
@@ -206,7 +225,13 @@ local function parse_ipt_rule(tokens, text)
       i = i + 1
     elseif t == "--dport" or t == "--destination-port" or t == "--sport" or t == "--source-port" then
       local field = (t == "--dport" or t == "--destination-port") and "dport" or "sport"
-      add(field, { port_range(v) }, { proto = proto })
+      local r = port_range(v)
+      if r then
+        add(field, { r }, { proto = proto })
+      else
+        rule.unknown[#rule.unknown + 1] = t .. " " .. v
+        negate = false
+      end
       i = i + 2
     elseif t == "--dports" or t == "--destination-ports" or t == "--sports" or t == "--source-ports" then
       local field = t:find("^%-%-d") and "dport" or "sport"
@@ -214,7 +239,12 @@ local function parse_ipt_rule(tokens, text)
       for _, p in ipairs(split_list(v)) do
         ranges[#ranges + 1] = port_range(p)
       end
-      add(field, ranges, { proto = proto })
+      if #ranges > 0 and #ranges == #split_list(v) then
+        add(field, ranges, { proto = proto })
+      else
+        rule.unknown[#rule.unknown + 1] = t .. " " .. v
+        negate = false
+      end
       i = i + 2
     elseif t == "--ctstate" or t == "--state" then
       local states = {}
@@ -282,7 +312,10 @@ function firewall.parse_iptables_save(text, family, backend)
       if not current then
         return nil, ("iptables-save line %d: rule outside a table"):format(n)
       end
-      local rule = parse_ipt_rule(ipt_tokens(line), line)
+      local rule, why = parse_ipt_rule(ipt_tokens(line), line)
+      if not rule then
+        return nil, ("iptables-save line %d: %s: %s"):format(n, why, line)
+      end
       rule.source, rule.backend, rule.family, rule.table = "iptables", backend, family, current
       rule.hook = IPT_HOOKS[rule.chain]
       rule.priority = rule.hook and IPT_PRIORITY[current]
@@ -405,7 +438,7 @@ local function nft_condition(m, sets, family, table_name)
       cond.field = field
       cond.proto = proto ~= "th" and proto or nil
       for i, v in ipairs(cond.values) do
-        local r = type(v) == "table" and { v[1], v[2] } or port_range(v)
+        local r = type(v) == "table" and port_range(v[1], v[2]) or port_range(v)
         if not r then
           return nil, describe(m)
         end
@@ -535,6 +568,29 @@ local function nft_rule(r, sets, base)
   return out
 end
 
+-- `nft -a list ruleset` -> "family table chain handle" -> rule text
+local function nft_texts(text)
+  local map = {}
+  local family, tname, chain
+  for _, line in util.lines(text) do
+    local f, t = line:match("^table%s+(%S+)%s+(%S+)%s+{")
+    local c = line:match("^%s+chain%s+(%S+)%s+{")
+    if f then
+      family, tname, chain = f, t, nil
+    elseif c then
+      chain = c
+    elseif line:match("^%s+}") then
+      chain = chain and nil
+    elseif chain then
+      local body, handle = line:match("^%s+(.-)%s+# handle (%d+)$")
+      if body then
+        map[("%s %s %s %s"):format(family, tname, chain, handle)] = body
+      end
+    end
+  end
+  return map
+end
+
 -- cjson gives every number as a float: 8080.0. Make integral ones integers.
 local function integers(x, depth)
   if depth > 64 then
@@ -550,10 +606,9 @@ local function integers(x, depth)
   return x
 end
 
---- cr.firewall.parse_nft(json_text [, text_by_handle]) -> rules, or nil, reason.
---- text_by_handle maps "family table chain handle" to the rule as `nft -a list
---- ruleset` prints it (optional).
-function firewall.parse_nft(json_text, text_by_handle)
+--- cr.firewall.parse_nft(json_text [, listing]) -> rules, or nil, reason.
+--- listing: the output of `nft -a list ruleset`, for each rule's text (optional).
+function firewall.parse_nft(json_text, listing)
   if type(json_text) ~= "string" then
     return nil, "nft output is not text"
   end
@@ -565,7 +620,7 @@ function firewall.parse_nft(json_text, text_by_handle)
     return nil, "cannot parse nft -j output: no \"nftables\" array"
   end
   integers(doc, 0)
-  text_by_handle = text_by_handle or {}
+  local text_by_handle = type(listing) == "string" and nft_texts(listing) or {}
   local sets, chains, chain_order, rule_objs = {}, {}, {}, {}
   for i, item in ipairs(doc.nftables) do
     if type(item) ~= "table" then
@@ -618,29 +673,6 @@ function firewall.parse_nft(json_text, text_by_handle)
   return rules
 end
 
--- `nft -a list ruleset` -> "family table chain handle" -> rule text
-local function nft_texts(text)
-  local map = {}
-  local family, tname, chain
-  for _, line in util.lines(text) do
-    local f, t = line:match("^table%s+(%S+)%s+(%S+)%s+{")
-    local c = line:match("^%s+chain%s+(%S+)%s+{")
-    if f then
-      family, tname, chain = f, t, nil
-    elseif c then
-      chain = c
-    elseif line:match("^%s+}") then
-      chain = chain and nil
-    elseif chain then
-      local body, handle = line:match("^%s+(.-)%s+# handle (%d+)$")
-      if body then
-        map[("%s %s %s %s"):format(family, tname, chain, handle)] = body
-      end
-    end
-  end
-  return map
-end
-firewall._nft_texts = nft_texts
 
 ----------------------------------------------------------------------------
 -- rules(): the live rule set
@@ -651,12 +683,8 @@ local function nft_rules(netns)
   if not r then
     return nil, err
   end
-  local texts = {}
-  local t = util.run({ "nft", "-a", "list", "ruleset" }, netns)
-  if t then
-    texts = nft_texts(t.stdout)
-  end
-  return firewall.parse_nft(r.stdout, texts)
+  local listing = util.run({ "nft", "-a", "list", "ruleset" }, netns)
+  return firewall.parse_nft(r.stdout, listing and listing.stdout)
 end
 
 local function ipt_rules(prog, family, backend, netns)
@@ -743,7 +771,7 @@ end
 local function iface_in(name, patterns)
   for _, p in ipairs(patterns) do
     p = tostring(p)
-    if p:sub(-1) == "+" then
+    if p:sub(-1) == "+" or p:sub(-1) == "*" then -- iptables eth+, nft "eth*"
       if name:sub(1, #p - 1) == p:sub(1, -2) then
         return true
       end
@@ -865,7 +893,8 @@ local function family_applies(rule_family, pkt_family)
 end
 
 local function chain_key(rule)
-  return table.concat({ rule.source, rule.backend or "", rule.family, rule.table, rule.chain }, " ")
+  return table.concat({ rule.source, rule.backend or "", tostring(rule.family), tostring(rule.table),
+    tostring(rule.chain) }, " ")
 end
 
 -- Groups the rules by chain and collects base chains per hook.
@@ -900,6 +929,21 @@ end
 -- Walks one chain. Returns "accept", "drop" (stop everything) or nil (fell
 -- off the end / returned). Appends drop/reject rules met on the way to hits
 -- and uncertain decisions to doubts.
+-- Leaving a chain by return (or at the end of a goto): in a base chain the
+-- policy decides, in a user chain the caller goes on (nil).
+local function leave(chains, key, ctx, certain_path)
+  for _, rule in ipairs(chains[key] or {}) do
+    if rule.policy then
+      if rule.action == "drop" or rule.action == "reject" then
+        ctx.hits[#ctx.hits + 1] = hit_record(rule, certain_path, nil, ctx.hook)
+        return certain_path and "drop" or "maybe-drop"
+      end
+      return "accept"
+    end
+  end
+  return nil
+end
+
 local function walk(chains, key, pkt, ctx, depth, certain_path)
   if depth > 32 then
     ctx.notes[#ctx.notes + 1] = "jump depth over 32 at " .. key
@@ -923,17 +967,18 @@ local function walk(chains, key, pkt, ctx, depth, certain_path)
         certain_path = false
       elseif a == "return" then
         if m == true then
-          return nil
+          return leave(chains, key, ctx, certain_path)
         end
         certain_path = false
       elseif a == "jump" or a == "goto" then
-        local target = table.concat({ rule.source, rule.backend or "", rule.family, rule.table, rule.target }, " ")
+        local target = chain_key({ source = rule.source, backend = rule.backend, family = rule.family,
+          table = rule.table, chain = rule.target })
         local v = walk(chains, target, pkt, ctx, depth + 1, certain_path and m == true)
         if m == true and (v == "drop" or v == "maybe-drop" or v == "accept") then
           return v
         end
         if m == true and a == "goto" then
-          return nil
+          return leave(chains, key, ctx, certain_path)
         end
         if m ~= true or v ~= nil then
           certain_path = false
