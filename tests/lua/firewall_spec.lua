@@ -411,12 +411,15 @@ describe("cr.firewall failures", function()
     -- ip saddr @bad: a named set with a prefix
     hits, info = match({ proto = "tcp", addr = "10.0.0.1", port = 4000, direction = "in", saddr = "10.1.2.3" })
     assert.equal("ip saddr @bad drop", hits[1].text)
+    assert.equal("drop", info.verdict)
     hits, info = match({ proto = "tcp", addr = "10.0.0.1", port = 4000, direction = "in", saddr = "192.0.2.1" })
+    assert.equal(0, #hits)
     assert.equal("accept", info.verdict)
     -- oifname "eth*" matches eth0, not lo
     hits = match({ proto = "tcp", addr = "192.0.2.1", port = 25, direction = "out", oif = "eth0" })
     assert.equal("reject", hits[1].action)
     hits, info = match({ proto = "tcp", addr = "127.0.0.1", port = 25, direction = "out" })
+    assert.equal(0, #hits)
     assert.equal("accept", info.verdict)
     -- goto for ::1 lands in userc, whose IPv4 drop does not apply: accepted
     hits, info = match({ proto = "tcp", addr = "::1", port = 4000, direction = "in" })
