@@ -210,18 +210,19 @@ local function status_field(status, key)
   return status:match("\n" .. key .. ":%s*([^\n]*)")
 end
 
+-- hidepid=/subset= of the /proc mount; the last one listed is the one on top.
 local function proc_restricted()
   local mounts = util.read("/proc/self/mounts") or ""
+  local restricted, hidepid, subset = false, nil, nil
   for _, line in util.lines(mounts) do
     local _, mountpoint, fstype, options = line:match("^(%S+) (%S+) (%S+) (%S+)")
     if mountpoint == "/proc" and fstype == "proc" then
-      local hidepid = options:match("hidepid=([%w]+)")
-      local subset = options:match("subset=(%w+)")
-      local restricted = (hidepid ~= nil and hidepid ~= "0" and hidepid ~= "off") or subset == "pid"
-      return restricted, hidepid, subset
+      hidepid = options:match("hidepid=(%w+)")
+      subset = options:match("subset=(%w+)")
+      restricted = (hidepid ~= nil and hidepid ~= "0" and hidepid ~= "off") or subset == "pid"
     end
   end
-  return false
+  return restricted, hidepid, subset
 end
 
 local function container_kind()

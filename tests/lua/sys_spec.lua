@@ -213,6 +213,23 @@ describe("cr.sys.security", function()
     assert.is_true(s.wsl == false or s.wsl == 1 or s.wsl == 2)
   end)
 
+  it("sees a /proc mounted with hidepid= or subset=pid", function()
+    if skip_unless_root() or not testenv.have("unshare") then
+      return pending("needs root and unshare")
+    end
+    local code = "local s = cr.sys.security() print(s.proc_restricted, s.hidepid, s.proc_subset)"
+    -- kernels since 5.8 print hidepid=2 as hidepid=invisible
+    for option, want in pairs({ ["hidepid=2"] = "^true\t[2invisble]+\tnil\n$", ["subset=pid"] = "^true\tnil\tpid\n$" }) do
+      -- a private /proc instance in new mount and pid namespaces: the host's is untouched
+      local r = testenv.sh("unshare -m -p -f --mount-proc sh -c " .. testenv.quote("mount -o remount," .. option
+        .. " /proc && " .. testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code)))
+      assert.equal(0, r.code, r.stderr)
+      assert.matches(want, r.stdout, nil, nil, option)
+    end
+    local r = testenv.sh("unshare -m -p -f --mount-proc " .. testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code))
+    assert.equal("false\tnil\tnil\n", r.stdout)
+  end)
+
   it("sees a dropped CAP_NET_ADMIN and a non-root uid", function()
     if skip_unless_root() or not testenv.have("setpriv") then
       return pending("needs root and setpriv")
