@@ -219,14 +219,16 @@ describe("cr.sys.security", function()
     end
     local code = "local s = cr.sys.security() print(s.proc_restricted, s.hidepid, s.proc_subset)"
     -- kernels since 5.8 print hidepid=2 as hidepid=invisible
-    for option, want in pairs({ ["hidepid=2"] = "^true\t[2invisble]+\tnil\n$", ["subset=pid"] = "^true\tnil\tpid\n$" }) do
+    local cases = { ["hidepid=2"] = "^true\t[2invisble]+\tnil\n$", ["subset=pid"] = "^true\tnil\tpid\n$" }
+    for option, want in pairs(cases) do
       -- a private /proc instance in new mount and pid namespaces: the host's is untouched
       local r = testenv.sh("unshare -m -p -f --mount-proc sh -c " .. testenv.quote("mount -o remount," .. option
         .. " /proc && " .. testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code)))
       assert.equal(0, r.code, r.stderr)
       assert.matches(want, r.stdout, nil, nil, option)
     end
-    local r = testenv.sh("unshare -m -p -f --mount-proc " .. testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code))
+    local plain = "unshare -m -p -f --mount-proc " .. testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code)
+    local r = testenv.sh(plain)
     assert.equal("false\tnil\tnil\n", r.stdout)
   end)
 
