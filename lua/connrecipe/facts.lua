@@ -14,5 +14,6 @@ return function(cr)
     end
   end
   cr.firewall = require "connrecipe.firewall"
+  cr.firewall._interfaces = sys.interfaces -- local addresses go through lo
   cr.service = require "connrecipe.service"
 end

@@ -103,7 +103,7 @@ end
 --- cr.firewall.match{proto, addr, port [, direction] [, saddr] [, sport]
 --- [, iif] [, oif] [, rules] [, netns]} -> hits, info; or nil, reason.
 function firewall.match(q)
-  return match.match(q, firewall.rules)
+  return match.match(q, { rules = firewall.rules, interfaces = firewall._interfaces })
 end
 
 return firewall

@@ -20,29 +20,31 @@ local function sh_ok(cmd)
   return r
 end
 
--- What the kernel does with a TCP connect to each port on 127.0.0.1 inside ns:
+-- What the kernel does with a TCP connect to each port on host (127.0.0.1) inside ns:
 -- port -> "connected" | "refused" | "timeout". A listener waits on every port.
 local PROBE = [==[
 import socket, sys
-ports = [int(p) for p in sys.argv[1:]]
+host = sys.argv[1]
+ports = [int(p) for p in sys.argv[2:]]
 listeners = []
 for p in ports:
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", p)); s.listen(8); listeners.append(s)
+    s.bind((host, p)); s.listen(8); listeners.append(s)
 for p in ports:
     c = socket.socket(); c.settimeout(1.0)
     try:
-        c.connect(("127.0.0.1", p)); r = "connected"
+        c.connect((host, p)); r = "connected"
     except ConnectionRefusedError:
         r = "refused"
     except OSError:
         r = "timeout"
     print(p, r); c.close()
 ]==]
-local function kernel_outcomes(ns, ports)
+local function kernel_outcomes(ns, ports, host)
   local dir = testenv.tmpdir()
   testenv.write_file(dir .. "/probe.py", PROBE)
-  local r = sh_ok(testenv.in_netns(ns, "python3 " .. dir .. "/probe.py " .. table.concat(ports, " ")))
+  local r = sh_ok(testenv.in_netns(ns, "python3 " .. dir .. "/probe.py " .. (host or "127.0.0.1") .. " "
+    .. table.concat(ports, " ")))
   local out = {}
   for port, what in r.stdout:gmatch("(%d+) (%a+)") do
     out[tonumber(port)] = what
@@ -79,7 +81,7 @@ local function run_matches(ns, queries)
   for name, q in pairs(queries) do
     local fields = {}
     for k, v in pairs(q) do
-      fields[#fields + 1] = ("%s = %q"):format(k, v)
+      fields[#fields + 1] = ("[%q] = %q"):format(k, v)
     end
     parts[#parts + 1] = ("[%q] = { %s }"):format(name, table.concat(fields, ", "))
   end
@@ -267,6 +269,11 @@ describe("cr.firewall with iptables", function()
     for _, c in ipairs(cmds) do
       sh_ok(testenv.in_netns(ns, c))
     end
+    -- a second local address, on a veth pair (dummy needs a module)
+    sh_ok(testenv.in_netns(ns, "ip link add x0 type veth peer name x1"))
+    sh_ok(testenv.in_netns(ns, "ip addr add 10.77.0.1/24 dev x0"))
+    sh_ok(testenv.in_netns(ns, "ip link set x0 up"))
+    sh_ok(testenv.in_netns(ns, "ip link set x1 up"))
     out = run_matches(ns, {
       lo_only = { proto = "tcp", addr = "127.0.0.1", port = 8080, direction = "in" },
       reset = { proto = "tcp", addr = "127.0.0.1", port = 8081, direction = "in" },
@@ -275,6 +282,8 @@ describe("cr.firewall with iptables", function()
       jump_return = { proto = "tcp", addr = "127.0.0.3", port = 7000, direction = "in" },
       accepted = { proto = "tcp", addr = "127.0.0.1", port = 9000, direction = "in" },
       goto_drop = { proto = "tcp", addr = "127.0.0.1", port = 7301, direction = "in" },
+      local_addr = { proto = "tcp", addr = "10.77.0.1", port = 8080 },
+      local_addr_declared_remote = { proto = "tcp", addr = "10.77.0.1", port = 8080, ["local"] = false },
       goto_return = { proto = "tcp", addr = "127.0.0.1", port = 7305, direction = "in" },
       unknown = { proto = "tcp", addr = "127.0.0.1", port = 6000, direction = "in" },
       ipv6 = { proto = "tcp", addr = "::1", port = 8080, direction = "in" },
@@ -328,6 +337,17 @@ describe("cr.firewall with iptables", function()
     local r = out.results.jump_return
     assert.equal("drop policy", actions(r))
     assert.equal("INPUT", r.hits[1].chain)
+  end)
+
+  it("knows traffic to the host's own non-loopback address crosses lo", function()
+    local r = out.results.local_addr
+    assert.equal("drop", r.verdict)
+    assert.equal("-A INPUT -i lo -p tcp -m tcp --dport 8080 -j DROP", r.hits[1].text)
+    -- told it is remote, only the output hooks count, and nothing drops there
+    assert.equal("accept", out.results.local_addr_declared_remote.verdict)
+    if testenv.have("python3") then
+      assert.equal("timeout", kernel_outcomes(ns, { 8080 }, "10.77.0.1")[8080])
+    end
   end)
 
   it("does not come back from -g: RETURN there ends INPUT at its policy", function()

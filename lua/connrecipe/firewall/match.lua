@@ -235,18 +235,45 @@ local function walk(chains, key, pkt, ctx, depth, certain_path)
   return nil
 end
 
-local function default_saddr(addr, family)
+-- The source the kernel picks for a connection to a local address: 127.0.0.1
+-- or ::1 for loopback, the address itself for the host's other addresses.
+local function default_saddr(addr, family, is_local)
   if ipaddr.is_loopback(addr) then
     return family == "inet" and "127.0.0.1" or "::1"
+  elseif is_local then
+    return addr
   end
 end
 
-local function hooks_for(direction, loopback)
+-- Is addr one of this host's (or the namespace's) addresses? Traffic to it
+-- from the same host goes through lo. -> bool, note
+local function address_is_local(q, interfaces)
+  if q["local"] ~= nil then
+    return q["local"]
+  end
+  if ipaddr.is_loopback(q.addr) then
+    return true
+  end
+  local list, err = interfaces(q.netns)
+  if not list then
+    return false, "cannot tell whether " .. q.addr .. " is a local address: " .. tostring(err)
+  end
+  for _, i in ipairs(list) do
+    for _, a in ipairs(i.addrs or {}) do
+      if a.addr and ipaddr.in_prefix(q.addr, (a.addr:gsub("%%.*$", ""))) then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+local function hooks_for(direction, via_lo)
   if direction == "in" then
     return { "prerouting", "input" }
   elseif direction == "out" then
     return { "output", "postrouting" }
-  elseif loopback then
+  elseif via_lo then
     return { "output", "postrouting", "prerouting", "input" }
   end
   return { "output", "postrouting" }
@@ -270,6 +297,9 @@ local function check_match_args(q)
   if q.direction ~= nil and q.direction ~= "in" and q.direction ~= "out" then
     error("cr.firewall.match: direction must be \"in\" or \"out\"", 3)
   end
+  if q["local"] ~= nil and type(q["local"]) ~= "boolean" then
+    error("cr.firewall.match: local must be a boolean", 3)
+  end
   return proto, family
 end
 
@@ -279,30 +309,32 @@ end
 --- order, each with certain = true|false and, when false, uncertain = {why}.
 --- info: {verdict = "drop"|"accept"|"unknown", hooks, doubts (accept rules that
 --- might have let it through), notes}.
-function match.match(q, fetch_rules)
+--- deps: {rules = fn(netns), interfaces = fn(netns)}.
+function match.match(q, deps)
   local proto, family = check_match_args(q)
   local rules = q.rules
   if rules == nil then
     local err
-    rules, err = fetch_rules(q.netns)
+    rules, err = deps.rules(q.netns)
     if not rules then
       return nil, err
     end
   end
-  local loopback = ipaddr.is_loopback(q.addr)
+  local ctx = { hits = {}, doubts = {}, notes = {} }
+  local via_lo, note = address_is_local(q, deps.interfaces)
+  ctx.notes[#ctx.notes + 1] = note
   local pkt = {
     proto = proto, family = family, addr = q.addr, port = q.port, sport = q.sport, ctstate = "new",
-    saddr = q.saddr or default_saddr(q.addr, family),
+    saddr = q.saddr or default_saddr(q.addr, family, via_lo),
   }
   local chains, bases = index_chains(rules)
-  local hooks = hooks_for(q.direction, loopback)
-  local ctx = { hits = {}, doubts = {}, notes = {} }
+  local hooks = hooks_for(q.direction, via_lo)
   local verdict = "accept"
   for _, hook in ipairs(hooks) do
     local inbound = hook == "prerouting" or hook == "input"
     -- a hook that has no input interface has iif "" (never matches a name)
-    pkt.iif = inbound and (q.iif or (loopback and "lo" or nil)) or false
-    pkt.oif = (not inbound) and (q.oif or (loopback and "lo" or nil)) or false
+    pkt.iif = inbound and (q.iif or (via_lo and "lo" or nil)) or false
+    pkt.oif = (not inbound) and (q.oif or (via_lo and "lo" or nil)) or false
     local here = {}
     for _, b in ipairs(bases) do
       if b.hook == hook and family_applies(b.family, family) then
@@ -319,7 +351,8 @@ function match.match(q, fetch_rules)
     for _, b in ipairs(here) do
       local v = walk(chains, b.key, pkt, ctx, 0, true)
       if v == "drop" then
-        return ctx.hits, { verdict = "drop", hooks = hooks, doubts = ctx.doubts, notes = ctx.notes }
+        return ctx.hits, { verdict = "drop", hooks = hooks, doubts = ctx.doubts, notes = ctx.notes,
+          ["local"] = via_lo }
       elseif v == "maybe-drop" then
         verdict = "unknown"
       end
@@ -328,7 +361,7 @@ function match.match(q, fetch_rules)
   if #ctx.hits > 0 then
     verdict = "unknown"
   end
-  return ctx.hits, { verdict = verdict, hooks = hooks, doubts = ctx.doubts, notes = ctx.notes }
+  return ctx.hits, { verdict = verdict, hooks = hooks, doubts = ctx.doubts, notes = ctx.notes, ["local"] = via_lo }
 end
 
 
