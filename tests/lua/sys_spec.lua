@@ -84,6 +84,15 @@ describe("cr.sys.interfaces", function()
     assert.equal(ifs.x0.index, outside.x0.index)
     assert.equal("10.77.0.1", outside.x0.addrs[1].addr)
     assert.equal(24, outside.x0.addrs[1].prefix)
+
+    -- and by the pid of a process inside it
+    local dir = testenv.tmpdir()
+    sh_ok(testenv.in_netns(ns, "sh -c 'sleep 30 >/dev/null 2>&1 & echo $! > " .. dir .. "/pid'"))
+    local pid = tonumber(testenv.read_file(dir .. "/pid"):match("%d+"))
+    local by_pid = by_name(cr.run(cr.sys.interfaces, pid))
+    os.execute("kill " .. pid)
+    assert.equal(ifs.x0.index, by_pid.x0.index)
+    assert.is_nil(by_name(cr.sys.interfaces()).x0) -- not in ours
   end)
 end)
 
