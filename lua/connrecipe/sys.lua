@@ -2,7 +2,6 @@
 -- file reads (synchronous); cr.sys.interfaces is C (src/lua/l_sys.c), the
 -- netns variants of interfaces and counters run `ip` through cr.exec.
 local util = require "connrecipe.sysutil"
-local cjson = require "cjson.safe"
 
 local sys = {}
 
@@ -163,7 +162,7 @@ end
 
 -- `ip -j addr` output -> the same shape as the C cr.sys.interfaces
 local function interfaces_from_ip_json(text)
-  local list, err = cjson.decode(text)
+  local list, err = util.json_decode(text)
   if type(list) ~= "table" then
     return nil, "cannot parse ip -j addr output: " .. tostring(err)
   end

@@ -21,6 +21,20 @@ local function short_reason(msg)
   return msg, "EIO"
 end
 
+--- util.json_decode(text) -> value, or nil, reason. lua-cjson is loaded on
+--- first use, so the module works (without JSON-based facts) when it is missing.
+local cjson
+function util.json_decode(text)
+  if cjson == nil then
+    local ok, mod = pcall(require, "cjson.safe")
+    cjson = ok and mod or false
+  end
+  if not cjson then
+    return nil, "lua-cjson not installed (Debian package lua-cjson)"
+  end
+  return cjson.decode(text)
+end
+
 --- util.read(path) -> text, or nil, "PATH: reason", code
 function util.read(path)
   local f, err = io.open(path, "rb")

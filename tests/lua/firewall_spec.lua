@@ -505,6 +505,14 @@ describe("cr.firewall failures", function()
     assert.is_true(parsed > 0)
   end)
 
+  it("loads without lua-cjson and says it is missing when JSON is needed", function()
+    local r = testenv.run({ "-e", 'print(#cr.sys.interfaces() > 0, cr.firewall.parse_nft("{}"))' },
+      { env = "LUA_CPATH_5_4=/nonexistent/?.so LUA_CPATH=/nonexistent/?.so" })
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("true\tnil\tcannot parse nft -j output: lua-cjson not installed (Debian package lua-cjson)\n",
+      r.stdout)
+  end)
+
   it("raises on bad match arguments", function()
     assert.has_error(function()
       cr.firewall.match({ proto = "tcp", addr = "nope", port = 1, rules = {} })

@@ -1,16 +1,25 @@
 -- `nft -j list ruleset` (parsed with lua-cjson) and `nft -a list ruleset`
 -- (for each rule's text) -> normalised rules (see connrecipe.firewall).
 local util = require "connrecipe.sysutil"
-local cjson = require "cjson.safe"
 local R = require "connrecipe.firewall.rule"
 
 local port_range, proto_name, summarise, new_rule = R.port_range, R.proto_name, R.summarise, R.new
 
 local nft = {}
 
+-- A short text form of a JSON value, for `unknown` lists.
 local function describe(x)
-  local s = cjson.encode(x)
-  return s or tostring(x)
+  if type(x) == "userdata" then
+    return "null" -- cjson.null
+  elseif type(x) ~= "table" then
+    return tostring(x)
+  end
+  local parts = {}
+  for k, v in pairs(x) do
+    parts[#parts + 1] = tostring(k) .. ": " .. describe(v)
+  end
+  table.sort(parts)
+  return "{" .. table.concat(parts, ", ") .. "}"
 end
 
 -- A JSON right-hand side -> list of plain values: numbers, strings,
@@ -274,7 +283,7 @@ function nft.parse(json_text, listing)
   if type(json_text) ~= "string" then
     return nil, "nft output is not text"
   end
-  local doc, err = cjson.decode(json_text)
+  local doc, err = util.json_decode(json_text)
   if type(doc) ~= "table" then
     return nil, "cannot parse nft -j output: " .. tostring(err or "not a JSON object")
   end
