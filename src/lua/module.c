@@ -100,6 +100,7 @@ int luaopen_connrecipe(lua_State *L) {
   cr_open_tasks(L);
   cr_open_exec(L);
   cr_open_probe(L);
+  cr_open_sys(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");
@@ -122,6 +123,10 @@ int luaopen_connrecipe(lua_State *L) {
   lua_getfield(L, -1, "declare");
   lua_setfield(L, -3, "recipe");
   lua_setfield(L, -2, "_recipe");
+  /* cr.sys, cr.firewall, cr.service: system facts, written in Lua */
+  cr_require_embedded(L, "connrecipe.facts");
+  lua_pushvalue(L, -2);
+  lua_call(L, 1, 0);
 
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "connrecipe.module");

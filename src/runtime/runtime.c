@@ -177,6 +177,9 @@ static int run_ready_tasks(cr_runtime *rt, lua_State *from) {
   int ran = 0;
   while ((t = cr_ready_pop(rt)) != NULL) {
     if (t->state != CR_TASK_READY && t->state != CR_TASK_WAITING) continue;
+    /* libuv caches the loop's clock per iteration: a timer started from Lua after
+     * the loop sat idle (the REPL, between cr.run calls) would fire early. */
+    uv_update_time(&rt->loop);
     cr_task_ref(t); /* it may finish, and lose its last reference, inside */
     cr_task_resume(t, from);
     cr_task_unref(t);

@@ -445,3 +445,17 @@ describe("cr.exec", function()
     end, "cr.exec: unknown option 'timout' (expected timeout, stdin, max_output, inherit)")
   end)
 end)
+
+describe("timers after the loop sat idle", function()
+  it("a timeout starts counting when the call is made, not when the loop last ran", function()
+    cr.run(function()
+      cr.sleep(0)
+    end)
+    os.execute("sleep 1.2") -- the loop is idle; its cached clock goes stale
+    local r = cr.run(function()
+      return cr.exec { "sleep", "0.3", timeout = 1 }
+    end)
+    assert.is_false(r.timed_out)
+    assert.equal(0, r.status)
+  end)
+end)

@@ -1,0 +1,163 @@
+-- Shared helpers for the system-fact modules: file reads that fail with a
+-- reason, and external tools run through cr.exec (optionally inside another
+-- network namespace), with failures turned into short reasons.
+local util = {}
+
+local exec -- cr.exec, set by util.bind
+
+function util.bind(cr)
+  exec = cr.exec
+  util.all = cr.all
+end
+
+-- "No such file or directory" -> "not found", and so on.
+local function short_reason(msg)
+  msg = tostring(msg or "")
+  if msg:find("No such file", 1, true) then
+    return "not found", "ENOENT"
+  elseif msg:find("Permission denied", 1, true) or msg:find("Operation not permitted", 1, true) then
+    return "permission denied", "EACCES"
+  end
+  return msg, "EIO"
+end
+
+--- util.json_decode(text) -> value, or nil, reason. lua-cjson is loaded on
+--- first use, so the module works (without JSON-based facts) when it is missing.
+local cjson
+function util.json_decode(text)
+  if cjson == nil then
+    local ok, mod = pcall(require, "cjson.safe")
+    cjson = ok and mod or false
+  end
+  if not cjson then
+    return nil, "lua-cjson not installed (Debian package lua-cjson)"
+  end
+  return cjson.decode(text)
+end
+
+--- util.read(path) -> text, or nil, "PATH: reason", code
+function util.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    local why, code = short_reason(err)
+    return nil, path .. ": " .. why, code
+  end
+  local text, rerr = f:read("a")
+  f:close()
+  if not text then
+    local why, code = short_reason(rerr)
+    return nil, path .. ": " .. why, code
+  end
+  return text
+end
+
+function util.trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+--- util.words(s) -> list of the whitespace-separated words of s
+function util.words(s)
+  local t = {}
+  for w in s:gmatch("%S+") do
+    t[#t + 1] = w
+  end
+  return t
+end
+
+--- util.lines(text) -> iterator over lineno, line
+function util.lines(text)
+  local n = 0
+  local pos = 1
+  return function()
+    if pos > #text then
+      return nil
+    end
+    local nl = text:find("\n", pos, true)
+    local line = text:sub(pos, (nl or #text + 1) - 1)
+    pos = (nl or #text) + 1
+    n = n + 1
+    return n, line
+  end
+end
+
+--- util.netns_argv(argv, netns) -> argv, run inside network namespace `netns`:
+--- a name under /run/netns (ip netns exec) or a pid (nsenter --net).
+function util.netns_argv(argv, netns)
+  if netns == nil then
+    return argv
+  end
+  local prefix
+  if math.type(netns) == "integer" or (type(netns) == "string" and netns:match("^%d+$")) then
+    prefix = { "nsenter", "--net=/proc/" .. tostring(netns) .. "/ns/net", "--" }
+  elseif type(netns) == "string" and netns:match("^[%w_.%-]+$") then
+    prefix = { "ip", "netns", "exec", netns }
+  else
+    error("bad netns " .. tostring(netns) .. " (expected a name under /run/netns or a pid)", 3)
+  end
+  local full = {}
+  for _, a in ipairs(prefix) do
+    full[#full + 1] = a
+  end
+  for _, a in ipairs(argv) do
+    full[#full + 1] = a
+  end
+  for k, v in pairs(argv) do
+    if type(k) == "string" then
+      full[k] = v
+    end
+  end
+  return full
+end
+
+--- util.check_netns(netns) -> true, or nil, reason when it does not exist
+function util.check_netns(netns)
+  if netns == nil then
+    return true
+  end
+  local path = tostring(netns):match("^%d+$") and ("/proc/" .. netns .. "/ns/net") or ("/run/netns/" .. netns)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil, "network namespace " .. tostring(netns) .. " not found (" .. path .. ")"
+  end
+  f:close()
+  return true
+end
+
+--- util.run(argv [, netns]) -> {status, stdout, stderr}, or nil, reason where
+--- reason is "PROG not installed", "permission denied", "PROG failed: ...".
+function util.run(argv, netns)
+  local ok, why = util.check_netns(netns)
+  if not ok then
+    return nil, why
+  end
+  local full = util.netns_argv(argv, netns)
+  if not full.timeout then
+    full.timeout = 10
+  end
+  local r, err, code = exec(full)
+  if not r then
+    if code == "ENOENT" then
+      return nil, full[1] .. " not installed"
+    elseif code == "EACCES" then
+      return nil, "permission denied"
+    end
+    return nil, err
+  end
+  if r.timed_out then
+    return nil, argv[1] .. " timed out"
+  end
+  if r.status ~= 0 then
+    local msg = util.trim(r.stderr ~= "" and r.stderr or r.stdout)
+    -- ip netns exec / nsenter report a missing program themselves
+    if msg:find("No such file or directory", 1, true) and msg:find(argv[1], 1, true) then
+      return nil, argv[1] .. " not installed"
+    end
+    if msg:find("Operation not permitted", 1, true) or msg:find("Permission denied", 1, true) then
+      return nil, "permission denied"
+    end
+    return nil, ("%s failed (exit %d): %s"):format(argv[1], r.status, msg:match("[^\n]*"))
+  end
+  return r
+end
+
+return util

@@ -1,0 +1,108 @@
+/* cr.sys.interfaces(): the network interfaces of this network namespace and
+ * their addresses, from getifaddrs(3). The rest of cr.sys is Lua
+ * (lua/connrecipe/sys.lua); only what Lua cannot read from a file is here.
+ * -> { {name, index, up, running, loopback, addrs = { {addr, family, prefix} }} }
+ *    or nil, message, code */
+#include <errno.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <lauxlib.h>
+
+#include "lua/bindings.h"
+
+/* The number of leading one bits of a netmask (its prefix length). */
+static int prefix_length(const struct sockaddr *mask) {
+  const unsigned char *b;
+  size_t n;
+  if (!mask) return -1;
+  if (mask->sa_family == AF_INET) {
+    b = (const unsigned char *)&((const struct sockaddr_in *)mask)->sin_addr;
+    n = 4;
+  } else if (mask->sa_family == AF_INET6) {
+    b = (const unsigned char *)&((const struct sockaddr_in6 *)mask)->sin6_addr;
+    n = 16;
+  } else {
+    return -1;
+  }
+  int bits = 0;
+  for (size_t i = 0; i < n; i++)
+    for (int k = 7; k >= 0 && (b[i] >> k) & 1; k--)
+      bits++;
+  return bits;
+}
+
+/* Finds the entry for interface `name` in the result table at -1, creating it
+ * from `ifa` when it is new; leaves it on the stack. */
+static void push_interface(lua_State *L, const struct ifaddrs *ifa, int by_name) {
+  if (lua_getfield(L, by_name, ifa->ifa_name) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 7);
+  cr_set_string(L, "name", ifa->ifa_name);
+  cr_set_integer(L, "index", (lua_Integer)if_nametoindex(ifa->ifa_name));
+  cr_set_boolean(L, "up", (ifa->ifa_flags & IFF_UP) != 0);
+  cr_set_boolean(L, "running", (ifa->ifa_flags & IFF_RUNNING) != 0);
+  cr_set_boolean(L, "loopback", (ifa->ifa_flags & IFF_LOOPBACK) != 0);
+  lua_newtable(L);
+  lua_setfield(L, -2, "addrs");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, by_name, ifa->ifa_name);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, by_name - 1, (lua_Integer)luaL_len(L, by_name - 1) + 1);
+}
+
+static void add_address(lua_State *L, const struct ifaddrs *ifa) {
+  char text[INET6_ADDRSTRLEN];
+  int family = ifa->ifa_addr->sa_family;
+  const void *raw = family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
+  if (!inet_ntop(family, raw, text, sizeof text)) return;
+  lua_getfield(L, -1, "addrs");
+  lua_createtable(L, 0, 3);
+  cr_set_string(L, "addr", text);
+  cr_set_string(L, "family", family == AF_INET ? "inet" : "inet6");
+  int prefix = prefix_length(ifa->ifa_netmask);
+  if (prefix >= 0) cr_set_integer(L, "prefix", prefix);
+  if (family == AF_INET6) {
+    unsigned scope = ((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_scope_id;
+    if (scope) cr_set_integer(L, "scope_id", scope);
+  }
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
+static int l_interfaces(lua_State *L) {
+  struct ifaddrs *list;
+  if (getifaddrs(&list) != 0) {
+    int err = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot list interfaces: %s", strerror(err));
+    lua_pushstring(L, err == EACCES || err == EPERM ? "EACCES" : "EIO");
+    return 3;
+  }
+  lua_newtable(L); /* the result, in the order the kernel lists them */
+  lua_newtable(L); /* name -> entry */
+  int by_name = lua_gettop(L);
+  for (const struct ifaddrs *ifa = list; ifa; ifa = ifa->ifa_next) {
+    push_interface(L, ifa, by_name);
+    if (ifa->ifa_addr &&
+        (ifa->ifa_addr->sa_family == AF_INET || ifa->ifa_addr->sa_family == AF_INET6))
+      add_address(L, ifa);
+    lua_pop(L, 1);
+  }
+  freeifaddrs(list);
+  lua_pop(L, 1);
+  return 1;
+}
+
+void cr_open_sys(lua_State *L) {
+  lua_createtable(L, 0, 16);
+  lua_pushcfunction(L, l_interfaces);
+  lua_setfield(L, -2, "interfaces");
+  lua_setfield(L, -2, "sys");
+}
