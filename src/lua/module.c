@@ -1,6 +1,7 @@
 /* luaopen_connrecipe: the `connrecipe` module, the same for the executable and
  * for connrecipe.so loaded by the stock lua5.4 interpreter. */
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -90,6 +91,7 @@ int luaopen_connrecipe(lua_State *L) {
 
   lua_newtable(L);
   cr_set_string(L, "version", CONNRECIPE_VERSION);
+  cr_set_integer(L, "pid", (lua_Integer)getpid());
   /* cr.cli: the shared options; the executable replaces it with the command line's */
   lua_createtable(L, 0, 6);
   cr_set_boolean(L, "json", 0);
