@@ -197,7 +197,13 @@ function params.parse(decls, by_name, argv)
   end
   for _, p in ipairs(decls) do
     if args[p.key] == nil then
-      if p.default ~= nil then
+      if type(p.default) == "string" and p.type ~= "string" then
+        local v, err = convert(p, p.default) -- "localhost:5432" as a target, "80" as a port
+        if v == nil then
+          error(("recipe param '%s': bad default: %s"):format(p.name, err), 0)
+        end
+        args[p.key] = v
+      elseif p.default ~= nil then
         args[p.key] = p.default
       elseif p.required or (p.positional and not p.optional) then
         return nil, ("missing %s"):format(display_name(p))

@@ -74,13 +74,16 @@ return function(cr, docs)
         local heading = line:match("^##+%s+(.+)$")
         if heading then
           heading = heading:gsub("`", "")
-          local name = heading:match("^([%a_][%w_]*[.:][%w_.:]+)")
-          if name then
-            current, para, done = { signature = heading, text = "" }, {}, false
+          current = nil
+          -- "cr.sys.hosts([path]) / cr.sys.parse_hosts(text)": each name gets the entry
+          for name in heading:gmatch("([%a_][%w_]*[.:][%w_.:]*[%w_])%s*[%({]") do
+            if not current then
+              current, para, done = { signature = heading, text = "" }, {}, false
+            end
+            if not entries[name] then
+              order[#order + 1] = name
+            end
             entries[name] = current
-            order[#order + 1] = name
-          else
-            current = nil
           end
         elseif line:match("^#") then
           current = nil

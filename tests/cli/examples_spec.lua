@@ -1,0 +1,101 @@
+-- The tutorial's recipe (recipes/examples/webstack.lua) against real servers:
+-- nginx on 8443, redis-server on a Unix socket, postgres on 5432, each in a
+-- private network namespace.
+local testenv = require "testenv"
+local dkjson = require "dkjson"
+local q = testenv.quote
+local recipe = testenv.source_dir .. "/recipes/examples/webstack.lua"
+
+local function pg_bin(name)
+  local p = io.popen("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1")
+  local dir = p:read("l")
+  p:close()
+  return dir and (dir .. "/" .. name)
+end
+
+describe("recipes/examples/webstack.lua", function()
+  local ns, dir
+  before_each(function()
+    local skip = testenv.needs_root()
+    if skip then
+      return pending(skip)
+    end
+    for _, prog in ipairs { "nginx", "redis-server" } do
+      if not testenv.have(prog) then
+        return pending(prog .. " not installed")
+      end
+    end
+    if not pg_bin("initdb") then
+      return pending("postgresql not installed")
+    end
+    ns = testenv.netns()
+    dir = testenv.tmpdir()
+    os.execute("chmod 755 " .. dir)
+  end)
+  after_each(testenv.cleanup)
+
+  local function start_nginx()
+    testenv.write_file(dir .. "/nginx.conf", ([[
+daemon off; pid %s/nginx.pid; error_log %s/error.log;
+events { worker_connections 64; }
+http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;
+  uwsgi_temp_path %s; scgi_temp_path %s;
+  server { listen 127.0.0.1:8443; location / { return 200 "ok\n"; } } }
+]]):format(dir, dir, dir, dir, dir, dir, dir))
+    testenv.background(testenv.in_netns(ns, "timeout 120 nginx -c " .. dir .. "/nginx.conf"))
+    assert(testenv.wait_listening(ns, "tcp", 8443))
+  end
+
+  local function start_redis()
+    testenv.background(testenv.in_netns(ns, ("timeout 120 redis-server --port 0 --unixsocket %s/redis.sock "
+      .. "--save '' --dir %s"):format(dir, dir)))
+    assert(testenv.wait_for(function()
+      return os.execute("test -S " .. dir .. "/redis.sock")
+    end))
+  end
+
+  local function start_postgres()
+    local data = dir .. "/pg"
+    assert(os.execute(("mkdir %s && chown postgres %s"):format(data, data)))
+    local initdb = ("runuser -u postgres -- %s -D %s -A trust >/dev/null"):format(pg_bin("initdb"), data)
+    assert(os.execute(initdb), "initdb failed")
+    testenv.background(testenv.in_netns(ns, ("timeout 120 runuser -u postgres -- %s -D %s -p 5432 -k %s "
+      .. "-c listen_addresses=127.0.0.1"):format(pg_bin("postgres"), data, data)))
+    assert(testenv.wait_listening(ns, "tcp", 5432))
+  end
+
+  local function webstack(...)
+    local args = { q(testenv.bin), q(recipe), "--json", "--redis", q("unix:" .. dir .. "/redis.sock") }
+    for _, a in ipairs { ... } do
+      args[#args + 1] = q(a)
+    end
+    local r = testenv.sh(testenv.in_netns(ns, table.concat(args, " ")))
+    return dkjson.decode(r.stdout), r
+  end
+
+  it("says all is up when nginx, redis and postgres answer", function()
+    start_nginx()
+    start_redis()
+    start_postgres()
+    local doc, r = webstack()
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("all-up", doc.verdict)
+    assert.equal(4, #doc.findings)
+    assert.equal(3, #doc.checks)
+  end)
+
+  it("names redis when redis is down, and postgres before the web app", function()
+    start_nginx()
+    start_postgres()
+    local doc, r = webstack()
+    assert.equal(1, r.code)
+    assert.equal("redis-down", doc.verdict)
+    assert.matches("connrecipe diagnose unix:", doc.findings[1].fix)
+    testenv.sh(testenv.in_netns(ns, "pkill -f 'postgres -D'"))
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -Hltn sport = :5432")).stdout == ""
+    end))
+    doc = webstack()
+    assert.equal("postgres-down", doc.verdict)
+  end)
+end)
