@@ -63,7 +63,7 @@ return cr.recipe {
                     summary = ("%s accepts connections but does not answer HTTP"):format(args.web.display) }
     end
     if db_up and cache_up and web_up then
-      ctx:finding { id = "all-up", severity = "ok", priority = 1, summary = "the web app, redis and postgres all answer" }
+      ctx:finding { id = "all-up", severity = "ok", summary = "the web app, redis and postgres all answer" }
       ctx:verdict("all-up")
     elseif not db_up then
       ctx:verdict("postgres-down")
