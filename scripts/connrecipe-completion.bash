@@ -1,7 +1,8 @@
 # bash completion for connrecipe; installed as
 # share/bash-completion/completions/connrecipe. Self-contained (no helpers from
 # the bash-completion package). Recipe names come from `connrecipe --list`;
-# a recipe's options from the usage line of `connrecipe RECIPE --help`.
+# a recipe's options from the usage line of `connrecipe RECIPE --help`, asked
+# only of recipes built on the framework (a plain script is never run).
 
 _connrecipe_program_options='--json --color= -v --verbose -q --quiet --deadline -e -l --list
 -i --interactive --version --help'
@@ -12,9 +13,24 @@ _connrecipe_recipes() {
   "$1" --list 2>/dev/null </dev/null | awk 'NR > 1 && NF { print $1 ".lua" }'
 }
 
+# Whether a recipe is built on the recipe framework (cr.recipe{...}), which
+# answers --help without running anything; a plain script would just run.
+_connrecipe_is_framework_recipe() {
+  local name=${2%.lua} file from
+  if [[ $2 == */* ]]; then
+    file=${2/#\~/$HOME}
+  else
+    from=$("$1" --list 2>/dev/null </dev/null | awk -v n="$name" 'NR > 1 && $1 == n { print $NF; exit }')
+    [[ $from == built-in ]] && return 0
+    [[ -n $from ]] || return 1
+    file=$from/$name.lua
+  fi
+  grep -q 'cr\.recipe' "$file" 2>/dev/null
+}
+
 # The --options a recipe declares: the "[--name ...]" parts of its usage line.
-# Bounded: a plain-script recipe gets --help as an argument and might not stop.
 _connrecipe_recipe_options() {
+  _connrecipe_is_framework_recipe "$1" "$2" || return 0
   local bound=()
   command -v timeout >/dev/null && bound=(timeout 3)
   "${bound[@]}" "$1" --deadline 2 "$2" --help 2>/dev/null </dev/null |

@@ -100,5 +100,19 @@ return cr.recipe {
     local env = "CONNRECIPE_PATH=" .. quote(dir)
     assert.same({ "zz_site_check.lua" }, complete({ "connrecipe", "zz" }, env))
     assert.same({ "--frobnicate" }, complete({ "connrecipe", "zz_site_check.lua", "--fr" }, env))
+    assert.same({ "--frobnicate" }, complete { "connrecipe", dir .. "/zz_site_check.lua", "--fr" })
+  end)
+
+  it("never runs a plain-script recipe to learn its options", function()
+    local dir = testenv.tmpdir()
+    local marker = dir .. "/ran"
+    testenv.write_file(dir .. "/zz_plain.lua", ("io.open(%q, 'w'):close()\n"):format(marker))
+    local env = "CONNRECIPE_PATH=" .. quote(dir)
+    assert.same({ "--json" }, complete({ "connrecipe", "zz_plain.lua", "--js" }, env))
+    assert.same({ "--json" }, complete { "connrecipe", dir .. "/zz_plain.lua", "--js" })
+    assert.is_nil(testenv.read_file(marker))
+    -- the check can fail: running the script does leave the marker
+    assert.equal(0, testenv.run({ "zz_plain.lua" }, { env = env }).code)
+    assert.is_not_nil(testenv.read_file(marker))
   end)
 end)
