@@ -51,7 +51,7 @@ deb=$(realpath "${debs[0]}")
 say "built $(basename "$deb"): $(dpkg-deb -f "$deb" Package Version Depends | tr '\n' ' ')"
 
 # --- install and run from the installed location ---------------------------------
-timeout 300 apt-get install "${apt_opts[@]}" "$deb" >/dev/null || fail "apt-get install $deb"
+timeout 300 apt-get install --reinstall "${apt_opts[@]}" "$deb" >/dev/null || fail "apt-get install $deb"
 installed || fail "dpkg does not list connrecipe as installed"
 mapfile -t files < <(dpkg -L connrecipe)
 
