@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # tests: busted, luacheck, cmocka and the real servers and tools the tests drive.
 PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libcmocka-dev
 lua5.4 lua-dkjson lua-cjson lua-busted lua-check iproute2 iptables nftables socat nmap
-python3 procps util-linux nginx-light redis-server hyperfine valgrind"
+python3 procps util-linux nginx-light redis-server hyperfine valgrind
+man-db groff-base"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Builds the Debian package (cpack -G DEB), installs it with apt-get, runs the
+# installed connrecipe from /, then removes the package and checks that none
+# of its files is left. Changes the machine: run as root on a machine where
+# that is fine (CI). If no connrecipe package was installed before, none is
+# after, whatever happens; one that was installed before is replaced by this
+# build and left installed (the removal check is then skipped).
+# Usage: scripts/package-check.sh [BUILD_DIR]   (default: build, configured)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-y -qq --no-install-recommends -o DPkg::Lock::Timeout=120)
+
+say() { printf 'package-check: %s\n' "$*"; }
+fail() {
+  say "FAILED: $*" >&2
+  exit 1
+}
+installed() { dpkg-query -W -f='${Status}' connrecipe 2>/dev/null | grep -q 'ok installed'; }
+# Runs a command with a bound on its time; no stdin.
+bounded() { timeout 120 "$@" </dev/null; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (it installs and removes a package)"
+[ -f "$build/CMakeCache.txt" ] || fail "$build is not a configured build directory"
+
+was_installed=""
+if installed; then
+  was_installed=$(dpkg-query -W -f='${Version}' connrecipe)
+  say "connrecipe $was_installed is installed already: it will be replaced and left installed"
+fi
+cleanup() {
+  if [ -z "$was_installed" ] && installed; then
+    say "removing the package installed by this check"
+    timeout 300 apt-get remove "${apt_opts[@]}" connrecipe >/dev/null || dpkg -r connrecipe >/dev/null
+  fi
+}
+trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
+
+# --- build the package ---------------------------------------------------------
+bounded cmake --build "$build" -j "$(nproc)" >/dev/null
+rm -f "$build"/connrecipe_*.deb
+(cd "$build" && bounded cpack -G DEB >/dev/null)
+debs=("$build"/connrecipe_*.deb)
+if [ "${#debs[@]}" -ne 1 ] || [ ! -f "${debs[0]}" ]; then
+  fail "cpack made no single connrecipe_*.deb in $build"
+fi
+deb=$(realpath "${debs[0]}")
+say "built $(basename "$deb"): $(dpkg-deb -f "$deb" Package Version Depends | tr '\n' ' ')"
+
+# --- install and run from the installed location ---------------------------------
+timeout 300 apt-get install --reinstall "${apt_opts[@]}" "$deb" >/dev/null || fail "apt-get install $deb"
+installed || fail "dpkg does not list connrecipe as installed"
+mapfile -t files < <(dpkg -L connrecipe)
+
+bin=$(command -v connrecipe) || fail "connrecipe is not on PATH after install"
+[ "$bin" = /usr/bin/connrecipe ] || fail "connrecipe on PATH is $bin, not /usr/bin/connrecipe"
+cd /
+home=$(mktemp -d /tmp/connrecipe-package-check.XXXXXX)
+run() { HOME=$home XDG_CONFIG_HOME=$home/config XDG_STATE_HOME=$home/state CONNRECIPE_PATH='' bounded "$@"; }
+expect_status() { # expect_status CODE command...
+  local want=$1 got=0
+  shift
+  run "$@" >"$home/out" 2>&1 || got=$?
+  [ "$got" -eq "$want" ] || fail "'$*' exited $got, expected $want: $(head -c 2000 "$home/out")"
+}
+run connrecipe --version
+run connrecipe --list | grep -q '^waitfor ' || fail "--list does not show waitfor"
+expect_status 1 connrecipe waitfor.lua 127.0.0.1:1 --timeout 0.2
+expect_status 0 connrecipe scan.lua 127.0.0.1 --ports 1-100
+[ "$(run connrecipe -e 'print(require "cjson".encode {1})')" = "[1]" ] || fail "cjson from the installed binary"
+run lua5.4 -e 'assert(require "connrecipe".version)' || fail "stock lua5.4 cannot require the installed module"
+man -w connrecipe >/dev/null || fail "man -w connrecipe finds no man page"
+completion=/usr/share/bash-completion/completions/connrecipe
+# shellcheck disable=SC2016 # expanded by the inner bash
+got=$(run bash -c 'source "$1"; COMP_WORDS=(connrecipe wai); COMP_CWORD=1; _connrecipe; echo "${COMPREPLY[*]}"' \
+  bash "$completion") || fail "bash completion script"
+[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe wai' gave '$got'"
+rm -rf "$home"
+say "installed package works: $(connrecipe --version)"
+
+# --- remove: nothing of ours stays ------------------------------------------------
+if [ -n "$was_installed" ]; then
+  say "connrecipe was installed before this check: left installed, removal not checked"
+  exit 0
+fi
+timeout 300 apt-get remove "${apt_opts[@]}" connrecipe >/dev/null || fail "apt-get remove connrecipe"
+! installed || fail "connrecipe still installed after apt-get remove"
+dpkg -L connrecipe >/dev/null 2>&1 && fail "dpkg still lists files of connrecipe"
+left=()
+for f in "${files[@]}"; do
+  # shared directories (/usr/bin, /usr/share/man/man1, ...) stay; ours must go
+  if [ -d "$f" ] && [ ! -L "$f" ]; then
+    case $f in */connrecipe | */connrecipe/*) [ -e "$f" ] && left+=("$f") ;; esac
+  elif [ -e "$f" ] || [ -L "$f" ]; then
+    left+=("$f")
+  fi
+done
+[ "${#left[@]}" -eq 0 ] || fail "left after removal: ${left[*]}"
+say "ok: installed, ran and removed cleanly (${#files[@]} paths)"
