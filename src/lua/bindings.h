@@ -9,6 +9,7 @@ int luaopen_connrecipe(lua_State *L);
 
 void cr_open_tasks(lua_State *L); /* sleep, now, spawn, run, _wait, task methods */
 void cr_open_exec(lua_State *L);  /* exec */
+void cr_open_sockets(lua_State *L); /* sockets, listeners, process.{get,list,find} */
 
 /* Pushes the task methods table (for connrecipe.tasks to extend). */
 void cr_push_task_methods(lua_State *L);

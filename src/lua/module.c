@@ -81,6 +81,7 @@ int luaopen_connrecipe(lua_State *L) {
   cr_set_string(L, "version", CONNRECIPE_VERSION);
   cr_open_tasks(L);
   cr_open_exec(L);
+  cr_open_sockets(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");
