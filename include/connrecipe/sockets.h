@@ -116,6 +116,8 @@ int cr_sockdiag_parse_unix(const void *msg, size_t len, cr_sock *out, char *path
 typedef struct cr_owner {
   pid_t pid;
   char comm[16];
+  char unit[64];      /* systemd unit from its cgroup, or "" */
+  char container[16]; /* short (12 hex) container id from its cgroup, or "" */
 } cr_owner;
 
 typedef struct cr_owner_map {

@@ -159,6 +159,35 @@ static void read_comm(int procfd, pid_t pid, char comm[16]) {
   comm[n] = '\0';
 }
 
+/* The unit and container of a socket's holder, from its cgroup path. */
+static void read_cgroup(int procfd, pid_t pid, cr_owner *o) {
+  char path[32], buf[2048], cg[512];
+  snprintf(path, sizeof path, "%d/cgroup", (int)pid);
+  int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  /* unified hierarchy "0::/path", else the first line's path */
+  char *line = strstr(buf, "0::");
+  if (!line || (line != buf && line[-1] != '\n')) {
+    line = strchr(buf, ':');
+    line = line ? strchr(line + 1, ':') : NULL;
+    if (!line) return;
+    line++;
+  } else {
+    line += 3;
+  }
+  char *nl = strchr(line, '\n');
+  if (nl) *nl = '\0';
+  snprintf(cg, sizeof cg, "%s", line);
+  cr_cgroup_unit(cg, o->unit, sizeof o->unit);
+  char id[80];
+  cr_cgroup_container(cg, id, sizeof id);
+  snprintf(o->container, sizeof o->container, "%.12s", id);
+}
+
 static int add_match(walker *w, size_t first_of_pid, uint32_t sock, pid_t pid) {
   for (size_t i = first_of_pid; i < w->n; i++)
     if (w->m[i].sock == sock) return 0; /* the same socket on another fd (dup) */
@@ -172,10 +201,14 @@ static int add_match(walker *w, size_t first_of_pid, uint32_t sock, pid_t pid) {
   match *m = &w->m[w->n++];
   m->sock = sock;
   m->owner.pid = pid;
-  if (first_of_pid < w->n - 1)
-    memcpy(m->owner.comm, w->m[first_of_pid].owner.comm, sizeof m->owner.comm);
-  else
+  if (first_of_pid < w->n - 1) {
+    m->owner = w->m[first_of_pid].owner;
+  } else {
+    memset(&m->owner, 0, sizeof m->owner);
+    m->owner.pid = pid;
     read_comm(w->procfd, pid, m->owner.comm);
+    read_cgroup(w->procfd, pid, &m->owner);
+  }
   return 0;
 }
 
@@ -248,6 +281,8 @@ static void *walker_main(void *arg) {
 }
 
 static int default_threads(size_t npids) {
+  const char *env = getenv("CONNRECIPE_OWNER_THREADS"); /* for benchmarks */
+  if (env && atoi(env) > 0) return atoi(env);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int n = cpus > 0 ? (int)cpus : 1;
   if (n > 4) n = 4;

@@ -188,9 +188,11 @@ static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
   lua_createtable(L, (int)count, 0);
   for (uint32_t k = 0; k < count; k++) {
     const cr_owner *w = &o->m.owners[first + k];
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 4);
     cr_set_integer(L, "pid", w->pid);
     cr_set_string(L, "comm", w->comm);
+    if (w->unit[0]) cr_set_string(L, "unit", w->unit);
+    if (w->container[0]) cr_set_string(L, "container", w->container);
     lua_rawseti(L, -2, (lua_Integer)k + 1);
   }
   lua_setfield(L, -2, "processes");
@@ -198,8 +200,8 @@ static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
   /* nobody found: say why rather than pretend */
   cr_set_boolean(L, "owner_unknown", 1);
   const char *why = o->m.unreadable
-                        ? "some processes' fds cannot be read (not root, or /proc mounted with "
-                          "hidepid): run as root"
+                        ? "some processes' fds cannot be read (not root, /proc mounted with "
+                          "hidepid, or a security module)"
                         : "no visible process holds it (a process in another pid namespace, "
                           "or the kernel)";
   cr_set_string(L, "owner_unknown_reason", why);
