@@ -133,21 +133,54 @@ local function print_table(socks, info, opts)
   end
 end
 
-local function print_json(socks, info)
-  local out = json.array({})
-  for i, s in ipairs(socks) do
-    local procs = json.array({})
-    for k, p in ipairs(s.processes or {}) do
-      procs[k] = { pid = p.pid, comm = p.comm }
-    end
-    out[i] = {
-      proto = s.proto, family = s.family, addr = s.addr or s.path, port = s.port, state = s.state,
-      inode = s.inode, uid = s.uid, v6only = s.v6only, netns = s.netns, recvq = s.recvq,
-      sendq = s.sendq, processes = procs, drops = s.drops, owner_unknown = s.owner_unknown,
-    }
+-- JSON written directly: the fixed shape of a socket row, fast for 50k rows
+-- (json.encode sorts every key of the document, which is slow at that size).
+local function jstr(v)
+  return '"' .. v:gsub('[%c"\\]', function(c)
+    return ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local function jval(v)
+  local t = type(v)
+  if t == "string" then
+    return jstr(v)
+  elseif t == "number" or t == "boolean" then
+    return tostring(v)
   end
-  local sources = info.sources or {}
-  print(json.encode({ recipe = "listeners", sockets = out, sources = sources }))
+  return "null"
+end
+
+local row_fields = { "proto", "family", "addr", "port", "state", "inode", "uid", "v6only", "netns", "recvq",
+  "sendq", "drops", "owner_unknown" }
+
+local function json_row(s)
+  local parts = {}
+  local row = { addr = s.addr or s.path }
+  for _, k in ipairs(row_fields) do
+    local v = row[k]
+    if v == nil then
+      v = s[k]
+    end
+    if v ~= nil then
+      parts[#parts + 1] = jstr(k) .. ":" .. jval(v)
+    end
+  end
+  local procs = {}
+  for i, p in ipairs(s.processes or {}) do
+    procs[i] = ('{"pid":%d,"comm":%s}'):format(p.pid, jstr(p.comm))
+  end
+  parts[#parts + 1] = '"processes":[' .. table.concat(procs, ",") .. "]"
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+local function print_json(socks, info)
+  local rows = {}
+  for i, s in ipairs(socks) do
+    rows[i] = json_row(s)
+  end
+  io.stdout:write('{"recipe":"listeners","sources":', json.encode(info.sources or {}), ',"sockets":[',
+    table.concat(rows, ","), "]}\n")
 end
 
 local function main(...)
@@ -155,7 +188,7 @@ local function main(...)
   if not opts then
     return usage(err)
   end
-  local socks, info, code = cr.listeners({
+  local socks, info = cr.listeners({
     proto = opts.proto, port = opts.port, processes = true,
     netns = opts.all_netns and "all" or "self",
   })
