@@ -1,4 +1,4 @@
--- listeners.lua [--proto tcp|udp|unix] [--port N] [--all-netns] [--json]
+-- listeners.lua [--proto tcp|udp|unix] [--port N] [--all-netns] [--no-processes] [--json]
 -- What is listening on this host and who owns it: the `ss -tulnp` replacement.
 -- TCP LISTEN, unconnected UDP and listening Unix sockets, with every process
 -- holding each one, its user, systemd unit or container and namespace.
@@ -10,7 +10,7 @@ local function usage(msg)
 end
 
 local function parse_args(args)
-  local o = { all_netns = false }
+  local o = { all_netns = false, processes = true }
   local i = 1
   while i <= #args do
     local a = args[i]
@@ -29,8 +29,12 @@ local function parse_args(args)
     elseif a == "--all-netns" then
       o.all_netns = true
       i = i + 1
+    elseif a == "--no-processes" then
+      o.processes = false
+      i = i + 1
     else
-      return nil, ("unknown argument '%s' (expected --proto P, --port N, --all-netns, --json)"):format(a)
+      return nil, ("unknown argument '%s' (expected --proto P, --port N, --all-netns, --no-processes, --json)")
+        :format(a)
     end
   end
   return o
@@ -51,8 +55,8 @@ local function endpoint(s)
 end
 
 local function owners_text(s)
-  local ps = s.processes or {}
-  if #ps == 0 then
+  local ps = s.processes
+  if not ps or #ps == 0 then
     return s.owner_unknown and "?" or "-"
   end
   local parts = {}
@@ -76,53 +80,43 @@ local function where_text(s)
   return p and p.unit or "-"
 end
 
-local proto_rank = { tcp = 1, udp = 2, unix = 3 }
-
+-- Rows are built as strings in one pass and sorted as strings (no Lua
+-- comparator): a table of 50k listeners stays fast.
 local function print_table(socks, info, opts)
-  local header = { "PROTO", "LOCAL ADDRESS", "RECV-Q", "SEND-Q", "PROCESS", "USER", "UNIT/CONTAINER" }
-  if opts.all_netns then
-    header[#header + 1] = "NETNS"
-  end
-  local rows = {}
+  local cols = { proto = 5, ep = 13, q = 6, procs = 7, user = 4, where = 14 }
+  local eps, procs, users, wheres = {}, {}, {}, {}
   for i, s in ipairs(socks) do
-    local row = {
-      s.proto, endpoint(s), tostring(s.recvq), tostring(s.sendq), owners_text(s),
-      s.user or (s.uid and tostring(s.uid)) or "-", where_text(s),
-    }
-    if opts.all_netns then
-      row[#row + 1] = s.netns_name or tostring(s.netns)
+    local ep, pr = endpoint(s), owners_text(s)
+    local user = s.user or (s.uid and tostring(s.uid)) or "-"
+    local where = where_text(s)
+    if opts.all_netns then -- one more column: pad this one
+      where = ("%-14s  %s"):format(where, s.netns_name or tostring(s.netns))
     end
-    -- sort by string keys (no Lua comparator: fast for 10k+ rows)
-    local key = ("%d%05d%s\0%08d"):format(proto_rank[s.proto], s.port or 0, s.addr or s.path or "", i)
-    rows[#rows + 1] = { key = key, row = row }
-  end
-  local keys, by_key = {}, {}
-  for i, r in ipairs(rows) do
-    keys[i] = r.key
-    by_key[r.key] = r.row
-  end
-  table.sort(keys)
-  local widths = {}
-  for c, h in ipairs(header) do
-    widths[c] = #h
-  end
-  for _, r in ipairs(rows) do
-    for c, v in ipairs(r.row) do
-      if #v > widths[c] and c < #header then
-        widths[c] = math.min(#v, 48)
-      end
+    eps[i], procs[i], users[i], wheres[i] = ep, pr, user, where
+    if #ep > cols.ep then
+      cols.ep = math.min(#ep, 60)
+    end
+    if #pr > cols.procs then
+      cols.procs = math.min(#pr, 40)
+    end
+    if #user > cols.user then
+      cols.user = math.min(#user, 16)
+    end
+    if #where > cols.where then
+      cols.where = math.min(#where, 40)
     end
   end
-  local fmt = {}
-  for c = 1, #header do
-    fmt[c] = c == #header and "%s" or ("%-" .. widths[c] .. "s")
+  local fmt = ("%%-%ds  %%-%ds  %%6d  %%6d  %%-%ds  %%-%ds  %%s"):format(cols.proto, cols.ep, cols.procs,
+    cols.user)
+  local lines = {}
+  for i, s in ipairs(socks) do
+    lines[i] = fmt:format(s.proto, eps[i], s.recvq, s.sendq, procs[i], users[i], wheres[i])
   end
-  local fmtline = table.concat(fmt, "  ") .. "\n"
-  local out = { fmtline:format(table.unpack(header)) }
-  for i, k in ipairs(keys) do
-    out[i + 1] = fmtline:format(table.unpack(by_key[k]))
-  end
-  io.stdout:write(table.concat(out))
+  table.sort(lines)
+  local header = fmt:gsub("%%6d", "%%6s"):format("PROTO", "LOCAL ADDRESS", "RECV-Q", "SEND-Q", "PROCESS", "USER",
+    opts.all_netns and ("%-14s  NETNS"):format("UNIT/CONTAINER") or "UNIT/CONTAINER")
+  lines[#lines + 1] = ""
+  io.stdout:write(header, "\n", table.concat(lines, "\n"))
   if (info.owners_unknown or 0) > 0 then
     io.stderr:write(("connrecipe: listeners: %d socket(s) with no visible owner (%s)\n"):format(
       info.owners_unknown,
@@ -189,7 +183,7 @@ local function main(...)
     return usage(err)
   end
   local socks, info = cr.listeners({
-    proto = opts.proto, port = opts.port, processes = true,
+    proto = opts.proto, port = opts.port, processes = opts.processes,
     netns = opts.all_netns and "all" or "self",
   })
   if not socks then

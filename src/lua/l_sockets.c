@@ -210,7 +210,7 @@ static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
 
 static void push_sock(lua_State *L, const sockets_op *o, size_t i, int *unknown) {
   const cr_sock *s = &o->t.v[i];
-  lua_createtable(L, 0, 20);
+  lua_createtable(L, 0, 16);
   cr_set_string(L, "proto", proto_name(s->proto));
   cr_set_string(L, "family", family_name(s->family));
   cr_set_string(L, "state", cr_sock_state_name(s->state));
@@ -221,8 +221,11 @@ static void push_sock(lua_State *L, const sockets_op *o, size_t i, int *unknown)
   } else {
     set_addr(L, "addr", s->family, s->addr);
     cr_set_integer(L, "port", s->port);
-    set_addr(L, "peer_addr", s->family, s->peer);
-    cr_set_integer(L, "peer_port", s->peer_port);
+    if (s->state != CR_ST_LISTEN && (s->peer_port || s->state != CR_ST_CLOSE)) {
+      /* a listening or unconnected socket has no peer */
+      set_addr(L, "peer_addr", s->family, s->peer);
+      cr_set_integer(L, "peer_port", s->peer_port);
+    }
   }
   cr_set_integer(L, "recvq", s->recvq);
   cr_set_integer(L, "sendq", s->sendq);
