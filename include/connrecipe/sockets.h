@@ -129,6 +129,7 @@ typedef struct cr_owner_map {
   unsigned unreadable;   /* EACCES/EPERM: not root, hidepid */
   unsigned vanished;     /* exited during the walk */
   unsigned processes;    /* processes walked */
+  int hidepid;           /* /proc hides other users' processes from us */
 } cr_owner_map;
 
 /* Walks /proc (getdents64, process ids only), reads each /proc/PID/fd once

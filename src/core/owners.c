@@ -322,6 +322,23 @@ static int merge(const cr_sock_table *t, walker *w, int nw, cr_owner_map *m) {
   return 0;
 }
 
+/* Is /proc mounted with hidepid (other users' processes invisible) and are we
+ * subject to it? Then "no owner found" may just mean "hidden". */
+static int proc_hides_pids(void) {
+  if (geteuid() == 0) return 0;
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return 0;
+  char line[1024];
+  int hidden = 0;
+  while (!hidden && fgets(line, sizeof line, f)) {
+    if (!strstr(line, " - proc ")) continue;
+    const char *h = strstr(line, "hidepid=");
+    if (h && h[8] != '0' && strncmp(h + 8, "off", 3) != 0) hidden = 1;
+  }
+  fclose(f);
+  return hidden;
+}
+
 int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   memset(m, 0, sizeof *m);
   inode_hash h = {0};
@@ -355,6 +372,7 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
     m->processes += w[i].walked;
   }
   if (!rc) rc = merge(t, w, nw, m);
+  m->hidepid = proc_hides_pids();
 out:
   for (int i = 0; i < nw; i++) free(w[i].m);
   free(pids);

@@ -199,7 +199,10 @@ static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
   if (count) return 0;
   /* nobody found: say why rather than pretend */
   cr_set_boolean(L, "owner_unknown", 1);
-  const char *why = o->m.unreadable
+  const char *why = o->m.hidepid
+                        ? "/proc is mounted with hidepid: other users' processes are invisible "
+                          "(run as root)"
+                    : o->m.unreadable
                         ? "some processes' fds cannot be read (not root, /proc mounted with "
                           "hidepid, or a security module)"
                         : "no visible process holds it (a process in another pid namespace, "
@@ -263,6 +266,7 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
     cr_set_integer(L, "processes_unreadable", o->m.unreadable);
     cr_set_integer(L, "processes_vanished", o->m.vanished);
     cr_set_integer(L, "processes_walked", o->m.processes);
+    if (o->m.hidepid) cr_set_boolean(L, "hidepid", 1);
   }
   if (o->a.all_netns) {
     lua_createtable(L, o->nns, 0);
