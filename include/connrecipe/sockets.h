@@ -45,11 +45,11 @@ typedef struct cr_sock {
   uint32_t recvq, sendq; /* LISTEN: accept queue now and backlog limit */
   uint32_t uid;          /* owner uid of the socket (inet only) */
   int has_uid;
-  int64_t drops;         /* SK_MEMINFO_DROPS, -1 unknown */
+  int64_t drops; /* SK_MEMINFO_DROPS, -1 unknown */
   uint64_t inode;
-  uint64_t peer_inode;   /* unix: the peer's inode, 0 none */
-  uint64_t netns;        /* inode of the network namespace */
-  char *path;            /* unix: bound name ("@name" when abstract), NULL none */
+  uint64_t peer_inode; /* unix: the peer's inode, 0 none */
+  uint64_t netns;      /* inode of the network namespace */
+  char *path;          /* unix: bound name ("@name" when abstract), NULL none */
 } cr_sock;
 
 typedef struct cr_sock_table {
@@ -126,10 +126,10 @@ typedef struct cr_owner_map {
   cr_owner *owners;
   size_t n_owners;
   /* processes whose fds could not be read, and why */
-  unsigned unreadable;   /* EACCES/EPERM: not root, hidepid */
-  unsigned vanished;     /* exited during the walk */
-  unsigned processes;    /* processes walked */
-  int hidepid;           /* /proc hides other users' processes from us */
+  unsigned unreadable; /* EACCES/EPERM: not root, hidepid */
+  unsigned vanished;   /* exited during the walk */
+  unsigned processes;  /* processes walked */
+  int hidepid;         /* /proc hides other users' processes from us */
 } cr_owner_map;
 
 /* Walks /proc (getdents64, process ids only), reads each /proc/PID/fd once
@@ -144,8 +144,8 @@ void cr_owner_map_free(cr_owner_map *m);
 
 typedef struct cr_netns {
   uint64_t inode;
-  pid_t pid;        /* a member process (0 when only a /run/netns file) */
-  char name[64];    /* /run/netns name, or "" */
+  pid_t pid;          /* a member process (0 when only a /run/netns file) */
+  char name[64];      /* /run/netns name, or "" */
   char container[80]; /* container id from the member's cgroup, or "" */
 } cr_netns;
 
@@ -157,8 +157,7 @@ int cr_netns_list(cr_netns **out);
 /* Dumps the sockets of namespace ns: by entering it on a short-lived thread
  * (setns, needs CAP_SYS_ADMIN) or else via /proc/PID/net of a member.
  * *how is set to "self", "setns" or "procfs". Returns 0 or -errno. */
-int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t,
-                  const char **how);
+int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **how);
 
 /* ---- processes ------------------------------------------------------------ */
 

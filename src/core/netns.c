@@ -137,8 +137,7 @@ static int open_ns(const cr_netns *ns) {
   return fd;
 }
 
-int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t,
-                  const char **how) {
+int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **how) {
   if (ns->inode == cr_netns_self()) {
     *how = "self";
     return cr_sock_dump(t, q, ns->inode);

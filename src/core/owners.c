@@ -39,7 +39,8 @@ static size_t hash_slot(uint64_t k, size_t mask) {
 
 static int hash_build(inode_hash *h, const cr_sock_table *t) {
   size_t cap = 64;
-  while (cap < t->n * 2 + 1) cap <<= 1;
+  while (cap < t->n * 2 + 1)
+    cap <<= 1;
   h->keys = calloc(cap, sizeof *h->keys);
   h->vals = malloc(cap * sizeof *h->vals);
   h->mask = cap - 1;
@@ -48,7 +49,8 @@ static int hash_build(inode_hash *h, const cr_sock_table *t) {
     uint64_t k = t->v[i].inode;
     if (!k) continue;
     size_t s = hash_slot(k, h->mask);
-    while (h->keys[s] && h->keys[s] != k) s = (s + 1) & h->mask;
+    while (h->keys[s] && h->keys[s] != k)
+      s = (s + 1) & h->mask;
     h->keys[s] = k;
     h->vals[s] = (uint32_t)i;
   }
@@ -274,7 +276,8 @@ static void *walker_main(void *arg) {
     size_t i = atomic_fetch_add(w->next, 16);
     if (i >= w->npids || w->error) break;
     size_t end = i + 16 < w->npids ? i + 16 : w->npids;
-    for (; i < end; i++) walk_process(w, w->pids[i], buf, 32768);
+    for (; i < end; i++)
+      walk_process(w, w->pids[i], buf, 32768);
   }
   free(buf);
   return NULL;
@@ -293,13 +296,15 @@ static int default_threads(size_t npids) {
 /* Gathers the per-thread matches into per-socket ranges, ordered by pid. */
 static int merge(const cr_sock_table *t, walker *w, int nw, cr_owner_map *m) {
   size_t total = 0;
-  for (int i = 0; i < nw; i++) total += w[i].n;
+  for (int i = 0; i < nw; i++)
+    total += w[i].n;
   m->first = calloc(t->n + 1, sizeof *m->first);
   m->count = calloc(t->n + 1, sizeof *m->count);
   m->owners = malloc((total ? total : 1) * sizeof *m->owners);
   if (!m->first || !m->count || !m->owners) return -ENOMEM;
   for (int i = 0; i < nw; i++)
-    for (size_t j = 0; j < w[i].n; j++) m->count[w[i].m[j].sock]++;
+    for (size_t j = 0; j < w[i].n; j++)
+      m->count[w[i].m[j].sock]++;
   uint32_t sum = 0;
   for (size_t s = 0; s < t->n; s++) {
     m->first[s] = sum;
@@ -364,7 +369,8 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
     started++;
   }
   walker_main(&w[0]); /* the calling thread works too */
-  for (int i = 1; i < started; i++) pthread_join(tid[i], NULL);
+  for (int i = 1; i < started; i++)
+    pthread_join(tid[i], NULL);
   for (int i = 0; i < nw; i++) {
     if (w[i].error && !rc) rc = w[i].error;
     m->unreadable += w[i].unreadable;
@@ -374,7 +380,8 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   if (!rc) rc = merge(t, w, nw, m);
   m->hidepid = proc_hides_pids();
 out:
-  for (int i = 0; i < nw; i++) free(w[i].m);
+  for (int i = 0; i < nw; i++)
+    free(w[i].m);
   free(pids);
   free(h.keys);
   free(h.vals);

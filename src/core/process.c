@@ -106,7 +106,8 @@ static void parse_cgroup(const char *s, char *out, size_t cap) {
   for (const char *line = s; line && *line;) {
     const char *nl = strchr(line, '\n');
     const char *c1 = memchr(line, ':', nl ? (size_t)(nl - line) : strlen(line));
-    const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)((nl ? nl : c1 + strlen(c1)) - c1 - 1)) : NULL;
+    const char *c2 =
+        c1 ? memchr(c1 + 1, ':', (size_t)((nl ? nl : c1 + strlen(c1)) - c1 - 1)) : NULL;
     if (c2) {
       if (strncmp(line, "0::", 3) == 0) {
         chosen = c2 + 1;

@@ -16,7 +16,8 @@ typedef struct {
 } cursor;
 
 static void skip_spaces(cursor *c) {
-  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t')) c->p++;
+  while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
+    c->p++;
 }
 
 static int hexval(char ch) {
@@ -66,7 +67,8 @@ static int expect(cursor *c, char ch) {
 static int skip_field(cursor *c) {
   skip_spaces(c);
   const char *start = c->p;
-  while (c->p < c->end && *c->p != ' ' && *c->p != '\t') c->p++;
+  while (c->p < c->end && *c->p != ' ' && *c->p != '\t')
+    c->p++;
   return c->p > start ? 0 : -1;
 }
 
@@ -182,8 +184,10 @@ static int kind_file(int kind, const char **name, int *proto, int *family) {
   static const char *const files[CR_KIND_COUNT] = {"tcp", "tcp6", "udp", "udp6", "unix"};
   if (kind < 0 || kind >= CR_KIND_COUNT) return -1;
   *name = files[kind];
-  *proto = kind == CR_KIND_UNIX ? CR_PROTO_UNIX : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP : CR_PROTO_UDP;
-  *family = kind == CR_KIND_UNIX                              ? AF_UNIX
+  *proto = kind == CR_KIND_UNIX   ? CR_PROTO_UNIX
+           : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP
+                                  : CR_PROTO_UDP;
+  *family = kind == CR_KIND_UNIX                             ? AF_UNIX
             : (kind == CR_KIND_TCP4 || kind == CR_KIND_UDP4) ? AF_INET
                                                              : AF_INET6;
   return 0;
@@ -219,7 +223,8 @@ int cr_procnet_read_kind(cr_sock_table *t, int kind, const char *dir, const cr_s
       header = 0;
       continue;
     }
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      len--;
     cr_sock s;
     int bad = proto == CR_PROTO_UNIX
                   ? cr_procnet_parse_unix(line, (size_t)len, &s, pathbuf, sizeof pathbuf)

@@ -186,8 +186,8 @@ static int take_message(cr_sock_table *t, int kind, const struct nlmsghdr *h,
 
 /* Reads the dump's replies. Returns 0 at NLMSG_DONE, 1 when the dump was
  * interrupted (NLM_F_DUMP_INTR: the table changed under it; retry), -errno. */
-static int read_replies(int fd, int kind, cr_sock_table *t, const cr_sock_query *q,
-                        uint64_t netns, uint8_t *buf) {
+static int read_replies(int fd, int kind, cr_sock_table *t, const cr_sock_query *q, uint64_t netns,
+                        uint8_t *buf) {
   int interrupted = 0;
   for (;;) {
     ssize_t n = recv(fd, buf, DUMP_BUF_SIZE, 0);
@@ -213,7 +213,8 @@ static int read_replies(int fd, int kind, cr_sock_table *t, const cr_sock_query 
 }
 
 static void truncate_table(cr_sock_table *t, size_t n) {
-  for (size_t i = n; i < t->n; i++) free(t->v[i].path);
+  for (size_t i = n; i < t->n; i++)
+    free(t->v[i].path);
   t->n = n;
 }
 

@@ -8,10 +8,18 @@
 #include "connrecipe/sockets.h"
 
 static const char *const state_names[CR_ST_MAX] = {
-    [0] = "unknown",           [CR_ST_ESTABLISHED] = "established", [CR_ST_SYN_SENT] = "syn-sent",
-    [CR_ST_SYN_RECV] = "syn-recv", [CR_ST_FIN_WAIT1] = "fin-wait-1", [CR_ST_FIN_WAIT2] = "fin-wait-2",
-    [CR_ST_TIME_WAIT] = "time-wait", [CR_ST_CLOSE] = "unconn",       [CR_ST_CLOSE_WAIT] = "close-wait",
-    [CR_ST_LAST_ACK] = "last-ack", [CR_ST_LISTEN] = "listen",        [CR_ST_CLOSING] = "closing",
+    [0] = "unknown",
+    [CR_ST_ESTABLISHED] = "established",
+    [CR_ST_SYN_SENT] = "syn-sent",
+    [CR_ST_SYN_RECV] = "syn-recv",
+    [CR_ST_FIN_WAIT1] = "fin-wait-1",
+    [CR_ST_FIN_WAIT2] = "fin-wait-2",
+    [CR_ST_TIME_WAIT] = "time-wait",
+    [CR_ST_CLOSE] = "unconn",
+    [CR_ST_CLOSE_WAIT] = "close-wait",
+    [CR_ST_LAST_ACK] = "last-ack",
+    [CR_ST_LISTEN] = "listen",
+    [CR_ST_CLOSING] = "closing",
 };
 
 const char *cr_sock_state_name(int state) {
@@ -31,7 +39,8 @@ const char *cr_sock_kind_name(int kind) {
 }
 
 void cr_sock_table_free(cr_sock_table *t) {
-  for (size_t i = 0; i < t->n; i++) free(t->v[i].path);
+  for (size_t i = 0; i < t->n; i++)
+    free(t->v[i].path);
   free(t->v);
   memset(t, 0, sizeof *t);
 }
@@ -66,13 +75,11 @@ int cr_sock_matches(const cr_sock *s, const cr_sock_query *q) {
 }
 
 static int kind_proto(int kind) {
-  return kind == CR_KIND_UNIX ? CR_PROTO_UNIX
-         : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP
-                                : CR_PROTO_UDP;
+  return kind == CR_KIND_UNIX ? CR_PROTO_UNIX : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP : CR_PROTO_UDP;
 }
 
 static int kind_family(int kind) {
-  return kind == CR_KIND_UNIX                              ? AF_UNIX
+  return kind == CR_KIND_UNIX                             ? AF_UNIX
          : (kind == CR_KIND_TCP4 || kind == CR_KIND_UDP4) ? AF_INET
                                                           : AF_INET6;
 }

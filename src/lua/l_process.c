@@ -19,7 +19,7 @@ typedef struct {
 typedef struct {
   cr_op op;
   uv_work_t req;
-  pid_t pid; /* get: this one; 0: all */
+  pid_t pid;    /* get: this one; 0: all */
   int find_ref; /* find: registry ref of the pattern, LUA_NOREF otherwise */
   lua_State *L; /* only for luaL_unref in destroy */
   int rc;
@@ -31,8 +31,7 @@ static void user_name(uid_t uid, char *out, size_t cap) {
   struct passwd pw, *res = NULL;
   char buf[1024];
   out[0] = '\0';
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
-    snprintf(out, cap, "%s", pw.pw_name);
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) snprintf(out, cap, "%s", pw.pw_name);
 }
 
 static void process_work(uv_work_t *req) {
@@ -88,7 +87,8 @@ static void process_cancel(cr_op *op) { uv_cancel((uv_req_t *)&((process_op *)op
 
 static void process_destroy(cr_op *op) {
   process_op *o = (process_op *)op;
-  for (size_t i = 0; i < o->n; i++) cr_process_free(&o->v[i].p);
+  for (size_t i = 0; i < o->n; i++)
+    cr_process_free(&o->v[i].p);
   free(o->v);
   if (o->find_ref != LUA_NOREF) luaL_unref(o->L, LUA_REGISTRYINDEX, o->find_ref);
 }
@@ -147,7 +147,8 @@ static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
   if (!joined) return 0;
   memcpy(joined, p->cmdline, p->cmdline_len);
   size_t len = p->cmdline_len;
-  while (len && joined[len - 1] == '\0') len--;
+  while (len && joined[len - 1] == '\0')
+    len--;
   for (size_t i = 0; i < len; i++)
     if (joined[i] == '\0') joined[i] = ' ';
   int hit = matches(L, o->find_ref, joined, len);

@@ -79,7 +79,8 @@ static void resolve_users(sockets_op *o) {
     if (!o->t.v[i].has_uid) continue;
     uint32_t uid = o->t.v[i].uid;
     size_t k = 0;
-    while (k < o->nusers && o->users[k].uid != uid) k++;
+    while (k < o->nusers && o->users[k].uid != uid)
+      k++;
     if (k < o->nusers) continue;
     if (o->nusers == cap) {
       user_name *u = realloc(o->users, (cap * 2) * sizeof *u);
@@ -163,7 +164,10 @@ static const char *proto_name(int p) {
   return p == CR_PROTO_TCP ? "tcp" : p == CR_PROTO_UDP ? "udp" : "unix";
 }
 static const char *unix_type_name(int t) {
-  return t == SOCK_STREAM ? "stream" : t == SOCK_DGRAM ? "dgram" : t == SOCK_SEQPACKET ? "seqpacket" : "other";
+  return t == SOCK_STREAM      ? "stream"
+         : t == SOCK_DGRAM     ? "dgram"
+         : t == SOCK_SEQPACKET ? "seqpacket"
+                               : "other";
 }
 
 static void set_addr(lua_State *L, const char *field, int family, const uint8_t *a) {
@@ -199,11 +203,10 @@ static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
   if (count) return 0;
   /* nobody found: say why rather than pretend */
   cr_set_boolean(L, "owner_unknown", 1);
-  const char *why = o->m.hidepid
-                        ? "/proc is mounted with hidepid: other users' processes are invisible "
+  const char *why =
+      o->m.hidepid      ? "/proc is mounted with hidepid: other users' processes are invisible "
                           "(run as root)"
-                    : o->m.unreadable
-                        ? "some processes' fds cannot be read (not root, /proc mounted with "
+      : o->m.unreadable ? "some processes' fds cannot be read (not root, /proc mounted with "
                           "hidepid, or a security module)"
                         : "no visible process holds it (a process in another pid namespace, "
                           "or the kernel)";
@@ -252,10 +255,10 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
   lua_createtable(L, 0, CR_KIND_COUNT);
   for (int k = 0; k < CR_KIND_COUNT; k++) {
     unsigned bit = 1u << k;
-    const char *src = (o->t.netlink_kinds & bit) ? "netlink"
-                      : (o->t.proc_kinds & bit)  ? "proc"
+    const char *src = (o->t.netlink_kinds & bit)   ? "netlink"
+                      : (o->t.proc_kinds & bit)    ? "proc"
                       : (o->t.missing_kinds & bit) ? "missing"
-                                                  : NULL;
+                                                   : NULL;
     if (src) cr_set_string(L, cr_sock_kind_name(k), src);
   }
   lua_setfield(L, -2, "sources");
@@ -309,14 +312,15 @@ static const cr_op_type sockets_type = {"sockets", sockets_cancel, sockets_push,
 /* ---- arguments --------------------------------------------------------------- */
 
 static void check_known(lua_State *L, const char *fname) {
-  static const char *const known[] = {"proto", "state", "port", "addr", "family",
-                                      "netns", "processes", NULL};
+  static const char *const known[] = {"proto",  "state", "port",      "addr",
+                                      "family", "netns", "processes", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
     const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     int ok = 0;
-    for (int i = 0; k && known[i]; i++) ok |= strcmp(k, known[i]) == 0;
+    for (int i = 0; k && known[i]; i++)
+      ok |= strcmp(k, known[i]) == 0;
     if (!ok)
       luaL_error(L,
                  "%s: unknown option '%s' (expected proto, state, port, addr, family, netns, "
@@ -339,25 +343,33 @@ static const char *opt_string(lua_State *L, const char *field, const char *fname
 static void check_query(lua_State *L, sock_args *o, const char *fname) {
   const char *proto = opt_string(L, "proto", fname);
   if (proto) {
-    if (strcmp(proto, "tcp") == 0) o->q.protos = CR_PROTO_TCP;
-    else if (strcmp(proto, "udp") == 0) o->q.protos = CR_PROTO_UDP;
-    else if (strcmp(proto, "unix") == 0) o->q.protos = CR_PROTO_UNIX;
-    else luaL_error(L, "%s: proto must be \"tcp\", \"udp\" or \"unix\", not \"%s\"", fname, proto);
+    if (strcmp(proto, "tcp") == 0)
+      o->q.protos = CR_PROTO_TCP;
+    else if (strcmp(proto, "udp") == 0)
+      o->q.protos = CR_PROTO_UDP;
+    else if (strcmp(proto, "unix") == 0)
+      o->q.protos = CR_PROTO_UNIX;
+    else
+      luaL_error(L, "%s: proto must be \"tcp\", \"udp\" or \"unix\", not \"%s\"", fname, proto);
   }
   const char *state = opt_string(L, "state", fname);
   if (state) {
     int st = cr_sock_state_from_name(state);
     if (st < 0)
-      luaL_error(L, "%s: unknown state \"%s\" (listen, established, unconn, time-wait, ...)",
-                 fname, state);
+      luaL_error(L, "%s: unknown state \"%s\" (listen, established, unconn, time-wait, ...)", fname,
+                 state);
     o->q.states = 1u << st;
   }
   const char *family = opt_string(L, "family", fname);
   if (family) {
-    if (strcmp(family, "inet") == 0) o->q.family = AF_INET;
-    else if (strcmp(family, "inet6") == 0) o->q.family = AF_INET6;
-    else if (strcmp(family, "unix") == 0) o->q.family = AF_UNIX;
-    else luaL_error(L, "%s: family must be \"inet\", \"inet6\" or \"unix\"", fname);
+    if (strcmp(family, "inet") == 0)
+      o->q.family = AF_INET;
+    else if (strcmp(family, "inet6") == 0)
+      o->q.family = AF_INET6;
+    else if (strcmp(family, "unix") == 0)
+      o->q.family = AF_UNIX;
+    else
+      luaL_error(L, "%s: family must be \"inet\", \"inet6\" or \"unix\"", fname);
   }
   o->port = -1;
   if (lua_getfield(L, 1, "port") != LUA_TNIL) {
@@ -368,16 +380,20 @@ static void check_query(lua_State *L, sock_args *o, const char *fname) {
   lua_pop(L, 1);
   const char *addr = opt_string(L, "addr", fname);
   if (addr) {
-    if (inet_pton(AF_INET, addr, o->addr) == 1) o->addr_family = AF_INET;
-    else if (inet_pton(AF_INET6, addr, o->addr) == 1) o->addr_family = AF_INET6;
+    if (inet_pton(AF_INET, addr, o->addr) == 1)
+      o->addr_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, o->addr) == 1)
+      o->addr_family = AF_INET6;
     else if (addr[0] == '/' || addr[0] == '@') {
       o->addr_family = AF_UNIX;
       o->path = addr;
-    } else luaL_error(L, "%s: addr \"%s\" is not an IP address or a socket path", fname, addr);
+    } else
+      luaL_error(L, "%s: addr \"%s\" is not an IP address or a socket path", fname, addr);
   }
   const char *netns = opt_string(L, "netns", fname);
   if (netns) {
-    if (strcmp(netns, "all") == 0) o->all_netns = 1;
+    if (strcmp(netns, "all") == 0)
+      o->all_netns = 1;
     else if (strcmp(netns, "self") != 0)
       luaL_error(L, "%s: netns must be \"self\" or \"all\"", fname);
   }

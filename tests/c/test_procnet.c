@@ -199,10 +199,10 @@ static void states(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(tcp4_listener), cmocka_unit_test(tcp6_established),
+      cmocka_unit_test(tcp4_listener),   cmocka_unit_test(tcp6_established),
       cmocka_unit_test(udp4_with_drops), cmocka_unit_test(malformed_inet),
-      cmocka_unit_test(unix_lines),     cmocka_unit_test(netlink_inet),
-      cmocka_unit_test(netlink_unix),   cmocka_unit_test(cgroup_names),
+      cmocka_unit_test(unix_lines),      cmocka_unit_test(netlink_inet),
+      cmocka_unit_test(netlink_unix),    cmocka_unit_test(cgroup_names),
       cmocka_unit_test(states),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
