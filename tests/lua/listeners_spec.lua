@@ -23,7 +23,7 @@ end
 
 local function kill_started()
   for _, pid in ipairs(started) do
-    os.execute("pkill -P " .. pid .. " 2>/dev/null; kill " .. pid .. " 2>/dev/null")
+    os.execute("kill " .. pid .. " 2>/dev/null") -- forked children leave with their parent
   end
   started = {}
 end
