@@ -263,6 +263,8 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
   }
   lua_setfield(L, -2, "sources");
   cr_set_integer(L, "count", (lua_Integer)o->t.n);
+  if (o->rc) /* some kind or namespace failed; the rest is here */
+    cr_set_string(L, "error", strerror(-o->rc));
   if (o->a.processes) {
     cr_set_boolean(L, "processes_mapped", o->have_map);
     cr_set_integer(L, "owners_unknown", unknown);
