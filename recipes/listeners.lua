@@ -42,6 +42,9 @@ end
 
 -- "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)" for a dual-stack wildcard, a Unix path
 local function endpoint(s)
+  if s.family == "inet" then
+    return s.addr .. ":" .. s.port
+  end
   if s.family == "unix" then
     return s.path or ("(unnamed, inode " .. s.inode .. ")")
   end
@@ -51,7 +54,7 @@ local function endpoint(s)
     end
     return ("[%s]:%d"):format(s.addr, s.port)
   end
-  return ("%s:%d"):format(s.addr, s.port)
+  return s.addr .. ":" .. s.port
 end
 
 local function owners_text(s)
