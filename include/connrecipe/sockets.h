@@ -48,6 +48,7 @@ typedef struct cr_sock {
   int64_t drops; /* SK_MEMINFO_DROPS, -1 unknown */
   uint64_t inode;
   uint64_t peer_inode; /* unix: the peer's inode, 0 none */
+  uint64_t vfs_inode;  /* unix: inode of the bound file on disk (netlink only), 0 none */
   uint64_t netns;      /* inode of the network namespace */
   char *path;          /* unix: bound name ("@name" when abstract), NULL none */
 } cr_sock;

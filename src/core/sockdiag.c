@@ -94,6 +94,10 @@ static int unix_attr(unsigned type, const uint8_t *data, size_t len, cr_sock *ou
     uint32_t peer;
     memcpy(&peer, data, 4);
     out->peer_inode = peer;
+  } else if (type == UNIX_DIAG_VFS && len >= sizeof(struct unix_diag_vfs)) {
+    struct unix_diag_vfs v;
+    memcpy(&v, data, sizeof v);
+    out->vfs_inode = v.udiag_vfs_ino;
   } else if (type == UNIX_DIAG_RQLEN && len >= sizeof(struct unix_diag_rqlen)) {
     struct unix_diag_rqlen q;
     memcpy(&q, data, sizeof q);

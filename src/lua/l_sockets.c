@@ -224,6 +224,7 @@ static void push_sock(lua_State *L, const sockets_op *o, size_t i, int *unknown)
     if (s->path) cr_set_string(L, "path", s->path);
     cr_set_string(L, "type", unix_type_name(s->sock_type));
     if (s->peer_inode) cr_set_integer(L, "peer_inode", (lua_Integer)s->peer_inode);
+    if (s->vfs_inode) cr_set_integer(L, "vfs_inode", (lua_Integer)s->vfs_inode);
   } else {
     set_addr(L, "addr", s->family, s->addr);
     cr_set_integer(L, "port", s->port);

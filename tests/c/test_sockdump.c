@@ -108,6 +108,11 @@ static void unix_listener(void **state) {
     const cr_sock *s = find(&t, st.st_ino);
     assert_non_null(s);
     assert_string_equal(s->path, sa.sun_path);
+    if (!proc) { /* the bound file's inode, as stat(2) sees it */
+      struct stat fst;
+      assert_int_equal(stat(sa.sun_path, &fst), 0);
+      assert_int_equal(s->vfs_inode, fst.st_ino);
+    }
     assert_int_equal(s->state, CR_ST_LISTEN);
     cr_sock_table_free(&t);
   }
