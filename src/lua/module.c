@@ -103,6 +103,7 @@ int luaopen_connrecipe(lua_State *L) {
   cr_open_exec(L);
   cr_open_probe(L);
   cr_open_sys(L);
+  cr_open_sockets(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");

@@ -1,0 +1,192 @@
+/* Socket tables and their owners: what is listening or connected on this host,
+ * in which network namespace, and which processes hold each socket.
+ *
+ * Plain blocking C (netlink sock_diag, /proc/net, /proc/PID/fd); the Lua
+ * bindings run these functions on libuv's thread pool. */
+#ifndef CONNRECIPE_SOCKETS_H
+#define CONNRECIPE_SOCKETS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Protocol bits, also used as masks. */
+enum { CR_PROTO_TCP = 1, CR_PROTO_UDP = 2, CR_PROTO_UNIX = 4, CR_PROTO_ALL = 7 };
+
+/* Socket states use the kernel's TCP numbering (TCP_ESTABLISHED = 1 ...
+ * TCP_LISTEN = 10); unconnected UDP and Unix sockets are CR_ST_CLOSE. */
+enum {
+  CR_ST_ESTABLISHED = 1,
+  CR_ST_SYN_SENT,
+  CR_ST_SYN_RECV,
+  CR_ST_FIN_WAIT1,
+  CR_ST_FIN_WAIT2,
+  CR_ST_TIME_WAIT,
+  CR_ST_CLOSE,
+  CR_ST_CLOSE_WAIT,
+  CR_ST_LAST_ACK,
+  CR_ST_LISTEN,
+  CR_ST_CLOSING,
+  CR_ST_MAX
+};
+#define CR_ST_ALL 0xfffu
+
+/* Table sources, one bit per kind: which one used netlink, which /proc/net. */
+enum { CR_KIND_TCP4, CR_KIND_TCP6, CR_KIND_UDP4, CR_KIND_UDP6, CR_KIND_UNIX, CR_KIND_COUNT };
+
+typedef struct cr_sock {
+  uint8_t proto;     /* CR_PROTO_* */
+  uint8_t family;    /* AF_INET, AF_INET6, AF_UNIX */
+  uint8_t state;     /* CR_ST_* */
+  int8_t v6only;     /* 1, 0, or -1 when unknown or not inet6 */
+  uint8_t sock_type; /* unix: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+  uint8_t addr[16], peer[16];
+  uint16_t port, peer_port;
+  uint32_t recvq, sendq; /* LISTEN: accept queue now and backlog limit */
+  uint32_t uid;          /* owner uid of the socket (inet only) */
+  int has_uid;
+  int64_t drops; /* SK_MEMINFO_DROPS, -1 unknown */
+  uint64_t inode;
+  uint64_t peer_inode; /* unix: the peer's inode, 0 none */
+  uint64_t vfs_inode;  /* unix: inode of the bound file on disk (netlink only), 0 none */
+  uint64_t netns;      /* inode of the network namespace */
+  char *path;          /* unix: bound name ("@name" when abstract), NULL none */
+} cr_sock;
+
+typedef struct cr_sock_table {
+  cr_sock *v;
+  size_t n, cap;
+  unsigned netlink_kinds, proc_kinds, missing_kinds; /* bit 1 << CR_KIND_* */
+} cr_sock_table;
+
+typedef struct cr_sock_query {
+  unsigned protos; /* CR_PROTO_* mask; 0: all */
+  int family;      /* AF_INET, AF_INET6, AF_UNIX or 0: any */
+  unsigned states; /* 1 << CR_ST_* mask; 0: all */
+  int listeners;   /* listeners only: TCP LISTEN, UDP CLOSE, Unix LISTEN */
+} cr_sock_query;
+
+void cr_sock_table_free(cr_sock_table *t);
+/* Appends a zeroed entry; NULL when out of memory. */
+cr_sock *cr_sock_table_add(cr_sock_table *t);
+
+/* Dumps the sockets matching q in the calling thread's network namespace with
+ * NETLINK_SOCK_DIAG, falling back per kind to /proc/net/<file> when the
+ * netlink family is missing. Entries get netns = netns_inode. Returns 0 or
+ * -errno (the table keeps what was dumped). */
+int cr_sock_dump(cr_sock_table *t, const cr_sock_query *q, uint64_t netns_inode);
+/* The same from /proc/net files alone, read from procdir (e.g.
+ * "/proc/1234/net"): the way into another namespace without privilege. */
+int cr_sock_dump_procfs(cr_sock_table *t, const cr_sock_query *q, uint64_t netns_inode,
+                        const char *procdir);
+/* The netlink part alone for one kind: 0, -ENOENT when the kernel lacks the
+ * family / protocol, other -errno. */
+int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, uint64_t netns);
+/* The /proc fallback for one kind, reading `dir` (e.g. "/proc/net" or
+ * "/proc/1234/net"): 0, -ENOENT when the file is missing. */
+int cr_procnet_read_kind(cr_sock_table *t, int kind, const char *dir, const cr_sock_query *q,
+                         uint64_t netns);
+
+/* Does s match q (protocol, family, state, listeners)? */
+int cr_sock_matches(const cr_sock *s, const cr_sock_query *q);
+const char *cr_sock_state_name(int state);
+int cr_sock_state_from_name(const char *name); /* -1 unknown */
+const char *cr_sock_kind_name(int kind);       /* "tcp4", "tcp6", "udp4", "udp6", "unix" */
+
+/* ---- /proc/net line parsers (pure; fuzzed) -------------------------------- */
+
+/* One data line of /proc/net/{tcp,tcp6,udp,udp6}; proto is CR_PROTO_TCP or
+ * CR_PROTO_UDP, family AF_INET or AF_INET6. 0 ok, -1 malformed. */
+int cr_procnet_parse_inet(const char *line, size_t len, int proto, int family, cr_sock *out);
+/* One data line of /proc/net/unix. The path, if any, is copied into pathbuf
+ * (pathcap bytes) and out->path points at it. 0 ok, -1 malformed. */
+int cr_procnet_parse_unix(const char *line, size_t len, cr_sock *out, char *pathbuf,
+                          size_t pathcap);
+
+/* ---- netlink attribute parsing (pure; fuzzed) ----------------------------- */
+
+/* Parses one inet_diag_msg netlink payload (message body after nlmsghdr) of
+ * len bytes into out; proto as above. 0 ok, -1 malformed. */
+int cr_sockdiag_parse_inet(const void *msg, size_t len, int proto, cr_sock *out);
+/* One unix_diag_msg payload; out->path points into pathbuf. 0 ok, -1 malformed. */
+int cr_sockdiag_parse_unix(const void *msg, size_t len, cr_sock *out, char *pathbuf,
+                           size_t pathcap);
+
+/* ---- owners: which processes hold which socket ---------------------------- */
+
+typedef struct cr_owner {
+  pid_t pid;
+  char comm[16];
+  char unit[64];      /* systemd unit from its cgroup, or "" */
+  char container[16]; /* short (12 hex) container id from its cgroup, or "" */
+} cr_owner;
+
+typedef struct cr_owner_map {
+  /* for socket i of the table: owners[first[i] .. first[i] + count[i]) */
+  uint32_t *first, *count;
+  cr_owner *owners;
+  size_t n_owners;
+  /* processes whose fds could not be read, and why */
+  unsigned unreadable; /* EACCES/EPERM: not root, hidepid */
+  unsigned vanished;   /* exited during the walk */
+  unsigned processes;  /* processes walked */
+  int hidepid;         /* /proc hides other users' processes from us */
+} cr_owner_map;
+
+/* Walks /proc (getdents64, process ids only), reads each /proc/PID/fd once
+ * and maps the socket inodes of table t to their holders, split across up to
+ * `threads` threads (0: a default). Returns 0 or -errno. Entries of t whose
+ * netns differs from a process's are still matched by inode (inodes are
+ * unique host-wide in sockfs). */
+int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m);
+void cr_owner_map_free(cr_owner_map *m);
+
+/* ---- network namespaces --------------------------------------------------- */
+
+typedef struct cr_netns {
+  uint64_t inode;
+  pid_t pid;          /* a member process (0 when only a /run/netns file) */
+  char name[64];      /* /run/netns name, or "" */
+  char container[80]; /* container id from the member's cgroup, or "" */
+} cr_netns;
+
+/* Inode of the caller's current network namespace (/proc/thread-self/ns/net). */
+uint64_t cr_netns_self(void);
+/* Every distinct network namespace: /proc/ * /ns/net and /run/netns/ *. The
+ * caller's own comes first. *out is malloc'd. Returns count or -errno. */
+int cr_netns_list(cr_netns **out);
+/* Dumps the sockets of namespace ns: by entering it on a short-lived thread
+ * (setns, needs CAP_SYS_ADMIN) or else via /proc/PID/net of a member.
+ * *how is set to "self", "setns" or "procfs". Returns 0 or -errno. */
+int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **how);
+
+/* ---- processes ------------------------------------------------------------ */
+
+typedef struct cr_process {
+  pid_t pid, ppid;
+  uid_t uid;
+  char state;
+  char comm[64];
+  char *cmdline; /* NUL-separated args, cmdline_len bytes; NULL if none (kernel thread) */
+  size_t cmdline_len;
+  char exe[4096];
+  double start_time; /* epoch seconds */
+  double age;        /* seconds */
+  char cgroup[512];
+  char unit[128];
+  char container[80];
+  uint64_t netns;
+} cr_process;
+
+/* Reads everything through one open /proc/PID directory fd, so a recycled pid
+ * is never mixed with the old process. 0, -ESRCH when gone, -errno. Fields that
+ * cannot be read (exe without privilege) are left empty. */
+int cr_process_get(pid_t pid, cr_process *p);
+void cr_process_free(cr_process *p);
+/* Process ids (not threads) from /proc via getdents64; *out malloc'd. */
+int cr_process_pids(pid_t **out);
+/* The systemd unit and container id contained in a cgroup path. */
+void cr_cgroup_unit(const char *cgroup, char *unit, size_t cap);
+void cr_cgroup_container(const char *cgroup, char *id, size_t cap);
+
+#endif

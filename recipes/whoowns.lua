@@ -1,0 +1,164 @@
+-- whoowns.lua PORT | ADDR:PORT | /path/to.sock | @abstract
+-- Who holds this port or socket path ("address already in use"): every
+-- socket bound to it, the processes holding each, their process tree line,
+-- systemd unit or container and how long they have been running.
+-- Exit code: 0 someone holds it, 1 nobody does (it is free), 2 bad input.
+local json = require "connrecipe.json"
+
+local function usage(msg)
+  io.stderr:write("connrecipe: whoowns: ", msg, "\n")
+  return 2
+end
+
+-- -> {port = n, addr = "..."|nil} or {path = "..."}
+local function parse_target(s)
+  if not s then
+    return nil, "expected PORT, ADDR:PORT or a socket path"
+  end
+  if s:sub(1, 1) == "/" or s:sub(1, 1) == "@" then
+    return { path = s }
+  end
+  local addr, port = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not addr then
+    addr, port = s:match("^([^:]+):(%d+)$")
+  end
+  if not addr then
+    port = s:match("^(%d+)$")
+  end
+  port = math.tointeger(tonumber(port))
+  if not port or port < 1 or port > 65535 then
+    return nil, ("'%s' is not PORT, ADDR:PORT or a socket path"):format(s)
+  end
+  return { port = port, addr = addr }
+end
+
+-- Does a socket bound to s.addr occupy addr? Wildcards occupy every address of
+-- their family; a dual-stack [::] also takes the IPv4 ones.
+local function covers(s, addr)
+  if not addr or s.addr == addr then
+    return true
+  end
+  local v4 = addr:find(":", 1, true) == nil
+  if s.family == "inet" then
+    return v4 and s.addr == "0.0.0.0"
+  end
+  if s.addr == "::" then
+    return not v4 or s.v6only == false
+  end
+  return false
+end
+
+local function duration(sec)
+  sec = math.floor(sec)
+  if sec < 120 then
+    return sec .. "s"
+  elseif sec < 7200 then
+    return ("%dm"):format(sec // 60)
+  elseif sec < 172800 then
+    return ("%dh%02dm"):format(sec // 3600, sec % 3600 // 60)
+  end
+  return ("%dd%02dh"):format(sec // 86400, sec % 86400 // 3600)
+end
+
+-- "systemd(1) > nginx(811) > nginx(812)", at most 8 levels up
+local function tree_line(p)
+  local chain = { ("%s(%d)"):format(p.comm, p.pid) }
+  local ppid = p.ppid
+  for _ = 1, 8 do
+    if not ppid or ppid == 0 then
+      break
+    end
+    local parent = cr.process.get(ppid)
+    if not parent then
+      break
+    end
+    table.insert(chain, 1, ("%s(%d)"):format(parent.comm, parent.pid))
+    ppid = parent.ppid
+  end
+  return table.concat(chain, " > ")
+end
+
+local function endpoint(s)
+  if s.family == "unix" then
+    return s.path
+  end
+  if s.family == "inet6" then
+    return ("[%s]:%d%s"):format(s.addr, s.port, (s.addr == "::" and s.v6only == false) and " (v4+v6)" or "")
+  end
+  return ("%s:%d"):format(s.addr, s.port)
+end
+
+local function main(target_arg, extra)
+  local target, err = parse_target(target_arg)
+  if not target then
+    return usage(err)
+  end
+  if extra then
+    return usage("expected one argument, got more")
+  end
+  local socks, info = cr.sockets({ port = target.port, processes = true,
+    proto = target.path and "unix" or nil })
+  if not socks then
+    io.stderr:write("connrecipe: whoowns: ", info, "\n")
+    return 1
+  end
+  local found = {}
+  for _, s in ipairs(socks) do
+    local hit
+    if target.path then
+      hit = s.path == target.path
+    else
+      hit = s.family ~= "unix" and s.port == target.port and covers(s, target.addr)
+        and (s.state == "listen" or s.state == "unconn" or s.proto == "tcp")
+    end
+    if hit then
+      found[#found + 1] = s
+    end
+  end
+  local report = json.array({})
+  for _, s in ipairs(found) do
+    local holders = json.array({})
+    for _, o in ipairs(s.processes or {}) do
+      local p = cr.process.get(o.pid)
+      if p then
+        holders[#holders + 1] = {
+          pid = p.pid, comm = p.comm, cmdline = json.array(p.cmdline), user = p.user,
+          unit = p.unit, container = p.container, age = p.age, tree = tree_line(p),
+        }
+      else
+        holders[#holders + 1] = { pid = o.pid, comm = o.comm, exited = true }
+      end
+    end
+    report[#report + 1] = { proto = s.proto, family = s.family, addr = s.addr or s.path,
+      port = s.port, state = s.state, inode = s.inode, owner_unknown = s.owner_unknown,
+      owner_unknown_reason = s.owner_unknown_reason, holders = holders, _sock = s }
+  end
+
+  if cr.cli and cr.cli.json then
+    for _, r in ipairs(report) do
+      r._sock = nil
+    end
+    print(json.encode({ recipe = "whoowns", target = target_arg, sockets = report }))
+  elseif #report == 0 then
+    print(("nothing holds %s: it is free to bind"):format(target_arg))
+  else
+    for _, r in ipairs(report) do
+      print(("%s %s %s (inode %d)"):format(r.proto, endpoint(r._sock), r.state, r.inode))
+      for _, h in ipairs(r.holders) do
+        if h.exited then
+          print(("  %s/%d (exited just now)"):format(h.comm, h.pid))
+        else
+          local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
+          print(("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age)))
+          print("    " .. table.concat(h.cmdline, " "))
+        end
+      end
+      if r.owner_unknown then
+        print("  owner unknown: " .. (r.owner_unknown_reason or "?"))
+      end
+    end
+  end
+  return #report > 0 and 0 or 1
+end
+
+return main(...)

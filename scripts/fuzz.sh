@@ -1,0 +1,15 @@
+#!/bin/sh
+# Builds the libFuzzer targets with clang in build-fuzz and runs each for
+# SECONDS (default 60). Usage: scripts/fuzz.sh [SECONDS]
+set -eu
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+case "$seconds" in *[!0-9]* | "") echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCONNRECIPE_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j1 --target fuzz_procnet
+work="$(mktemp -d /tmp/connrecipe-fuzz.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+cp tests/fuzz/corpus/procnet/* "$work"/
+# crash artifacts land in build-fuzz/ so CI can keep them
+./build-fuzz/tests/fuzz/fuzz_procnet -max_total_time="$seconds" -max_len=4096 \
+  -artifact_prefix=build-fuzz/ "$work"

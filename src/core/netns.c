@@ -1,0 +1,167 @@
+/* Network namespaces: finding every one on the host (/proc/ * /ns/net and
+ * /run/netns/ *) and dumping the sockets of each, by entering it with setns()
+ * on a short-lived thread of our own (so no pool thread is ever left in a
+ * foreign namespace), or without privilege through /proc/PID/net. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "connrecipe/sockets.h"
+
+uint64_t cr_netns_self(void) {
+  struct stat st;
+  if (stat("/proc/thread-self/ns/net", &st) == 0) return st.st_ino;
+  if (stat("/proc/self/ns/net", &st) == 0) return st.st_ino;
+  return 0;
+}
+
+typedef struct {
+  cr_netns *v;
+  size_t n, cap;
+} ns_list;
+
+static cr_netns *ns_find_or_add(ns_list *l, uint64_t inode, int *added) {
+  *added = 0;
+  for (size_t i = 0; i < l->n; i++)
+    if (l->v[i].inode == inode) return &l->v[i];
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    cr_netns *v = realloc(l->v, cap * sizeof *v);
+    if (!v) return NULL;
+    l->v = v;
+    l->cap = cap;
+  }
+  cr_netns *ns = &l->v[l->n++];
+  memset(ns, 0, sizeof *ns);
+  ns->inode = inode;
+  *added = 1;
+  return ns;
+}
+
+static void container_of_pid(pid_t pid, char *out, size_t cap) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  cr_cgroup_container(buf, out, cap);
+}
+
+int cr_netns_list(cr_netns **out) {
+  ns_list l = {0};
+  int added;
+  cr_netns *self = ns_find_or_add(&l, cr_netns_self(), &added);
+  if (!self) return -ENOMEM;
+  self->pid = getpid();
+
+  pid_t *pids = NULL;
+  int np = cr_process_pids(&pids);
+  for (int i = 0; i < np; i++) {
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pids[i]);
+    if (stat(path, &st) != 0) continue; /* gone, or not ours to see */
+    cr_netns *ns = ns_find_or_add(&l, st.st_ino, &added);
+    if (!ns) break;
+    if (added) {
+      ns->pid = pids[i];
+      container_of_pid(pids[i], ns->container, sizeof ns->container);
+    }
+  }
+  free(pids);
+
+  DIR *d = opendir("/run/netns");
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "/run/netns/%s", e->d_name);
+    if (stat(path, &st) != 0) continue;
+    cr_netns *ns = ns_find_or_add(&l, st.st_ino, &added);
+    if (!ns) break;
+    snprintf(ns->name, sizeof ns->name, "%.63s", e->d_name);
+  }
+  if (d) closedir(d);
+  *out = l.v;
+  return (int)l.n;
+}
+
+/* ---- entering one ---------------------------------------------------------- */
+
+typedef struct {
+  int nsfd;
+  const cr_sock_query *q;
+  cr_sock_table *t;
+  uint64_t inode;
+  int rc;
+} enter_job;
+
+static void *enter_and_dump(void *arg) {
+  enter_job *j = arg;
+  if (setns(j->nsfd, CLONE_NEWNET) != 0) {
+    j->rc = -errno;
+    return NULL;
+  }
+  /* the thread ends here, so its namespace dies with it */
+  j->rc = cr_sock_dump(j->t, j->q, j->inode);
+  return NULL;
+}
+
+static int open_ns(const cr_netns *ns) {
+  char path[128];
+  if (ns->name[0]) {
+    snprintf(path, sizeof path, "/run/netns/%s", ns->name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) return fd;
+  }
+  if (!ns->pid) return -ENOENT;
+  snprintf(path, sizeof path, "/proc/%d/ns/net", (int)ns->pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct stat st; /* the pid may have been reused by a process elsewhere */
+  if (fstat(fd, &st) != 0 || st.st_ino != ns->inode) {
+    close(fd);
+    return -ESRCH;
+  }
+  return fd;
+}
+
+int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **how) {
+  if (ns->inode == cr_netns_self()) {
+    *how = "self";
+    return cr_sock_dump(t, q, ns->inode);
+  }
+  int fd = open_ns(ns);
+  if (fd >= 0) {
+    enter_job j = {.nsfd = fd, .q = q, .t = t, .inode = ns->inode};
+    pthread_t tid;
+    int rc = pthread_create(&tid, NULL, enter_and_dump, &j);
+    if (rc == 0) {
+      pthread_join(tid, NULL);
+      close(fd);
+      if (j.rc != -EPERM) {
+        *how = "setns";
+        return j.rc;
+      }
+    } else {
+      close(fd);
+    }
+  }
+  /* no privilege to enter: read the tables of a member process */
+  if (!ns->pid) return fd < 0 ? fd : -EPERM;
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/net", (int)ns->pid);
+  *how = "procfs";
+  return cr_sock_dump_procfs(t, q, ns->inode, dir);
+}

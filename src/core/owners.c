@@ -1,0 +1,399 @@
+/* Which processes hold which sockets: the `ss -p` / `lsof -i` walk, done with
+ * getdents64 on /proc and on each /proc/PID/fd (opened once), readlinkat of
+ * each entry, and a hash of the wanted inodes; split across a few threads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "connrecipe/sockets.h"
+
+#define MAX_THREADS 8
+
+struct linux_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+static long getdents64(int fd, void *buf, size_t n) { return syscall(SYS_getdents64, fd, buf, n); }
+
+/* ---- the inode hash: open addressing, inode -> socket index ---------------- */
+
+typedef struct {
+  uint64_t *keys; /* 0 = empty (inode 0 is never wanted) */
+  uint32_t *vals;
+  size_t mask;
+} inode_hash;
+
+static size_t hash_slot(uint64_t k, size_t mask) {
+  return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+}
+
+static int hash_build(inode_hash *h, const cr_sock_table *t) {
+  size_t cap = 64;
+  while (cap < t->n * 2 + 1)
+    cap <<= 1;
+  h->keys = calloc(cap, sizeof *h->keys);
+  h->vals = malloc(cap * sizeof *h->vals);
+  h->mask = cap - 1;
+  if (!h->keys || !h->vals) return -ENOMEM;
+  for (size_t i = 0; i < t->n; i++) {
+    uint64_t k = t->v[i].inode;
+    if (!k) continue;
+    size_t s = hash_slot(k, h->mask);
+    while (h->keys[s] && h->keys[s] != k)
+      s = (s + 1) & h->mask;
+    h->keys[s] = k;
+    h->vals[s] = (uint32_t)i;
+  }
+  return 0;
+}
+
+static int hash_find(const inode_hash *h, uint64_t k, uint32_t *idx) {
+  for (size_t s = hash_slot(k, h->mask); h->keys[s]; s = (s + 1) & h->mask) {
+    if (h->keys[s] == k) {
+      *idx = h->vals[s];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---- the process list ------------------------------------------------------ */
+
+static int parse_pid(const char *name, pid_t *pid) {
+  long v = 0;
+  if (!*name) return 0;
+  for (const char *p = name; *p; p++) {
+    if (*p < '0' || *p > '9') return 0;
+    v = v * 10 + (*p - '0');
+    if (v > 0x7fffffff) return 0;
+  }
+  *pid = (pid_t)v;
+  return 1;
+}
+
+/* Process ids in /proc: its numeric entries are thread-group leaders only
+ * (threads live under /proc/PID/task). */
+static int list_pids(int procfd, pid_t **out, size_t *count) {
+  size_t n = 0, cap = 1024;
+  pid_t *v = malloc(cap * sizeof *v);
+  char buf[32768];
+  if (!v) return -ENOMEM;
+  if (lseek(procfd, 0, SEEK_SET) < 0) {
+    free(v);
+    return -errno;
+  }
+  long got;
+  while ((got = getdents64(procfd, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < got;) {
+      struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+      off += d->d_reclen;
+      pid_t pid;
+      if (!parse_pid(d->d_name, &pid)) continue;
+      if (n == cap) {
+        pid_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+        if (!nv) {
+          free(v);
+          return -ENOMEM;
+        }
+        v = nv;
+      }
+      v[n++] = pid;
+    }
+  }
+  if (got < 0) {
+    int e = errno;
+    free(v);
+    return -e;
+  }
+  *out = v;
+  *count = n;
+  return 0;
+}
+
+int cr_process_pids(pid_t **out) {
+  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0) return -errno;
+  size_t n = 0;
+  int rc = list_pids(procfd, out, &n);
+  close(procfd);
+  return rc ? rc : (int)n;
+}
+
+/* ---- the walk --------------------------------------------------------------- */
+
+typedef struct {
+  uint32_t sock;
+  cr_owner owner;
+} match;
+
+typedef struct walker {
+  const inode_hash *hash;
+  int procfd;
+  const pid_t *pids;
+  size_t npids;
+  atomic_size_t *next;
+  match *m;
+  size_t n, cap;
+  unsigned unreadable, vanished, walked;
+  int error;
+} walker;
+
+static void read_comm(int procfd, pid_t pid, char comm[16]) {
+  char path[32];
+  snprintf(path, sizeof path, "%d/comm", (int)pid);
+  comm[0] = '\0';
+  int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, comm, 15);
+  close(fd);
+  if (n <= 0) return;
+  if (comm[n - 1] == '\n') n--;
+  comm[n] = '\0';
+}
+
+/* The unit and container of a socket's holder, from its cgroup path. */
+static void read_cgroup(int procfd, pid_t pid, cr_owner *o) {
+  char path[32], buf[2048], cg[512];
+  snprintf(path, sizeof path, "%d/cgroup", (int)pid);
+  int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  /* unified hierarchy "0::/path", else the first line's path */
+  char *line = strstr(buf, "0::");
+  if (!line || (line != buf && line[-1] != '\n')) {
+    line = strchr(buf, ':');
+    line = line ? strchr(line + 1, ':') : NULL;
+    if (!line) return;
+    line++;
+  } else {
+    line += 3;
+  }
+  char *nl = strchr(line, '\n');
+  if (nl) *nl = '\0';
+  snprintf(cg, sizeof cg, "%s", line);
+  cr_cgroup_unit(cg, o->unit, sizeof o->unit);
+  char id[80];
+  cr_cgroup_container(cg, id, sizeof id);
+  snprintf(o->container, sizeof o->container, "%.12s", id);
+}
+
+static int add_match(walker *w, size_t first_of_pid, uint32_t sock, pid_t pid) {
+  for (size_t i = first_of_pid; i < w->n; i++)
+    if (w->m[i].sock == sock) return 0; /* the same socket on another fd (dup) */
+  if (w->n == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 256;
+    match *m = realloc(w->m, cap * sizeof *m);
+    if (!m) return -ENOMEM;
+    w->m = m;
+    w->cap = cap;
+  }
+  match *m = &w->m[w->n++];
+  m->sock = sock;
+  m->owner.pid = pid;
+  if (first_of_pid < w->n - 1) {
+    m->owner = w->m[first_of_pid].owner;
+  } else {
+    memset(&m->owner, 0, sizeof m->owner);
+    m->owner.pid = pid;
+    read_comm(w->procfd, pid, m->owner.comm);
+    read_cgroup(w->procfd, pid, &m->owner);
+  }
+  return 0;
+}
+
+/* "socket:[12345]" -> 12345 */
+static uint64_t socket_inode(const char *link, ssize_t n) {
+  if (n < 10 || memcmp(link, "socket:[", 8) != 0 || link[n - 1] != ']') return 0;
+  uint64_t v = 0;
+  for (ssize_t i = 8; i < n - 1; i++) {
+    if (link[i] < '0' || link[i] > '9') return 0;
+    v = v * 10 + (uint64_t)(link[i] - '0');
+  }
+  return v;
+}
+
+static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
+  char path[32];
+  snprintf(path, sizeof path, "%d/fd", (int)pid);
+  int dfd = openat(w->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    if (errno == EACCES || errno == EPERM)
+      w->unreadable++;
+    else
+      w->vanished++;
+    return;
+  }
+  size_t first = w->n;
+  int denied = 0;
+  long got;
+  while ((got = getdents64(dfd, buf, bufsize)) > 0) {
+    for (long off = 0; off < got;) {
+      struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] == '.') continue;
+      char link[64];
+      ssize_t n = readlinkat(dfd, d->d_name, link, sizeof link);
+      if (n < 0 && (errno == EACCES || errno == EPERM)) denied = 1;
+      uint64_t ino = n > 0 ? socket_inode(link, n) : 0;
+      uint32_t idx;
+      if (ino && hash_find(w->hash, ino, &idx) && add_match(w, first, idx, pid)) {
+        w->error = -ENOMEM;
+        close(dfd);
+        return;
+      }
+    }
+  }
+  if (denied)
+    w->unreadable++; /* a LSM or ptrace rule hides its fds even from root */
+  else if (got < 0 && w->n == first)
+    w->vanished++; /* exited while we read it */
+  else
+    w->walked++;
+  close(dfd);
+}
+
+static void *walker_main(void *arg) {
+  walker *w = arg;
+  char *buf = malloc(32768);
+  if (!buf) {
+    w->error = -ENOMEM;
+    return NULL;
+  }
+  for (;;) {
+    size_t i = atomic_fetch_add(w->next, 16);
+    if (i >= w->npids || w->error) break;
+    size_t end = i + 16 < w->npids ? i + 16 : w->npids;
+    for (; i < end; i++)
+      walk_process(w, w->pids[i], buf, 32768);
+  }
+  free(buf);
+  return NULL;
+}
+
+static int default_threads(size_t npids) {
+  const char *env = getenv("CONNRECIPE_OWNER_THREADS"); /* for benchmarks */
+  if (env && atoi(env) > 0) return atoi(env);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int n = cpus > 0 ? (int)cpus : 1;
+  if (n > 4) n = 4;
+  if (npids < 64) n = 1; /* a thread costs more than a few processes */
+  return n;
+}
+
+/* Gathers the per-thread matches into per-socket ranges, ordered by pid. */
+static int merge(const cr_sock_table *t, walker *w, int nw, cr_owner_map *m) {
+  size_t total = 0;
+  for (int i = 0; i < nw; i++)
+    total += w[i].n;
+  m->first = calloc(t->n + 1, sizeof *m->first);
+  m->count = calloc(t->n + 1, sizeof *m->count);
+  m->owners = malloc((total ? total : 1) * sizeof *m->owners);
+  if (!m->first || !m->count || !m->owners) return -ENOMEM;
+  for (int i = 0; i < nw; i++)
+    for (size_t j = 0; j < w[i].n; j++)
+      m->count[w[i].m[j].sock]++;
+  uint32_t sum = 0;
+  for (size_t s = 0; s < t->n; s++) {
+    m->first[s] = sum;
+    sum += m->count[s];
+    m->count[s] = 0;
+  }
+  for (int i = 0; i < nw; i++) {
+    for (size_t j = 0; j < w[i].n; j++) {
+      const match *x = &w[i].m[j];
+      cr_owner *range = m->owners + m->first[x->sock];
+      uint32_t k = m->count[x->sock]++;
+      while (k > 0 && range[k - 1].pid > x->owner.pid) { /* insertion by pid */
+        range[k] = range[k - 1];
+        k--;
+      }
+      range[k] = x->owner;
+    }
+  }
+  m->n_owners = total;
+  return 0;
+}
+
+/* Is /proc mounted with hidepid (other users' processes invisible) and are we
+ * subject to it? Then "no owner found" may just mean "hidden". */
+static int proc_hides_pids(void) {
+  if (geteuid() == 0) return 0;
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return 0;
+  char line[1024];
+  int hidden = 0;
+  while (!hidden && fgets(line, sizeof line, f)) {
+    if (!strstr(line, " - proc ")) continue;
+    const char *h = strstr(line, "hidepid=");
+    if (h && h[8] != '0' && strncmp(h + 8, "off", 3) != 0) hidden = 1;
+  }
+  fclose(f);
+  return hidden;
+}
+
+int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
+  memset(m, 0, sizeof *m);
+  inode_hash h = {0};
+  pid_t *pids = NULL;
+  size_t npids = 0;
+  walker w[MAX_THREADS];
+  pthread_t tid[MAX_THREADS];
+  int nw = 0, rc;
+  memset(w, 0, sizeof w);
+  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0) return -errno;
+  if ((rc = hash_build(&h, t)) || (rc = list_pids(procfd, &pids, &npids))) goto out;
+
+  atomic_size_t next = 0;
+  nw = threads > 0 ? threads : default_threads(npids);
+  if (nw > MAX_THREADS) nw = MAX_THREADS;
+  for (int i = 0; i < nw; i++) {
+    w[i] = (walker){.hash = &h, .procfd = procfd, .pids = pids, .npids = npids, .next = &next};
+  }
+  int started = 1;
+  for (int i = 1; i < nw; i++) {
+    if (pthread_create(&tid[i], NULL, walker_main, &w[i]) != 0) break;
+    started++;
+  }
+  walker_main(&w[0]); /* the calling thread works too */
+  for (int i = 1; i < started; i++)
+    pthread_join(tid[i], NULL);
+  for (int i = 0; i < nw; i++) {
+    if (w[i].error && !rc) rc = w[i].error;
+    m->unreadable += w[i].unreadable;
+    m->vanished += w[i].vanished;
+    m->processes += w[i].walked;
+  }
+  if (!rc) rc = merge(t, w, nw, m);
+  m->hidepid = proc_hides_pids();
+out:
+  for (int i = 0; i < nw; i++)
+    free(w[i].m);
+  free(pids);
+  free(h.keys);
+  free(h.vals);
+  close(procfd);
+  if (rc) cr_owner_map_free(m);
+  return rc;
+}
+
+void cr_owner_map_free(cr_owner_map *m) {
+  free(m->first);
+  free(m->count);
+  free(m->owners);
+  m->first = m->count = NULL;
+  m->owners = NULL;
+}

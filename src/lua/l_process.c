@@ -1,0 +1,243 @@
+/* cr.process.get(pid), cr.process.list(), cr.process.find(pattern): process
+ * facts from /proc, read on libuv's thread pool. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "connrecipe/sockets.h"
+#include "lua/bindings.h"
+#include "runtime/runtime.h"
+
+typedef struct {
+  cr_process p;
+  char user[64];
+} proc_entry;
+
+typedef struct {
+  cr_op op;
+  uv_work_t req;
+  pid_t pid;    /* get: this one; 0: all */
+  int find_ref; /* find: registry ref of the pattern, LUA_NOREF otherwise */
+  lua_State *L; /* only for luaL_unref in destroy */
+  int rc;
+  proc_entry *v;
+  size_t n;
+} process_op;
+
+static void user_name(uid_t uid, char *out, size_t cap) {
+  struct passwd pw, *res = NULL;
+  char buf[1024];
+  out[0] = '\0';
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) snprintf(out, cap, "%s", pw.pw_name);
+}
+
+static void process_work(uv_work_t *req) {
+  process_op *o = req->data;
+  if (o->pid) {
+    o->v = calloc(1, sizeof *o->v);
+    if (!o->v) {
+      o->rc = -ENOMEM;
+      return;
+    }
+    o->rc = cr_process_get(o->pid, &o->v[0].p);
+    if (o->rc == 0) {
+      o->n = 1;
+      user_name(o->v[0].p.uid, o->v[0].user, sizeof o->v[0].user);
+    }
+    return;
+  }
+  pid_t *pids = NULL;
+  int np = cr_process_pids(&pids);
+  if (np < 0) {
+    o->rc = np;
+    return;
+  }
+  o->v = calloc((size_t)np + 1, sizeof *o->v);
+  if (!o->v) {
+    free(pids);
+    o->rc = -ENOMEM;
+    return;
+  }
+  for (int i = 0; i < np; i++) {
+    proc_entry *e = &o->v[o->n];
+    if (cr_process_get(pids[i], &e->p) != 0) continue; /* exited meanwhile */
+    e->user[0] = '\0';
+    for (size_t k = 0; k < o->n; k++) /* a small cache: few distinct users */
+      if (o->v[k].p.uid == e->p.uid) {
+        memcpy(e->user, o->v[k].user, sizeof e->user);
+        break;
+      }
+    if (!e->user[0]) user_name(e->p.uid, e->user, sizeof e->user);
+    o->n++;
+  }
+  free(pids);
+}
+
+static void process_after(uv_work_t *req, int status) {
+  process_op *o = req->data;
+  if (status == UV_ECANCELED) o->rc = -ECANCELED;
+  cr_op_complete(&o->op);
+  cr_op_unref(&o->op);
+}
+
+static void process_cancel(cr_op *op) { uv_cancel((uv_req_t *)&((process_op *)op)->req); }
+
+static void process_destroy(cr_op *op) {
+  process_op *o = (process_op *)op;
+  for (size_t i = 0; i < o->n; i++)
+    cr_process_free(&o->v[i].p);
+  free(o->v);
+  if (o->find_ref != LUA_NOREF) luaL_unref(o->L, LUA_REGISTRYINDEX, o->find_ref);
+}
+
+/* Pushes the cmdline as an array of strings. */
+static void push_cmdline(lua_State *L, const cr_process *p) {
+  lua_newtable(L);
+  int n = 0;
+  for (size_t i = 0; i < p->cmdline_len;) {
+    const char *s = p->cmdline + i;
+    size_t len = strnlen(s, p->cmdline_len - i);
+    lua_pushlstring(L, s, len);
+    lua_rawseti(L, -2, ++n);
+    i += len + 1;
+  }
+  lua_setfield(L, -2, "cmdline");
+}
+
+static void push_process(lua_State *L, const proc_entry *e) {
+  const cr_process *p = &e->p;
+  lua_createtable(L, 0, 15);
+  cr_set_integer(L, "pid", p->pid);
+  cr_set_integer(L, "ppid", p->ppid);
+  cr_set_string(L, "comm", p->comm);
+  push_cmdline(L, p);
+  if (p->exe[0]) cr_set_string(L, "exe", p->exe);
+  cr_set_integer(L, "uid", p->uid);
+  if (e->user[0]) cr_set_string(L, "user", e->user);
+  lua_pushlstring(L, &p->state, 1);
+  lua_setfield(L, -2, "state");
+  cr_set_number(L, "start_time", p->start_time);
+  cr_set_number(L, "age", p->age);
+  if (p->cgroup[0]) cr_set_string(L, "cgroup", p->cgroup);
+  if (p->unit[0]) cr_set_string(L, "unit", p->unit);
+  if (p->container[0]) cr_set_string(L, "container", p->container);
+  if (p->netns) cr_set_integer(L, "netns", (lua_Integer)p->netns);
+}
+
+/* string.find(subject, pattern) as pgrep -f does with a regex. */
+static int matches(lua_State *L, int pattern_ref, const char *subject, size_t len) {
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "find");
+  lua_pushlstring(L, subject, len);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, pattern_ref);
+  lua_call(L, 2, 1);
+  int hit = !lua_isnil(L, -1);
+  lua_pop(L, 2);
+  return hit;
+}
+
+static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
+  if (matches(L, o->find_ref, p->comm, strlen(p->comm))) return 1;
+  if (!p->cmdline_len) return 0;
+  /* the command line joined with spaces, as pgrep -f matches it */
+  char *joined = malloc(p->cmdline_len);
+  if (!joined) return 0;
+  memcpy(joined, p->cmdline, p->cmdline_len);
+  size_t len = p->cmdline_len;
+  while (len && joined[len - 1] == '\0')
+    len--;
+  for (size_t i = 0; i < len; i++)
+    if (joined[i] == '\0') joined[i] = ' ';
+  int hit = matches(L, o->find_ref, joined, len);
+  free(joined);
+  return hit;
+}
+
+static int process_push(cr_op *op, lua_State *L) {
+  process_op *o = (process_op *)op;
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "cancelled", "ECANCELED");
+  if (o->pid) {
+    if (o->rc == -ESRCH) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "no process %d", (int)o->pid);
+      lua_pushstring(L, "ESRCH");
+      return 3;
+    }
+    if (o->rc) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "cannot read /proc/%d: %s", (int)o->pid, strerror(-o->rc));
+      lua_pushstring(L, o->rc == -EACCES ? "EACCES" : "EIO");
+      return 3;
+    }
+    push_process(L, &o->v[0]);
+    return 1;
+  }
+  if (o->rc) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot list /proc: %s", strerror(-o->rc));
+    lua_pushstring(L, "EIO");
+    return 3;
+  }
+  lua_createtable(L, (int)o->n, 0);
+  int k = 0;
+  for (size_t i = 0; i < o->n; i++) {
+    if (o->find_ref != LUA_NOREF && !find_hit(L, o, &o->v[i].p)) continue;
+    push_process(L, &o->v[i]);
+    lua_rawseti(L, -2, ++k);
+  }
+  return 1;
+}
+
+static const cr_op_type process_type = {"process", process_cancel, process_push, process_destroy};
+
+static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) {
+  cr_check_async(L, fname);
+  process_op *o = cr_op_new(L, &process_type, sizeof *o);
+  o->pid = pid;
+  o->L = L;
+  o->find_ref = LUA_NOREF;
+  if (pattern_index) {
+    lua_pushvalue(L, pattern_index);
+    o->find_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  o->req.data = o;
+  cr_op_ref(&o->op);
+  int rc = uv_queue_work(cr_runtime_loop(o->op.rt), &o->req, process_work, process_after);
+  if (rc) {
+    cr_op_unref(&o->op);
+    cr_op_unref(&o->op);
+    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+  }
+  return cr_op_await(L, &o->op);
+}
+
+static int l_get(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  if (pid <= 0 || pid > 0x3fffffff) luaL_argerror(L, 1, "a process id > 0");
+  return start(L, (pid_t)pid, 0, "cr.process.get");
+}
+
+static int l_list(lua_State *L) { return start(L, 0, 0, "cr.process.list"); }
+
+static int l_find(lua_State *L) {
+  luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  /* a bad pattern raises here, not later in the scheduler */
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "find");
+  lua_pushliteral(L, "");
+  lua_pushvalue(L, 1);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK)
+    luaL_error(L, "cr.process.find: bad pattern: %s", lua_tostring(L, -1));
+  lua_settop(L, 1);
+  return start(L, 0, 1, "cr.process.find");
+}
+
+void cr_open_process(lua_State *L) {
+  static const luaL_Reg fns[] = {{"get", l_get}, {"list", l_list}, {"find", l_find}, {NULL, NULL}};
+  luaL_newlib(L, fns);
+  lua_setfield(L, -2, "process");
+}

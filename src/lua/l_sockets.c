@@ -1,0 +1,450 @@
+/* cr.sockets{...} and cr.listeners{...}: socket tables (sock_diag, /proc/net
+ * fallback), in one or every network namespace, with their owning processes.
+ * The dump and the /proc walk run on libuv's thread pool. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <lauxlib.h>
+
+#include "connrecipe/sockets.h"
+#include "lua/bindings.h"
+#include "runtime/runtime.h"
+
+typedef struct {
+  uint32_t uid;
+  char name[64];
+} user_name;
+
+typedef struct {
+  cr_netns ns;
+  const char *how;
+  int rc;
+} ns_result;
+
+typedef struct {
+  cr_sock_query q;
+  int all_netns, processes, port;
+  int addr_family; /* AF_INET, AF_INET6, AF_UNIX (path), 0: any */
+  uint8_t addr[16];
+  const char *path; /* owned by the op once started */
+} sock_args;
+
+typedef struct {
+  cr_op op;
+  uv_work_t req;
+  sock_args a;
+  /* results */
+  int rc;
+  cr_sock_table t;
+  cr_owner_map m;
+  int have_map;
+  ns_result *ns;
+  int nns;
+  user_name *users;
+  size_t nusers;
+} sockets_op;
+
+/* ---- work (pool thread: no Lua) -------------------------------------------- */
+
+static int keep(const sock_args *o, const cr_sock *s) {
+  if (o->port >= 0 && s->port != o->port) return 0;
+  if (o->addr_family == AF_UNIX) return s->path && strcmp(s->path, o->path) == 0;
+  if (o->addr_family) {
+    size_t n = o->addr_family == AF_INET ? 4 : 16;
+    return s->family == o->addr_family && memcmp(s->addr, o->addr, n) == 0;
+  }
+  return 1;
+}
+
+/* Drops the entries the port/addr filters reject (before the owner walk). */
+static void filter_table(sockets_op *o) {
+  size_t w = 0;
+  for (size_t i = 0; i < o->t.n; i++) {
+    if (keep(&o->a, &o->t.v[i]))
+      o->t.v[w++] = o->t.v[i];
+    else
+      free(o->t.v[i].path);
+  }
+  o->t.n = w;
+}
+
+static void resolve_users(sockets_op *o) {
+  o->users = calloc(16, sizeof *o->users);
+  size_t cap = o->users ? 16 : 0;
+  for (size_t i = 0; i < o->t.n; i++) {
+    if (!o->t.v[i].has_uid) continue;
+    uint32_t uid = o->t.v[i].uid;
+    size_t k = 0;
+    while (k < o->nusers && o->users[k].uid != uid)
+      k++;
+    if (k < o->nusers) continue;
+    if (o->nusers == cap) {
+      user_name *u = realloc(o->users, (cap * 2) * sizeof *u);
+      if (!u) return;
+      o->users = u;
+      cap *= 2;
+    }
+    user_name *u = &o->users[o->nusers++];
+    u->uid = uid;
+    u->name[0] = '\0';
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res)
+      snprintf(u->name, sizeof u->name, "%s", pw.pw_name);
+  }
+}
+
+static void dump_all_netns(sockets_op *o) {
+  cr_netns *list = NULL;
+  int n = cr_netns_list(&list);
+  if (n < 0) {
+    o->rc = n;
+    return;
+  }
+  o->ns = calloc((size_t)n ? (size_t)n : 1, sizeof *o->ns);
+  if (!o->ns) {
+    free(list);
+    o->rc = -ENOMEM;
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    ns_result *r = &o->ns[o->nns++];
+    r->ns = list[i];
+    r->how = "none";
+    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->how);
+    if (r->rc == -ENOMEM) o->rc = -ENOMEM;
+  }
+  free(list);
+}
+
+static void sockets_work(uv_work_t *req) {
+  sockets_op *o = req->data;
+  if (o->a.all_netns) {
+    dump_all_netns(o);
+  } else {
+    /* pool threads never leave the process's own namespace */
+    o->rc = cr_sock_dump(&o->t, &o->a.q, cr_netns_self());
+  }
+  if (o->rc == -ENOMEM) return;
+  filter_table(o);
+  if (o->a.processes) o->have_map = cr_owners_map(&o->t, 0, &o->m) == 0;
+  resolve_users(o);
+}
+
+static void sockets_after(uv_work_t *req, int status) {
+  sockets_op *o = req->data;
+  if (status == UV_ECANCELED) o->rc = -ECANCELED;
+  cr_op_complete(&o->op);
+  cr_op_unref(&o->op); /* the work request's reference */
+}
+
+static void sockets_cancel(cr_op *op) {
+  uv_cancel((uv_req_t *)&((sockets_op *)op)->req); /* the after-work callback still comes */
+}
+
+static void sockets_destroy(cr_op *op) {
+  sockets_op *o = (sockets_op *)op;
+  cr_sock_table_free(&o->t);
+  cr_owner_map_free(&o->m);
+  free(o->ns);
+  free(o->users);
+  free((char *)o->a.path);
+}
+
+/* ---- push (scheduler: builds the tables) ----------------------------------- */
+
+static const char *family_name(int f) {
+  return f == AF_INET ? "inet" : f == AF_INET6 ? "inet6" : "unix";
+}
+static const char *proto_name(int p) {
+  return p == CR_PROTO_TCP ? "tcp" : p == CR_PROTO_UDP ? "udp" : "unix";
+}
+static const char *unix_type_name(int t) {
+  return t == SOCK_STREAM      ? "stream"
+         : t == SOCK_DGRAM     ? "dgram"
+         : t == SOCK_SEQPACKET ? "seqpacket"
+                               : "other";
+}
+
+static void set_addr(lua_State *L, const char *field, int family, const uint8_t *a) {
+  char buf[INET6_ADDRSTRLEN];
+  if (inet_ntop(family, a, buf, sizeof buf)) cr_set_string(L, field, buf);
+}
+
+static const ns_result *find_ns(const sockets_op *o, uint64_t inode) {
+  for (int i = 0; i < o->nns; i++)
+    if (o->ns[i].ns.inode == inode) return &o->ns[i];
+  return NULL;
+}
+
+static const char *user_of(const sockets_op *o, uint32_t uid) {
+  for (size_t i = 0; i < o->nusers; i++)
+    if (o->users[i].uid == uid) return o->users[i].name[0] ? o->users[i].name : NULL;
+  return NULL;
+}
+
+static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
+  uint32_t first = o->m.first[i], count = o->m.count[i];
+  lua_createtable(L, (int)count, 0);
+  for (uint32_t k = 0; k < count; k++) {
+    const cr_owner *w = &o->m.owners[first + k];
+    lua_createtable(L, 0, 4);
+    cr_set_integer(L, "pid", w->pid);
+    cr_set_string(L, "comm", w->comm);
+    if (w->unit[0]) cr_set_string(L, "unit", w->unit);
+    if (w->container[0]) cr_set_string(L, "container", w->container);
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  lua_setfield(L, -2, "processes");
+  if (count) return 0;
+  /* nobody found: say why rather than pretend */
+  cr_set_boolean(L, "owner_unknown", 1);
+  const char *why =
+      o->m.hidepid      ? "/proc is mounted with hidepid: other users' processes are invisible "
+                          "(run as root)"
+      : o->m.unreadable ? "some processes' fds cannot be read (not root, /proc mounted with "
+                          "hidepid, or a security module)"
+                        : "no visible process holds it (a process in another pid namespace, "
+                          "or the kernel)";
+  cr_set_string(L, "owner_unknown_reason", why);
+  return 1;
+}
+
+static void push_sock(lua_State *L, const sockets_op *o, size_t i, int *unknown) {
+  const cr_sock *s = &o->t.v[i];
+  lua_createtable(L, 0, 16);
+  cr_set_string(L, "proto", proto_name(s->proto));
+  cr_set_string(L, "family", family_name(s->family));
+  cr_set_string(L, "state", cr_sock_state_name(s->state));
+  if (s->family == AF_UNIX) {
+    if (s->path) cr_set_string(L, "path", s->path);
+    cr_set_string(L, "type", unix_type_name(s->sock_type));
+    if (s->peer_inode) cr_set_integer(L, "peer_inode", (lua_Integer)s->peer_inode);
+    if (s->vfs_inode) cr_set_integer(L, "vfs_inode", (lua_Integer)s->vfs_inode);
+  } else {
+    set_addr(L, "addr", s->family, s->addr);
+    cr_set_integer(L, "port", s->port);
+    if (s->state != CR_ST_LISTEN && (s->peer_port || s->state != CR_ST_CLOSE)) {
+      /* a listening or unconnected socket has no peer */
+      set_addr(L, "peer_addr", s->family, s->peer);
+      cr_set_integer(L, "peer_port", s->peer_port);
+    }
+  }
+  cr_set_integer(L, "recvq", s->recvq);
+  cr_set_integer(L, "sendq", s->sendq);
+  cr_set_integer(L, "inode", (lua_Integer)s->inode);
+  if (s->has_uid) {
+    cr_set_integer(L, "uid", s->uid);
+    const char *u = user_of(o, s->uid);
+    if (u) cr_set_string(L, "user", u);
+  }
+  if (s->v6only >= 0) cr_set_boolean(L, "v6only", s->v6only);
+  if (s->drops >= 0) cr_set_integer(L, "drops", s->drops);
+  cr_set_integer(L, "netns", (lua_Integer)s->netns);
+  const ns_result *ns = find_ns(o, s->netns);
+  if (ns && ns->ns.name[0]) cr_set_string(L, "netns_name", ns->ns.name);
+  if (ns && ns->ns.container[0]) cr_set_string(L, "container", ns->ns.container);
+  if (o->have_map) *unknown += push_owners(L, o, i);
+}
+
+static void push_info(lua_State *L, const sockets_op *o, int unknown) {
+  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, CR_KIND_COUNT);
+  for (int k = 0; k < CR_KIND_COUNT; k++) {
+    unsigned bit = 1u << k;
+    const char *src = (o->t.netlink_kinds & bit)   ? "netlink"
+                      : (o->t.proc_kinds & bit)    ? "proc"
+                      : (o->t.missing_kinds & bit) ? "missing"
+                                                   : NULL;
+    if (src) cr_set_string(L, cr_sock_kind_name(k), src);
+  }
+  lua_setfield(L, -2, "sources");
+  cr_set_integer(L, "count", (lua_Integer)o->t.n);
+  if (o->rc) /* some kind or namespace failed; the rest is here */
+    cr_set_string(L, "error", strerror(-o->rc));
+  if (o->a.processes) {
+    cr_set_boolean(L, "processes_mapped", o->have_map);
+    cr_set_integer(L, "owners_unknown", unknown);
+    cr_set_integer(L, "processes_unreadable", o->m.unreadable);
+    cr_set_integer(L, "processes_vanished", o->m.vanished);
+    cr_set_integer(L, "processes_walked", o->m.processes);
+    if (o->m.hidepid) cr_set_boolean(L, "hidepid", 1);
+  }
+  if (o->a.all_netns) {
+    lua_createtable(L, o->nns, 0);
+    for (int i = 0; i < o->nns; i++) {
+      const ns_result *r = &o->ns[i];
+      lua_createtable(L, 0, 6);
+      cr_set_integer(L, "inode", (lua_Integer)r->ns.inode);
+      if (r->ns.pid) cr_set_integer(L, "pid", r->ns.pid);
+      if (r->ns.name[0]) cr_set_string(L, "name", r->ns.name);
+      if (r->ns.container[0]) cr_set_string(L, "container", r->ns.container);
+      cr_set_string(L, "via", r->how);
+      if (r->rc) cr_set_string(L, "error", strerror(-r->rc));
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "namespaces");
+  }
+}
+
+static int sockets_push(cr_op *op, lua_State *L) {
+  sockets_op *o = (sockets_op *)op;
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "socket dump cancelled", "ECANCELED");
+  if (o->rc && (o->rc == -ENOMEM || o->t.n == 0)) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot read the socket tables: %s", strerror(-o->rc));
+    lua_pushstring(L, o->rc == -ENOMEM ? "ENOMEM" : o->rc == -EACCES ? "EACCES" : "EIO");
+    return 3;
+  }
+  int unknown = 0;
+  lua_createtable(L, (int)o->t.n, 0);
+  for (size_t i = 0; i < o->t.n; i++) {
+    push_sock(L, o, i, &unknown);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  push_info(L, o, unknown);
+  return 2;
+}
+
+static const cr_op_type sockets_type = {"sockets", sockets_cancel, sockets_push, sockets_destroy};
+
+/* ---- arguments --------------------------------------------------------------- */
+
+static void check_known(lua_State *L, const char *fname) {
+  static const char *const known[] = {"proto",  "state", "port",      "addr",
+                                      "family", "netns", "processes", NULL};
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int ok = 0;
+    for (int i = 0; k && known[i]; i++)
+      ok |= strcmp(k, known[i]) == 0;
+    if (!ok)
+      luaL_error(L,
+                 "%s: unknown option '%s' (expected proto, state, port, addr, family, netns, "
+                 "processes)",
+                 fname, k ? k : luaL_typename(L, -1));
+  }
+}
+
+static const char *opt_string(lua_State *L, const char *field, const char *fname) {
+  int t = lua_getfield(L, 1, field);
+  lua_pop(L, 1); /* the string stays alive in the options table */
+  if (t == LUA_TNIL) return NULL;
+  if (t != LUA_TSTRING) luaL_error(L, "%s: %s must be a string", fname, field);
+  lua_getfield(L, 1, field);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+static void check_query(lua_State *L, sock_args *o, const char *fname) {
+  const char *proto = opt_string(L, "proto", fname);
+  if (proto) {
+    if (strcmp(proto, "tcp") == 0)
+      o->q.protos = CR_PROTO_TCP;
+    else if (strcmp(proto, "udp") == 0)
+      o->q.protos = CR_PROTO_UDP;
+    else if (strcmp(proto, "unix") == 0)
+      o->q.protos = CR_PROTO_UNIX;
+    else
+      luaL_error(L, "%s: proto must be \"tcp\", \"udp\" or \"unix\", not \"%s\"", fname, proto);
+  }
+  const char *state = opt_string(L, "state", fname);
+  if (state) {
+    int st = cr_sock_state_from_name(state);
+    if (st < 0)
+      luaL_error(L, "%s: unknown state \"%s\" (listen, established, unconn, time-wait, ...)", fname,
+                 state);
+    o->q.states = 1u << st;
+  }
+  const char *family = opt_string(L, "family", fname);
+  if (family) {
+    if (strcmp(family, "inet") == 0)
+      o->q.family = AF_INET;
+    else if (strcmp(family, "inet6") == 0)
+      o->q.family = AF_INET6;
+    else if (strcmp(family, "unix") == 0)
+      o->q.family = AF_UNIX;
+    else
+      luaL_error(L, "%s: family must be \"inet\", \"inet6\" or \"unix\"", fname);
+  }
+  o->port = -1;
+  if (lua_getfield(L, 1, "port") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 65535)
+      luaL_error(L, "%s: port must be an integer 0-65535", fname);
+    o->port = (int)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  const char *addr = opt_string(L, "addr", fname);
+  if (addr) {
+    if (inet_pton(AF_INET, addr, o->addr) == 1)
+      o->addr_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, o->addr) == 1)
+      o->addr_family = AF_INET6;
+    else if (addr[0] == '/' || addr[0] == '@') {
+      o->addr_family = AF_UNIX;
+      o->path = addr;
+    } else
+      luaL_error(L, "%s: addr \"%s\" is not an IP address or a socket path", fname, addr);
+  }
+  const char *netns = opt_string(L, "netns", fname);
+  if (netns) {
+    if (strcmp(netns, "all") == 0)
+      o->all_netns = 1;
+    else if (strcmp(netns, "self") != 0)
+      luaL_error(L, "%s: netns must be \"self\" or \"all\"", fname);
+  }
+  if (lua_getfield(L, 1, "processes") != LUA_TNIL) {
+    if (!lua_isboolean(L, -1)) luaL_error(L, "%s: processes must be a boolean", fname);
+    o->processes = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
+static int start(lua_State *L, int listeners, const char *fname) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  check_known(L, fname);
+  sock_args a;
+  memset(&a, 0, sizeof a);
+  check_query(L, &a, fname); /* raises on bad options, before anything is allocated */
+  a.q.listeners = listeners;
+  cr_check_async(L, fname);
+  char *path = a.path ? strdup(a.path) : NULL;
+  if (a.path && !path) return cr_push_failure(L, "out of memory", "ENOMEM");
+  sockets_op *o = cr_op_new(L, &sockets_type, sizeof *o);
+  o->a = a;
+  o->a.path = path;
+  o->req.data = o;
+  cr_op_ref(&o->op);
+  int rc = uv_queue_work(cr_runtime_loop(o->op.rt), &o->req, sockets_work, sockets_after);
+  if (rc) {
+    cr_op_unref(&o->op);
+    cr_op_unref(&o->op);
+    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+  }
+  return cr_op_await(L, &o->op);
+}
+
+static int l_sockets(lua_State *L) { return start(L, 0, "cr.sockets"); }
+static int l_listeners(lua_State *L) { return start(L, 1, "cr.listeners"); }
+
+void cr_open_process(lua_State *L); /* l_process.c */
+
+void cr_open_sockets(lua_State *L) {
+  cr_open_process(L);
+  lua_pushcfunction(L, l_sockets);
+  lua_setfield(L, -2, "sockets");
+  lua_pushcfunction(L, l_listeners);
+  lua_setfield(L, -2, "listeners");
+}

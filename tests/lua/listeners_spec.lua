@@ -1,0 +1,347 @@
+-- cr.sockets, cr.listeners, cr.process.* and the listeners/whoowns recipes
+-- against real listeners, checked against `ss` on the same machine state.
+local cr = require "connrecipe"
+local testenv = require "testenv"
+local json = require "connrecipe.json"
+
+local function sh(cmd)
+  return testenv.sh(cmd)
+end
+
+local function port()
+  return math.random(20000, 59999)
+end
+
+-- Starts a command in the background; its pid is remembered for cleanup.
+local started = {}
+local function background(cmd)
+  local r = sh(cmd .. " >/dev/null 2>&1 & echo $!")
+  local pid = assert(math.tointeger(tonumber(r.stdout:match("%d+"))), "cannot start " .. cmd)
+  started[#started + 1] = pid
+  return pid
+end
+
+local function kill_started()
+  for _, pid in ipairs(started) do
+    os.execute("kill " .. pid .. " 2>/dev/null") -- forked children leave with their parent
+  end
+  started = {}
+end
+
+-- Waits (bounded) until `ss` in ns (or the host) shows a listener on p.
+local function wait_listening(args, needle, ns)
+  for _ = 1, 100 do
+    local cmd = "ss -H " .. args
+    if ns then
+      cmd = testenv.in_netns(ns, cmd)
+    end
+    if sh(cmd).stdout:find(needle, 1, true) then
+      return true
+    end
+    os.execute("sleep 0.05")
+  end
+  error("listener " .. needle .. " never appeared")
+end
+
+-- ss -tulnpH / ss -xlpH -> {["proto|addr|port"] = {pid = true, ...}} for listeners
+local function ss_listeners(prefix)
+  prefix = prefix or ""
+  local out = {}
+  for line in sh(prefix .. "ss -tulnpH").stdout:gmatch("[^\n]+") do
+    local proto, st, localaddr, rest = line:match("^(%S+)%s+(%S+)%s+%S+%s+%S+%s+(%S+)%s+%S+%s*(.*)$")
+    if proto and ((proto == "tcp" and st == "LISTEN") or (proto == "udp" and st == "UNCONN")) then
+      local addr, p = localaddr:match("^(.*):(%d+)$")
+      addr = addr:gsub("%%.*$", ""):gsub("^%[(.*)%]$", "%1")
+      local pids = {}
+      for pid in rest:gmatch("pid=(%d+)") do
+        pids[tonumber(pid)] = true
+      end
+      out[proto .. "|" .. addr .. "|" .. p] = pids
+    end
+  end
+  for line in sh(prefix .. "ss -xlpH").stdout:gmatch("[^\n]+") do
+    local st, inode, rest = line:match("^%S+%s+(%S+)%s+%S+%s+%S+%s+%S+%s+(%d+)%s+%S+%s+%S+%s*(.*)$")
+    if st == "LISTEN" then
+      local pids = {}
+      for pid in rest:gmatch("pid=(%d+)") do
+        pids[tonumber(pid)] = true
+      end
+      out["unix|" .. inode] = pids
+    end
+  end
+  return out
+end
+
+-- listeners.lua --json entries -> the same keys (dual-stack [::] shows as * in ss)
+local function our_key(s)
+  if s.proto == "unix" then
+    return "unix|" .. s.inode
+  end
+  local addr = s.addr
+  if s.family == "inet6" and addr == "::" and s.v6only == false then
+    addr = "*"
+  end
+  return s.proto .. "|" .. addr .. "|" .. s.port
+end
+
+local function our_listeners(args)
+  local r = testenv.run(args)
+  assert.equal(0, r.code, r.stderr)
+  local doc = assert(json.decode(r.stdout))
+  assert.equal("listeners", doc.recipe)
+  return doc
+end
+
+local function pidset(s)
+  local t = {}
+  for _, p in ipairs(s.processes) do
+    t[p.pid] = true
+  end
+  return t
+end
+
+local function same_set(a, b)
+  for k in pairs(a) do
+    if not b[k] then
+      return false
+    end
+  end
+  for k in pairs(b) do
+    if not a[k] then
+      return false
+    end
+  end
+  return true
+end
+
+describe("listeners against ss", function()
+  local ports, sockpath, ns, shared_pids, ns_pid
+
+  setup(function()
+    if testenv.needs_root() or not testenv.have("socat") then
+      return
+    end
+    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 1000)
+    ports = { v4 = port(), v6 = port(), dual = port(), v6only = port(), udp = port(), shared = port(),
+      ns = port() }
+    local dir = testenv.tmpdir()
+    sockpath = dir .. "/app.sock"
+    background(("socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork /dev/null"):format(ports.v4))
+    background(("socat TCP6-LISTEN:%d,bind=[::1],reuseaddr,fork /dev/null"):format(ports.v6))
+    background(("socat TCP6-LISTEN:%d,ipv6only=0,reuseaddr,fork /dev/null"):format(ports.dual))
+    background(("socat TCP6-LISTEN:%d,ipv6only=1,reuseaddr,fork /dev/null"):format(ports.v6only))
+    background(("socat -u UDP4-RECV:%d,bind=127.0.0.1 /dev/null"):format(ports.udp))
+    background(("socat UNIX-LISTEN:%s,fork /dev/null"):format(sockpath))
+    -- one listening socket held by a parent and two forked children
+    local py = ([[
+import os, socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", %d)); s.listen(8)
+main = os.getpid()
+for _ in range(2):
+    if os.getpid() == main:
+        os.fork()
+deadline = time.time() + 60
+while time.time() < deadline:  # children leave with their parent
+    if os.getpid() != main and os.getppid() != main:
+        break
+    time.sleep(0.1)
+]]):format(ports.shared)
+    local pyfile = dir .. "/shared.py"
+    testenv.write_file(pyfile, py)
+    background("exec python3 " .. pyfile)
+    ns = testenv.netns()
+    ns_pid = background(testenv.in_netns(ns, ("socat TCP4-LISTEN:%d,bind=127.0.0.1,fork /dev/null"):format(ports.ns)))
+    wait_listening("-tln", "127.0.0.1:" .. ports.v4)
+    wait_listening("-tln", "[::1]:" .. ports.v6)
+    wait_listening("-tln", "*:" .. ports.dual)
+    wait_listening("-tln", "[::]:" .. ports.v6only)
+    wait_listening("-uln", "127.0.0.1:" .. ports.udp)
+    wait_listening("-xl", sockpath)
+    wait_listening("-tln", "127.0.0.1:" .. ports.ns, ns)
+    -- the shared socket: three holders
+    for _ = 1, 100 do
+      local p = ss_listeners()["tcp|127.0.0.1|" .. ports.shared]
+      local n = 0
+      for _ in pairs(p or {}) do
+        n = n + 1
+      end
+      if n == 3 then
+        shared_pids = p
+        break
+      end
+      os.execute("sleep 0.05")
+    end
+  end)
+
+  teardown(function()
+    kill_started()
+    testenv.cleanup()
+  end)
+
+  before_each(function()
+    local why = testenv.needs_root() or (not testenv.have("socat") and "needs socat")
+    if why then
+      pending(why)
+    end
+  end)
+
+  it("reports every listener ss reports, with the same owners, and nothing extra", function()
+    if not ports then
+      return
+    end
+    local before = ss_listeners()
+    local doc = our_listeners({ "listeners.lua", "--json" })
+    local after = ss_listeners()
+    local ours = {}
+    for _, s in ipairs(doc.sockets) do
+      ours[our_key(s)] = s
+    end
+    -- other developers' tests come and go: judge what both ss runs agree on
+    for key, pids in pairs(before) do
+      if after[key] and same_set(pids, after[key]) then
+        assert.is_not_nil(ours[key], "missing listener " .. key)
+        assert.is_true(same_set(pids, pidset(ours[key])), "different owners for " .. key)
+      end
+    end
+    for key in pairs(ours) do
+      assert.is_true(before[key] ~= nil or after[key] ~= nil, "listener not in ss: " .. key)
+    end
+    -- ours, explicitly
+    local function entry(key)
+      return assert(ours[key], "missing " .. key)
+    end
+    assert.equal(false, entry("tcp|*|" .. ports.dual).v6only)
+    assert.equal(true, entry("tcp|::|" .. ports.v6only).v6only)
+    assert.equal(true, entry("tcp|::1|" .. ports.v6).v6only ~= nil)
+    assert.equal("inet", entry("tcp|127.0.0.1|" .. ports.v4).family)
+    assert.equal("udp", entry("udp|127.0.0.1|" .. ports.udp).proto)
+    assert.is_not_nil(shared_pids, "the forked listener never had three holders")
+    assert.is_true(same_set(shared_pids, pidset(entry("tcp|127.0.0.1|" .. ports.shared))))
+    local unix_found
+    for _, s in ipairs(doc.sockets) do
+      if s.proto == "unix" and s.addr == sockpath then
+        unix_found = s
+      end
+    end
+    assert.is_not_nil(unix_found, "unix listener missing")
+    assert.is_true(#unix_found.processes >= 1)
+    assert.is_nil(ours["tcp|127.0.0.1|" .. ports.ns], "another namespace's listener leaked in")
+  end)
+
+  it("finds the listener in another network namespace with --all-netns", function()
+    if not ports then
+      return
+    end
+    local ns_inode = tonumber(sh("stat -L -c %i /run/netns/" .. ns).stdout)
+    local doc = our_listeners({ "listeners.lua", "--all-netns", "--json" })
+    local in_ns = ss_listeners("ip netns exec " .. ns .. " ")
+    local seen = 0
+    for _, s in ipairs(doc.sockets) do
+      if s.netns == ns_inode then
+        seen = seen + 1
+        local pids = assert(in_ns[our_key(s)], "not in the namespace's ss: " .. our_key(s))
+        assert.is_true(same_set(pids, pidset(s)))
+      end
+    end
+    assert.equal(1, seen)
+    local s = assert(in_ns["tcp|127.0.0.1|" .. ports.ns])
+    assert.is_true(s[ns_pid] ~= nil or next(s) ~= nil)
+  end)
+
+  it("reads /proc/net when sock_diag is not used, and says so", function()
+    if not ports then
+      return
+    end
+    local r = testenv.run({ "listeners.lua", "--json" }, { env = "CONNRECIPE_SOCK_DIAG=off" })
+    assert.equal(0, r.code, r.stderr)
+    local doc = json.decode(r.stdout)
+    assert.equal("proc", doc.sources.tcp4)
+    assert.equal("proc", doc.sources.unix)
+    local keys = {}
+    for _, s in ipairs(doc.sockets) do
+      keys[our_key(s)] = s
+    end
+    assert.is_not_nil(keys["tcp|127.0.0.1|" .. ports.v4])
+    assert.is_not_nil(keys["tcp|*|" .. ports.dual] or keys["tcp|::|" .. ports.dual])
+    assert.is_not_nil(keys["udp|127.0.0.1|" .. ports.udp])
+  end)
+
+  it("marks owners it cannot see without root, and keeps the rows", function()
+    if not ports or not testenv.have("setpriv") then
+      return
+    end
+    local r = testenv.sh("setpriv --reuid=65534 --regid=65534 --clear-groups " .. testenv.quote(testenv.bin)
+      .. " listeners.lua --json --port " .. ports.v4)
+    assert.equal(0, r.code, r.stderr)
+    local doc = json.decode(r.stdout)
+    assert.equal(1, #doc.sockets)
+    assert.is_true(doc.sockets[1].owner_unknown)
+    assert.equal(0, #doc.sockets[1].processes)
+  end)
+
+  it("whoowns names the holder of a port and of a socket path", function()
+    if not ports then
+      return
+    end
+    local r = testenv.run({ "whoowns.lua", "127.0.0.1:" .. ports.dual })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("socat%(%d+%)", r.stdout)
+    assert.matches("v4%+v6", r.stdout)
+    r = testenv.run({ "whoowns.lua", sockpath, "--json" })
+    assert.equal(0, r.code, r.stderr)
+    local doc = json.decode(r.stdout)
+    assert.equal("socat", doc.sockets[1].holders[1].comm)
+    r = testenv.run({ "whoowns.lua", "nonsense:port" })
+    assert.equal(2, r.code)
+    assert.matches("^connrecipe: whoowns: ", r.stderr)
+  end)
+
+  it("cr.sockets and cr.process from Lua", function()
+    if not ports then
+      return
+    end
+    cr.run(function()
+      local socks, info = cr.sockets({ proto = "tcp", port = ports.v4, state = "listen", processes = true })
+      assert.equal(1, #socks)
+      assert.equal("netlink", info.sources.tcp4)
+      local s = socks[1]
+      assert.equal("127.0.0.1", s.addr)
+      assert.equal("listen", s.state)
+      assert.is_true(s.sendq > 0)
+      local p = assert(cr.process.get(s.processes[1].pid))
+      assert.equal("socat", p.comm)
+      assert.equal("socat", p.cmdline[1])
+      assert.is_true(p.age >= 0)
+      assert.is_true(p.start_time > 1e9)
+      local found = cr.process.find("TCP4%-LISTEN:" .. ports.v4)
+      assert.equal(1, #found)
+      assert.equal(p.pid, found[1].pid)
+      assert.is_true(#cr.process.list() > 1)
+      local none, msg, code = cr.process.get(0x3ffffff0)
+      assert.is_nil(none)
+      assert.matches("no process", msg)
+      assert.equal("ESRCH", code)
+      local l = cr.listeners({ addr = sockpath })
+      assert.equal(1, #l)
+      assert.equal("unix", l[1].family)
+      assert.has_error(function()
+        cr.sockets({ proto = "sctp" })
+      end)
+      assert.has_error(function()
+        cr.sockets({ bogus = 1 })
+      end)
+      assert.has_error(function()
+        cr.process.find("[")
+      end)
+    end)
+  end)
+end)
+
+describe("listeners argument errors", function()
+  it("rejects a bad --port with one line and exit 2", function()
+    local r = testenv.run({ "listeners.lua", "--port", "x" })
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: listeners: --port needs a port number 0-65535\n", r.stderr)
+  end)
+end)
