@@ -144,7 +144,13 @@ end
 --- {"cmdline: --port 8081", "environment: PORT=8081"}
 function diagnose.port_settings(proc)
   local found = {}
-  local argv = proc.cmdline or {}
+  -- some servers rewrite their title into one string ("redis-server 127.0.0.1:6380")
+  local argv = {}
+  for _, a in ipairs(proc.cmdline or {}) do
+    for word in a:gmatch("%S+") do
+      argv[#argv + 1] = word
+    end
+  end
   for i, arg in ipairs(argv) do
     local flag, value = arg:match("^(%-%-?[%w-]*port[%w-]*)=(%d+)$")
     if flag then

@@ -1,7 +1,5 @@
-/* libFuzzer target for the port spec parser. Build and run (not part of ctest):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude \
- *     tests/fuzz/fuzz_portspec.c src/core/portspec.c -o /tmp/fuzz_portspec
- *   /tmp/fuzz_portspec -max_total_time=60
+/* libFuzzer target for the port spec parser; scripts/fuzz.sh builds and runs it
+ * (CI runs it for a bounded time).
  * Checks: no crash, and a spec that parses selects exactly `count` ports. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,0 +1,779 @@
+-- Why a connection is refused or times out: the root cause, the process responsible, and the fix.
+-- Investigates like an expert would: resolves the name as a client does,
+-- probes every address, dumps the listeners of every network namespace with
+-- their owners, reads queue state, counters, firewall rules, proxy variables
+-- and service state, then names the cause. Copy it for a site playbook.
+local D = require "connrecipe.diagnose"
+
+local RECENT = 10 -- seconds: a process younger than this may still be starting
+
+-- ---- fixes that name the exact command --------------------------------------------------
+
+local function delete_rule_command(rule)
+  if rule.policy then
+    return ("set the %s chain's policy to accept, or add an accept rule before it"):format(rule.chain)
+  elseif rule.source == "nft" and rule.handle then
+    return ("nft delete rule %s %s %s handle %s"):format(rule.family, rule.table, rule.chain, rule.handle)
+  elseif rule.text and rule.text:match("^%-A ") then
+    local tool = (rule.family == "inet6" or rule.family == "ip6") and "ip6tables" or "iptables"
+    if rule.backend == "legacy" then
+      tool = tool .. "-legacy"
+    end
+    return ("%s -t %s %s"):format(tool, rule.table or "filter", rule.text:gsub("^%-A ", "-D "))
+  end
+  return "remove or narrow the rule above"
+end
+
+local function with_port(target, port)
+  local where = D.endpoint(target.host, port)
+  if target.scheme then
+    return ("%s://%s%s"):format(target.scheme, where, target.path or "")
+  end
+  return where
+end
+
+-- ---- facts ----------------------------------------------------------------------------------
+
+-- The TCP listeners of every namespace with their owners, split into this
+-- namespace's and the others'.
+local function listeners(ctx)
+  local list, info = ctx:check("listeners, all namespaces, with owners", cr.listeners,
+    { proto = "tcp", netns = "all", processes = true })
+  return list or {}, info or {}
+end
+
+local function own_netns(ctx)
+  local me = ctx:check("own network namespace", cr.process.get, cr.pid)
+  return me and me.netns
+end
+
+local function overflows(counters)
+  local ext = counters and counters.TcpExt or {}
+  return (ext.ListenOverflows or 0) + (ext.ListenDrops or 0)
+end
+
+--- Gathers what the decision needs, concurrently where it can.
+local function gather(ctx, args)
+  local t = args.target
+  local f = { local_addrs = D.local_addresses(), counters_before = cr.sys.counters() }
+  local dump
+  f.probe, dump, f.netns = cr.all {
+    function()
+      return ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port, { timeout = args.timeout })
+    end,
+    function()
+      local list, info = listeners(ctx)
+      return { list = list, info = info }
+    end,
+    function()
+      return own_netns(ctx)
+    end,
+  }
+  f.counters_after = cr.sys.counters()
+  f.overflow_growth = overflows(f.counters_after) - overflows(f.counters_before)
+  f.here, f.elsewhere, f.on_port = {}, {}, {}
+  for _, l in ipairs(dump.list) do
+    if l.state == "listen" then
+      local bucket = (not f.netns or l.netns == f.netns) and f.here or f.elsewhere
+      bucket[#bucket + 1] = l
+      if l.port == t.port then
+        f.on_port[#f.on_port + 1] = l
+      end
+    end
+  end
+  f.dump_info = dump.info
+  return f
+end
+
+local function is_local(f)
+  for _, r in ipairs(f.probe.results) do
+    if not D.is_loopback(r.addr) and not f.local_addrs[r.addr] then
+      return false
+    end
+  end
+  return true
+end
+
+-- ---- describing listeners and processes ------------------------------------------------------
+
+local function describe(l)
+  local where = D.endpoint(l.addr, l.port)
+  if l.family == "inet6" and l.addr == "::" then
+    where = where .. (l.v6only == false and " (dual-stack: IPv6 and IPv4)" or " (IPv6 only)")
+  elseif l.v6only then
+    where = where .. " (IPv6 only)"
+  end
+  local owner = D.holders(l.processes) or ("owner unknown" .. (l.owner_unknown_reason and
+    (": " .. l.owner_unknown_reason) or ""))
+  return where .. " held by " .. owner
+end
+
+local function in_other_netns(l)
+  local parts = { "netns " .. (l.netns_name or tostring(l.netns)) }
+  if l.container then
+    parts[#parts + 1] = "container " .. l.container
+  end
+  for _, p in ipairs(l.processes or {}) do
+    if p.container and not l.container then
+      parts[#parts + 1] = "container " .. p.container
+      break
+    end
+  end
+  return table.concat(parts, ", ")
+end
+
+local function accepting(f, addr, port)
+  local out = {}
+  for _, l in ipairs(f.here) do
+    if l.port == port and D.accepts(l, addr) then
+      out[#out + 1] = l
+    end
+  end
+  return out
+end
+
+local function owners_unknown(ctx, f)
+  local unknown = 0
+  for _, l in ipairs(f.on_port) do
+    if l.owner_unknown then
+      unknown = unknown + 1
+    end
+  end
+  if unknown > 0 then
+    ctx:finding {
+      id = "owner-unknown", severity = "info",
+      summary = ("the owner of %d listener(s) on port %d could not be seen"):format(unknown, f.on_port[1].port),
+      evidence = { f.on_port[1].owner_unknown_reason or "not permitted" },
+      fix = "run as root to see the owners of other users' sockets: sudo connrecipe diagnose ...",
+    }
+  end
+end
+
+-- ---- findings: the probe succeeded --------------------------------------------------------------
+
+local function reachable(ctx, args, f)
+  local t, open = args.target, nil
+  local failed = {}
+  for _, r in ipairs(f.probe.results) do
+    if r.status == "open" then
+      open = open or r
+    else
+      failed[#failed + 1] = r
+    end
+  end
+  local holders = {}
+  for _, l in ipairs(accepting(f, open.addr, t.port)) do
+    holders[#holders + 1] = describe(l)
+  end
+  local proxy = ctx:has("proxy-env")
+  if not (proxy and proxy.severity == "error") then
+    ctx:verdict("reachable") -- warnings below do not change the headline
+  end
+  ctx:finding {
+    id = "reachable", severity = "ok",
+    summary = ("%s accepts connections (%s in %.2f ms)%s"):format(t.display, D.endpoint(open.addr, t.port), open.ms,
+      holders[1] and ("; " .. holders[1]:match("held by (.*)$")) or ""),
+    evidence = holders,
+  }
+  for _, r in ipairs(failed) do
+    ctx:finding {
+      id = "family-mismatch", severity = "warn",
+      summary = ("%s resolves to %s too, which is %s: clients that try only the first address can fail"):format(
+        t.host, D.endpoint(r.addr, t.port), r.status),
+      evidence = { ("%s: %s"):format(D.endpoint(r.addr, t.port), r.status),
+                   ("%s: open"):format(D.endpoint(open.addr, t.port)) },
+      fix = ("make the server listen on %s as well (bind [::] with IPV6_V6ONLY off, or add a listener), "
+        .. "or connect to %s"):format(r.addr, D.endpoint(open.addr, t.port)),
+    }
+  end
+end
+
+-- ---- findings: nothing accepts on the target's port --------------------------------------------
+
+-- The processes expected to serve the port: --process, --unit, or the usual program.
+local function expected_processes(ctx, args)
+  local all = ctx:check("process list", cr.process.list) or {}
+  local out, why = {}, nil
+  local function keep(p)
+    if p.pid ~= cr.pid then
+      out[#out + 1] = p
+    end
+  end
+  if args.process then
+    why = "--process " .. args.process
+    for _, p in ipairs(all) do
+      local exe = p.cmdline and p.cmdline[1] and p.cmdline[1]:match("[^/]+$")
+      if p.comm == args.process or exe == args.process then
+        keep(p)
+      end
+    end
+  elseif args.unit then
+    why = "--unit " .. args.unit
+    local unit = args.unit:find("%.") and args.unit or (args.unit .. ".service")
+    for _, p in ipairs(all) do
+      if p.unit == unit then
+        keep(p)
+      end
+    end
+  else
+    local usual = D.usual_programs[args.target.port]
+    if usual then
+      why = ("%s usually serves port %d"):format(table.concat(usual, "/"), args.target.port)
+      for _, p in ipairs(all) do
+        for _, name in ipairs(usual) do
+          if p.comm == name then
+            keep(p)
+          end
+        end
+      end
+    end
+  end
+  return out, why
+end
+
+local function listening_ports_of(f, pid)
+  local ports, seen = {}, {}
+  for _, l in ipairs(f.here) do
+    for _, p in ipairs(l.processes or {}) do
+      if p.pid == pid and not seen[l.port] then
+        seen[l.port] = true
+        ports[#ports + 1] = l
+      end
+    end
+  end
+  table.sort(ports, function(a, b)
+    return a.port < b.port
+  end)
+  return ports
+end
+
+local function unit_state(ctx, args)
+  if not args.unit then
+    return nil
+  end
+  local st, err = ctx:check("service " .. args.unit, cr.service.status, args.unit)
+  if not st then
+    return nil, err
+  end
+  local logs = ctx:check("service logs", cr.service.logs, args.unit, 5)
+  return st, nil, logs
+end
+
+local function service_not_running(ctx, args, why, st, logs)
+  local evidence = { "no process matches " .. why }
+  if st then
+    evidence[#evidence + 1] = ("unit %s: %s/%s, result %s, %s restarts"):format(args.unit, tostring(st.ActiveState),
+      tostring(st.SubState), tostring(st.Result), tostring(st.NRestarts))
+    for _, line in ipairs(type(logs) == "table" and logs or {}) do
+      evidence[#evidence + 1] = "log: " .. tostring(line)
+    end
+  end
+  ctx:finding {
+    id = "service-not-running", severity = "error", priority = 5,
+    summary = ("%s is not running, so nothing serves port %d"):format(args.unit or args.process, args.target.port),
+    evidence = evidence,
+    fix = args.unit and ("systemctl start %s; journalctl -u %s -n 50 if it fails again"):format(args.unit, args.unit)
+      or ("start %s (and check its logs for why it stopped)"):format(args.process),
+  }
+end
+
+-- What the expected program is doing instead of listening on the port.
+local function explain_expected(ctx, args, f)
+  local t = args.target
+  local st, st_err, logs = unit_state(ctx, args)
+  if st_err and args.unit then
+    ctx:finding { id = "unit-state-unknown", severity = "info",
+                  summary = ("cannot read the state of %s: %s"):format(args.unit, st_err) }
+  end
+  if st and st.ActiveState == "activating" then
+    ctx:finding { id = "starting-up", severity = "error", priority = 6,
+                  summary = ("%s is still starting (activating)"):format(args.unit),
+                  fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display) }
+    return true
+  end
+  local procs, why = expected_processes(ctx, args)
+  if #procs == 0 then
+    if args.process or args.unit then
+      service_not_running(ctx, args, why, st, logs)
+      return true
+    end
+    return false
+  end
+  for _, p in ipairs(procs) do
+    local ports = listening_ports_of(f, p.pid)
+    local name = ("%s (pid %d)"):format(p.comm, p.pid)
+    if #ports > 0 then
+      local where = {}
+      for _, l in ipairs(ports) do
+        where[#where + 1] = D.endpoint(l.addr, l.port)
+      end
+      local evidence = { ("%s listens on %s"):format(name, table.concat(where, ", ")), "expected because " .. why }
+      for _, s in ipairs(D.port_settings(p)) do
+        evidence[#evidence + 1] = s
+      end
+      ctx:finding {
+        id = "port-mismatch", severity = "error", priority = 5,
+        summary = ("%s listens on port %d, not %d"):format(name, ports[1].port, t.port),
+        evidence = evidence,
+        fix = ("connect to %s instead, or configure %s to listen on %d"):format(with_port(t, ports[1].port), p.comm,
+          t.port),
+      }
+      return true
+    elseif (p.age or math.huge) < RECENT then
+      ctx:finding {
+        id = "starting-up", severity = "error", priority = 6,
+        summary = ("%s started %s ago and does not listen yet"):format(name, D.age(p.age)),
+        evidence = { "expected because " .. why },
+        fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display),
+      }
+      return true
+    end
+  end
+  local p = procs[1]
+  ctx:finding {
+    id = "not-listening", severity = "warn",
+    summary = ("%s (pid %d) runs (for %s) but listens on no TCP port"):format(p.comm, p.pid, D.age(p.age)),
+    evidence = { "expected because " .. why },
+    fix = ("check its configuration and logs: why did %s not bind port %d?"):format(p.comm, t.port),
+  }
+  return false
+end
+
+local function near_ports(ctx, args, f)
+  local t = args.target
+  for _, l in ipairs(f.here) do
+    if D.near_port(t.port, l.port) then
+      ctx:finding {
+        id = "port-mismatch", severity = "warn",
+        summary = ("port %d looks like a typo: %s"):format(t.port, describe(l)),
+        evidence = { describe(l) },
+        fix = ("if that is the service, connect to %s"):format(with_port(t, l.port)),
+      }
+    end
+  end
+end
+
+local function no_listener(ctx, args, f)
+  local t = args.target
+  local addrs = {}
+  for _, r in ipairs(f.probe.results) do
+    local took = r.ms and (" in %.2f ms"):format(r.ms) or ""
+    addrs[#addrs + 1] = ("%s: %s%s"):format(D.endpoint(r.addr, t.port), r.status, took)
+  end
+  ctx:finding {
+    id = "no-listener", severity = "error",
+    summary = ("nothing listens on port %d (%s)"):format(t.port, #f.probe.results > 1 and "any address" or
+      f.probe.results[1].addr),
+    evidence = addrs,
+    fix = ("start the service that should listen on %d, or point the client at the port it uses "
+      .. "(connrecipe listeners.lua lists them)"):format(t.port),
+  }
+  explain_expected(ctx, args, f)
+  near_ports(ctx, args, f)
+end
+
+-- ---- findings: a listener exists on the port, but not for this address ----------------------------
+
+local function mismatch(ctx, args, f, r)
+  local t = args.target
+  local same, other = {}, {}
+  for _, l in ipairs(f.on_port) do
+    if not f.netns or l.netns == f.netns then
+      if l.family == D.family_of(r.addr) then
+        same[#same + 1] = l
+      else
+        other[#other + 1] = l
+      end
+    end
+  end
+  if #same > 0 then
+    local l = same[1]
+    ctx:finding {
+      id = "address-mismatch", severity = "error", priority = 4,
+      summary = ("%s is refused: the listener on port %d is bound to %s only"):format(D.endpoint(r.addr, t.port),
+        t.port, l.addr),
+      evidence = { describe(l) },
+      fix = ("connect to %s, or make the server bind %s (or 0.0.0.0 / [::] for every address)"):format(
+        D.endpoint(l.addr, t.port), r.addr),
+    }
+    return true
+  end
+  if #other > 0 then
+    local l = other[1]
+    ctx:finding {
+      id = "family-mismatch", severity = "error", priority = 4,
+      summary = ("%s resolves to %s (%s) but the listener is %s only"):format(t.host, r.addr,
+        r.family == "inet6" and "IPv6" or "IPv4", l.family == "inet6" and "IPv6" or "IPv4"),
+      evidence = { describe(l) },
+      fix = ("connect to %s, or make the server listen on both families "
+        .. "(bind [::] with IPV6_V6ONLY off, or add a %s listener)"):format(D.endpoint(l.addr == "::" and "::1" or
+        l.addr == "0.0.0.0" and "127.0.0.1" or l.addr, t.port), r.family == "inet6" and "[::]" or "0.0.0.0"),
+    }
+    return true
+  end
+  return false
+end
+
+local function other_netns(ctx, args, f)
+  local found = {}
+  for _, l in ipairs(f.elsewhere) do
+    if l.port == args.target.port then
+      found[#found + 1] = l
+    end
+  end
+  if #found == 0 then
+    return false
+  end
+  local evidence = {}
+  for _, l in ipairs(found) do
+    evidence[#evidence + 1] = describe(l) .. " in " .. in_other_netns(l)
+  end
+  local l = found[1]
+  ctx:finding {
+    id = "other-netns", severity = "error", priority = 4,
+    summary = ("nothing listens on port %d here, but %s listens on it in another network namespace (%s)"):format(
+      args.target.port, D.holders(l.processes) or "a process", in_other_netns(l)),
+    evidence = evidence,
+    fix = l.netns_name
+      and ("connect from inside it: ip netns exec %s ..., or publish the port here"):format(l.netns_name)
+      or "connect from inside that namespace (nsenter -t PID -n ...), or publish the port "
+        .. "(e.g. docker run -p HOST:CONTAINER)",
+  }
+  return true
+end
+
+-- ---- findings: a listener should accept, yet it does not --------------------------------------------
+
+local function firewall_hits(ctx, r, port, direction, actions)
+  local hits = ctx:check("firewall rules for " .. D.endpoint(r.addr, port), cr.firewall.match,
+    { proto = "tcp", addr = r.addr, port = port, direction = direction })
+  local out = {}
+  for _, h in ipairs(type(hits) == "table" and hits or {}) do
+    if actions[h.action] then
+      out[#out + 1] = h
+    end
+  end
+  return out
+end
+
+local function firewall_finding(ctx, id, r, port, hits, owner)
+  local h = hits[1]
+  local evidence = {}
+  for _, rule in ipairs(hits) do
+    evidence[#evidence + 1] = D.rule_text(rule)
+  end
+  if owner then
+    evidence[#evidence + 1] = "listener: " .. owner
+  end
+  ctx:finding {
+    id = id, severity = "error", priority = 3,
+    summary = ("%s is %s by a firewall rule (%s %s, %s)"):format(D.endpoint(r.addr, port),
+      id == "firewall-drop" and "silently dropped" or "rejected", h.source or "?", h.chain or "?", h.action),
+    evidence = evidence,
+    fix = delete_rule_command(h),
+  }
+end
+
+local function backlog_full(ctx, f, l)
+  local full = l.recvq > l.sendq
+  if not full and f.overflow_growth <= 0 then
+    return false
+  end
+  local evidence = { describe(l), ("accept queue: %d waiting, limit %d"):format(l.recvq, l.sendq) }
+  if f.overflow_growth > 0 then
+    evidence[#evidence + 1] = ("ListenOverflows+ListenDrops grew by %d during the probe"):format(f.overflow_growth)
+  end
+  if l.drops then
+    evidence[#evidence + 1] = ("the socket dropped %d packets"):format(l.drops)
+  end
+  ctx:finding {
+    id = "backlog-full", severity = "error", priority = 3,
+    summary = ("%s's accept queue on %s is full: it is not calling accept() fast enough"):format(
+      D.holders(l.processes) or "the listener", D.endpoint(l.addr, l.port)),
+    evidence = evidence,
+    fix = "find out why the server stopped accepting (hung, overloaded, blocked): strace -p PID or its logs; "
+      .. "raise its listen backlog and net.core.somaxconn only if it is merely slow",
+  }
+  return true
+end
+
+local function refused_despite_listener(ctx, args, f, r, ls)
+  local hits = firewall_hits(ctx, r, args.target.port, nil, { reject = true })
+  if #hits > 0 then
+    firewall_finding(ctx, "firewall-reject", r, args.target.port, hits, describe(ls[1]))
+    return
+  end
+  if backlog_full(ctx, f, ls[1]) then -- with net.ipv4.tcp_abort_on_overflow a full queue refuses
+    return
+  end
+  ctx:finding {
+    id = "firewall-reject", severity = "error", priority = 2,
+    summary = ("%s is refused although %s listens there, and no iptables/nft rule explains it"):format(
+      D.endpoint(r.addr, args.target.port), D.holders(ls[1].processes) or "a process"),
+    evidence = { describe(ls[1]), "no matching reject rule in nft or iptables" },
+    fix = "look for other packet filters: eBPF/cgroup programs (bpftool cgroup tree), a container runtime's rules",
+  }
+end
+
+local function timed_out_despite_listener(ctx, args, f, r, ls)
+  if backlog_full(ctx, f, ls[1]) then
+    return
+  end
+  local hits = firewall_hits(ctx, r, args.target.port, nil, { drop = true })
+  if #hits > 0 then
+    firewall_finding(ctx, "firewall-drop", r, args.target.port, hits, describe(ls[1]))
+    return
+  end
+  ctx:finding {
+    id = "timeout", severity = "error",
+    summary = ("%s did not answer within %g s although %s listens with room in its queue"):format(
+      D.endpoint(r.addr, args.target.port), args.timeout, D.holders(ls[1].processes) or "a process"),
+    evidence = { describe(ls[1]), ("accept queue %d of %d"):format(ls[1].recvq, ls[1].sendq) },
+    fix = "no firewall rule drops it: look at tc qdiscs, eBPF programs, or a saturated host (ss -ti, nstat)",
+  }
+end
+
+-- ---- the local decision --------------------------------------------------------------------------
+
+local function ipv6_or_ports(ctx, args, r)
+  local t = args.target
+  if r.family == "inet6" then
+    local on, why = cr.sys.ipv6_enabled()
+    if not on then
+      ctx:finding {
+        id = "ipv6-disabled", severity = "error",
+        summary = ("%s is IPv6 but IPv6 is disabled here (%s)"):format(D.endpoint(r.addr, t.port), tostring(why)),
+        fix = "connect over IPv4 (127.0.0.1), or enable IPv6: sysctl -w net.ipv6.conf.all.disable_ipv6=0",
+      }
+      return
+    end
+  end
+  local range = cr.sys.port_range() or {}
+  ctx:finding {
+    id = "ephemeral-ports-exhausted", severity = "error",
+    summary = ("no local port is free to connect to %s (EADDRNOTAVAIL)"):format(D.endpoint(r.addr, t.port)),
+    evidence = { ("ip_local_port_range %s-%s, %s usable"):format(tostring(range.first), tostring(range.last),
+      tostring(range.available)) },
+    fix = "close idle connections (ss -tan state time-wait | wc -l), reuse connections, or widen "
+      .. "net.ipv4.ip_local_port_range",
+  }
+end
+
+local function decide_local(ctx, args, f, r)
+  local ls = accepting(f, r.addr, args.target.port)
+  if r.status == "refused" then
+    if #ls > 0 then
+      return refused_despite_listener(ctx, args, f, r, ls)
+    end
+    if mismatch(ctx, args, f, r) or other_netns(ctx, args, f) then
+      return
+    end
+    return no_listener(ctx, args, f)
+  elseif r.status == "timeout" then
+    if #ls > 0 then
+      return timed_out_despite_listener(ctx, args, f, r, ls)
+    end
+    local hits = firewall_hits(ctx, r, args.target.port, nil, { drop = true })
+    if #hits > 0 then
+      return firewall_finding(ctx, "firewall-drop", r, args.target.port, hits)
+    end
+    ctx:finding { id = "timeout", severity = "error",
+                  summary = ("%s did not answer within %g s"):format(D.endpoint(r.addr, args.target.port),
+                    args.timeout) }
+  elseif r.status == "unreachable" or r.status == "denied" then
+    local hits = firewall_hits(ctx, r, args.target.port, nil, { reject = true, drop = true })
+    if #hits > 0 then
+      return firewall_finding(ctx, hits[1].action == "drop" and "firewall-drop" or "firewall-reject", r,
+        args.target.port, hits, ls[1] and describe(ls[1]))
+    end
+    ctx:finding { id = r.status == "denied" and "permission-denied" or "host-unreachable", severity = "error",
+                  summary = ("connecting to %s fails with %s"):format(D.endpoint(r.addr, args.target.port),
+                    tostring(r.errno)),
+                  evidence = { "no matching rule in nft or iptables" } }
+  elseif r.status == "addr-unavailable" then
+    return ipv6_or_ports(ctx, args, r)
+  elseif r.status == "reset" then
+    ctx:finding { id = "connection-reset", severity = "error",
+                  summary = ("%s accepted and reset the connection at once"):format(
+                    D.endpoint(r.addr, args.target.port)),
+                  evidence = ls[1] and { describe(ls[1]) } or nil,
+                  fix = "the server closes new connections: check its logs (connection limits, TLS/protocol errors)" }
+  else
+    ctx:finding { id = "probe-error", severity = "error",
+                  summary = ("connecting to %s failed: %s"):format(D.endpoint(r.addr, args.target.port),
+                    tostring(r.errno)) }
+  end
+end
+
+-- ---- remote targets --------------------------------------------------------------------------------
+
+local function decide_remote(ctx, args, r)
+  local t = args.target
+  local where = D.endpoint(r.addr, t.port)
+  local hits = firewall_hits(ctx, r, t.port, "out", { reject = true, drop = true })
+  if #hits > 0 then
+    return firewall_finding(ctx, hits[1].action == "drop" and "firewall-drop" or "firewall-reject", r, t.port, hits)
+  end
+  local by_status = {
+    refused = { "remote-refused", "%s refused the connection: nothing listens there, or its firewall rejects it",
+      "check the service on that host (ss -tlnp there) and its firewall" },
+    timeout = { "remote-timeout",
+      "%s did not answer within %g s: a firewall on the way drops the packets, or the host is down",
+      "check the remote firewall and security groups; traceroute -T -p PORT HOST" },
+    unreachable = { "host-unreachable", "%s is unreachable (%s): no route, or a router rejects it",
+      "check routes (ip route get ADDR) and the network path" },
+  }
+  local entry = by_status[r.status] or { "probe-error", "connecting to %s failed (%s)", nil }
+  ctx:finding {
+    id = entry[1], severity = "error",
+    summary = entry[2]:format(where, r.status == "timeout" and args.timeout or tostring(r.errno)),
+    evidence = { ("%s: %s (%s)"):format(where, r.status, tostring(r.errno)) },
+    fix = entry[3],
+  }
+end
+
+-- ---- names, proxies, Unix sockets ---------------------------------------------------------------------
+
+local function name_unresolved(ctx, t, err, code)
+  local conf = cr.sys.resolver() or {}
+  local evidence = { ("%s (%s)"):format(tostring(err), tostring(code)) }
+  evidence[#evidence + 1] = "nsswitch hosts: " .. tostring(conf.hosts_line or "?")
+  if conf.nameservers and #conf.nameservers > 0 then
+    evidence[#evidence + 1] = "nameservers: " .. table.concat(conf.nameservers, ", ")
+  end
+  evidence[#evidence + 1] = "/etc/hosts has no entry for " .. t.host
+  ctx:finding {
+    id = "name-unresolved", severity = "error",
+    summary = ("%s does not resolve: %s"):format(t.host, tostring(code)),
+    evidence = evidence,
+    fix = ("check the spelling; add '127.0.0.1 %s' to /etc/hosts if it is this host, or fix DNS"):format(t.host),
+  }
+end
+
+local function check_proxy(ctx, args)
+  local t = args.target
+  if not t.url then
+    return
+  end
+  local proxy, var = cr.sys.proxy_for(t.url)
+  if not proxy then
+    return
+  end
+  local p = require("connrecipe.target").parse(proxy, { default_port = 1080 })
+  local status = "unknown"
+  if p and p.kind == "inet" then
+    local r = ctx:check("probe proxy " .. p.display, cr.probe.tcp, p.host, p.port, { timeout = args.timeout })
+    status = r and r.status or "error"
+  end
+  ctx:finding {
+    id = "proxy-env", severity = status == "open" and "warn" or "error", priority = status == "open" and 0 or 7,
+    summary = ("clients honouring %s send %s to the proxy %s (%s)"):format(var, t.url, proxy, status),
+    evidence = { ("%s=%s"):format(var, proxy), "no_proxy does not cover " .. t.host },
+    fix = ("add %s to no_proxy (export no_proxy=$no_proxy,%s), or unset %s"):format(t.host, t.host, var),
+  }
+end
+
+local function unix_socket(ctx, args)
+  local t = args.target
+  local r, err = ctx:check("probe " .. t.display, cr.probe.unix, t.path)
+  if not r then
+    ctx:finding { id = "probe-error", severity = "error", summary = tostring(err) }
+    return
+  end
+  local socks = ctx:check("listening Unix sockets with owners", cr.listeners,
+    { proto = "unix", processes = true }) or {}
+  local owner
+  for _, s in ipairs(socks) do
+    if s.path == t.path then
+      owner = s
+    end
+  end
+  if r.status == "open" then
+    ctx:finding { id = "reachable", severity = "ok",
+                  summary = ("%s accepts connections%s"):format(t.display, owner and owner.processes and
+                    ("; held by " .. (D.holders(owner.processes) or "?")) or "") }
+  elseif r.status == "missing" then
+    local similar = {}
+    for _, s in ipairs(D.similar_paths(t.path, socks)) do
+      similar[#similar + 1] = s.path .. " held by " .. (D.holders(s.processes) or "owner unknown")
+    end
+    ctx:finding { id = "unix-socket-missing", severity = "error",
+                  summary = ("%s does not exist: the server is not running or uses another path"):format(t.path),
+                  evidence = #similar > 0 and similar or { "no listening Unix socket has a similar name" },
+                  fix = #similar > 0
+                    and ("point the client at %s if that is the server"):format(similar[1]:match("^%S+"))
+                    or "start the server, and check the socket path in its configuration" }
+  elseif r.status == "refused" then
+    ctx:finding { id = "stale-unix-socket", severity = "error",
+                  summary = ("%s exists but nothing listens on it: a stale socket file left by a server that "
+                    .. "exited"):format(t.path),
+                  fix = ("restart the server (it recreates the socket); if it refuses to start, rm %s first"):format(
+                    t.path) }
+  elseif r.status == "denied" then
+    local sec = cr.sys.security() or {}
+    local evidence = { ("connecting as uid %s: %s"):format(tostring(sec.euid), tostring(r.errno)) }
+    local st = cr.exec { "stat", "-c", "%A %U:%G %n", t.abstract and "/dev/null" or t.path }
+    if st and st.status == 0 and not t.abstract then
+      evidence[#evidence + 1] = st.stdout:gsub("\n$", "")
+    end
+    if sec.selinux == "enforcing" then
+      evidence[#evidence + 1] = "SELinux is enforcing: check ausearch -m avc"
+    end
+    if sec.apparmor then
+      evidence[#evidence + 1] = "AppArmor is enabled: check the profile of the client"
+    end
+    ctx:finding { id = "permission-denied", severity = "error",
+                  summary = ("no permission to connect to %s"):format(t.path), evidence = evidence,
+                  fix = "add the client's user to the socket's group, or change the socket's mode in the "
+                    .. "server's configuration" }
+  elseif r.status == "busy" then
+    ctx:finding { id = "backlog-full", severity = "error",
+                  summary = ("%s's accept queue is full"):format(t.path),
+                  evidence = owner and { "held by " .. (D.holders(owner.processes) or "?") } or nil,
+                  fix = "the server is not accepting connections fast enough: check whether it hangs" }
+  else
+    ctx:finding { id = r.status == "not-a-socket" and "not-a-socket" or "probe-error", severity = "error",
+                  summary = ("%s: %s"):format(t.path, r.status) }
+  end
+end
+
+-- ---- the recipe -------------------------------------------------------------------------------------
+
+return cr.recipe {
+  name = "diagnose",
+  description = "Why a connection is refused or times out: the root cause, the process responsible, and the fix.",
+  params = {
+    { "target", type = "target", positional = true,
+      help = "host:port, [v6]:port, PORT (this host), a URL, unix:/path or unix:@name" },
+    { "timeout", type = "number", default = 2, min = 0.001, metavar = "S", help = "seconds to wait for each probe" },
+    { "process", metavar = "NAME", help = "the program that should be listening (its comm or executable name)" },
+    { "unit", metavar = "NAME", help = "the systemd unit that should be listening" },
+  },
+  run = function(ctx, args)
+    local t = args.target
+    if t.kind == "unix" then
+      return unix_socket(ctx, args)
+    end
+    local addrs, err, code = ctx:check("resolve " .. t.host, cr.resolve, t.host)
+    if not addrs then
+      return name_unresolved(ctx, t, err, code)
+    end
+    local f = gather(ctx, args)
+    if not f.probe then
+      return name_unresolved(ctx, t, "resolution failed during the probe", "EAI_AGAIN")
+    end
+    check_proxy(ctx, args)
+    local first_open = false
+    for _, r in ipairs(f.probe.results) do
+      first_open = first_open or r.status == "open"
+    end
+    if first_open then
+      reachable(ctx, args, f)
+    elseif is_local(f) then
+      decide_local(ctx, args, f, f.probe.results[1])
+    else
+      decide_remote(ctx, args, f.probe.results[1])
+    end
+    owners_unknown(ctx, f)
+  end,
+}

@@ -1,0 +1,331 @@
+-- diagnose.lua, one scenario per finding: real servers (python3, socat,
+-- redis-server, nginx) and real packet-filter rules inside private network
+-- namespaces; asserts the JSON verdict, the finding ids and that the
+-- responsible process is named.
+-- Ports are in the 47000s: "other-netns" looks at every namespace on the
+-- machine, so a port another test uses at the same time would show up.
+local testenv = require "testenv"
+local dkjson = require "dkjson"
+local q = testenv.quote
+
+local ns
+
+local function bg(cmd, namespace)
+  testenv.background(testenv.in_netns(namespace or ns, cmd))
+end
+
+local function sh_ns(cmd, namespace)
+  local r = testenv.sh(testenv.in_netns(namespace or ns, cmd))
+  assert(r.code == 0, cmd .. ": " .. r.stderr)
+  return r
+end
+
+local function listen(port, bind, opts, handler)
+  local addr = bind or "127.0.0.1"
+  local v6 = addr:find(":", 1, true)
+  local spec = (v6 and "TCP6-LISTEN:%d,bind=[%s]" or "TCP4-LISTEN:%d,bind=%s"):format(port, addr)
+  bg(("timeout 60 socat %s,reuseaddr,fork%s %s"):format(spec, opts or "", handler or "SYSTEM:true"))
+  assert(testenv.wait_listening(ns, "tcp", port))
+end
+
+-- Runs diagnose.lua --json inside the namespace; returns the document, the
+-- findings by id, and the raw result.
+local function diagnose(args, opts)
+  local full = { "diagnose.lua", "--json" }
+  for _, a in ipairs(args) do
+    full[#full + 1] = a
+  end
+  local parts = {}
+  for _, a in ipairs(full) do
+    parts[#parts + 1] = q(a)
+  end
+  local cmd = (opts and opts.prefix or "") .. q(testenv.bin) .. " " .. table.concat(parts, " ")
+  local r = testenv.sh(testenv.in_netns((opts and opts.ns) or ns, cmd))
+  local doc = dkjson.decode(r.stdout)
+  assert(type(doc) == "table", "no JSON: " .. r.stdout .. r.stderr)
+  local by_id = {}
+  for _, f in ipairs(doc.findings) do
+    by_id[f.id] = by_id[f.id] or f
+  end
+  return doc, by_id, r
+end
+
+local function text_of(f)
+  return dkjson.encode(f)
+end
+
+describe("diagnose.lua", function()
+  before_each(function()
+    local skip = testenv.needs_root()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  it("reachable: names the accepting process (python3 -m http.server)", function()
+    bg("timeout 60 python3 -m http.server 47080 --bind 127.0.0.1")
+    assert(testenv.wait_listening(ns, "tcp", 47080))
+    local doc, f, r = diagnose { "127.0.0.1:47080" }
+    assert.equal(0, r.code)
+    assert.equal("reachable", doc.verdict)
+    assert.equal("ok", f.reachable.severity)
+    assert.matches("python3 %(pid %d+%)", f.reachable.summary)
+    assert.is_nil(f["family-mismatch"])
+  end)
+
+  it("no-listener, and no port-mismatch when no port is near", function()
+    listen(47999)
+    local doc, f, r = diagnose { "127.0.0.1:47080" }
+    assert.equal(1, r.code)
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["port-mismatch"])
+    assert.matches("refused", text_of(f["no-listener"]))
+  end)
+
+  it("port-mismatch as a warning beside no-listener for a port that looks like a typo", function()
+    listen(47081)
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("no-listener", doc.verdict)
+    assert.equal("warn", f["port-mismatch"].severity)
+    assert.matches("socat %(pid %d+%)", f["port-mismatch"].summary)
+    assert.matches("127%.0%.0%.1:47081", f["port-mismatch"].fix)
+  end)
+
+  it("port-mismatch as the verdict when the usual program listens elsewhere (redis-server)", function()
+    if not testenv.have("redis-server") then
+      return pending("redis-server not installed")
+    end
+    local dir = testenv.tmpdir()
+    bg(("timeout 60 redis-server --port 6380 --bind 127.0.0.1 --save '' --dir %s"):format(dir))
+    assert(testenv.wait_listening(ns, "tcp", 6380))
+    local doc, f = diagnose { "redis://127.0.0.1" }
+    assert.equal("port-mismatch", doc.verdict)
+    assert.equal("error", f["port-mismatch"].severity)
+    assert.matches("redis%-server %(pid %d+%) listens on port 6380, not 6379", f["port-mismatch"].summary)
+    -- redis rewrites its title to "redis-server 127.0.0.1:6380"
+    assert.matches("cmdline: 127%.0%.0%.1:6380", text_of(f["port-mismatch"]))
+  end)
+
+  it("service-not-running for --process when it does not run", function()
+    local doc, f = diagnose { "127.0.0.1:47555", "--process", "no-such-daemon" }
+    assert.equal("service-not-running", doc.verdict)
+    assert.matches("no%-such%-daemon is not running", f["service-not-running"].summary)
+  end)
+
+  it("starting-up when the expected process started seconds ago and does not listen yet", function()
+    bg("timeout 60 python3 -c 'import time; time.sleep(30)'")
+    testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "pgrep -x python3")).code == 0
+    end)
+    local doc, f = diagnose { "127.0.0.1:47556", "--process", "python3" }
+    assert.equal("starting-up", doc.verdict)
+    assert.matches("waitfor", f["starting-up"].fix)
+  end)
+
+  it("address-mismatch: the listener is bound to another address of the family", function()
+    listen(47080, "127.0.0.2")
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("address-mismatch", doc.verdict)
+    assert.matches("127%.0%.0%.2", f["address-mismatch"].summary)
+    assert.matches("socat", text_of(f["address-mismatch"]))
+  end)
+
+  it("family-mismatch: the listener is on ::1 only, the target is IPv4", function()
+    listen(47080, "::1")
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("family-mismatch", doc.verdict)
+    assert.matches("IPv6 only", f["family-mismatch"].summary)
+    assert.matches("%[::1%]:47080", f["family-mismatch"].fix)
+  end)
+
+  it("family-mismatch: a [::] listener with IPV6_V6ONLY does not take IPv4", function()
+    listen(47080, "::", ",ipv6only=1")
+    local doc = diagnose { "127.0.0.1:47080" }
+    assert.equal("family-mismatch", doc.verdict)
+  end)
+
+  it("a dual-stack [::] listener (v6only off) probed at 127.0.0.1 is reachable with no mismatch", function()
+    listen(47080, "::", ",ipv6only=0")
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("reachable", doc.verdict)
+    assert.is_nil(f["family-mismatch"])
+    assert.is_nil(f["address-mismatch"])
+  end)
+
+  it("family-mismatch as a warning when localhost resolves to ::1 first but only IPv4 listens", function()
+    testenv.netns_etc(ns, { hosts = "::1 localhost\n127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    listen(47080, "127.0.0.1")
+    local doc, f = diagnose { "localhost:47080" }
+    assert.equal("reachable", doc.verdict)
+    assert.equal("warn", f["family-mismatch"].severity)
+    assert.matches("%[::1%]:47080", f["family-mismatch"].summary)
+  end)
+
+  it("other-netns: nothing here, a listener in a second namespace is named", function()
+    local other = testenv.netns()
+    bg("timeout 60 socat TCP4-LISTEN:47080,bind=127.0.0.1,reuseaddr,fork SYSTEM:true", other)
+    assert(testenv.wait_listening(other, "tcp", 47080))
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("other-netns", doc.verdict)
+    assert.matches("socat %(pid %d+%)", f["other-netns"].summary)
+    assert.matches(other, f["other-netns"].summary, 1, true)
+  end)
+
+  it("firewall-reject: a listener exists and an iptables REJECT rule refuses; the rule is quoted", function()
+    listen(47080)
+    sh_ns("iptables -A INPUT -p tcp --dport 47080 -j REJECT --reject-with tcp-reset")
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("firewall-reject", doc.verdict)
+    assert.matches("%-%-dport 47080", text_of(f["firewall-reject"]))
+    assert.matches("iptables %-t filter %-D INPUT", f["firewall-reject"].fix)
+  end)
+
+  it("firewall-reject for icmp-admin-prohibited (nft)", function()
+    listen(47080)
+    sh_ns("nft add table inet crtest")
+    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
+    sh_ns("nft add rule inet crtest in tcp dport 47080 reject with icmpx type admin-prohibited")
+    local doc, f = diagnose { "127.0.0.1:47080" }
+    assert.equal("firewall-reject", doc.verdict)
+    assert.matches("nft delete rule inet crtest in handle %d+", f["firewall-reject"].fix)
+  end)
+
+  it("firewall-drop: timeout while a listener with room exists; the nft rule is quoted", function()
+    listen(47080)
+    sh_ns("nft add table inet crtest")
+    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
+    sh_ns("nft add rule inet crtest in tcp dport 47080 drop")
+    local doc, f = diagnose { "127.0.0.1:47080", "--timeout", "0.5" }
+    assert.equal("firewall-drop", doc.verdict)
+    assert.matches("tcp dport 47080 drop", text_of(f["firewall-drop"]))
+  end)
+
+  it("backlog-full: the owner never calls accept and its queue is full; the owner is named", function()
+    local script = "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+      .. "s.bind(('127.0.0.1',47090))\ns.listen(1)\ntime.sleep(60)\n"
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/noaccept.py", script)
+    bg("timeout 60 python3 " .. dir .. "/noaccept.py")
+    assert(testenv.wait_listening(ns, "tcp", 47090))
+    -- fill the accept queue (backlog 1 holds 2) with clients that stay connected
+    for _ = 1, 3 do
+      bg("timeout 30 socat TCP4:127.0.0.1:47090,connect-timeout=1 SYSTEM:'sleep 30'")
+    end
+    os.execute("sleep 0.5")
+    local doc, f = diagnose { "127.0.0.1:47090", "--timeout", "0.5" }
+    assert.equal("backlog-full", doc.verdict)
+    assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
+  end)
+
+  it("stale-unix-socket: the file exists, nobody listens", function()
+    local dir = testenv.tmpdir()
+    local code = "import socket; s=socket.socket(socket.AF_UNIX); s.bind('" .. dir .. "/app.sock')"
+    sh_ns("python3 -c " .. q(code)) -- binds, then exits without removing the file
+    local doc, f, r = diagnose { "unix:" .. dir .. "/app.sock" }
+    assert.equal(1, r.code)
+    assert.equal("stale-unix-socket", doc.verdict)
+    assert.matches("rm " .. dir, f["stale-unix-socket"].fix, 1, true)
+  end)
+
+  it("unix-socket-missing suggests a listening socket with a similar name", function()
+    local dir = testenv.tmpdir()
+    bg(("timeout 60 socat UNIX-LISTEN:%s/redis-server.sock,fork SYSTEM:true"):format(dir))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. dir .. "/redis-server.sock").code == 0
+    end))
+    local doc, f = diagnose { dir .. "/redis.sock" }
+    assert.equal("unix-socket-missing", doc.verdict)
+    assert.matches("redis%-server%.sock held by socat", text_of(f["unix-socket-missing"]))
+  end)
+
+  it("permission-denied for a Unix socket of mode 000, probed as nobody", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    local dir = testenv.tmpdir()
+    os.execute("chmod 755 " .. dir)
+    bg(("timeout 60 socat UNIX-LISTEN:%s/locked.sock,mode=000,fork SYSTEM:true"):format(dir))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. dir .. "/locked.sock").code == 0
+    end))
+    local doc, f = diagnose({ "unix:" .. dir .. "/locked.sock" },
+      { prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups " })
+    assert.equal("permission-denied", doc.verdict)
+    assert.matches("s%-%-%-%-%-%-%-%-%-", text_of(f["permission-denied"]))
+  end)
+
+  it("name-unresolved: names the EAI reason and where the lookup went", function()
+    testenv.netns_etc(ns, { hosts = "127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    local doc, f, r = diagnose { "no-such-host.test:80" }
+    assert.equal(1, r.code)
+    assert.equal("name-unresolved", doc.verdict)
+    assert.matches("EAI_NONAME", f["name-unresolved"].summary)
+    assert.matches("nsswitch hosts: files", text_of(f["name-unresolved"]))
+  end)
+
+  it("proxy-env: an http URL would go to an unreachable proxy", function()
+    bg("timeout 60 python3 -m http.server 47080 --bind 127.0.0.1")
+    assert(testenv.wait_listening(ns, "tcp", 47080))
+    local doc, f = diagnose({ "http://127.0.0.1:47080/" }, { prefix = "env http_proxy=http://127.0.0.1:3128 " })
+    assert.equal("proxy-env", doc.verdict)
+    assert.equal("error", f["proxy-env"].severity)
+    assert.matches("no_proxy", f["proxy-env"].fix)
+    assert.equal("ok", f.reachable.severity)
+  end)
+
+  it("ephemeral-ports-exhausted: one local port, already used towards the target", function()
+    listen(47080, nil, nil, "SYSTEM:'sleep 30'") -- holds each connection open
+    sh_ns("sysctl -qw net.ipv4.ip_local_port_range='40000 40000'")
+    bg("timeout 30 socat TCP4:127.0.0.1:47080 SYSTEM:'sleep 30'")
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -Htn state established '( dport = :47080 )'")).stdout:match("%S")
+    end))
+    local doc = diagnose { "127.0.0.1:47080" }
+    assert.equal("ephemeral-ports-exhausted", doc.verdict)
+  end)
+
+  it("ipv6-disabled: the target is IPv6 and IPv6 is off in this namespace", function()
+    sh_ns("sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
+    sh_ns("sysctl -qw net.ipv6.conf.lo.disable_ipv6=1")
+    local doc, f = diagnose { "[::1]:47080" }
+    assert.equal("ipv6-disabled", doc.verdict)
+    assert.matches("disable_ipv6=0", f["ipv6-disabled"].fix)
+  end)
+
+  it("owner-unknown: run as nobody, the root-owned listener's owner cannot be seen", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    listen(47080, "127.0.0.2")
+    local doc, f = diagnose({ "127.0.0.1:47080" }, { prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups " })
+    assert.equal("address-mismatch", doc.verdict)
+    assert.equal("info", f["owner-unknown"].severity)
+    assert.matches("run as root", f["owner-unknown"].fix)
+  end)
+
+  it("remote-refused, remote-timeout and host-unreachable for an address in another namespace", function()
+    local far = testenv.netns()
+    local veth = "crv" .. math.random(10000, 99999)
+    assert(os.execute(("ip link add %s type veth peer name %sp"):format(veth, veth)))
+    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, ns, veth, far)))
+    sh_ns(("sh -c 'ip addr add 10.213.7.1/24 dev %s && ip link set %s up'"):format(veth, veth))
+    sh_ns(("sh -c 'ip addr add 10.213.7.2/24 dev %sp && ip link set %sp up'"):format(veth, veth), far)
+    local doc = diagnose { "10.213.7.2:47080" }
+    assert.equal("remote-refused", doc.verdict)
+    sh_ns("iptables -A INPUT -p tcp --dport 47081 -j DROP", far)
+    doc = diagnose { "10.213.7.2:47081", "--timeout", "0.5" }
+    assert.equal("remote-timeout", doc.verdict)
+    sh_ns("iptables -A INPUT -p tcp --dport 47082 -j REJECT --reject-with icmp-host-unreachable", far)
+    doc = diagnose { "10.213.7.2:47082" }
+    assert.equal("host-unreachable", doc.verdict)
+  end)
+
+  it("rejects a bad target with exit 2 and one line", function()
+    local r = testenv.run_in_netns(ns, { "diagnose.lua", "localhost:99999" })
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: diagnose: TARGET: port 99999 out of range 1-65535 in 'localhost:99999' "
+      .. "(see 'connrecipe diagnose --help')\n", r.stderr)
+  end)
+end)
