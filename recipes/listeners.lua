@@ -1,44 +1,7 @@
--- listeners.lua [--proto tcp|udp|unix] [--port N] [--all-netns] [--no-processes] [--json]
--- What is listening on this host and who owns it: the `ss -tulnp` replacement.
+-- What is listening on this host and who owns it: the ss -tulnp replacement.
 -- TCP LISTEN, unconnected UDP and listening Unix sockets, with every process
 -- holding each one, its user, systemd unit or container and namespace.
 local json = require "connrecipe.json"
-
-local function usage(msg)
-  io.stderr:write("connrecipe: listeners: ", msg, "\n")
-  return 2
-end
-
-local function parse_args(args)
-  local o = { all_netns = false, processes = true }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "--proto" then
-      o.proto = args[i + 1]
-      if o.proto ~= "tcp" and o.proto ~= "udp" and o.proto ~= "unix" then
-        return nil, "--proto needs tcp, udp or unix"
-      end
-      i = i + 2
-    elseif a == "--port" then
-      o.port = math.tointeger(tonumber(args[i + 1]))
-      if not o.port or o.port < 0 or o.port > 65535 then
-        return nil, "--port needs a port number 0-65535"
-      end
-      i = i + 2
-    elseif a == "--all-netns" then
-      o.all_netns = true
-      i = i + 1
-    elseif a == "--no-processes" then
-      o.processes = false
-      i = i + 1
-    else
-      return nil, ("unknown argument '%s' (expected --proto P, --port N, --all-netns, --no-processes, --json)")
-        :format(a)
-    end
-  end
-  return o
-end
 
 -- "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)" for a dual-stack wildcard, a Unix path
 local function endpoint(s)
@@ -180,25 +143,29 @@ local function print_json(socks, info)
     table.concat(rows, ","), "]}\n")
 end
 
-local function main(...)
-  local opts, err = parse_args({ ... })
-  if not opts then
-    return usage(err)
-  end
-  local socks, info = cr.listeners({
-    proto = opts.proto, port = opts.port, processes = opts.processes,
-    netns = opts.all_netns and "all" or "self",
-  })
-  if not socks then
-    io.stderr:write("connrecipe: listeners: ", info, "\n")
-    return 1
-  end
-  if cr.cli and cr.cli.json then
-    print_json(socks, info)
-  else
-    print_table(socks, info, opts)
-  end
-  return 0
-end
-
-return main(...)
+return cr.recipe {
+  name = "listeners",
+  description = "What is listening on this host and who owns it: the ss -tulnp replacement.",
+  params = {
+    { "proto", choices = { "tcp", "udp", "unix" }, metavar = "P", help = "only this protocol" },
+    { "port", type = "integer", min = 0, max = 65535, metavar = "N", help = "only this port" },
+    { "all-netns", type = "boolean", help = "every network namespace, not just this one" },
+    { "processes", type = "boolean", default = true, help = "find the owning processes (--no-processes: faster)" },
+  },
+  run = function(_, opts)
+    local socks, info = cr.listeners({
+      proto = opts.proto, port = opts.port, processes = opts.processes,
+      netns = opts.all_netns and "all" or "self",
+    })
+    if not socks then
+      io.stderr:write("connrecipe: listeners: ", info, "\n")
+      return 1
+    end
+    if cr.cli.json then
+      print_json(socks, info)
+    else
+      print_table(socks, info, opts)
+    end
+    return 0
+  end,
+}

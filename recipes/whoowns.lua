@@ -1,14 +1,9 @@
--- whoowns.lua PORT | ADDR:PORT | /path/to.sock | @abstract
--- Who holds this port or socket path ("address already in use"): every
+-- Who holds this port or socket path ("address already in use"), since when, in which unit.
+-- For PORT, ADDR:PORT, /path/to.sock or @abstract: every
 -- socket bound to it, the processes holding each, their process tree line,
 -- systemd unit or container and how long they have been running.
 -- Exit code: 0 someone holds it, 1 nobody does (it is free), 2 bad input.
 local json = require "connrecipe.json"
-
-local function usage(msg)
-  io.stderr:write("connrecipe: whoowns: ", msg, "\n")
-  return 2
-end
 
 -- -> {port = n, addr = "..."|nil} or {path = "..."}
 local function parse_target(s)
@@ -16,7 +11,7 @@ local function parse_target(s)
     return nil, "expected PORT, ADDR:PORT or a socket path"
   end
   if s:sub(1, 1) == "/" or s:sub(1, 1) == "@" then
-    return { path = s }
+    return { path = s, text = s }
   end
   local addr, port = s:match("^%[([^%]]+)%]:(%d+)$")
   if not addr then
@@ -29,7 +24,7 @@ local function parse_target(s)
   if not port or port < 1 or port > 65535 then
     return nil, ("'%s' is not PORT, ADDR:PORT or a socket path"):format(s)
   end
-  return { port = port, addr = addr }
+  return { port = port, addr = addr, text = s }
 end
 
 -- Does a socket bound to s.addr occupy addr? Wildcards occupy every address of
@@ -88,14 +83,7 @@ local function endpoint(s)
   return ("%s:%d"):format(s.addr, s.port)
 end
 
-local function main(target_arg, extra)
-  local target, err = parse_target(target_arg)
-  if not target then
-    return usage(err)
-  end
-  if extra then
-    return usage("expected one argument, got more")
-  end
+local function whoowns(target_arg, target)
   local socks, info = cr.sockets({ port = target.port, processes = true,
     proto = target.path and "unix" or nil })
   if not socks then
@@ -134,7 +122,7 @@ local function main(target_arg, extra)
       owner_unknown_reason = s.owner_unknown_reason, holders = holders, _sock = s }
   end
 
-  if cr.cli and cr.cli.json then
+  if cr.cli.json then
     for _, r in ipairs(report) do
       r._sock = nil
     end
@@ -161,4 +149,14 @@ local function main(target_arg, extra)
   return #report > 0 and 0 or 1
 end
 
-return main(...)
+return cr.recipe {
+  name = "whoowns",
+  description = "Who holds this port or socket path (\"address already in use\"), since when, in which unit.",
+  params = {
+    { "what", positional = true, parse = parse_target, metavar = "PORT|ADDR:PORT|PATH",
+      help = "a port, an address and port, a socket path or @abstract name" },
+  },
+  run = function(_, args)
+    return whoowns(args.what.text, args.what)
+  end,
+}

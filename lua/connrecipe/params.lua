@@ -6,7 +6,7 @@ local target = require "connrecipe.target"
 local params = {}
 
 local function display_name(p)
-  return p.positional and p.name:upper() or ("--" .. p.name)
+  return p.positional and (p.metavar or p.name:upper()) or ("--" .. p.name)
 end
 
 local function as_number(text, p, integer)
@@ -88,7 +88,7 @@ function params.normalize(list)
 end
 
 local function convert(p, text)
-  local value, err = converters[p.type](text, p)
+  local value, err = (p.parse or converters[p.type])(text, p) -- a recipe may bring its own parser
   if value == nil then
     return nil, ("%s: %s"):format(display_name(p), err)
   end
@@ -217,7 +217,7 @@ local function usage_line(name, decls)
   local parts = { "usage: connrecipe " .. name }
   for _, p in ipairs(decls) do
     if p.positional then
-      parts[#parts + 1] = p.optional and ("[" .. p.name:upper() .. "]") or p.name:upper()
+      parts[#parts + 1] = p.optional and ("[" .. display_name(p) .. "]") or display_name(p)
     end
   end
   for _, p in ipairs(decls) do
@@ -252,7 +252,7 @@ function params.help(name, description, decls)
   local args, opts = {}, {}
   for _, p in ipairs(decls) do
     if p.positional then
-      args[#args + 1] = help_row(p.name:upper(), p)
+      args[#args + 1] = help_row(display_name(p), p)
     elseif p.rest then
       args[#args + 1] = help_row("-- " .. (p.metavar or p.name:upper()) .. "...", p)
     else

@@ -342,6 +342,17 @@ describe("listeners argument errors", function()
   it("rejects a bad --port with one line and exit 2", function()
     local r = testenv.run({ "listeners.lua", "--port", "x" })
     assert.equal(2, r.code)
-    assert.equal("connrecipe: listeners: --port needs a port number 0-65535\n", r.stderr)
+    assert.equal("connrecipe: listeners: --port: expected an integer, got 'x' (see 'connrecipe listeners --help')\n",
+      r.stderr)
+    r = testenv.run({ "listeners.lua", "--port", "70000" })
+    assert.equal(2, r.code)
+    assert.matches("%-%-port: must be at most 65535, got 70000", r.stderr)
+  end)
+
+  it("whoowns rejects a target that is not a port, an address or a path", function()
+    local r = testenv.run({ "whoowns.lua", "localhost" })
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: whoowns: PORT|ADDR:PORT|PATH: 'localhost' is not PORT, ADDR:PORT or a socket path "
+      .. "(see 'connrecipe whoowns --help')\n", r.stderr)
   end)
 end)
