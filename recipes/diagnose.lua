@@ -192,6 +192,10 @@ end
 
 -- The processes expected to serve the port: --process, --unit, or the usual program.
 local function expected_processes(ctx, args)
+  local usual = D.usual_programs[args.target.port]
+  if not (args.process or args.unit or usual) then
+    return {}, nil -- no program is expected: spare the process walk
+  end
   local all = ctx:check("process list", cr.process.list) or {}
   local out, why = {}, nil
   local function keep(p)
@@ -216,7 +220,6 @@ local function expected_processes(ctx, args)
       end
     end
   else
-    local usual = D.usual_programs[args.target.port]
     if usual then
       why = ("%s usually serves port %d"):format(table.concat(usual, "/"), args.target.port)
       for _, p in ipairs(all) do
