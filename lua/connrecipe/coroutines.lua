@@ -9,9 +9,27 @@ return function(marker)
   local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
   local co_status, co_close = coroutine.status, coroutine.close
 
+  -- While the task waits, a guard closes the inner coroutine (and so its
+  -- to-be-closed variables) if the task is cancelled instead of resumed.
+  local guard_mt = {
+    __close = function(g)
+      if not g.resumed and co_status(g.co) == "suspended" then
+        co_close(g.co)
+      end
+    end,
+  }
+  local function passed(g, ...)
+    g.resumed = true
+    return ...
+  end
+  local function wait_outside(co)
+    local g <close> = setmetatable({ co = co }, guard_mt)
+    return passed(g, co_yield(marker))
+  end
+
   local function relay(co, ok, ...)
     if ok and select("#", ...) == 1 and (...) == marker and co_status(co) == "suspended" then
-      return relay(co, co_resume(co, co_yield(marker)))
+      return relay(co, co_resume(co, wait_outside(co)))
     end
     return ok, ...
   end

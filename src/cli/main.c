@@ -82,7 +82,7 @@ static int run_task(lua_State *L, cli_state *cs, int nargs) {
   cr_runtime_run(rt, L);
   int code = outcome_status(L, cs, t);
   cr_task_unref(t);
-  cr_runtime_report_unobserved(rt);
+  if (!cr_runtime_stop_reason(rt)) cr_runtime_report_unobserved(rt); /* a stop fails tasks itself */
   return code;
 }
 

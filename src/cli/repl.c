@@ -39,6 +39,8 @@ typedef struct {
 
 static repl_state *R; /* libedit's callbacks carry no user data */
 
+static void input_closed(uv_handle_t *h) { *(int *)h->data = 1; }
+
 /* ---- history ------------------------------------------------------------------ */
 
 static int make_dirs(char *path) {
@@ -334,8 +336,14 @@ int repl_run(lua_State *L) {
     handle_interrupt(&r);
     if (r.line && cr_task_get_state(r.line) >= CR_TASK_DONE) {
       finish_line(&r);
+      cr_runtime_report_unobserved(r.rt);
       prompt_show(&r);
       continue;
+    }
+    if (!r.line && cr_runtime_has_unobserved(r.rt)) { /* a background task failed meanwhile */
+      fputc('\n', stderr);
+      cr_runtime_report_unobserved(r.rt);
+      if (r.reading) rl_forced_update_display();
     }
     if (r.quit) break;
     if (r.got_line) continue;
@@ -345,7 +353,11 @@ int repl_run(lua_State *L) {
     }
   }
   prompt_hide(&r);
-  uv_close((uv_handle_t *)&r.input, NULL);
+  /* r lives on this stack frame: libuv must be done with the handle before we return */
+  int closed = 0;
+  r.input.data = &closed;
+  uv_close((uv_handle_t *)&r.input, input_closed);
+  while (!closed) uv_run(cr_runtime_loop(r.rt), UV_RUN_NOWAIT);
   history_save(&r);
   free(r.pending);
   free_candidates();

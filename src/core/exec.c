@@ -31,6 +31,7 @@ struct cr_exec {
   double kill_grace;
   int open_handles; /* handles not yet closed; the struct is freed at zero */
   int exited, cancelled, finished, timed_out;
+  int detached; /* the child leads its own process group */
   int64_t exit_status;
   int term_signal;
 };
@@ -62,9 +63,11 @@ static void close_all(cr_exec *ex) {
 
 /* Sends sig to the child's whole process group (it leads its own group). */
 static void kill_group(cr_exec *ex, int sig) {
-  if (!ex->exited && ex->process.pid > 0) {
-    if (kill(-ex->process.pid, sig) != 0) uv_process_kill(&ex->process, sig);
-  }
+  if (ex->process.pid <= 0) return;
+  /* after the leader exited, its group lives on while a grandchild holds it (a
+   * group id is not reused while the group exists) */
+  if (ex->detached && kill(-ex->process.pid, sig) == 0) return;
+  if (!ex->exited) uv_process_kill(&ex->process, sig);
 }
 
 static char *take_output(output_buffer *b, size_t *len) {
@@ -153,6 +156,8 @@ static void on_timeout(uv_timer_t *t) {
     ex->timed_out = 1;
     kill_group(ex, SIGTERM);
     uv_timer_start(&ex->kill_timer, on_kill_timer, (uint64_t)(ex->kill_grace * 1000), 0);
+  } else {
+    kill_group(ex, SIGKILL); /* what is left of the group holds the pipes */
   }
   /* A grandchild may hold the pipes open after the child is gone: stop waiting for EOF. */
   ex->outbuf.eof = ex->errbuf.eof = 1;
@@ -211,6 +216,7 @@ static int spawn_child(cr_exec *ex, const cr_exec_options *opts, int with_stdin)
    * interactive child stays in ours, where the terminal's Ctrl-C reaches it */
   po.flags = opts->inherit_stdio ? 0 : UV_PROCESS_DETACHED;
   int rc = uv_spawn(ex->loop, &ex->process, &po);
+  ex->detached = rc == 0 && !opts->inherit_stdio;
   /* libuv initialises the handle even when the spawn fails: it must be closed */
   ex->process.data = ex;
   ex->open_handles++;

@@ -93,7 +93,7 @@ static void check_options(lua_State *L, cr_exec_options *o) {
       luaL_error(L, "cr.exec: unknown option '%s' (expected timeout, stdin, max_output, inherit)", k);
   }
   if (lua_getfield(L, 1, "timeout") != LUA_TNIL) {
-    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
+    if (!lua_isnumber(L, -1) || !(lua_tonumber(L, -1) > 0) || lua_tonumber(L, -1) > 1e9) /* NaN too */
       luaL_error(L, "cr.exec: timeout must be a number of seconds > 0");
     o->timeout = lua_tonumber(L, -1);
   }

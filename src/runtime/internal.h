@@ -19,6 +19,7 @@ struct cr_task {
   int nresults;      /* values left on co's stack by a finished task */
   int cancel_pending; /* cancelled while running: finish as cancelled at the next yield */
   int observed;       /* somebody looked at the outcome */
+  int finishing;      /* in finish_failed/finish_cancelled: __close handlers may run */
   cr_op *op;          /* the op the task waits for */
   cr_task *parent, *first_child, *next_sibling, *prev_sibling;
   cr_task *ready_prev, *ready_next;
@@ -54,7 +55,7 @@ void cr_task_resume(cr_task *t, lua_State *from);
 void cr_ready_push(cr_task *t);
 cr_task *cr_ready_pop(cr_runtime *rt);
 void cr_tasks_cancel_all(cr_runtime *rt);
-void cr_tasks_free_unobserved(cr_runtime *rt, int report);
+int cr_tasks_free_unobserved(cr_runtime *rt, int report);
 int cr_task_descends_from(const cr_task *t, const cr_task *ancestor);
 
 #endif

@@ -16,6 +16,7 @@ volatile sig_atomic_t cr_stop_request;
 static volatile sig_atomic_t sigint_seen;
 static uint64_t deadline_ns; /* uv_hrtime() value, 0: none */
 static cr_runtime *sigint_runtime;
+static int sigint_installed; /* our handler is in place (the executable's choice) */
 
 /* ---- the runtime object ------------------------------------------------------------ */
 
@@ -29,6 +30,11 @@ static int runtime_gc(lua_State *L) {
   cr_runtime *rt = *box;
   if (!rt) return 0;
   *box = NULL;
+  if (sigint_runtime == rt) { /* no signal may reach a loop that is going away */
+    if (sigint_installed) signal(SIGINT, SIG_DFL);
+    sigint_installed = 0;
+    sigint_runtime = NULL;
+  }
   rt->from = L;
   cr_tasks_cancel_all(rt);
   cr_tasks_free_unobserved(rt, 0);
@@ -36,7 +42,6 @@ static int runtime_gc(lua_State *L) {
   uv_walk(&rt->loop, close_walk_cb, NULL);
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   uv_loop_close(&rt->loop);
-  if (sigint_runtime == rt) sigint_runtime = NULL;
   free(rt);
   return 0;
 }
@@ -132,6 +137,7 @@ int cr_runtime_catch_sigint(cr_runtime *rt) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   sigint_runtime = rt;
+  sigint_installed = 1;
   return sigaction(SIGINT, &sa, NULL);
 }
 
@@ -230,4 +236,5 @@ int cr_runtime_run(cr_runtime *rt, lua_State *from) {
   return rc;
 }
 
-void cr_runtime_report_unobserved(cr_runtime *rt) { cr_tasks_free_unobserved(rt, 1); }
+int cr_runtime_report_unobserved(cr_runtime *rt) { return cr_tasks_free_unobserved(rt, 1); }
+int cr_runtime_has_unobserved(cr_runtime *rt) { return rt->unobserved != NULL; }

@@ -144,7 +144,8 @@ void cr_runtime_set_deadline(cr_runtime *rt, double seconds);
 void cr_runtime_stop(cr_runtime *rt, cr_stop_reason why);
 cr_stop_reason cr_runtime_stop_reason(cr_runtime *rt);
 
-/* Reports (to stderr) failed tasks whose error nobody looked at. */
-void cr_runtime_report_unobserved(cr_runtime *rt);
+/* Reports (to stderr) failed tasks whose error nobody looked at; returns how many. */
+int cr_runtime_report_unobserved(cr_runtime *rt);
+int cr_runtime_has_unobserved(cr_runtime *rt);
 
 #endif

@@ -12,6 +12,8 @@
  * wrappers in connrecipe.coroutines) can tell it from a user's own yield. */
 char cr_async_marker;
 
+static void drop_op(cr_task *t);
+
 /* ---- ready queue and live list --------------------------------------------- */
 
 void cr_ready_push(cr_task *t) {
@@ -162,16 +164,19 @@ void cr_check_async(lua_State *L, const char *fname) {
   if (!rt->current)
     luaL_error(L, "%s: can only wait inside a task (a recipe, a -e chunk, cr.run or cr.spawn)",
                fname);
-  if (!lua_isyieldable(L))
+  if (!lua_isyieldable(L) || (L != rt->current->co && !lua_isyieldable(rt->current->co)))
     luaL_error(L,
                "%s: cannot wait here: the call is under a C function that cannot yield "
                "(require at module top level, a table.sort comparator, a string.gsub "
                "callback, a __gc metamethod)",
                fname);
+  /* timers start from the loop's cached clock: Lua may have computed for a while */
+  uv_update_time(&rt->loop);
 }
 
 int cr_op_await(lua_State *L, cr_op *op) {
   cr_task *t = cr_runtime_get(L)->current;
+  drop_op(t); /* a stale op from an async call whose yield failed */
   op->task = t;
   t->op = op;
   lua_pushlightuserdata(L, &cr_async_marker);
@@ -261,25 +266,46 @@ static void finish(cr_task *t, cr_task_state state) {
   cr_task_unref(t); /* the runtime's reference */
 }
 
+static int tostring_cb(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 /* The error value as a message, as lua.c's message handler words it. Works on
  * `from`, the thread running the scheduler: the failed coroutine cannot call. */
 static char *error_message(lua_State *from, int idx) {
-  const char *msg;
   idx = lua_absindex(from, idx);
-  if (lua_type(from, idx) == LUA_TSTRING || lua_type(from, idx) == LUA_TNUMBER)
-    msg = luaL_tolstring(from, idx, NULL); /* a copy: the error value stays as it was */
-  else if (luaL_getmetafield(from, idx, "__tostring") != LUA_TNIL) {
-    lua_pop(from, 1);
-    msg = luaL_tolstring(from, idx, NULL);
-  } else
-    msg = lua_pushfstring(from, "(error object is a %s value)", luaL_typename(from, idx));
-  char *s = strdup(msg);
+  int t = lua_type(from, idx);
+  int ok = 0;
+  if (t == LUA_TSTRING || t == LUA_TNUMBER || luaL_getmetafield(from, idx, "__tostring") != LUA_TNIL) {
+    if (t != LUA_TSTRING && t != LUA_TNUMBER) lua_pop(from, 1);
+    /* __tostring is user code: it may raise or try to yield */
+    lua_pushcfunction(from, tostring_cb);
+    lua_pushvalue(from, idx);
+    ok = lua_pcall(from, 1, 1, 0) == LUA_OK;
+    if (!ok) lua_pop(from, 1);
+  }
+  if (!ok) lua_pushfstring(from, "(error object is a %s value)", luaL_typename(from, idx));
+  char *s = strdup(lua_tostring(from, -1));
   lua_pop(from, 1);
   return s;
 }
 
+/* Detaches the op the task waits for (or a stale one it started but never
+ * waited for), cancelling it if it is still pending. */
+static void drop_op(cr_task *t) {
+  cr_op *op = t->op;
+  if (!op) return;
+  t->op = NULL;
+  op->task = NULL;
+  if (!op->done && op->type->cancel) op->type->cancel(op);
+  cr_op_unref(op);
+}
+
 static void finish_failed(cr_task *t) {
   lua_State *co = t->co, *from = t->rt->from;
+  t->finishing = 1;
+  drop_op(t);
   lua_pushvalue(co, -1);
   lua_xmove(co, from, 1);
   t->message = error_message(from, -1);
@@ -293,13 +319,8 @@ static void finish_failed(cr_task *t) {
 }
 
 static void finish_cancelled(cr_task *t) {
-  if (t->op) {
-    cr_op *op = t->op;
-    t->op = NULL;
-    op->task = NULL;
-    if (!op->done && op->type->cancel) op->type->cancel(op);
-    cr_op_unref(op);
-  }
+  t->finishing = 1;
+  drop_op(t);
   close_coroutine(t);
   t->nresults = 0;
   finish(t, CR_TASK_CANCELLED);
@@ -343,6 +364,7 @@ void cr_task_resume(cr_task *t, lua_State *from) {
       if (t->op->done) cr_ready_push(t);
     }
   } else if (status == LUA_OK) {
+    drop_op(t); /* started under a boundary that could not yield */
     t->nresults = nres;
     finish(t, t->cancel_pending ? CR_TASK_CANCELLED : CR_TASK_DONE);
   } else {
@@ -354,6 +376,10 @@ void cr_task_resume(cr_task *t, lua_State *from) {
 
 static void cancel_tree(cr_task *t) {
   if (t->state >= CR_TASK_DONE) return;
+  if (t->finishing) { /* its __close handlers run: it finishes on return */
+    orphan(t);
+    return;
+  }
   if (t->state == CR_TASK_RUNNING) { /* it is on the C stack: finish it at its next yield */
     t->cancel_pending = 1;
     orphan(t);
@@ -367,7 +393,8 @@ void cr_task_cancel(cr_task *t) { cancel_tree(t); }
 void cr_tasks_cancel_all(cr_runtime *rt) {
   for (;;) {
     cr_task *t = rt->live_head;
-    while (t && (t->state == CR_TASK_RUNNING || t->cancel_pending)) t = t->live_next;
+    while (t && (t->state == CR_TASK_RUNNING || t->cancel_pending || t->finishing))
+      t = t->live_next;
     if (!t) return;
     cancel_tree(t);
   }
@@ -386,7 +413,7 @@ int cr_task_push_outcome(cr_task *t, lua_State *L) {
   case CR_TASK_DONE: {
     int n = t->nresults;
     luaL_checkstack(L, n + 1, "too many results");
-    luaL_checkstack(t->co, n, "too many results");
+    if (!lua_checkstack(t->co, n)) return luaL_error(L, "task %d: too many results", t->id);
     lua_pushboolean(L, 1);
     for (int i = n; i >= 1; i--) lua_pushvalue(t->co, -n);
     lua_xmove(t->co, L, n);
@@ -405,8 +432,10 @@ int cr_task_push_outcome(cr_task *t, lua_State *L) {
   }
 }
 
-void cr_tasks_free_unobserved(cr_runtime *rt, int report) {
+int cr_tasks_free_unobserved(cr_runtime *rt, int report) {
+  int n = 0;
   while (rt->unobserved) {
+    n++;
     cr_task *t = rt->unobserved;
     rt->unobserved = t->unobs_next;
     if (report)
@@ -414,4 +443,5 @@ void cr_tasks_free_unobserved(cr_runtime *rt, int report) {
               t->message);
     cr_task_unref(t);
   }
+  return n;
 }

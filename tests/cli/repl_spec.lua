@@ -125,3 +125,18 @@ describe("the REPL", function()
     }
   end)
 end)
+
+describe("the REPL's background tasks", function()
+  after_each(testenv.cleanup)
+
+  it("reports a background task that failed while the prompt waited", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("cr.spawn(function() cr.sleep(0.2) error('bg broke') end)"), expect("task \\d+"),
+      expect("task \\d+ failed and nobody joined it: stdin:1: bg broke", 5),
+      line("'after'"), expect('"after"'),
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+end)
