@@ -241,8 +241,9 @@ static void handle_interrupt(repl_state *r) {
   }
   free(r->pending);
   r->pending = NULL;
+  /* libedit clears its line only when the handler is installed afresh
+   * (rl_replace_line ignores an empty text) */
   prompt_hide(r);
-  rl_replace_line("", 0);
   fputs("^C\n", stdout);
   fflush(stdout);
   prompt_show(r);

@@ -108,6 +108,25 @@ describe("diagnose.lua", function()
     assert.matches("cmdline: 127%.0%.0%.1:6380", text_of(f["port-mismatch"]))
   end)
 
+  it("port-mismatch names nginx (from a config written here) listening on 8088 instead of 80", function()
+    if not testenv.have("nginx") then
+      return pending("nginx not installed")
+    end
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/nginx.conf", ([[
+daemon off; pid %s/nginx.pid; error_log %s/error.log;
+events { worker_connections 16; }
+http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;
+  uwsgi_temp_path %s; scgi_temp_path %s; server { listen 127.0.0.1:8088; return 200; } }
+]]):format(dir, dir, dir, dir, dir, dir, dir))
+    bg("timeout 60 nginx -c " .. dir .. "/nginx.conf")
+    assert(testenv.wait_listening(ns, "tcp", 8088))
+    local doc, f = diagnose { "http://127.0.0.1/" }
+    assert.equal("port-mismatch", doc.verdict)
+    assert.matches("nginx %(pid %d+%) listens on port 8088, not 80", f["port-mismatch"].summary)
+    assert.matches("http://127%.0%.0%.1:8088/", f["port-mismatch"].fix)
+  end)
+
   it("service-not-running for --process when it does not run", function()
     local doc, f = diagnose { "127.0.0.1:47555", "--process", "no-such-daemon" }
     assert.equal("service-not-running", doc.verdict)

@@ -94,6 +94,33 @@ describe("the REPL", function()
     assert.equal(0, doc.status)
   end)
 
+  it("completes cr.prob to cr.probe, and lists cr.probe's fields", function()
+    local doc = repl {
+      expect(PROMPT),
+      -- "cr.pro" is cr.probe or cr.process: the unique prefix completes
+      { send = "cr.prob\t" }, { sleep = 0.2 }, { send = "\r" }, expect("tcp = function"), expect(PROMPT),
+      { send = "cr.probe.\t\t" }, expect("scan"), expect("unix"), { sleep = 0.2 },
+      { send = "\3" }, expect("\\^C"), expect(PROMPT), { sleep = 0.2 },
+      { send = "\4" },
+    }
+    assert.equal(0, doc.status)
+  end)
+
+  it("probes a listener the test opened, inline", function()
+    local port = math.random(42000, 42999)
+    testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"):format(port))
+    assert(testenv.wait_for(function()
+      return testenv.sh(("ss -Hltn 'sport = :%d'"):format(port)).stdout:match("%S") ~= nil
+    end))
+    repl {
+      expect(PROMPT),
+      line(("cr.probe.tcp('127.0.0.1', %d).status"):format(port)), expect('"open"'),
+      line(("cr.probe.tcp('127.0.0.1', %d).results[1].errno"):format(port + 1000)), expect('"ECONNREFUSED"'),
+      { send = "\4" },
+    }
+    testenv.sh(("pkill -f 'TCP4-LISTEN:%d'"):format(port))
+  end)
+
   it("help() prints a function's signature and description from the docs", function()
     repl {
       expect(PROMPT),

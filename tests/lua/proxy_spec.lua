@@ -99,8 +99,10 @@ describe("cr.sys.proxy_env", function()
     local r = testenv.sh("env -i http_proxy=http://a:1 NO_PROXY=.corp HOME=/ sleep 30 & echo $! >" .. dir .. "/pid")
     assert.equal(0, r.code)
     local pid = tonumber(testenv.read_file(dir .. "/pid"):match("%d+"))
-    for _ = 1, 50 do -- at most 5 s for env to exec sleep
-      if (testenv.read_file("/proc/" .. pid .. "/comm") or "") == "sleep\n" then
+    -- at most 5 s for env to exec sleep: the comm changes during exec a moment
+    -- before the new environment is in place, so wait for the environment itself
+    for _ = 1, 50 do
+      if (testenv.read_file("/proc/" .. pid .. "/environ") or ""):find("http_proxy=", 1, true) then
         break
       end
       os.execute("sleep 0.1")
