@@ -191,15 +191,15 @@ end
 -- ---- findings: nothing accepts on the target's port --------------------------------------------
 
 -- The processes expected to serve the port: --process, --unit, or the usual program.
-local function expected_processes(ctx, args)
+local function expected_processes(ctx, args, netns)
   local usual = D.usual_programs[args.target.port]
   if not (args.process or args.unit or usual) then
     return {}, nil -- no program is expected: spare the process walk
   end
   local all = ctx:check("process list", cr.process.list) or {}
   local out, why = {}, nil
-  local function keep(p)
-    if p.pid ~= cr.pid then
+  local function keep(p) -- a process in another network namespace cannot serve this one's port
+    if p.pid ~= cr.pid and (not netns or not p.netns or p.netns == netns) then
       out[#out + 1] = p
     end
   end
@@ -294,7 +294,7 @@ local function explain_expected(ctx, args, f)
                   fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display) }
     return true
   end
-  local procs, why = expected_processes(ctx, args)
+  local procs, why = expected_processes(ctx, args, f.netns)
   if #procs == 0 then
     if args.process or args.unit then
       service_not_running(ctx, args, why, st, logs)
@@ -302,7 +302,7 @@ local function explain_expected(ctx, args, f)
     end
     return false
   end
-  for _, p in ipairs(procs) do
+  for _, p in ipairs(procs) do -- one of them listening elsewhere explains it best
     local ports = listening_ports_of(f, p.pid)
     local name = ("%s (pid %d)"):format(p.comm, p.pid)
     if #ports > 0 then
@@ -322,7 +322,11 @@ local function explain_expected(ctx, args, f)
           t.port),
       }
       return true
-    elseif (p.age or math.huge) < RECENT then
+    end
+  end
+  for _, p in ipairs(procs) do
+    local name = ("%s (pid %d)"):format(p.comm, p.pid)
+    if (p.age or math.huge) < RECENT then
       ctx:finding {
         id = "starting-up", severity = "error", priority = 6,
         summary = ("%s started %s ago and does not listen yet"):format(name, D.age(p.age)),

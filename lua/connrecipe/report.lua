@@ -1,6 +1,11 @@
 -- Rendering a recipe's findings: a text report for people (colour only when
 -- cr.cli.color says so) and one JSON document for --json.
-local json = require "connrecipe.json"
+-- dkjson is loaded on first use: most runs of the executable never print JSON
+local json = setmetatable({}, { __index = function(t, k)
+  local mod = require "connrecipe.json"
+  setmetatable(t, { __index = mod })
+  return mod[k]
+end })
 
 local report = {}
 

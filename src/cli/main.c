@@ -132,7 +132,7 @@ static void set_arg_table(lua_State *L, cli_state *cs, const char *script) {
 static int load_recipe(lua_State *L, const recipe_location *loc) {
   if (!loc->builtin) return luaL_loadfile(L, loc->path);
   lua_pushfstring(L, "=builtin:%s", loc->name);
-  int status = luaL_loadbuffer(L, loc->builtin->source, loc->builtin->len, lua_tostring(L, -1));
+  int status = cr_embedded_load(L, loc->builtin, lua_tostring(L, -1));
   lua_remove(L, -2);
   return status;
 }

@@ -18,12 +18,20 @@ const cr_embedded_file *cr_embedded_find(cr_embed_kind kind, const char *name) {
   return NULL;
 }
 
+int cr_embedded_load(lua_State *L, const cr_embedded_file *f, const char *chunkname) {
+  if (f->bytecode) {
+    if (luaL_loadbufferx(L, f->bytecode, f->bytecode_len, chunkname, "b") == LUA_OK) return LUA_OK;
+    lua_pop(L, 1); /* another Lua 5.4 release's bytecode format: compile the source */
+  }
+  return luaL_loadbufferx(L, f->source, f->len, chunkname, "t");
+}
+
 /* package.preload entry for an embedded module. */
 static int load_embedded(lua_State *L) {
   const cr_embedded_file *f = lua_touserdata(L, lua_upvalueindex(1));
   const char *path = luaL_gsub(L, f->name, ".", "/");
   const char *chunkname = lua_pushfstring(L, "=builtin:lua/%s.lua", path);
-  if (luaL_loadbuffer(L, f->source, f->len, chunkname) != LUA_OK) return lua_error(L);
+  if (cr_embedded_load(L, f, chunkname) != LUA_OK) return lua_error(L);
   lua_pushvalue(L, 1); /* the module name, as require passes it */
   lua_call(L, 1, 1);
   return 1;
