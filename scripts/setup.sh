@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libcmocka-dev
 lua5.4 lua-dkjson lua-cjson lua-busted lua-check iproute2 iptables nftables socat nmap
 python3 procps util-linux nginx-light redis-server postgresql hyperfine valgrind
-man-db groff-base clang libclang-rt-14-dev tmux"
+man-db groff-base clang libclang-rt-14-dev tmux lsof"
 
 missing=""
 for p in $PACKAGES; do
