@@ -89,7 +89,17 @@ end
 local namespaces = {}
 function testenv.netns()
   local name = ("crtest-%d-%d"):format(math.random(1, 1e9), #namespaces)
-  assert(os.execute("ip netns add " .. name), "ip netns add failed")
+  -- `ip netns add` can fail when another spec adds or deletes a namespace at
+  -- the same moment (both remount /run/netns): try again, a bounded few times
+  local r
+  for _ = 1, 10 do
+    r = testenv.sh("ip netns add " .. name)
+    if r.code == 0 then
+      break
+    end
+    os.execute("sleep 0.1")
+  end
+  assert(r.code == 0, "ip netns add failed: " .. r.stderr)
   namespaces[#namespaces + 1] = name
   assert(os.execute("ip -n " .. name .. " link set lo up"))
   return name
