@@ -331,10 +331,17 @@ int repl_run(lua_State *L) {
   uv_poll_init(cr_runtime_loop(r.rt), &r.input, STDIN_FILENO);
   banner();
   prompt_show(&r);
+  int status = 0;
   while (!r.quit) {
     if (r.got_line) take_line(&r);
     cr_runtime_run_ready(r.rt, L);
     handle_interrupt(&r);
+    if (cr_runtime_stop_reason(r.rt) == CR_STOP_DEADLINE) { /* --deadline bounds the session too */
+      fflush(stdout);
+      fputs("connrecipe: deadline expired; leaving the REPL\n", stderr);
+      status = 3;
+      break;
+    }
     if (r.line && cr_task_get_state(r.line) >= CR_TASK_DONE) {
       finish_line(&r);
       cr_runtime_report_unobserved(r.rt);
@@ -369,5 +376,5 @@ int repl_run(lua_State *L) {
   luaL_unref(L, LUA_REGISTRYINDEX, r.support_ref);
   cr_runtime_set_interactive(r.rt, 0);
   R = NULL;
-  return 0;
+  return status;
 }

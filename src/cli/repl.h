@@ -5,7 +5,8 @@
 
 #include <lua.h>
 
-/* Runs the REPL on the terminal until Ctrl-D; returns the exit status (0).
+/* Runs the REPL on the terminal until Ctrl-D (exit status 0) or until
+ * --deadline expires (3).
  * The module must be loaded as the global `cr`. */
 int repl_run(lua_State *L);
 

@@ -116,11 +116,12 @@ cr_stop_reason cr_runtime_stop_reason(cr_runtime *rt) { return rt->stop; }
 
 /* ---- stopping ------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t sigint_escalates = 1;
-
 static void on_sigint(int sig) {
   (void)sig;
-  if (sigint_seen && sigint_escalates) { /* the second Ctrl-C: the user means it */
+  /* A second Ctrl-C before the first was handled (a recipe, or a REPL line
+   * that catches "interrupted" in a loop): the user means it. The REPL takes
+   * each Ctrl-C at once, so pressing it at the prompt never gets here. */
+  if (sigint_seen) {
     signal(SIGINT, SIG_DFL);
     raise(SIGINT);
     return;
@@ -161,7 +162,6 @@ static void take_stop_request(cr_runtime *rt) {
 
 void cr_runtime_set_interactive(cr_runtime *rt, int on) {
   rt->interactive = on;
-  sigint_escalates = !on;
 }
 
 void cr_runtime_set_interrupt_target(cr_runtime *rt, cr_task *target) {

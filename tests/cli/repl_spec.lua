@@ -85,6 +85,24 @@ describe("the REPL", function()
     assert.equal(0, doc.status)
   end)
 
+  it("a second Ctrl-C ends a line that catches the first in a loop", function()
+    local doc = repl {
+      expect(PROMPT),
+      line("while true do pcall(function() while true do end end) end"), { sleep = 0.3 },
+      { send = "\3" }, { sleep = 0.5 }, { send = "\3" }, { sleep = 0.5 },
+    }
+    assert.equal(-2, doc.status) -- killed by SIGINT, as an uncaught Ctrl-C does
+  end)
+
+  it("--deadline ends the session with exit 3", function()
+    local r = testenv.sh(("python3 %s/tests/lib/ptydrive.py %s -- env XDG_STATE_HOME=%s %s -i --deadline 0.5"):format(
+      testenv.source_dir, testenv.quote(json.encode { expect(PROMPT), { sleep = 1.5 } }), testenv.tmpdir(),
+      testenv.quote(testenv.bin)))
+    local doc = json.decode(r.stdout)
+    assert.equal(3, doc.status)
+    assert.matches("deadline expired", doc.output)
+  end)
+
   it("completes globals and fields with Tab", function()
     local doc = repl {
       expect(PROMPT),
