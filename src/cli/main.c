@@ -168,44 +168,72 @@ static int run_recipe(lua_State *L, cli_state *cs) {
 
 typedef struct {
   lua_State *L;
-  int json, count;
+  int count;
 } list_state;
 
-static void print_recipe(const recipe_location *loc, void *data) {
+/* Adds {name, description, path, origin} to the table on top of the stack. */
+static void collect_recipe(const recipe_location *loc, void *data) {
   list_state *ls = data;
+  lua_State *L = ls->L;
   char desc[256];
   recipe_description(loc, desc, sizeof desc);
-  char name[256];
-  snprintf(name, sizeof name, "%.*s", (int)(strlen(loc->name) - 4), loc->name);
-  if (!ls->json) {
-    printf("%-18s %-58s %s\n", name, desc[0] ? desc : "-", loc->origin);
-    return;
-  }
-  lua_State *L = ls->L;
   lua_createtable(L, 0, 4);
-  lua_pushstring(L, name);
+  lua_pushlstring(L, loc->name, strlen(loc->name) - 4); /* without .lua */
   lua_setfield(L, -2, "name");
   lua_pushstring(L, desc);
   lua_setfield(L, -2, "description");
   lua_pushstring(L, loc->builtin ? "built-in" : loc->path);
   lua_setfield(L, -2, "path");
+  lua_pushstring(L, loc->origin);
+  lua_setfield(L, -2, "origin");
   lua_rawseti(L, -2, ++ls->count);
 }
 
-static int list_recipes(lua_State *L, cli_state *cs) {
-  list_state ls = {L, cs->opts.json, 0};
-  if (!ls.json) printf("%-18s %-58s %s\n", "RECIPE", "DESCRIPTION", "FROM");
-  lua_newtable(L);
-  recipe_list(&cs->path, print_recipe, &ls);
-  if (ls.json) {
-    cr_require_embedded(L, "connrecipe.json");
-    lua_getfield(L, -1, "encode");
-    lua_createtable(L, 0, 1);
-    lua_pushvalue(L, -4);
-    lua_setfield(L, -2, "recipes");
-    lua_call(L, 1, 1);
-    puts(lua_tostring(L, -1));
+static const char *field_of(lua_State *L, int i, const char *k) {
+  lua_rawgeti(L, -1, i);
+  lua_getfield(L, -1, k);
+  const char *v = lua_tostring(L, -1); /* anchored by the list */
+  lua_pop(L, 2);
+  return v;
+}
+
+/* NAME  DESCRIPTION  FROM, columns as wide as their longest entry. */
+static void print_recipes(lua_State *L, int n) {
+  int wname = 6, wdesc = 11;
+  for (int i = 1; i <= n; i++) {
+    int a = (int)strlen(field_of(L, i, "name")), b = (int)strlen(field_of(L, i, "description"));
+    if (a > wname) wname = a;
+    if (b > wdesc) wdesc = b;
   }
+  printf("%-*s  %-*s  %s\n", wname, "RECIPE", wdesc, "DESCRIPTION", "FROM");
+  for (int i = 1; i <= n; i++) {
+    const char *desc = field_of(L, i, "description");
+    printf("%-*s  %-*s  %s\n", wname, field_of(L, i, "name"), wdesc, desc[0] ? desc : "-",
+           field_of(L, i, "origin"));
+  }
+}
+
+static int list_recipes(lua_State *L, cli_state *cs) {
+  list_state ls = {L, 0};
+  lua_newtable(L);
+  recipe_list(&cs->path, collect_recipe, &ls);
+  if (!cs->opts.json) {
+    print_recipes(L, ls.count);
+    return EXIT_OK;
+  }
+  for (int i = 1; i <= ls.count; i++) { /* the JSON keeps name, description, path */
+    lua_rawgeti(L, -1, i);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "origin");
+    lua_pop(L, 1);
+  }
+  cr_require_embedded(L, "connrecipe.json");
+  lua_getfield(L, -1, "encode");
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, -4);
+  lua_setfield(L, -2, "recipes");
+  lua_call(L, 1, 1);
+  puts(lua_tostring(L, -1));
   return EXIT_OK;
 }
 
