@@ -24,8 +24,15 @@ local function delete_rule_command(rule)
   return "remove or narrow the rule above"
 end
 
-local function with_port(target, port)
-  local where = D.endpoint(target.host, port)
+-- The target with another port. With a listener bound to one address, that
+-- address, unless it is what the target's name means anyway (localhost).
+local function with_port(target, port, listener)
+  local host = target.host
+  local bound = listener and not D.is_wildcard(listener.addr) and listener.addr
+  if bound and bound ~= host and not (host == "localhost" and (bound == "127.0.0.1" or bound == "::1")) then
+    host = bound
+  end
+  local where = D.endpoint(host, port)
   if target.scheme then
     return ("%s://%s%s"):format(target.scheme, where, target.path or "")
   end
@@ -85,13 +92,9 @@ local function gather(ctx, args)
   return f
 end
 
-local function is_local(f)
-  for _, r in ipairs(f.probe.results) do
-    if not D.is_loopback(r.addr) and not f.local_addrs[r.addr] then
-      return false
-    end
-  end
-  return true
+-- Connecting to a loopback address, one of ours, or a wildcard reaches this host.
+local function is_local(f, addr)
+  return D.is_loopback(addr) or D.is_wildcard(addr) or f.local_addrs[addr] ~= nil
 end
 
 -- ---- describing listeners and processes ------------------------------------------------------
@@ -123,6 +126,9 @@ local function in_other_netns(l)
 end
 
 local function accepting(f, addr, port)
+  if D.is_wildcard(addr) then -- the kernel sends a connect to 0.0.0.0 / :: to loopback
+    addr = D.is_v6(addr) and "::1" or "127.0.0.1"
+  end
   local out = {}
   for _, l in ipairs(f.here) do
     if l.port == port and D.accepts(l, addr) then
@@ -176,14 +182,17 @@ local function reachable(ctx, args, f)
     evidence = holders,
   }
   for _, r in ipairs(failed) do
+    local other_family = r.family ~= open.family
+    local first = f.probe.results[1] == r
     ctx:finding {
-      id = "family-mismatch", severity = "warn",
-      summary = ("%s resolves to %s too, which is %s: clients that try only the first address can fail"):format(
-        t.host, D.endpoint(r.addr, t.port), r.status),
+      id = other_family and "family-mismatch" or "address-mismatch", severity = "warn",
+      summary = ("%s resolves to %s too, which is %s%s"):format(t.host, D.endpoint(r.addr, t.port), r.status,
+        first and ": clients that try only the first address fail" or ""),
       evidence = { ("%s: %s"):format(D.endpoint(r.addr, t.port), r.status),
                    ("%s: open"):format(D.endpoint(open.addr, t.port)) },
-      fix = ("make the server listen on %s as well (bind [::] with IPV6_V6ONLY off, or add a listener), "
-        .. "or connect to %s"):format(r.addr, D.endpoint(open.addr, t.port)),
+      fix = other_family and ("make the server listen on %s as well (bind [::] with IPV6_V6ONLY off, or add a "
+        .. "listener), or connect to %s"):format(r.addr, D.endpoint(open.addr, t.port))
+        or ("connect to %s, or make %s accept connections too"):format(D.endpoint(open.addr, t.port), r.addr),
     }
   end
 end
@@ -318,7 +327,8 @@ local function explain_expected(ctx, args, f)
         id = "port-mismatch", severity = "error", priority = 5,
         summary = ("%s listens on port %d, not %d"):format(name, ports[1].port, t.port),
         evidence = evidence,
-        fix = ("connect to %s instead, or configure %s to listen on %d"):format(with_port(t, ports[1].port), p.comm,
+        fix = ("connect to %s instead, or configure %s to listen on %d"):format(with_port(t, ports[1].port, ports[1]),
+          p.comm,
           t.port),
       }
       return true
@@ -354,7 +364,7 @@ local function near_ports(ctx, args, f)
         id = "port-mismatch", severity = "warn",
         summary = ("port %d looks like a typo: %s"):format(t.port, describe(l)),
         evidence = { describe(l) },
-        fix = ("if that is the service, connect to %s"):format(with_port(t, l.port)),
+        fix = ("if that is the service, connect to %s"):format(with_port(t, l.port, l)),
       }
     end
   end
@@ -482,7 +492,7 @@ local function firewall_finding(ctx, id, r, port, hits, owner)
 end
 
 local function backlog_full(ctx, f, l)
-  local full = l.recvq > l.sendq
+  local full = l.sendq > 0 and l.recvq > l.sendq -- /proc/net gives no limit (0): trust the counters then
   if not full and f.overflow_growth <= 0 then
     return false
   end
@@ -616,6 +626,13 @@ end
 
 local function decide_remote(ctx, args, r)
   local t = args.target
+  if r.status == "addr-unavailable" then
+    return ipv6_or_ports(ctx, args, r)
+  elseif r.status == "reset" then
+    return ctx:finding { id = "connection-reset", severity = "error",
+                         summary = ("%s accepted and reset the connection at once"):format(D.endpoint(r.addr, t.port)),
+                         fix = "the server closes new connections: check its logs" }
+  end
   local where = D.endpoint(r.addr, t.port)
   local hits = firewall_hits(ctx, r, t.port, "out", { reject = true, drop = true })
   if #hits > 0 then
@@ -637,6 +654,20 @@ local function decide_remote(ctx, args, r)
     evidence = { ("%s: %s (%s)"):format(where, r.status, tostring(r.errno)) },
     fix = entry[3],
   }
+end
+
+-- Every address failed: explain the one a listener of its family exists for
+-- (localhost -> ::1, 127.0.0.1 with a listener on 127.0.0.2 is an address
+-- question, not a family one), else the first, the one a client tries first.
+local function deciding_result(f)
+  for _, r in ipairs(f.probe.results) do
+    for _, l in ipairs(f.on_port) do
+      if (not f.netns or l.netns == f.netns) and l.family == r.family then
+        return r
+      end
+    end
+  end
+  return f.probe.results[1]
 end
 
 -- ---- names, proxies, Unix sockets ---------------------------------------------------------------------
@@ -666,14 +697,18 @@ local function check_proxy(ctx, args)
   if not proxy then
     return
   end
-  local p = require("connrecipe.target").parse(proxy, { default_port = 1080 })
+  -- curl's proxy default port: 443 for https:// proxies, 1080 for any other
+  local scheme, rest = proxy:match("^(%a[%w+.-]*)://(.*)$")
+  local default = scheme and scheme:lower() == "https" and 443 or 1080
+  local p = require("connrecipe.target").parse((rest or proxy):gsub("/.*$", ""), { default_port = default })
   local status = "unknown"
   if p and p.kind == "inet" then
     local r = ctx:check("probe proxy " .. p.display, cr.probe.tcp, p.host, p.port, { timeout = args.timeout })
     status = r and r.status or "error"
   end
   ctx:finding {
-    id = "proxy-env", severity = status == "open" and "warn" or "error", priority = status == "open" and 0 or 7,
+    id = "proxy-env", severity = (status == "open" or status == "unknown") and "warn" or "error",
+    priority = status == "open" and 0 or 7,
     summary = ("clients honouring %s send %s to the proxy %s (%s)"):format(var, t.url, proxy, status),
     evidence = { ("%s=%s"):format(var, proxy), "no_proxy does not cover " .. t.host },
     fix = ("add %s to no_proxy (export no_proxy=$no_proxy,%s), or unset %s"):format(t.host, t.host, var),
@@ -699,7 +734,7 @@ local function unix_socket(ctx, args)
     ctx:finding { id = "reachable", severity = "ok",
                   summary = ("%s accepts connections%s"):format(t.display, owner and owner.processes and
                     ("; held by " .. (D.holders(owner.processes) or "?")) or "") }
-  elseif r.status == "missing" then
+  elseif r.status == "missing" or (r.status == "refused" and t.abstract) then -- no stale abstract names
     local similar = {}
     for _, s in ipairs(D.similar_paths(t.path, socks)) do
       similar[#similar + 1] = s.path .. " held by " .. (D.holders(s.processes) or "owner unknown")
@@ -752,7 +787,8 @@ return cr.recipe {
   params = {
     { "target", type = "target", positional = true,
       help = "host:port, [v6]:port, PORT (this host), a URL, unix:/path or unix:@name" },
-    { "timeout", type = "number", default = 2, min = 0.001, metavar = "S", help = "seconds to wait for each probe" },
+    { "timeout", type = "number", default = 2, min = 0.001, max = 3600, metavar = "S",
+      help = "seconds to wait for each probe" },
     { "process", metavar = "NAME", help = "the program that should be listening (its comm or executable name)" },
     { "unit", metavar = "NAME", help = "the systemd unit that should be listening" },
   },
@@ -770,16 +806,17 @@ return cr.recipe {
       return name_unresolved(ctx, t, "resolution failed during the probe", "EAI_AGAIN")
     end
     check_proxy(ctx, args)
-    local first_open = false
+    local any_open = false
     for _, r in ipairs(f.probe.results) do
-      first_open = first_open or r.status == "open"
+      any_open = any_open or r.status == "open"
     end
-    if first_open then
+    local r = deciding_result(f)
+    if any_open then
       reachable(ctx, args, f)
-    elseif is_local(f) then
-      decide_local(ctx, args, f, f.probe.results[1])
+    elseif is_local(f, r.addr) then
+      decide_local(ctx, args, f, r)
     else
-      decide_remote(ctx, args, f.probe.results[1])
+      decide_remote(ctx, args, r)
     end
     owners_unknown(ctx, f)
   end,

@@ -19,7 +19,8 @@ return cr.recipe {
   params = {
     { "host", positional = true, help = "name or address to scan (resolved as a client would)" },
     { "ports", default = "1-1024", metavar = "SPEC", help = "ports: lists and ranges, e.g. 22,80,8000-8100" },
-    { "timeout", type = "number", default = 2, min = 0.001, metavar = "S", help = "seconds to wait per port" },
+    { "timeout", type = "number", default = 2, min = 0.001, max = 3600, metavar = "S",
+      help = "seconds to wait per port" },
     { "concurrency", type = "integer", default = 1000, min = 1, max = 65535, metavar = "N",
       help = "connections in flight at once" },
   },

@@ -58,7 +58,7 @@ return cr.recipe {
   description = "Wait until TARGET accepts connections, then optionally run a command (wait-for-it, dockerize).",
   params = {
     { "target", type = "target", positional = true, help = "host:port, [v6]:port, PORT, URL, unix:/path" },
-    { "timeout", type = "number", default = 30, min = 0, metavar = "S",
+    { "timeout", type = "number", default = 30, min = 0, max = 86400 * 365, metavar = "S",
       help = "give up after S seconds (0: wait forever)" },
     { "interval", type = "number", default = 0.25, min = 0.01, metavar = "S",
       help = "first wait between attempts; it grows to 2 s" },

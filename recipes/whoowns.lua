@@ -4,6 +4,7 @@
 -- systemd unit or container and how long they have been running.
 -- Exit code: 0 someone holds it, 1 nobody does (it is free), 2 bad input.
 local json = require "connrecipe.json"
+local ipaddr = require "connrecipe.ipaddr"
 
 -- -> {port = n, addr = "..."|nil} or {path = "..."}
 local function parse_target(s)
@@ -24,23 +25,47 @@ local function parse_target(s)
   if not port or port < 1 or port > 65535 then
     return nil, ("'%s' is not PORT, ADDR:PORT or a socket path"):format(s)
   end
+  if addr and not ipaddr.parse(addr) then
+    return nil, ("'%s' is not an IP address (whoowns does not resolve names: use 127.0.0.1 or [::1])"):format(addr)
+  end
   return { port = port, addr = addr, text = s }
 end
 
--- Does a socket bound to s.addr occupy addr? Wildcards occupy every address of
--- their family; a dual-stack [::] also takes the IPv4 ones.
+-- The same address, whatever its spelling ([0:0:0:0:0:0:0:1] is ::1)?
+local function same_addr(a, b)
+  local fa, ba = ipaddr.parse(a)
+  local fb, bb = ipaddr.parse(b)
+  if not fa or fa ~= fb then
+    return false
+  end
+  for i = 1, #ba do
+    if ba[i] ~= bb[i] then
+      return false
+    end
+  end
+  return true
+end
+
+local function is_wildcard(addr)
+  return same_addr(addr, "0.0.0.0") or same_addr(addr, "::")
+end
+
+-- Would binding addr:port collide with socket s on that port? A wildcard
+-- takes every address of its family, a dual-stack [::] the IPv4 ones too --
+-- on either side: binding 0.0.0.0 collides with a socket on 127.0.0.1.
 local function covers(s, addr)
-  if not addr or s.addr == addr then
+  if not addr or same_addr(s.addr, addr) then
     return true
   end
   local v4 = addr:find(":", 1, true) == nil
+  local dual = s.family == "inet6" and same_addr(s.addr, "::") and s.v6only == false
+  if is_wildcard(addr) then
+    return (s.family == "inet") == v4 or (v4 and dual) or (not v4 and s.family == "inet")
+  end
   if s.family == "inet" then
-    return v4 and s.addr == "0.0.0.0"
+    return v4 and same_addr(s.addr, "0.0.0.0")
   end
-  if s.addr == "::" then
-    return not v4 or s.v6only == false
-  end
-  return false
+  return same_addr(s.addr, "::") and (not v4 or dual)
 end
 
 local function duration(sec)

@@ -151,24 +151,28 @@ function diagnose.port_settings(proc)
       argv[#argv + 1] = word
     end
   end
+  -- "--port 8081", "--port=8081", "-p 8081", "--http-port=8081", "127.0.0.1:8081"
+  local function port_option(flag)
+    return flag == "-p" or flag:match("^%-%-?[%w-]*%-port$") or flag:match("^%-%-?port$")
+  end
   for i, arg in ipairs(argv) do
-    local flag, value = arg:match("^(%-%-?[%w-]*port[%w-]*)=(%d+)$")
-    if flag then
+    local flag, value = arg:match("^(%-%-?[%w-]+)=(%d+)$")
+    if flag and port_option(flag) then
       found[#found + 1] = ("cmdline: %s=%s"):format(flag, value)
-    elseif arg:match("^%-%-?[%w-]*port[%w-]*$") or arg == "-p" then
-      if argv[i + 1] and argv[i + 1]:match("^%d+$") then
-        found[#found + 1] = ("cmdline: %s %s"):format(arg, argv[i + 1])
-      end
-    elseif arg:match("^[%w.%[%]:]*:%d+$") and not arg:match("^%a+://") then
-      found[#found + 1] = "cmdline: " .. arg
+    elseif port_option(arg) and argv[i + 1] and argv[i + 1]:match("^%d+$") then
+      found[#found + 1] = ("cmdline: %s %s"):format(arg, argv[i + 1])
+    elseif arg:match("^%[?[%x:.]*[%x.]%]?:%d+$") and (arg:find(".", 1, true) or arg:find("[", 1, true)) then
+      found[#found + 1] = "cmdline: " .. arg -- an address:port, as servers print their title
     end
   end
   local f = io.open(("/proc/%d/environ"):format(proc.pid), "rb")
   if f then
     local env = f:read("a")
     f:close()
-    for var, value in env:gmatch("([%w_]*PORT[%w_]*)=(%d+)%z") do
-      found[#found + 1] = ("environment: %s=%s"):format(var, value)
+    for var, value in ("\0" .. env):gmatch("%z([%w_]*)=(%d+)%f[%z]") do
+      if var == "PORT" or var:match("_PORT$") then -- PORT, HTTP_PORT; not TRANSPORT, PASSPORT_ID
+        found[#found + 1] = ("environment: %s=%s"):format(var, value)
+      end
     end
   end
   return found
@@ -199,7 +203,7 @@ end
 --- basename sharing a word with the wanted one.
 function diagnose.similar_paths(wanted, sockets)
   local dir, base = wanted:match("^(.*)/([^/]*)$")
-  local stem = (base or wanted):match("^[%a%d]+") or ""
+  local stem = (base or wanted):gsub("^@", ""):match("^[%a%d]+") or ""
   local out = {}
   for _, s in ipairs(sockets) do
     local p = s.path

@@ -11,11 +11,11 @@ end
 
 local function as_number(text, p, integer)
   local n = tonumber(text)
-  if not n or n ~= n or (integer and math.type(n) ~= "integer" and n ~= math.floor(n)) then
-    return nil, ("expected %s, got '%s'"):format(integer and "an integer" or "a number", text)
+  if integer and n then
+    n = math.tointeger(n) -- nil for 1.5, and for 1e300 (beyond 64-bit integers)
   end
-  if integer then
-    n = math.tointeger(n)
+  if not n or n ~= n or n == math.huge or n == -math.huge then
+    return nil, ("expected %s, got '%s'"):format(integer and "an integer" or "a number", text)
   end
   if p.min and n < p.min then
     return nil, ("must be at least %s, got %s"):format(p.min, text)
@@ -28,6 +28,9 @@ end
 
 local converters = {
   string = function(text)
+    if text == "" then
+      return nil, "expected a value, got an empty string"
+    end
     return text
   end,
   number = function(text, p)

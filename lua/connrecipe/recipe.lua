@@ -58,6 +58,13 @@ return function(cr)
     if not severities[f.severity] then
       error(("ctx:finding: severity must be ok, info, warn or error, got %s"):format(tostring(f.severity)), 2)
     end
+    if f.fix ~= nil and type(f.fix) ~= "string" then
+      error("ctx:finding: fix must be a string, got " .. type(f.fix), 2)
+    end
+    local ev = type(f.evidence)
+    if f.evidence ~= nil and ev ~= "table" and ev ~= "string" and ev ~= "number" then
+      error("ctx:finding: evidence must be a table or a string, got " .. ev, 2)
+    end
     self.findings[#self.findings + 1] = f
     return f
   end

@@ -91,12 +91,17 @@ local function parse_url(text, scheme, rest)
     end
     return nil, port
   end
-  return inet(host, port, { scheme = scheme, url = text, path = path ~= "" and path or nil })
+  -- the URL as shown and reported: without user:password@
+  local shown = text:gsub("^([^:]+://)[^/?#]*@", "%1")
+  return inet(host, port, { scheme = scheme, url = shown, path = path ~= "" and path or nil })
 end
 
 local function unix(path, text)
   if path == "" or path == "@" then
     return nil, ("missing socket path in '%s'"):format(text)
+  end
+  if #path > 107 then -- sun_path holds 108 bytes with the terminating NUL
+    return nil, ("socket path longer than 107 bytes in '%s'"):format(text)
   end
   local abstract = path:sub(1, 1) == "@"
   return { kind = "unix", path = path, abstract = abstract, display = "unix:" .. path }

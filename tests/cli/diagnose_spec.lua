@@ -182,6 +182,33 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("%[::1%]:47080", f["family-mismatch"].summary)
   end)
 
+  it("localhost with both families and a listener on 127.0.0.2 is an address question, not a family one", function()
+    testenv.netns_etc(ns, { hosts = "::1 localhost\n127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    listen(47082, "127.0.0.2")
+    local doc, f = diagnose { "localhost:47082" }
+    assert.equal("address-mismatch", doc.verdict)
+    assert.is_nil(f["family-mismatch"])
+    assert.matches("127%.0%.0%.2:47082", f["address-mismatch"].fix)
+  end)
+
+  it("a wildcard target (0.0.0.0) is this host, not a remote one", function()
+    listen(47081)
+    local doc, f = diagnose { "0.0.0.0:47080" }
+    assert.equal("no-listener", doc.verdict)
+    assert.equal("warn", f["port-mismatch"].severity)
+  end)
+
+  it("a missing abstract Unix socket is missing, not stale", function()
+    local doc = diagnose { "unix:@crtest-nothing-here" }
+    assert.equal("unix-socket-missing", doc.verdict)
+  end)
+
+  it("does not show a URL's password", function()
+    local _, _, r = diagnose { "http://alice:s3cret@127.0.0.1:47080/x" }
+    assert.not_matches("s3cret", r.stdout)
+    assert.matches('"url":"http://127%.0%.0%.1:47080/x"', r.stdout)
+  end)
+
   it("other-netns: nothing here, a listener in a second namespace is named", function()
     local other = testenv.netns()
     bg("timeout 60 socat TCP4-LISTEN:47080,bind=127.0.0.1,reuseaddr,fork SYSTEM:true", other)

@@ -41,6 +41,10 @@ describe("recipe params", function()
     { { "h:1", "-x" }, "unknown option '%-x'" },
     { { "h:1", "extra" }, "unexpected argument 'extra'" },
     { { "h:1", "--timeout" }, "%-%-timeout needs a value %(S%)" },
+    { { "h:1", "--timeout", "1e999" }, "%-%-timeout: expected a number, got '1e999'" },
+    { { "h:1", "--count=1e300" }, "%-%-count: expected an integer, got '1e300'" },
+    { { "h:1", "--mode=" }, "%-%-mode: expected a value, got an empty string" },
+    { { "unix:/" .. ("a"):rep(120) }, "socket path longer than 107 bytes" },
   }
   for _, case in ipairs(bad) do
     it("rejects " .. table.concat(case[1], " ") .. " with one line, exit 2", function()

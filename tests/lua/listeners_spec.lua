@@ -349,10 +349,44 @@ describe("listeners argument errors", function()
     assert.matches("%-%-port: must be at most 65535, got 70000", r.stderr)
   end)
 
+  it("whoowns rejects a host name: it does not resolve", function()
+    local r = testenv.run({ "whoowns.lua", "localhost:8080" })
+    assert.equal(2, r.code)
+    assert.matches("'localhost' is not an IP address", r.stderr)
+  end)
+
   it("whoowns rejects a target that is not a port, an address or a path", function()
     local r = testenv.run({ "whoowns.lua", "localhost" })
     assert.equal(2, r.code)
     assert.equal("connrecipe: whoowns: PORT|ADDR:PORT|PATH: 'localhost' is not PORT, ADDR:PORT or a socket path "
       .. "(see 'connrecipe whoowns --help')\n", r.stderr)
+  end)
+end)
+
+describe("whoowns and address spellings", function()
+  local ns
+  before_each(function()
+    local skip = testenv.needs_root()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  it("finds [::1] written out in full, and a socket on 127.0.0.1 that 0.0.0.0 would collide with", function()
+    testenv.background(testenv.in_netns(ns, "timeout 30 socat TCP6-LISTEN:7401,bind=[::1],reuseaddr,fork SYSTEM:true"))
+    testenv.background(testenv.in_netns(ns,
+      "timeout 30 socat TCP4-LISTEN:7402,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
+    assert(testenv.wait_listening(ns, "tcp", 7401))
+    assert(testenv.wait_listening(ns, "tcp", 7402))
+    local r = testenv.run_in_netns(ns, { "whoowns.lua", "[0:0:0:0:0:0:0:1]:7401" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("socat", r.stdout)
+    r = testenv.run_in_netns(ns, { "whoowns.lua", "0.0.0.0:7402" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("127%.0%.0%.1:7402", r.stdout)
+    r = testenv.run_in_netns(ns, { "whoowns.lua", "127.0.0.2:7402" })
+    assert.equal(1, r.code) -- 127.0.0.2 is free: 127.0.0.1 does not take it
   end)
 end)
