@@ -305,7 +305,7 @@ local function explain_expected(ctx, args, f)
   end
   local procs, why = expected_processes(ctx, args, f.netns)
   if #procs == 0 then
-    if args.process or args.unit then
+    if args.process or (args.unit and st) then -- without systemd, no process carries a unit
       service_not_running(ctx, args, why, st, logs)
       return true
     end
@@ -679,7 +679,13 @@ local function name_unresolved(ctx, t, err, code)
   if conf.nameservers and #conf.nameservers > 0 then
     evidence[#evidence + 1] = "nameservers: " .. table.concat(conf.nameservers, ", ")
   end
-  evidence[#evidence + 1] = "/etc/hosts has no entry for " .. t.host
+  local listed = cr.sys.hosts_lookup(t.host)
+  if listed and #listed > 0 then
+    evidence[#evidence + 1] = ("/etc/hosts line %d names %s, but the hosts: line above does not consult files"):format(
+      listed[1].line, t.host)
+  else
+    evidence[#evidence + 1] = "/etc/hosts has no entry for " .. t.host
+  end
   ctx:finding {
     id = "name-unresolved", severity = "error",
     summary = ("%s does not resolve: %s"):format(t.host, tostring(code)),

@@ -126,7 +126,11 @@ return function(cr)
     if cr.cli.json then
       io.stdout:write(report.json(run), "\n")
     else
-      io.stdout:write(report.text(run))
+      local text = report.text(run)
+      if cr.cli.quiet then -- the headline alone
+        text = text:match("^[^\n]*\n")
+      end
+      io.stdout:write(text)
     end
     return (verdict and verdict.severity == "error") and 1 or 0
   end

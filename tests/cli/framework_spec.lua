@@ -82,6 +82,12 @@ describe("reports", function()
     assert.matches("  fix: run without %-%-strict\n       or fix the thing\n", r.stdout)
   end)
 
+  it("-q prints the headline alone", function()
+    local r = run("localhost:80", "--strict", "-q")
+    assert.equal(1, r.code)
+    assert.equal("ERROR: strict mode says no\n", r.stdout)
+  end)
+
   it("-v lists every check with its duration and failures", function()
     local r = run("localhost:80", "-v")
     assert.matches("checks:\n  sleep a little%s+[%d.]+ ms  ok\n"
