@@ -360,10 +360,15 @@ local function near_ports(ctx, args, f)
   local t = args.target
   for _, l in ipairs(f.here) do
     if D.near_port(t.port, l.port) then
+      local evidence = { describe(l) }
+      local owner = l.processes and l.processes[1] and cr.process.get(l.processes[1].pid)
+      for _, setting in ipairs(owner and D.port_settings(owner) or {}) do -- "--port 8081", "PORT=8081"
+        evidence[#evidence + 1] = setting
+      end
       ctx:finding {
         id = "port-mismatch", severity = "warn",
         summary = ("port %d looks like a typo: %s"):format(t.port, describe(l)),
-        evidence = { describe(l) },
+        evidence = evidence,
         fix = ("if that is the service, connect to %s"):format(with_port(t, l.port, l)),
       }
     end

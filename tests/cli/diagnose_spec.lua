@@ -93,6 +93,15 @@ describe("diagnose.lua", function()
     assert.matches("127%.0%.0%.1:47081", f["port-mismatch"].fix)
   end)
 
+  it("shows where the near port's owner sets it: its command line and PORT= in its environment", function()
+    bg("env PORT=47081 timeout 60 python3 -m http.server --bind 127.0.0.1 47081")
+    assert(testenv.wait_listening(ns, "tcp", 47081))
+    local _, f = diagnose { "127.0.0.1:47080" }
+    local text = text_of(f["port-mismatch"])
+    assert.matches("environment: PORT=47081", text)
+    assert.matches("python3 %(pid %d+%)", f["port-mismatch"].summary)
+  end)
+
   it("port-mismatch as the verdict when the usual program listens elsewhere (redis-server)", function()
     if not testenv.have("redis-server") then
       return pending("redis-server not installed")
