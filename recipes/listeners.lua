@@ -96,7 +96,7 @@ end
 -- JSON written directly: the fixed shape of a socket row, fast for 50k rows
 -- (json.encode sorts every key of the document, which is slow at that size).
 local function jstr(v)
-  return '"' .. v:gsub('[%c"\\]', function(c)
+  return '"' .. json.utf8(v):gsub('[%c"\\]', function(c)
     return ("\\u%04x"):format(c:byte())
   end) .. '"'
 end

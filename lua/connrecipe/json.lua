@@ -14,9 +14,49 @@ function json.array(t)
   return setmetatable(t or {}, array_mt)
 end
 
+--- json.utf8(s) -> s with every byte that is not valid UTF-8 replaced by
+--- U+FFFD (socket paths and process names are bytes; JSON text is UTF-8).
+function json.utf8(s)
+  local parts, start = {}, 1
+  while true do
+    local ok, bad = utf8.len(s, start)
+    if ok then
+      parts[#parts + 1] = s:sub(start)
+      return table.concat(parts)
+    end
+    parts[#parts + 1] = s:sub(start, bad - 1)
+    parts[#parts + 1] = "\u{FFFD}"
+    start = bad + 1
+  end
+end
+
+-- A copy of v in which every string is valid UTF-8 (only for the rare
+-- document that needs it: the common one is encoded as it is).
+local function clean(v, seen)
+  if type(v) == "string" then
+    return json.utf8(v)
+  elseif type(v) ~= "table" or seen[v] then
+    return v
+  end
+  seen[v] = true
+  local copy = setmetatable({}, getmetatable(v))
+  for k, x in pairs(v) do
+    copy[clean(k, seen)] = clean(x, seen)
+  end
+  return copy
+end
+
 --- json.encode(value [, {indent = true}]) -> string. Keys are sorted, so the
---- same value always gives the same text.
+--- same value always gives the same text; strings are made valid UTF-8.
 function json.encode(value, opts)
+  local text = json.encode_raw(value, opts)
+  if utf8.len(text) then
+    return text
+  end
+  return json.encode_raw(clean(value, {}), opts)
+end
+
+function json.encode_raw(value, opts)
   local keyorder = {}
   local seen, seen_key = {}, {}
   local function collect(v)

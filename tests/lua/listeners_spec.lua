@@ -389,4 +389,20 @@ describe("whoowns and address spellings", function()
     r = testenv.run_in_netns(ns, { "whoowns.lua", "127.0.0.2:7402" })
     assert.equal(1, r.code) -- 127.0.0.2 is free: 127.0.0.1 does not take it
   end)
+
+  it("listeners --json stays valid UTF-8 when a socket's name is not", function()
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/bad.py", "import socket,time\ns=socket.socket(socket.AF_UNIX)\n"
+      .. "s.bind(b'\\0crtest-bad\\xffname')\ns.listen(1)\ntime.sleep(30)\n")
+    testenv.background(testenv.in_netns(ns, "timeout 30 python3 " .. dir .. "/bad.py"))
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -Hxl")).stdout:find("crtest-bad", 1, true) ~= nil
+    end))
+    local r = testenv.run_in_netns(ns, { "listeners.lua", "--proto", "unix", "--json" })
+    assert.equal(0, r.code)
+    local check = testenv.sh("python3 -c 'import json,sys; d=json.loads(sys.stdin.buffer.read().decode(\"utf-8\")); "
+      .. "print([s[\"addr\"] for s in d[\"sockets\"] if \"crtest-bad\" in s[\"addr\"]][0])'", { stdin = r.stdout })
+    assert.equal(0, check.code, check.stderr)
+    assert.equal("@crtest-bad\u{FFFD}name\n", check.stdout)
+  end)
 end)
