@@ -78,6 +78,16 @@ static void push_status(lua_State *L, cr_probe_status st, int err, double ms) {
   cr_set_number(L, "ms", ms);
 }
 
+/* A per-address result table with what TCP and UDP share: addr, family,
+ * status, errno, ms. Left on the stack for the kind's own fields. */
+static void push_address_result(lua_State *L, const cr_sockaddr *to, cr_probe_status st, int err,
+                                double ms, int nfields) {
+  lua_createtable(L, 0, nfields);
+  push_addr(L, to, "addr", NULL);
+  cr_set_string(L, "family", to->sa.sa_family == AF_INET6 ? "inet6" : "inet");
+  push_status(L, st, err, ms);
+}
+
 /* ---- TCP ------------------------------------------------------------------------- */
 
 #define MAX_ADDRS 64
@@ -119,10 +129,7 @@ static int tcp_push(cr_op *op, lua_State *L) {
   lua_createtable(L, t->n, 0);
   for (int i = 0; i < t->n; i++) {
     tcp_one *o = &t->one[i];
-    lua_createtable(L, 0, 8);
-    push_addr(L, &o->to, "addr", NULL);
-    cr_set_string(L, "family", o->to.sa.sa_family == AF_INET6 ? "inet6" : "inet");
-    push_status(L, o->r.status, o->r.err, o->r.ms);
+    push_address_result(L, &o->to, o->r.status, o->r.err, o->r.ms, 8);
     if (o->r.have_local) push_addr(L, &o->r.local, "local_addr", "local_port");
     if (o->r.self_connect) cr_set_boolean(L, "self_connect", 1);
     if (o->r.banner) {
@@ -242,10 +249,7 @@ static int udp_push(cr_op *op, lua_State *L) {
   lua_createtable(L, u->n, 0);
   for (int i = 0; i < u->n; i++) {
     udp_one *o = &u->one[i];
-    lua_createtable(L, 0, 6);
-    push_addr(L, &o->to, "addr", NULL);
-    cr_set_string(L, "family", o->to.sa.sa_family == AF_INET6 ? "inet6" : "inet");
-    push_status(L, o->r.status, o->r.err, o->r.ms);
+    push_address_result(L, &o->to, o->r.status, o->r.err, o->r.ms, 6);
     if (o->r.reply) {
       lua_pushlstring(L, o->r.reply, o->r.reply_len);
       lua_setfield(L, -2, "reply");

@@ -1,6 +1,29 @@
 -- The runtime API through the Lua module, as a recipe author uses it.
 local cr = require "connrecipe"
 
+-- The pid a shell wrote to `path` (the file is removed).
+local function take_pid(path)
+  local f = assert(io.open(path))
+  local pid = f:read("n")
+  f:close()
+  os.remove(path)
+  return pid
+end
+
+-- After a moment for signals to land: the process is gone, or a zombie
+-- waiting for a PID 1 that may not reap. Either way it does not run.
+local function assert_gone(pid, what)
+  cr.run(function()
+    cr.sleep(0.1)
+  end)
+  local stat = io.open("/proc/" .. pid .. "/stat")
+  local state = stat and stat:read("a"):match("^%d+ %b() (%a)")
+  if stat then
+    stat:close()
+  end
+  assert.is_true(state == nil or state == "Z", what .. " (state " .. tostring(state) .. ")")
+end
+
 describe("cr.run and cr.sleep", function()
   it("returns the function's results", function()
     local a, b = cr.run(function(x)
@@ -416,20 +439,7 @@ describe("cr.exec", function()
       return cr.exec { "sh", "-c", "sleep 30 & echo $! > " .. dir .. "; wait", timeout = 0.2 }
     end)
     assert.is_true(r.timed_out)
-    local f = io.open(dir)
-    local pid = f:read("n")
-    f:close()
-    os.remove(dir)
-    cr.run(function()
-      cr.sleep(0.1)
-    end)
-    -- gone, or a zombie waiting for a PID 1 that may not reap: either way not running
-    local stat = io.open("/proc/" .. pid .. "/stat")
-    local state = stat and stat:read("a"):match("^%d+ %b() (%a)")
-    if stat then
-      stat:close()
-    end
-    assert.is_true(state == nil or state == "Z", "grandchild survived in state " .. tostring(state))
+    assert_gone(take_pid(dir), "grandchild survived")
   end)
 
   it("rejects bad arguments", function()
@@ -555,18 +565,6 @@ describe("edge cases found in review", function()
       return cr.exec { "sh", "-c", "sleep 30 & echo $! > " .. pidfile .. "; echo early", timeout = 0.3 }
     end)
     assert.equal("early\n", r.stdout)
-    local f = io.open(pidfile)
-    local pid = f:read("n")
-    f:close()
-    os.remove(pidfile)
-    cr.run(function()
-      cr.sleep(0.1)
-    end)
-    local stat = io.open("/proc/" .. pid .. "/stat")
-    local state = stat and stat:read("a"):match("^%d+ %b() (%a)")
-    if stat then
-      stat:close()
-    end
-    assert.is_true(state == nil or state == "Z", "grandchild left running")
+    assert_gone(take_pid(pidfile), "grandchild left running")
   end)
 end)
