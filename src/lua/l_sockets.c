@@ -51,7 +51,8 @@ typedef struct {
 /* ---- work (pool thread: no Lua) -------------------------------------------- */
 
 static int keep(const sock_args *o, const cr_sock *s) {
-  if (o->port >= 0 && s->port != o->port) return 0;
+  /* a port is an inet thing: port = 0 must not match every Unix socket */
+  if (o->port >= 0 && (s->family == AF_UNIX || s->port != o->port)) return 0;
   if (o->addr_family == AF_UNIX) return s->path && strcmp(s->path, o->path) == 0;
   if (o->addr_family) {
     size_t n = o->addr_family == AF_INET ? 4 : 16;
@@ -157,22 +158,90 @@ static void sockets_destroy(cr_op *op) {
 
 /* ---- push (scheduler: builds the tables) ----------------------------------- */
 
-static const char *family_name(int f) {
-  return f == AF_INET ? "inet" : f == AF_INET6 ? "inet6" : "unix";
-}
-static const char *proto_name(int p) {
-  return p == CR_PROTO_TCP ? "tcp" : p == CR_PROTO_UDP ? "udp" : "unix";
-}
-static const char *unix_type_name(int t) {
-  return t == SOCK_STREAM      ? "stream"
-         : t == SOCK_DGRAM     ? "dgram"
-         : t == SOCK_SEQPACKET ? "seqpacket"
-                               : "other";
+/* Every key and constant value of a row is pushed once per result and reused
+ * from the stack: 10k rows x 15 fields through lua_setfield would hash (and
+ * strcmp against Lua's string cache) each key every time. */
+enum row_string {
+  K_PROTO, K_FAMILY, K_STATE, K_PATH, K_TYPE, K_PEER_INODE, K_VFS_INODE, K_ADDR, K_PORT,
+  K_PEER_ADDR, K_PEER_PORT, K_RECVQ, K_SENDQ, K_INODE, K_UID, K_USER, K_V6ONLY, K_DROPS,
+  K_NETNS, K_NETNS_NAME, K_CONTAINER, K_PROCESSES, K_OWNER_UNKNOWN, K_OWNER_UNKNOWN_REASON,
+  K_PID, K_COMM, K_UNIT,
+  V_TCP, V_UDP, V_UNIX, V_INET, V_INET6, V_STREAM, V_DGRAM, V_SEQPACKET, V_OTHER,
+  V_STATE0, /* + CR_ST_* */
+  ROW_STRINGS = V_STATE0 + CR_ST_MAX
+};
+
+static const char *const row_string_text[V_STATE0] = {
+    "proto", "family", "state", "path", "type", "peer_inode", "vfs_inode", "addr", "port",
+    "peer_addr", "peer_port", "recvq", "sendq", "inode", "uid", "user", "v6only", "drops",
+    "netns", "netns_name", "container", "processes", "owner_unknown", "owner_unknown_reason",
+    "pid", "comm", "unit",
+    "tcp", "udp", "unix", "inet", "inet6", "stream", "dgram", "seqpacket", "other"};
+
+typedef struct {
+  const sockets_op *o;
+  int base;  /* stack index of the first row string */
+  int users; /* stack index of the first user name (o->users order) */
+} row_ctx;
+
+static void push_row_strings(lua_State *L, row_ctx *c) {
+  luaL_checkstack(L, ROW_STRINGS + (int)c->o->nusers + 8, "socket table");
+  c->base = lua_gettop(L) + 1;
+  for (int i = 0; i < V_STATE0; i++)
+    lua_pushstring(L, row_string_text[i]);
+  for (int st = 0; st < CR_ST_MAX; st++)
+    lua_pushstring(L, cr_sock_state_name(st));
+  c->users = lua_gettop(L) + 1;
+  for (size_t i = 0; i < c->o->nusers; i++)
+    lua_pushstring(L, c->o->users[i].name);
 }
 
-static void set_addr(lua_State *L, const char *field, int family, const uint8_t *a) {
+/* t[key] = v for the table at the top; the key is pushed first, so no rotate */
+static void set_int(lua_State *L, const row_ctx *c, int key, lua_Integer v) {
+  lua_pushvalue(L, c->base + key);
+  lua_pushinteger(L, v);
+  lua_rawset(L, -3);
+}
+static void set_bool(lua_State *L, const row_ctx *c, int key, int v) {
+  lua_pushvalue(L, c->base + key);
+  lua_pushboolean(L, v);
+  lua_rawset(L, -3);
+}
+static void set_str(lua_State *L, const row_ctx *c, int key, const char *s, size_t len) {
+  lua_pushvalue(L, c->base + key);
+  lua_pushlstring(L, s, len);
+  lua_rawset(L, -3);
+}
+/* t[key] = the value at stack index `value` */
+static void set_slot(lua_State *L, const row_ctx *c, int key, int value) {
+  lua_pushvalue(L, c->base + key);
+  lua_pushvalue(L, value);
+  lua_rawset(L, -3);
+}
+static void set_const(lua_State *L, const row_ctx *c, int key, int value) {
+  set_slot(L, c, key, c->base + value);
+}
+
+/* inet_ntop for IPv4 without printf: it is called for every row */
+static size_t ipv4_text(const uint8_t *a, char *out) {
+  char *p = out;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = a[i];
+    if (v >= 100) *p++ = (char)('0' + v / 100);
+    if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+    *p++ = (char)('0' + v % 10);
+    if (i < 3) *p++ = '.';
+  }
+  *p = '\0';
+  return (size_t)(p - out);
+}
+
+static void set_addr(lua_State *L, const row_ctx *c, int key, int family, const uint8_t *a) {
   char buf[INET6_ADDRSTRLEN];
-  if (inet_ntop(family, a, buf, sizeof buf)) cr_set_string(L, field, buf);
+  if (family == AF_INET)
+    set_str(L, c, key, buf, ipv4_text(a, buf));
+  else if (inet_ntop(family, a, buf, sizeof buf))
+    set_str(L, c, key, buf, strlen(buf));
 }
 
 static const ns_result *find_ns(const sockets_op *o, uint64_t inode) {
@@ -181,74 +250,93 @@ static const ns_result *find_ns(const sockets_op *o, uint64_t inode) {
   return NULL;
 }
 
-static const char *user_of(const sockets_op *o, uint32_t uid) {
-  for (size_t i = 0; i < o->nusers; i++)
-    if (o->users[i].uid == uid) return o->users[i].name[0] ? o->users[i].name : NULL;
-  return NULL;
+/* The stack index of uid's name, 0 when it has none. */
+static int user_slot(const row_ctx *c, uint32_t uid) {
+  for (size_t i = 0; i < c->o->nusers; i++)
+    if (c->o->users[i].uid == uid) return c->o->users[i].name[0] ? c->users + (int)i : 0;
+  return 0;
 }
 
-static int push_owners(lua_State *L, const sockets_op *o, size_t i) {
-  uint32_t first = o->m.first[i], count = o->m.count[i];
+static const char *owner_unknown_reason(const cr_owner_map *m) {
+  return m->hidepid      ? "/proc is mounted with hidepid: other users' processes are invisible "
+                           "(run as root)"
+         : m->unreadable ? "some processes' fds cannot be read (not root, /proc mounted with "
+                           "hidepid, or a security module)"
+                         : "no visible process holds it (a process in another pid namespace, "
+                           "or the kernel)";
+}
+
+static int push_owners(lua_State *L, const row_ctx *c, size_t i) {
+  const cr_owner_map *m = &c->o->m;
+  uint32_t first = m->first[i], count = m->count[i];
+  lua_pushvalue(L, c->base + K_PROCESSES);
   lua_createtable(L, (int)count, 0);
   for (uint32_t k = 0; k < count; k++) {
-    const cr_owner *w = &o->m.owners[first + k];
+    const cr_owner *w = &m->owners[first + k];
     lua_createtable(L, 0, 4);
-    cr_set_integer(L, "pid", w->pid);
-    cr_set_string(L, "comm", w->comm);
-    if (w->unit[0]) cr_set_string(L, "unit", w->unit);
-    if (w->container[0]) cr_set_string(L, "container", w->container);
+    set_int(L, c, K_PID, w->pid);
+    set_str(L, c, K_COMM, w->comm, strlen(w->comm));
+    if (w->unit[0]) set_str(L, c, K_UNIT, w->unit, strlen(w->unit));
+    if (w->container[0]) set_str(L, c, K_CONTAINER, w->container, strlen(w->container));
     lua_rawseti(L, -2, (lua_Integer)k + 1);
   }
-  lua_setfield(L, -2, "processes");
+  lua_rawset(L, -3);
   if (count) return 0;
   /* nobody found: say why rather than pretend */
-  cr_set_boolean(L, "owner_unknown", 1);
-  const char *why =
-      o->m.hidepid      ? "/proc is mounted with hidepid: other users' processes are invisible "
-                          "(run as root)"
-      : o->m.unreadable ? "some processes' fds cannot be read (not root, /proc mounted with "
-                          "hidepid, or a security module)"
-                        : "no visible process holds it (a process in another pid namespace, "
-                          "or the kernel)";
-  cr_set_string(L, "owner_unknown_reason", why);
+  set_bool(L, c, K_OWNER_UNKNOWN, 1);
+  const char *why = owner_unknown_reason(m);
+  set_str(L, c, K_OWNER_UNKNOWN_REASON, why, strlen(why));
   return 1;
 }
 
-static void push_sock(lua_State *L, const sockets_op *o, size_t i, int *unknown) {
+static void push_unix_fields(lua_State *L, const row_ctx *c, const cr_sock *s) {
+  if (s->path) set_str(L, c, K_PATH, s->path, strlen(s->path));
+  int type = s->sock_type == SOCK_STREAM      ? V_STREAM
+             : s->sock_type == SOCK_DGRAM     ? V_DGRAM
+             : s->sock_type == SOCK_SEQPACKET ? V_SEQPACKET
+                                              : V_OTHER;
+  set_const(L, c, K_TYPE, type);
+  if (s->peer_inode) set_int(L, c, K_PEER_INODE, (lua_Integer)s->peer_inode);
+  if (s->vfs_inode) set_int(L, c, K_VFS_INODE, (lua_Integer)s->vfs_inode);
+}
+
+static void push_inet_fields(lua_State *L, const row_ctx *c, const cr_sock *s) {
+  set_addr(L, c, K_ADDR, s->family, s->addr);
+  set_int(L, c, K_PORT, s->port);
+  if (s->state != CR_ST_LISTEN && (s->peer_port || s->state != CR_ST_CLOSE)) {
+    /* a listening or unconnected socket has no peer */
+    set_addr(L, c, K_PEER_ADDR, s->family, s->peer);
+    set_int(L, c, K_PEER_PORT, s->peer_port);
+  }
+}
+
+static void push_sock(lua_State *L, const row_ctx *c, size_t i, int *unknown) {
+  const sockets_op *o = c->o;
   const cr_sock *s = &o->t.v[i];
   lua_createtable(L, 0, 16);
-  cr_set_string(L, "proto", proto_name(s->proto));
-  cr_set_string(L, "family", family_name(s->family));
-  cr_set_string(L, "state", cr_sock_state_name(s->state));
-  if (s->family == AF_UNIX) {
-    if (s->path) cr_set_string(L, "path", s->path);
-    cr_set_string(L, "type", unix_type_name(s->sock_type));
-    if (s->peer_inode) cr_set_integer(L, "peer_inode", (lua_Integer)s->peer_inode);
-    if (s->vfs_inode) cr_set_integer(L, "vfs_inode", (lua_Integer)s->vfs_inode);
-  } else {
-    set_addr(L, "addr", s->family, s->addr);
-    cr_set_integer(L, "port", s->port);
-    if (s->state != CR_ST_LISTEN && (s->peer_port || s->state != CR_ST_CLOSE)) {
-      /* a listening or unconnected socket has no peer */
-      set_addr(L, "peer_addr", s->family, s->peer);
-      cr_set_integer(L, "peer_port", s->peer_port);
-    }
-  }
-  cr_set_integer(L, "recvq", s->recvq);
-  cr_set_integer(L, "sendq", s->sendq);
-  cr_set_integer(L, "inode", (lua_Integer)s->inode);
+  set_const(L, c, K_PROTO, s->proto == CR_PROTO_TCP ? V_TCP : s->proto == CR_PROTO_UDP ? V_UDP : V_UNIX);
+  set_const(L, c, K_FAMILY, s->family == AF_INET ? V_INET : s->family == AF_INET6 ? V_INET6 : V_UNIX);
+  set_const(L, c, K_STATE, s->state < CR_ST_MAX ? V_STATE0 + s->state : V_STATE0);
+  if (s->family == AF_UNIX)
+    push_unix_fields(L, c, s);
+  else
+    push_inet_fields(L, c, s);
+  set_int(L, c, K_RECVQ, s->recvq);
+  set_int(L, c, K_SENDQ, s->sendq);
+  set_int(L, c, K_INODE, (lua_Integer)s->inode);
   if (s->has_uid) {
-    cr_set_integer(L, "uid", s->uid);
-    const char *u = user_of(o, s->uid);
-    if (u) cr_set_string(L, "user", u);
+    set_int(L, c, K_UID, s->uid);
+    int u = user_slot(c, s->uid);
+    if (u) set_slot(L, c, K_USER, u);
   }
-  if (s->v6only >= 0) cr_set_boolean(L, "v6only", s->v6only);
-  if (s->drops >= 0) cr_set_integer(L, "drops", s->drops);
-  cr_set_integer(L, "netns", (lua_Integer)s->netns);
-  const ns_result *ns = find_ns(o, s->netns);
-  if (ns && ns->ns.name[0]) cr_set_string(L, "netns_name", ns->ns.name);
-  if (ns && ns->ns.container[0]) cr_set_string(L, "container", ns->ns.container);
-  if (o->have_map) *unknown += push_owners(L, o, i);
+  if (s->v6only >= 0) set_bool(L, c, K_V6ONLY, s->v6only);
+  if (s->drops >= 0) set_int(L, c, K_DROPS, s->drops);
+  set_int(L, c, K_NETNS, (lua_Integer)s->netns);
+  const ns_result *ns = o->nns ? find_ns(o, s->netns) : NULL;
+  if (ns && ns->ns.name[0]) set_str(L, c, K_NETNS_NAME, ns->ns.name, strlen(ns->ns.name));
+  if (ns && ns->ns.container[0])
+    set_str(L, c, K_CONTAINER, ns->ns.container, strlen(ns->ns.container));
+  if (o->have_map) *unknown += push_owners(L, c, i);
 }
 
 static void push_info(lua_State *L, const sockets_op *o, int unknown) {
@@ -301,11 +389,19 @@ static int sockets_push(cr_op *op, lua_State *L) {
     return 3;
   }
   int unknown = 0;
+  row_ctx c = {.o = o};
+  push_row_strings(L, &c);
+  /* everything built here stays alive: collecting while building it is wasted work */
+  int gc_was_running = lua_gc(L, LUA_GCISRUNNING);
+  lua_gc(L, LUA_GCSTOP);
   lua_createtable(L, (int)o->t.n, 0);
   for (size_t i = 0; i < o->t.n; i++) {
-    push_sock(L, o, i, &unknown);
+    push_sock(L, &c, i, &unknown);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
+  if (gc_was_running) lua_gc(L, LUA_GCRESTART);
+  lua_replace(L, c.base); /* the rows over the first row string; drop the rest */
+  lua_settop(L, c.base);
   push_info(L, o, unknown);
   return 2;
 }

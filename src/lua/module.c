@@ -112,6 +112,7 @@ int luaopen_connrecipe(lua_State *L) {
   cr_open_probe(L);
   cr_open_sys(L);
   cr_open_sockets(L);
+  cr_open_sockfmt(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");

@@ -406,3 +406,109 @@ describe("whoowns and address spellings", function()
     assert.equal("@crtest-bad\u{FFFD}name\n", check.stdout)
   end)
 end)
+
+describe("cr.format_sockets", function()
+  local function rows()
+    return {
+      { proto = "udp", family = "inet", addr = "127.0.0.1", port = 53, recvq = 0, sendq = 0, uid = 101,
+        processes = {} },
+      { proto = "tcp", family = "inet", addr = "127.0.0.10", port = 80, recvq = 0, sendq = 128, user = "www-data",
+        processes = { { pid = 812, comm = "nginx", unit = "nginx.service" } } },
+      { proto = "tcp", family = "inet", addr = "127.0.0.2", port = 80, recvq = 3, sendq = 511, user = "root",
+        owner_unknown = true, processes = {} },
+      { proto = "tcp", family = "inet6", addr = "::", port = 22, v6only = false, recvq = 0, sendq = 128,
+        user = "root", processes = { { pid = 1, comm = "systemd" }, { pid = 700, comm = "sshd" },
+          { pid = 701, comm = "sshd" }, { pid = 702, comm = "sshd" }, { pid = 703, comm = "sshd" } } },
+      { proto = "tcp", family = "inet6", addr = "::1", port = 6379, recvq = 0, sendq = 511, user = "redis",
+        container = "0123456789abcdef0123", processes = { { pid = 900, comm = "redis-server" } } },
+      { proto = "unix", family = "unix", path = "/run/x.sock", inode = 4242, recvq = 0, sendq = 4096,
+        processes = { { pid = 50, comm = "x", container = "fedcba987654" } } },
+      { proto = "unix", family = "unix", inode = 77, recvq = 0, sendq = 0 },
+    }
+  end
+
+  it("renders the table sorted by protocol, family, numeric address and port", function()
+    local text = cr.format_sockets(rows())
+    local lines = {}
+    for line in text:gmatch("([^\n]*)\n") do
+      lines[#lines + 1] = line
+    end
+    assert.equal(8, #lines)
+    assert.matches("^PROTO  LOCAL ADDRESS +RECV%-Q  SEND%-Q  PROCESS +USER +UNIT/CONTAINER$", lines[1])
+    assert.matches("^tcp    127%.0%.0%.2:80 +3 +511  %? +root +%-$", lines[2])
+    assert.matches("^tcp    127%.0%.0%.10:80 +0 +128  nginx/812 +www%-data +nginx%.service$", lines[3])
+    assert.matches("^tcp    %*:22 %(v4%+v6%) +0 +128  systemd/1,sshd/700,sshd/701,%+2 more +root +%-$", lines[4])
+    assert.matches("^tcp    %[::1%]:6379 .* redis%-server/900 +redis +container 0123456789ab$", lines[5])
+    assert.matches("^udp    127%.0%.0%.1:53 +0 +0  %- +101 +%-$", lines[6])
+    assert.matches("^unix   %(unnamed, inode 77%) .* %- +%- +%-$", lines[7])
+    assert.matches("^unix   /run/x%.sock .* x/50 .* container fedcba987654$", lines[8])
+    -- the columns line up: every row's RECV-Q ends where the heading's does
+    local col = lines[1]:find("RECV%-Q") + #"RECV-Q" - 1
+    for i = 2, #lines do
+      assert.matches("%d", lines[i]:sub(col, col), lines[i])
+    end
+  end)
+
+  it("keeps the given order with sort = false and adds NETNS with netns = true", function()
+    local r = rows()
+    r[1].netns = 4026531840
+    r[2].netns_name = "blue"
+    local text = cr.format_sockets(r, { sort = false, netns = true })
+    local first, second = text:match("^[^\n]*\n([^\n]*)\n([^\n]*)\n")
+    assert.matches("^PROTO .* UNIT/CONTAINER +NETNS\n", text)
+    assert.matches("^udp .* 4026531840$", first)
+    assert.matches("^tcp .* nginx%.service  +blue$", second)
+    assert.equal("PROTO  LOCAL ADDRESS  RECV-Q  SEND-Q  PROCESS  USER  UNIT/CONTAINER\n", cr.format_sockets({}))
+  end)
+
+  it("rejects what is not a socket list with a clear error", function()
+    assert.has_error(function()
+      cr.format_sockets({ 1 })
+    end, "cr.format_sockets: entry 1 is a number, not a socket table")
+    assert.has_error(function()
+      cr.format_sockets({}, { colour = true })
+    end, "cr.format_sockets: unknown option 'colour' (expected netns, sort)")
+    assert.has_error(function()
+      cr.format_sockets({}, { netns = "yes" })
+    end, "cr.format_sockets: netns must be a boolean")
+    assert.has_error(function()
+      cr.format_sockets("tcp")
+    end)
+  end)
+end)
+
+describe("listeners text table", function()
+  local ns
+  before_each(function()
+    local skip = testenv.needs_root()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  it("shows each listener with its holder, and --port 0 lists no Unix socket", function()
+    testenv.background(testenv.in_netns(ns,
+      "timeout 30 socat TCP4-LISTEN:7410,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
+    testenv.background(testenv.in_netns(ns, "timeout 30 socat TCP6-LISTEN:7411,ipv6only=0,reuseaddr,fork SYSTEM:true"))
+    testenv.background(testenv.in_netns(ns, "timeout 30 socat ABSTRACT-LISTEN:crtest-fmt,fork SYSTEM:true"))
+    assert(testenv.wait_listening(ns, "tcp", 7410))
+    assert(testenv.wait_listening(ns, "tcp", 7411))
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -Hxl")).stdout:find("crtest-fmt", 1, true) ~= nil
+    end))
+    local r = testenv.run_in_netns(ns, { "listeners.lua" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("\ntcp +127%.0%.0%.1:7410 +0 +%d+  socat/%d+ +root ", r.stdout)
+    assert.matches("\ntcp +%*:7411 %(v4%+v6%) ", r.stdout)
+    assert.matches("\nunix +@crtest%-fmt +0 +%d+  socat/%d+ ", r.stdout)
+    -- tcp rows come before unix rows
+    assert.is_true(r.stdout:find("7411", 1, true) < r.stdout:find("crtest-fmt", 1, true))
+    r = testenv.run_in_netns(ns, { "listeners.lua", "--port", "0", "--json" })
+    assert.equal(0, r.code, r.stderr)
+    for _, s in ipairs(json.decode(r.stdout).sockets) do
+      assert.are_not.equal("unix", s.proto)
+    end
+  end)
+end)

@@ -1,0 +1,403 @@
+/* cr.format_sockets(socks [, opts]) -> text: the ss-style table that
+ * listeners.lua prints, rendered in C. Rows are read from the Lua tables
+ * cr.sockets / cr.listeners return (so a recipe may filter or edit them
+ * first); at 50k rows formatting in Lua would cost more than the dump. */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua/bindings.h"
+
+#define MAX_SHOWN_OWNERS 3
+
+typedef struct {
+  const char *comm;
+  lua_Integer pid;
+} shown_owner;
+
+/* One row as read from its Lua table; strings point into Lua strings that the
+ * socks table keeps alive while we run. */
+typedef struct {
+  const char *proto, *family, *addr, *path, *user, *netns_name, *container;
+  const char *first_unit, *first_container;
+  lua_Integer port, recvq, sendq, uid, inode, netns;
+  unsigned has_port : 1, has_recvq : 1, has_sendq : 1, has_uid : 1, has_inode : 1,
+      has_netns : 1, dual_stack : 1, owner_unknown : 1, has_processes : 1;
+  int nowners;
+  shown_owner shown[MAX_SHOWN_OWNERS];
+  /* sort key */
+  uint8_t proto_rank, family_rank;
+  uint8_t addr_bytes[16];
+  uint32_t index;
+} sock_row;
+
+enum key { K_PROTO, K_FAMILY, K_ADDR, K_PORT, K_PATH, K_RECVQ, K_SENDQ, K_INODE, K_UID, K_USER,
+           K_V6ONLY, K_NETNS, K_NETNS_NAME, K_CONTAINER, K_PROCESSES, K_OWNER_UNKNOWN, K_PID,
+           K_COMM, K_UNIT, KEY_COUNT };
+static const char *const key_text[KEY_COUNT] = {
+    "proto", "family", "addr",  "port",      "path",       "recvq",     "sendq",
+    "inode", "uid",    "user",  "v6only",    "netns",      "netns_name", "container",
+    "processes", "owner_unknown", "pid", "comm", "unit"};
+
+/* ---- reading rows ------------------------------------------------------------ */
+
+/* Pushes t[key] (t at index t, keys from base); returns its type. Raw access
+ * only: every string we keep a pointer to stays anchored in socks. */
+static int get(lua_State *L, int t, int base, int key) {
+  lua_pushvalue(L, base + key);
+  return lua_rawget(L, t);
+}
+
+static const char *get_string(lua_State *L, int t, int base, int key) {
+  const char *s = get(L, t, base, key) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the string stays alive in the row */
+  return s;
+}
+
+static int get_integer(lua_State *L, int t, int base, int key, lua_Integer *v) {
+  get(L, t, base, key);
+  int ok;
+  *v = lua_tointegerx(L, -1, &ok);
+  lua_pop(L, 1);
+  return ok;
+}
+
+static int get_flag(lua_State *L, int t, int base, int key, int want) {
+  int type = get(L, t, base, key);
+  int yes = type == LUA_TBOOLEAN && lua_toboolean(L, -1) == want;
+  lua_pop(L, 1);
+  return yes;
+}
+
+static void read_owners(lua_State *L, int t, int base, sock_row *r) {
+  if (get(L, t, base, K_PROCESSES) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  r->has_processes = 1;
+  int ps = lua_gettop(L);
+  size_t len = lua_rawlen(L, ps);
+  r->nowners = len > INT32_MAX ? INT32_MAX : (int)len;
+  for (int i = 1; i <= r->nowners && i <= MAX_SHOWN_OWNERS; i++) {
+    if (lua_rawgeti(L, ps, i) == LUA_TTABLE) {
+      int p = lua_gettop(L);
+      r->shown[i - 1].comm = get_string(L, p, base, K_COMM);
+      get_integer(L, p, base, K_PID, &r->shown[i - 1].pid);
+      if (i == 1) {
+        r->first_unit = get_string(L, p, base, K_UNIT);
+        r->first_container = get_string(L, p, base, K_CONTAINER);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* the position of name in names (NULL-terminated), or their count */
+static uint8_t rank(const char *name, const char *const *names) {
+  uint8_t i = 0;
+  while (names[i] && (!name || strcmp(name, names[i]) != 0))
+    i++;
+  return i;
+}
+static const char *const protos[] = {"tcp", "udp", "unix", NULL};
+static const char *const families[] = {"inet", "inet6", "unix", NULL};
+
+static void read_row(lua_State *L, int t, int base, sock_row *r) {
+  memset(r, 0, sizeof *r);
+  r->proto = get_string(L, t, base, K_PROTO);
+  r->family = get_string(L, t, base, K_FAMILY);
+  r->addr = get_string(L, t, base, K_ADDR);
+  r->path = get_string(L, t, base, K_PATH);
+  r->user = get_string(L, t, base, K_USER);
+  r->netns_name = get_string(L, t, base, K_NETNS_NAME);
+  r->container = get_string(L, t, base, K_CONTAINER);
+  r->has_port = get_integer(L, t, base, K_PORT, &r->port);
+  r->has_recvq = get_integer(L, t, base, K_RECVQ, &r->recvq);
+  r->has_sendq = get_integer(L, t, base, K_SENDQ, &r->sendq);
+  r->has_uid = get_integer(L, t, base, K_UID, &r->uid);
+  r->has_inode = get_integer(L, t, base, K_INODE, &r->inode);
+  r->has_netns = get_integer(L, t, base, K_NETNS, &r->netns);
+  r->owner_unknown = get_flag(L, t, base, K_OWNER_UNKNOWN, 1);
+  r->proto_rank = rank(r->proto, protos);
+  r->family_rank = rank(r->family, families);
+  /* a [::] socket that is not v6only takes IPv4 too */
+  r->dual_stack = r->family_rank == 1 && r->addr && strcmp(r->addr, "::") == 0 &&
+                  get_flag(L, t, base, K_V6ONLY, 0);
+  if (r->addr && r->family_rank < 2)
+    inet_pton(r->family_rank == 0 ? AF_INET : AF_INET6, r->addr, r->addr_bytes);
+  read_owners(L, t, base, r);
+}
+
+/* ---- cells ------------------------------------------------------------------- */
+
+typedef struct {
+  char text[256];
+  size_t n;
+} cell;
+
+static void put(cell *c, const char *s, size_t len) {
+  if (len > sizeof c->text - c->n) len = sizeof c->text - c->n;
+  memcpy(c->text + c->n, s, len);
+  c->n += len;
+}
+static void put_str(cell *c, const char *s) { put(c, s, strlen(s)); }
+static void put_int(cell *c, lua_Integer v) {
+  char tmp[24], *p = tmp + sizeof tmp;
+  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--p = '-';
+  put(c, p, (size_t)(tmp + sizeof tmp - p));
+}
+static void put_port(cell *c, const sock_row *r) {
+  if (r->has_port)
+    put_int(c, r->port);
+  else
+    put_str(c, "?");
+}
+
+/* "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)", a Unix path */
+static void endpoint_cell(const sock_row *r, cell *c) {
+  c->n = 0;
+  if (r->family_rank == 2) {
+    if (r->path) {
+      put_str(c, r->path);
+    } else {
+      put_str(c, "(unnamed, inode ");
+      put_int(c, r->inode);
+      put_str(c, ")");
+    }
+    return;
+  }
+  if (r->dual_stack) {
+    put_str(c, "*:");
+    put_port(c, r);
+    put_str(c, " (v4+v6)");
+    return;
+  }
+  int bracket = r->family_rank == 1;
+  if (bracket) put_str(c, "[");
+  put_str(c, r->addr ? r->addr : "?");
+  if (bracket) put_str(c, "]");
+  put_str(c, ":");
+  put_port(c, r);
+}
+
+/* "nginx/811,nginx/812,+3 more"; "?" when the owners could not be seen */
+static void owners_cell(const sock_row *r, cell *c) {
+  c->n = 0;
+  if (r->nowners == 0) {
+    put_str(c, r->owner_unknown ? "?" : "-");
+    return;
+  }
+  for (int i = 0; i < r->nowners && i < MAX_SHOWN_OWNERS; i++) {
+    if (i) put_str(c, ",");
+    put_str(c, r->shown[i].comm ? r->shown[i].comm : "?");
+    put_str(c, "/");
+    put_int(c, r->shown[i].pid);
+  }
+  if (r->nowners > MAX_SHOWN_OWNERS) {
+    put_str(c, ",+");
+    put_int(c, r->nowners - MAX_SHOWN_OWNERS);
+    put_str(c, " more");
+  }
+}
+
+static void user_cell(const sock_row *r, cell *c) {
+  c->n = 0;
+  if (r->user)
+    put_str(c, r->user);
+  else if (r->has_uid)
+    put_int(c, r->uid);
+  else
+    put_str(c, "-");
+}
+
+/* the holder's container, the namespace's container, or the holder's unit */
+static void where_cell(const sock_row *r, cell *c) {
+  c->n = 0;
+  if (r->first_container) {
+    put_str(c, "container ");
+    put_str(c, r->first_container);
+  } else if (r->container) {
+    put_str(c, "container ");
+    put(c, r->container, strnlen(r->container, 12));
+  } else {
+    put_str(c, r->first_unit ? r->first_unit : "-");
+  }
+}
+
+static void netns_cell(const sock_row *r, cell *c) {
+  c->n = 0;
+  if (r->netns_name)
+    put_str(c, r->netns_name);
+  else if (r->has_netns)
+    put_int(c, r->netns);
+  else
+    put_str(c, "-");
+}
+
+static void queue_cell(int has, lua_Integer v, cell *c) {
+  c->n = 0;
+  if (has)
+    put_int(c, v);
+  else
+    put_str(c, "-");
+}
+
+/* ---- layout -------------------------------------------------------------------- */
+
+enum column { C_PROTO, C_ENDPOINT, C_RECVQ, C_SENDQ, C_OWNERS, C_USER, C_WHERE, C_NETNS, COLUMNS };
+
+typedef struct {
+  size_t width[COLUMNS];
+  int right[COLUMNS]; /* right-aligned (numbers) */
+  int netns;          /* show the NETNS column */
+} layout;
+
+static const char *const heading[COLUMNS] = {"PROTO", "LOCAL ADDRESS", "RECV-Q", "SEND-Q",
+                                             "PROCESS", "USER", "UNIT/CONTAINER", "NETNS"};
+/* a column grows to fit its widest cell between these */
+static const size_t min_width[COLUMNS] = {5, 13, 6, 6, 7, 4, 14, 5};
+static const size_t max_width[COLUMNS] = {8, 60, 12, 12, 40, 16, 40, 64};
+
+static void row_cells(const sock_row *r, cell cells[COLUMNS], int netns) {
+  cells[C_PROTO].n = 0;
+  put_str(&cells[C_PROTO], r->proto ? r->proto : "?");
+  endpoint_cell(r, &cells[C_ENDPOINT]);
+  queue_cell(r->has_recvq, r->recvq, &cells[C_RECVQ]);
+  queue_cell(r->has_sendq, r->sendq, &cells[C_SENDQ]);
+  owners_cell(r, &cells[C_OWNERS]);
+  user_cell(r, &cells[C_USER]);
+  where_cell(r, &cells[C_WHERE]);
+  if (netns) netns_cell(r, &cells[C_NETNS]);
+}
+
+static void fit(layout *lay, const cell cells[COLUMNS]) {
+  for (int k = 0; k < COLUMNS; k++) {
+    size_t w = cells[k].n < max_width[k] ? cells[k].n : max_width[k];
+    if (w > lay->width[k]) lay->width[k] = w;
+  }
+}
+
+/* One line: columns two spaces apart, the last one unpadded. */
+static void add_line(luaL_Buffer *b, const layout *lay, const cell cells[COLUMNS]) {
+  int last = lay->netns ? C_NETNS : C_WHERE;
+  size_t cap = 2 * COLUMNS + 1;
+  for (int k = 0; k <= last; k++)
+    cap += cells[k].n > lay->width[k] ? cells[k].n : lay->width[k];
+  char *p = luaL_prepbuffsize(b, cap), *start = p;
+  for (int k = 0; k <= last; k++) {
+    size_t pad = cells[k].n < lay->width[k] ? lay->width[k] - cells[k].n : 0;
+    if (k) p = memcpy(p, "  ", 2), p += 2;
+    if (lay->right[k]) memset(p, ' ', pad), p += pad;
+    memcpy(p, cells[k].text, cells[k].n);
+    p += cells[k].n;
+    if (!lay->right[k] && k < last) memset(p, ' ', pad), p += pad;
+  }
+  *p++ = '\n';
+  luaL_addsize(b, (size_t)(p - start));
+}
+
+/* ---- order: protocol, family, address, port, path, namespace ------------------ */
+
+static int cmp_str(const char *a, const char *b) {
+  if (!a || !b) return (a != NULL) - (b != NULL);
+  return strcmp(a, b);
+}
+#define CMP(a, b) ((a) < (b) ? -1 : (a) > (b) ? 1 : 0)
+
+static int row_order(const void *pa, const void *pb) {
+  const sock_row *a = *(sock_row *const *)pa, *b = *(sock_row *const *)pb;
+  int c;
+  if ((c = CMP(a->proto_rank, b->proto_rank))) return c;
+  if (a->proto_rank == 3 && (c = cmp_str(a->proto, b->proto))) return c;
+  if ((c = CMP(a->family_rank, b->family_rank))) return c;
+  if ((c = memcmp(a->addr_bytes, b->addr_bytes, sizeof a->addr_bytes))) return c;
+  if ((c = CMP(a->port, b->port))) return c;
+  if ((c = cmp_str(a->path, b->path))) return c;
+  if ((c = CMP(a->netns, b->netns))) return c;
+  if ((c = CMP(a->inode, b->inode))) return c;
+  return CMP(a->index, b->index); /* qsort is not stable */
+}
+
+/* ---- cr.format_sockets --------------------------------------------------------- */
+
+static void read_options(lua_State *L, int *netns, int *sort) {
+  *netns = 0;
+  *sort = 1;
+  if (lua_isnoneornil(L, 2)) return;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    int is_netns = k && strcmp(k, "netns") == 0, is_sort = k && strcmp(k, "sort") == 0;
+    if (!is_netns && !is_sort)
+      luaL_error(L, "cr.format_sockets: unknown option '%s' (expected netns, sort)",
+                 k ? k : luaL_typename(L, -2));
+    if (!lua_isboolean(L, -1)) luaL_error(L, "cr.format_sockets: %s must be a boolean", k);
+    *(is_netns ? netns : sort) = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+}
+
+static int l_format_sockets(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int netns, sort;
+  read_options(L, &netns, &sort);
+  lua_settop(L, 1);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+  if ((lua_Unsigned)n > SIZE_MAX / (sizeof(sock_row) + sizeof(sock_row *)) - 1)
+    return luaL_error(L, "cr.format_sockets: too many rows");
+  luaL_checkstack(L, KEY_COUNT + 8, "cr.format_sockets");
+  int base = lua_gettop(L) + 1;
+  for (int k = 0; k < KEY_COUNT; k++)
+    lua_pushstring(L, key_text[k]);
+  /* rows live in a userdata: collected even when a row raises below */
+  sock_row *rows = lua_newuserdatauv(L, (size_t)n * (sizeof *rows + sizeof(sock_row *)) + 1, 0);
+  sock_row **order = (sock_row **)(rows + n);
+  for (lua_Integer i = 0; i < n; i++) {
+    if (lua_rawgeti(L, 1, i + 1) != LUA_TTABLE)
+      return luaL_error(L, "cr.format_sockets: entry %d is a %s, not a socket table", (int)(i + 1),
+                        luaL_typename(L, -1));
+    read_row(L, lua_gettop(L), base, &rows[i]);
+    rows[i].index = (uint32_t)i;
+    order[i] = &rows[i];
+    lua_pop(L, 1);
+  }
+  if (sort) qsort(order, (size_t)n, sizeof *order, row_order);
+
+  layout lay = {.netns = netns, .right = {[C_RECVQ] = 1, [C_SENDQ] = 1}};
+  cell cells[COLUMNS];
+  for (int k = 0; k < COLUMNS; k++) {
+    cells[k].n = 0;
+    put_str(&cells[k], heading[k]);
+    lay.width[k] = min_width[k];
+  }
+  cell head[COLUMNS];
+  memcpy(head, cells, sizeof head);
+  for (lua_Integer i = 0; i < n; i++) {
+    row_cells(&rows[i], cells, netns);
+    fit(&lay, cells);
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  add_line(&b, &lay, head);
+  for (lua_Integer i = 0; i < n; i++) {
+    row_cells(order[i], cells, netns);
+    add_line(&b, &lay, cells);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+void cr_open_sockfmt(lua_State *L) {
+  lua_pushcfunction(L, l_format_sockets);
+  lua_setfield(L, -2, "format_sockets");
+}
