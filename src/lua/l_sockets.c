@@ -124,16 +124,18 @@ static void dump_all_netns(sockets_op *o) {
 
 static void sockets_work(uv_work_t *req) {
   sockets_op *o = req->data;
+  /* the /proc walk starts first and runs while the tables are dumped */
+  cr_owner_walk *walk = NULL;
+  if (o->a.processes && cr_owner_walk_start(0, &walk) != 0) walk = NULL;
   if (o->a.all_netns) {
     dump_all_netns(o);
   } else {
     /* pool threads never leave the process's own namespace */
     o->rc = cr_sock_dump(&o->t, &o->a.q, cr_netns_self());
   }
-  if (o->rc == -ENOMEM) return;
-  filter_table(o);
-  if (o->a.processes) o->have_map = cr_owners_map(&o->t, 0, &o->m) == 0;
-  resolve_users(o);
+  if (o->rc != -ENOMEM) filter_table(o);
+  if (walk) o->have_map = cr_owner_walk_finish(walk, &o->t, &o->m) == 0;
+  if (o->rc != -ENOMEM) resolve_users(o);
 }
 
 static void sockets_after(uv_work_t *req, int status) {

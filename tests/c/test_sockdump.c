@@ -11,7 +11,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <cmocka.h>
 
@@ -88,6 +90,51 @@ static void owners_found(void **state) {
   close(fd);
 }
 
+/* The walk started before the table exists: processes walked before the
+ * table is handed over are matched afterwards, with the same result. */
+static void owners_found_when_walk_starts_first(void **state) {
+  uint16_t port;
+  uint64_t inode;
+  int fd = tcp_listener(&port, &inode);
+  int dup_fd = dup(fd);
+  int ready[2];
+  assert_int_equal(pipe(ready), 0);
+  pid_t child = fork();
+  if (child == 0) { /* a second holder of the same socket; gone in 20 s whatever happens */
+    alarm(20);
+    close(ready[0]);
+    assert_int_equal(write(ready[1], "x", 1), 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  assert_int_equal(read(ready[0], &c, 1), 1);
+  cr_owner_walk *walk;
+  assert_int_equal(cr_owner_walk_start(2, &walk), 0);
+  usleep(300 * 1000); /* the background walker is done before the table exists */
+  cr_sock_query q = {.protos = CR_PROTO_TCP, .listeners = 1};
+  cr_sock_table t = {0};
+  assert_int_equal(cr_sock_dump(&t, &q, 1), 0);
+  size_t idx = (size_t)(find(&t, inode) - t.v);
+  cr_owner_map m;
+  assert_int_equal(cr_owner_walk_finish(walk, &t, &m), 0);
+  assert_int_equal(m.count[idx], 2);
+  const cr_owner *o = &m.owners[m.first[idx]];
+  pid_t lo = getpid() < child ? getpid() : child, hi = getpid() < child ? child : getpid();
+  assert_int_equal(o[0].pid, lo);
+  assert_int_equal(o[1].pid, hi);
+  assert_string_equal(o[0].comm, o[1].comm); /* a fork keeps the name */
+  assert_true(o[0].comm[0] != '\0');
+  cr_owner_map_free(&m);
+  cr_sock_table_free(&t);
+  kill(child, SIGKILL);
+  waitpid(child, NULL, 0);
+  close(ready[0]);
+  close(ready[1]);
+  close(dup_fd);
+  close(fd);
+}
+
 static void unix_listener(void **state) {
   char dir[] = "/tmp/crtest-XXXXXX";
   assert_non_null(mkdtemp(dir));
@@ -144,6 +191,7 @@ static void namespaces_listed(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(netlink_and_proc_agree), cmocka_unit_test(owners_found),
+      cmocka_unit_test(owners_found_when_walk_starts_first),
       cmocka_unit_test(unix_listener),          cmocka_unit_test(process_self),
       cmocka_unit_test(namespaces_listed),
   };
