@@ -129,6 +129,7 @@ function report.json(run)
     findings = findings,
     checks = checks,
     elapsed_ms = run.elapsed_ms,
+    interrupted = run.interrupted, -- "deadline" or "sigint" when the run was cut short, else absent
   }
 end
 

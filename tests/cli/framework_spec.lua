@@ -114,3 +114,84 @@ describe("reports", function()
     assert.is_number(doc.elapsed_ms)
   end)
 end)
+
+describe("a run cut short", function()
+  local cut_short = testenv.source_dir .. "/tests/fixtures/recipes/cut_short.lua"
+
+  -- exactly one JSON document on stdout (trailing whitespace allowed)
+  local function one_document(stdout)
+    local doc, pos, err = json.decode(stdout)
+    assert.is_table(doc, "not a JSON document: " .. tostring(err) .. ": " .. stdout)
+    assert.equal("", stdout:sub(pos):match("^%s*(.-)$"), "more than one document")
+    return doc
+  end
+
+  local function deadline(...)
+    return testenv.run { "--deadline", "0.5", "--json", cut_short, ... }
+  end
+
+  it("by --deadline still prints the --json document: findings and checks so far, exit 3", function()
+    local r = deadline("127.0.0.1:5")
+    assert.equal(3, r.code)
+    assert.equal("waiting\nconnrecipe: deadline of 0.5 s expired; the output above is partial\n", r.stderr)
+    local doc = one_document(r.stdout)
+    assert.equal("deadline", doc.interrupted)
+    assert.equal(1, doc.schema)
+    assert.equal("cut_short", doc.recipe)
+    assert.equal("127.0.0.1:5", doc.target.display)
+    assert.matches('"verdict":null', r.stdout) -- no conclusion from a run cut short
+    assert.equal(1, #doc.findings)
+    assert.equal("early", doc.findings[1].id)
+    assert.same({ "line 1" }, doc.findings[1].evidence)
+    assert.equal(2, #doc.checks)
+    assert.equal("quick step", doc.checks[1].name)
+    assert.is_true(doc.checks[1].ok)
+    assert.equal("slow step", doc.checks[2].name) -- the step the deadline cut
+    assert.is_false(doc.checks[2].ok)
+    assert.equal("deadline expired", doc.checks[2].error)
+    assert.is_true(doc.checks[2].ms >= 300)
+    assert.is_true(doc.elapsed_ms >= 450)
+  end)
+
+  it("in a CPU loop inside a check: the check is cut, not failed, and the recipe does not go on", function()
+    local r = deadline("--mode=spin")
+    assert.equal(3, r.code)
+    local doc = one_document(r.stdout)
+    assert.equal("deadline", doc.interrupted)
+    assert.matches('"target":null', r.stdout)
+    assert.equal(1, #doc.findings, "no finding recorded after the cut")
+    assert.equal("early", doc.findings[1].id)
+    assert.equal("slow step", doc.checks[2].name)
+    assert.equal("deadline expired", doc.checks[2].error)
+  end)
+
+  it("before any finding: an empty document that says so", function()
+    local r = deadline("--mode=early")
+    assert.equal(3, r.code)
+    local doc = one_document(r.stdout)
+    assert.equal("deadline", doc.interrupted)
+    assert.equal("cut_short", doc.recipe)
+    assert.same({}, doc.findings)
+    assert.same({}, doc.checks)
+  end)
+
+  it("after the recipe printed its own document: no second one", function()
+    local r = deadline("--mode=own")
+    assert.equal(3, r.code)
+    assert.equal('{"own":true}\n', r.stdout)
+  end)
+
+  it("by Ctrl-C prints the document too, exit 130", function()
+    local dir = testenv.tmpdir()
+    local r = testenv.sh(("%s --json %s >%s/out 2>%s/err & pid=$!; "
+      .. "for i in $(seq 200); do grep -q waiting %s/err && break; sleep 0.05; done; "
+      .. "kill -INT $pid; wait $pid; echo $?"):format(
+      testenv.quote(testenv.bin), testenv.quote(cut_short), dir, dir, dir))
+    assert.equal("130\n", r.stdout)
+    assert.matches("connrecipe: interrupted\n$", testenv.read_file(dir .. "/err"))
+    local doc = one_document(testenv.read_file(dir .. "/out"))
+    assert.equal("sigint", doc.interrupted)
+    assert.equal("early", doc.findings[1].id)
+    assert.equal("interrupted", doc.checks[2].error)
+  end)
+end)
