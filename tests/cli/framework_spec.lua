@@ -66,6 +66,46 @@ describe("recipe params", function()
   end)
 end)
 
+describe("-- ends the options", function()
+  local positionals = testenv.source_dir .. "/tests/fixtures/recipes/positionals.lua"
+  local ok_cases = {
+    { { "--", "--flag" }, "first=--flag second=nil level=nil flag=nil" },
+    { { "--", "-h" }, "first=-h second=nil level=nil flag=nil" },
+    { { "--", "--help" }, "first=--help second=nil level=nil flag=nil" },
+    { { "--", "-x", "--level=3" }, "first=-x second=--level=3 level=nil flag=nil" },
+    { { "--level", "2", "--", "-5" }, "first=-5 second=nil level=2 flag=nil" },
+    { { "--", "--" }, "first=-- second=nil level=nil flag=nil" },
+    { { "a", "--", "--flag" }, "first=a second=--flag level=nil flag=nil" },
+    { { "--flag", "--", "a" }, "first=a second=nil level=nil flag=true" },
+    { { "a", "--flag", "--" }, "first=a second=nil level=nil flag=true" },
+    { { "--", "--json" }, "first=--json second=nil level=nil flag=nil" }, -- not the shared option either
+  }
+  for _, case in ipairs(ok_cases) do
+    it("after --, every argument is positional: " .. table.concat(case[1], " "), function()
+      local r = testenv.run { positionals, table.unpack(case[1]) }
+      assert.equal(0, r.code, r.stderr)
+      assert.equal(case[2] .. "\n", r.stdout)
+    end)
+  end
+
+  local bad = {
+    { { "a", "--", "b", "c" }, "unexpected argument 'c'" },
+    { { "--", "a", "b", "--flag" }, "unexpected argument '%-%-flag'" },
+    { { "a", "b", "--", "-x" }, "unexpected argument '%-x'" },
+    { { "--" }, "missing FIRST" },
+  }
+  for _, case in ipairs(bad) do
+    it("without a rest parameter, an extra argument after -- is unexpected: " .. table.concat(case[1], " "),
+      function()
+        local r = testenv.run { positionals, table.unpack(case[1]) }
+        assert.equal(2, r.code)
+        assert.matches("^connrecipe: positionals: " .. case[2] .. " %(see 'connrecipe positionals %-%-help'%)\n$",
+          r.stderr)
+        assert.equal("", r.stdout)
+      end)
+  end
+end)
+
 describe("reports", function()
   it("text: the verdict first, findings by severity, fix lines; exit 0 for warn", function()
     local r = run("localhost:80")

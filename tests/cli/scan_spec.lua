@@ -65,6 +65,16 @@ describe("scan.lua", function()
     assert.matches("^connrecipe: scan: missing HOST %(see 'connrecipe scan %-%-help'%)\n$", r.stderr)
   end)
 
+  it("-- ends the options: what follows is positional, an extra argument is an error", function()
+    local r = scan(ns, { "scan.lua", "--ports", "2222", "--", "127.0.0.1" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("2222/tcp open", r.stdout)
+    r = scan(ns, { "scan.lua", "127.0.0.1", "--", "--ports=1-10" })
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: scan: unexpected argument '--ports=1-10' (see 'connrecipe scan --help')\n", r.stderr)
+    assert.equal("", r.stdout)
+  end)
+
   it("cut short by --deadline, still prints one JSON document that says so, exit 3", function()
     -- a port whose SYNs are dropped keeps the scan waiting past the deadline
     assert(os.execute(testenv.in_netns(ns, "iptables -A INPUT -p tcp --dport 9 -j DROP")))
