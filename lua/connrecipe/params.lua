@@ -156,7 +156,8 @@ end
 
 --- params.parse(decls, by_name, argv) -> args, or nil, message, or "help".
 --- As getopt: "--" ends the options; after it every argument is positional
---- ("-x", "--help", another "--"), or all of them go to the rest parameter.
+--- ("-x", "--help", another "--"), or all of them go to the rest parameter,
+--- which then needs at least one.
 function params.parse(decls, by_name, argv)
   local args, positionals, rest_param = {}, {}, nil
   for _, p in ipairs(decls) do
@@ -190,6 +191,9 @@ function params.parse(decls, by_name, argv)
     elseif a == "--help" or a == "-h" then
       return "help"
     elseif a == "--" and rest_param then
+      if i == #argv then -- "--" announces something: an empty $CMD in a script, most likely
+        return nil, ("missing %s after '--'"):format(rest_param.metavar or rest_param.name:upper())
+      end
       args[rest_param.key] = { table.unpack(argv, i + 1) }
       break
     elseif a == "--" then

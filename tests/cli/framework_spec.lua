@@ -40,6 +40,7 @@ describe("recipe params", function()
     { { "h:1", "--bogus" }, "unknown option '%-%-bogus'" },
     { { "h:1", "-x" }, "unknown option '%-x'" },
     { { "h:1", "extra" }, "unexpected argument 'extra'" },
+    { { "h:1", "--" }, "missing COMMAND after '%-%-'" },
     { { "h:1", "--timeout" }, "%-%-timeout needs a value %(S%)" },
     { { "h:1", "--timeout", "1e999" }, "%-%-timeout: expected a number, got '1e999'" },
     { { "h:1", "--count=1e300" }, "%-%-count: expected an integer, got '1e300'" },
