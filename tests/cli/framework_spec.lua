@@ -156,6 +156,55 @@ describe("reports", function()
   end)
 end)
 
+describe("evidence arrays with nil holes", function()
+  local holes = testenv.source_dir .. "/tests/fixtures/recipes/evidence_holes.lua"
+  -- what each finding shows: its items in order (nils left out), then its keys
+  local expected = {
+    hole = { 1, 3 },
+    leading = { "c" },
+    idiom = { "listener: nginx", "since 5 s" },
+    sparse = { "b", "j" },
+    mixed = { "a", "c", key = "v" },
+    nested = { "[1,null,3]" }, -- a nested table is JSON in the text report too
+  }
+
+  it("show the same items in the text and the JSON report", function()
+    local text = testenv.run { holes }
+    assert.equal(0, text.code, text.stderr)
+    local shown, current = {}, nil
+    for line in text.stdout:gmatch("[^\n]+") do
+      local id = line:match("^%[info%] ([%w-]+):")
+      if id then
+        current = {}
+        shown[id] = current
+      elseif current and line:match("^    %- ") then
+        local item = line:sub(7)
+        current[#current + 1] = math.tointeger(tonumber(item)) or item
+      elseif current and line:match("^    %w+: ") then
+        local k, v = line:match("^    (%w+): (.*)$")
+        current[k] = v
+      end
+    end
+    assert.same(expected, shown)
+
+    local r = testenv.run { holes, "--json" }
+    assert.equal(0, r.code, r.stderr)
+    assert.matches('"evidence":%[1,3%]', r.stdout) -- an array, no nulls
+    local doc = json.decode(r.stdout)
+    local from_json = {}
+    for _, f in ipairs(doc.findings) do
+      local ev = f.evidence
+      if f.id == "mixed" then -- lines and keys: a JSON object, the lines under "1", "2"
+        ev = { ev["1"], ev["2"], key = ev.key }
+      elseif f.id == "nested" then
+        ev = { json.encode(ev[1]) }
+      end
+      from_json[f.id] = ev
+    end
+    assert.same(expected, from_json)
+  end)
+end)
+
 describe("a run cut short", function()
   local cut_short = testenv.source_dir .. "/tests/fixtures/recipes/cut_short.lua"
 
