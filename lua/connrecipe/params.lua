@@ -169,25 +169,24 @@ function params.parse(decls, by_name, argv)
     end
   end
   local npos = 0
-  local function positional(a)
+  local function positional(a) -- -> nil, or the error
     npos = npos + 1
     local p = positionals[npos]
     if not p then
-      return nil, ("unexpected argument '%s'"):format(a)
+      return ("unexpected argument '%s'"):format(a)
     end
     local v, err = convert(p, a)
     if v == nil then
-      return nil, err
+      return err
     end
     args[p.key] = v
-    return true
   end
   local i, options_end = 1, false
   while i <= #argv do
     local a = argv[i]
-    local ok, err = true, nil
+    local nexti, err = i + 1, nil
     if options_end then
-      ok, err = positional(a)
+      err = positional(a)
     elseif a == "--help" or a == "-h" then
       return "help"
     elseif a == "--" and rest_param then
@@ -202,19 +201,14 @@ function params.parse(decls, by_name, argv)
       if a:sub(1, 2) ~= "--" then
         return nil, ("unknown option '%s'"):format(a)
       end
-      local nexti
       nexti, err = parse_option(argv, i, by_name, args)
-      if not nexti then
-        return nil, err
-      end
-      i = nexti - 1
     else
-      ok, err = positional(a)
+      err = positional(a)
     end
-    if not ok then
+    if err then
       return nil, err
     end
-    i = i + 1
+    i = nexti
   end
   for _, p in ipairs(decls) do
     if args[p.key] == nil then
