@@ -1,7 +1,9 @@
 -- Wait until TARGET accepts connections, then optionally run a command (wait-for-it, dockerize).
 -- Exits 0 as soon as the target accepts, 1 when the timeout passes first; with
 -- "-- CMD ARGS..." the command runs once the target is up and its exit status
--- becomes connrecipe's. Retries with backoff; progress on stderr on a terminal.
+-- becomes connrecipe's ("--" alone is a usage error, exit 2: as with timeout(1),
+-- a command was announced and is missing). Retries with backoff; progress on
+-- stderr on a terminal.
 local json = require "connrecipe.json"
 
 local MAX_INTERVAL = 2 -- seconds between attempts, at most, after backoff
@@ -88,7 +90,7 @@ return cr.recipe {
       interval = math.min(interval * 1.5, MAX_INTERVAL)
     end
     report(o, true, cr.now() - start, attempts, last)
-    if o.command and #o.command > 0 then
+    if o.command then -- never empty: "--" with nothing after it is a usage error
       return run_command(o.command)
     end
     return 0

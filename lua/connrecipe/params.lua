@@ -154,7 +154,10 @@ local function looks_like_option(a)
   return a:sub(1, 1) == "-" and #a > 1 and not tonumber(a)
 end
 
---- params.parse(decls, by_name, argv) -> args, or nil, message, or "help"
+--- params.parse(decls, by_name, argv) -> args, or nil, message, or "help".
+--- As getopt: "--" ends the options; after it every argument is positional
+--- ("-x", "--help", another "--"), or all of them go to the rest parameter,
+--- which then needs at least one.
 function params.parse(decls, by_name, argv)
   local args, positionals, rest_param = {}, {}, nil
   for _, p in ipairs(decls) do
@@ -165,38 +168,47 @@ function params.parse(decls, by_name, argv)
       rest_param = p
     end
   end
-  local i, npos = 1, 0
+  local npos = 0
+  local function positional(a) -- -> nil, or the error
+    npos = npos + 1
+    local p = positionals[npos]
+    if not p then
+      return ("unexpected argument '%s'"):format(a)
+    end
+    local v, err = convert(p, a)
+    if v == nil then
+      return err
+    end
+    args[p.key] = v
+  end
+  local i, options_end = 1, false
   while i <= #argv do
     local a = argv[i]
-    if a == "--help" or a == "-h" then
+    local nexti, err = i + 1, nil
+    if options_end then
+      err = positional(a)
+    elseif a == "--help" or a == "-h" then
       return "help"
     elseif a == "--" and rest_param then
+      if i == #argv then -- "--" announces something: an empty $CMD in a script, most likely
+        return nil, ("missing %s after '--'"):format(rest_param.metavar or rest_param.name:upper())
+      end
       args[rest_param.key] = { table.unpack(argv, i + 1) }
       break
-    elseif a ~= "--" and looks_like_option(a) then
+    elseif a == "--" then
+      options_end = true
+    elseif looks_like_option(a) then
       if a:sub(1, 2) ~= "--" then
         return nil, ("unknown option '%s'"):format(a)
       end
-      local nexti, err = parse_option(argv, i, by_name, args)
-      if not nexti then
-        return nil, err
-      end
-      i = nexti
+      nexti, err = parse_option(argv, i, by_name, args)
     else
-      if a ~= "--" then
-        npos = npos + 1
-        local p = positionals[npos]
-        if not p then
-          return nil, ("unexpected argument '%s'"):format(a)
-        end
-        local v, err = convert(p, a)
-        if v == nil then
-          return nil, err
-        end
-        args[p.key] = v
-      end
-      i = i + 1
+      err = positional(a)
     end
+    if err then
+      return nil, err
+    end
+    i = nexti
   end
   for _, p in ipairs(decls) do
     if args[p.key] == nil then

@@ -38,7 +38,13 @@ return function(cr)
   --- Times one investigation step; recorded for -v and --json.
   function Context:check(name, fn, ...)
     local t0 = cr.now()
+    local running = { name = name, started = t0 }
+    self.running[running] = true -- a run cut short lists it as unfinished
     local res = table.pack(pcall(fn, ...))
+    if not res[1] and cr._stopping() then
+      error(res[2], 0) -- Ctrl-C or the deadline raised inside fn: not a failed check, the end of the run
+    end
+    self.running[running] = nil
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
@@ -113,6 +119,89 @@ return function(cr)
     return best
   end
 
+  -- ---- the run in progress, for a run cut short -----------------------------------
+
+  -- What the runner is running: {name, started, ctx (once the recipe runs),
+  -- wrote (anything went to stdout)}. When --deadline or Ctrl-C cuts it short,
+  -- recipe.stopped() prints the --json document of what it found so far.
+  local active
+  local watching = false
+
+  -- Under --json, notes whether the recipe printed anything itself (print,
+  -- io.write, io.stdout:write): a recipe that printed its own document (or
+  -- anything else) gets no second one when it is cut short.
+  local function watch_stdout()
+    if watching then
+      return
+    end
+    watching = true
+    local methods = getmetatable(io.stdout).__index
+    local file_write, plain_print, io_write = methods.write, print, io.write
+    methods.write = function(f, ...)
+      if active and f == io.stdout then
+        active.wrote = true
+      end
+      return file_write(f, ...)
+    end
+    print = function(...) -- luacheck: ignore 121
+      if active then
+        active.wrote = true
+      end
+      return plain_print(...)
+    end
+    io.write = function(...) -- luacheck: ignore 122
+      if active and io.output() == io.stdout then
+        active.wrote = true
+      end
+      return io_write(...)
+    end
+  end
+
+  --- recipe.begin(file_name): the runner is about to run this recipe file.
+  function recipe.begin(file_name)
+    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now() }
+    if cr.cli.json then
+      watch_stdout()
+    end
+  end
+
+  --- recipe.finish(): the recipe file's run is over; nothing is left to report.
+  function recipe.finish()
+    active = nil
+  end
+
+  local function stop_message(reason)
+    return reason == "deadline" and "deadline expired" or "interrupted"
+  end
+
+  --- recipe.stopped(reason): called by the executable when --deadline
+  --- ("deadline") or Ctrl-C ("sigint") cut the run short. Under --json, prints
+  --- the document of the findings and checks so far, unless the recipe already
+  --- printed something: --json always gives one document.
+  function recipe.stopped(reason)
+    local run = active
+    active = nil
+    if not run or run.wrote or not cr.cli.json then
+      return
+    end
+    local ctx = run.ctx or { findings = {}, checks = {}, running = {} }
+    local checks = table.move(ctx.checks, 1, #ctx.checks, 1, {})
+    local unfinished = {}
+    for c in pairs(ctx.running) do
+      unfinished[#unfinished + 1] = c
+    end
+    table.sort(unfinished, function(a, b) return a.started < b.started end)
+    local now = cr.now()
+    for _, c in ipairs(unfinished) do
+      checks[#checks + 1] = { name = c.name, ms = (now - c.started) * 1000, ok = false, error = stop_message(reason) }
+    end
+    io.stdout:write(report.json {
+      recipe = run.name, target = ctx.target, findings = ctx.findings, checks = checks,
+      elapsed_ms = (now - run.started) * 1000, interrupted = reason,
+    }, "\n")
+    io.stdout:flush()
+  end
+
   local function render(r, ctx)
     local verdict = ctx.verdict_id and find(ctx.findings, ctx.verdict_id) or default_verdict(ctx.findings)
     if ctx.verdict_id and not verdict then
@@ -152,7 +241,7 @@ return function(cr)
       return usage_error(r.name, err)
     end
     local ctx = setmetatable({
-      recipe = r.name, args = args, findings = {}, checks = {}, started = cr.now(),
+      recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(),
       json = cr.cli.json, verbose = cr.cli.verbose, quiet = cr.cli.quiet,
       interactive = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty,
     }, Context)
@@ -161,14 +250,20 @@ return function(cr)
         ctx.target = ctx.target or args[p.key]
       end
     end
+    if active then
+      active.name, active.ctx = r.name, ctx
+    end
     local res = table.pack(r.run(ctx, args))
+    local status
     if math.type(res[1]) == "integer" then
-      return res[1] -- the recipe printed its own output
+      status = res[1] -- the recipe printed its own output
+    elseif #ctx.findings > 0 then
+      status = render(r, ctx)
+    else
+      status = res[1] == false and 1 or 0
     end
-    if #ctx.findings > 0 then
-      return render(r, ctx)
-    end
-    return res[1] == false and 1 or 0
+    active = nil
+    return status
   end
 
   return recipe

@@ -55,7 +55,39 @@ local function sorted_keys(t)
   return keys
 end
 
+--- report.evidence(evidence) -> value, is_array: what both reports show of a
+--- finding's evidence. A table's positive integer keys are its lines, in
+--- order, with nil holes left out ({a, cond and b, c} is two lines when cond
+--- fails; the text report used to stop at the first hole while JSON showed
+--- nulls). Its other keys are a map, by their string form. Lines alone are a
+--- JSON array; with keys, an object that has the lines under "1", "2", ...
+function report.evidence(evidence)
+  if type(evidence) ~= "table" then
+    return evidence, false
+  end
+  local indexes, map, has_keys = {}, {}, false
+  for k, v in pairs(evidence) do
+    if math.type(k) == "integer" and k >= 1 then
+      indexes[#indexes + 1] = k
+    else
+      map[tostring(k)] = v
+      has_keys = true
+    end
+  end
+  table.sort(indexes)
+  local lines = {}
+  for i, k in ipairs(indexes) do
+    lines[i] = evidence[k]
+  end
+  if not has_keys then
+    return lines, true
+  end
+  table.move(lines, 1, #lines, 1, map)
+  return map, false
+end
+
 local function evidence_lines(evidence, out)
+  evidence = report.evidence(evidence)
   if type(evidence) ~= "table" then
     if evidence ~= nil then
       out[#out + 1] = "    " .. scalar(evidence)
@@ -107,13 +139,21 @@ function report.text(run)
   return table.concat(out, "\n") .. "\n"
 end
 
+local function evidence_json(evidence)
+  if evidence == nil then
+    return json.null
+  end
+  local value, is_array = report.evidence(evidence)
+  return is_array and json.array(value) or value
+end
+
 --- report.json(run) -> the one JSON document of --json
 function report.json(run)
   local findings = json.array()
   for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
     findings[#findings + 1] = {
       id = f.id, severity = f.severity, summary = f.summary,
-      evidence = f.evidence == nil and json.null or f.evidence,
+      evidence = evidence_json(f.evidence),
       fix = f.fix == nil and json.null or f.fix,
     }
   end
@@ -129,6 +169,7 @@ function report.json(run)
     findings = findings,
     checks = checks,
     elapsed_ms = run.elapsed_ms,
+    interrupted = run.interrupted, -- "deadline" or "sigint" when the run was cut short, else absent
   }
 end
 

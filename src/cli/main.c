@@ -45,9 +45,25 @@ static int returned_status(lua_State *L, cr_task *t) {
   return code;
 }
 
+/* A run cut short by Ctrl-C or --deadline: the recipe framework prints what it
+ * found so far (under --json, the one document). Its own failure is reported
+ * but does not change the exit status. */
+static void report_stop(lua_State *L, cr_stop_reason why) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "connrecipe.module");
+  lua_getfield(L, -1, "_recipe");
+  lua_getfield(L, -1, "stopped");
+  lua_pushstring(L, cr_stop_reason_name(why));
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    error_line(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
 static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   cr_runtime *rt = cr_runtime_get(L);
   cr_task_observe(t);
+  if (cr_runtime_stop_reason(rt)) report_stop(L, cr_runtime_stop_reason(rt));
   switch (cr_runtime_stop_reason(rt)) {
   case CR_STOP_INTERRUPT:
     error_line("interrupted");

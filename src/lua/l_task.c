@@ -143,6 +143,15 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+/* cr._stopping() -> "deadline" or "sigint" once the run is being stopped, else nil.
+ * The recipe framework uses it to let a stop through the pcall of ctx:check. */
+static int l_stopping(lua_State *L) {
+  const char *why = cr_stop_reason_name(cr_runtime_stop_pending(cr_runtime_get(L)));
+  if (why) lua_pushstring(L, why);
+  else lua_pushnil(L);
+  return 1;
+}
+
 /* ---- cr._wait(tasks, mode, timeout) ------------------------------------------------------
  * mode "any": -> "finished", i  as soon as tasks[i] finishes
  * mode "all": -> "all" when every task is done, or "failed", i for the first
@@ -276,6 +285,7 @@ void cr_open_tasks(lua_State *L) {
   }
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"now", l_now},   {"spawn", l_spawn},
-                                 {"run", l_run},     {"_wait", l_wait}, {NULL, NULL}};
+                                 {"run", l_run},     {"_wait", l_wait}, {"_stopping", l_stopping},
+                                 {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

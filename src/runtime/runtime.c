@@ -114,6 +114,21 @@ cr_task *cr_runtime_current(cr_runtime *rt) { return rt->current; }
 int cr_runtime_is_running(cr_runtime *rt) { return rt->running; }
 cr_stop_reason cr_runtime_stop_reason(cr_runtime *rt) { return rt->stop; }
 
+cr_stop_reason cr_runtime_stop_pending(cr_runtime *rt) {
+  return rt->stop ? rt->stop : (cr_stop_reason)cr_stop_request;
+}
+
+const char *cr_stop_reason_name(cr_stop_reason why) {
+  switch (why) {
+  case CR_STOP_DEADLINE:
+    return "deadline";
+  case CR_STOP_INTERRUPT:
+    return "sigint";
+  default:
+    return NULL;
+  }
+}
+
 /* ---- stopping ------------------------------------------------------------------------- */
 
 static void on_sigint(int sig) {

@@ -143,6 +143,11 @@ void cr_runtime_set_deadline(cr_runtime *rt, double seconds);
 /* Cancels every task, as Ctrl-C does, recording why. */
 void cr_runtime_stop(cr_runtime *rt, cr_stop_reason why);
 cr_stop_reason cr_runtime_stop_reason(cr_runtime *rt);
+/* A stop under way or only requested (the count hook raised, the scheduler has
+ * not cancelled yet): a pcall that caught the hook's error must not swallow it. */
+cr_stop_reason cr_runtime_stop_pending(cr_runtime *rt);
+/* "deadline", "sigint", or NULL for CR_STOP_NONE. */
+const char *cr_stop_reason_name(cr_stop_reason why);
 
 /* Reports (to stderr) failed tasks whose error nobody looked at; returns how many. */
 int cr_runtime_report_unobserved(cr_runtime *rt);

@@ -40,6 +40,7 @@ describe("recipe params", function()
     { { "h:1", "--bogus" }, "unknown option '%-%-bogus'" },
     { { "h:1", "-x" }, "unknown option '%-x'" },
     { { "h:1", "extra" }, "unexpected argument 'extra'" },
+    { { "h:1", "--" }, "missing COMMAND after '%-%-'" },
     { { "h:1", "--timeout" }, "%-%-timeout needs a value %(S%)" },
     { { "h:1", "--timeout", "1e999" }, "%-%-timeout: expected a number, got '1e999'" },
     { { "h:1", "--count=1e300" }, "%-%-count: expected an integer, got '1e300'" },
@@ -64,6 +65,46 @@ describe("recipe params", function()
     assert.matches("%-%-strict%s+treat warnings as errors", r.stdout)
     assert.matches("%-%- COMMAND%.%.%.%s+command to run", r.stdout)
   end)
+end)
+
+describe("-- ends the options", function()
+  local positionals = testenv.source_dir .. "/tests/fixtures/recipes/positionals.lua"
+  local ok_cases = {
+    { { "--", "--flag" }, "first=--flag second=nil level=nil flag=nil" },
+    { { "--", "-h" }, "first=-h second=nil level=nil flag=nil" },
+    { { "--", "--help" }, "first=--help second=nil level=nil flag=nil" },
+    { { "--", "-x", "--level=3" }, "first=-x second=--level=3 level=nil flag=nil" },
+    { { "--level", "2", "--", "-5" }, "first=-5 second=nil level=2 flag=nil" },
+    { { "--", "--" }, "first=-- second=nil level=nil flag=nil" },
+    { { "a", "--", "--flag" }, "first=a second=--flag level=nil flag=nil" },
+    { { "--flag", "--", "a" }, "first=a second=nil level=nil flag=true" },
+    { { "a", "--flag", "--" }, "first=a second=nil level=nil flag=true" },
+    { { "--", "--json" }, "first=--json second=nil level=nil flag=nil" }, -- not the shared option either
+  }
+  for _, case in ipairs(ok_cases) do
+    it("after --, every argument is positional: " .. table.concat(case[1], " "), function()
+      local r = testenv.run { positionals, table.unpack(case[1]) }
+      assert.equal(0, r.code, r.stderr)
+      assert.equal(case[2] .. "\n", r.stdout)
+    end)
+  end
+
+  local bad = {
+    { { "a", "--", "b", "c" }, "unexpected argument 'c'" },
+    { { "--", "a", "b", "--flag" }, "unexpected argument '%-%-flag'" },
+    { { "a", "b", "--", "-x" }, "unexpected argument '%-x'" },
+    { { "--" }, "missing FIRST" },
+  }
+  for _, case in ipairs(bad) do
+    it("without a rest parameter, an extra argument after -- is unexpected: " .. table.concat(case[1], " "),
+      function()
+        local r = testenv.run { positionals, table.unpack(case[1]) }
+        assert.equal(2, r.code)
+        assert.matches("^connrecipe: positionals: " .. case[2] .. " %(see 'connrecipe positionals %-%-help'%)\n$",
+          r.stderr)
+        assert.equal("", r.stdout)
+      end)
+  end
 end)
 
 describe("reports", function()
@@ -112,5 +153,135 @@ describe("reports", function()
     assert.is_true(doc.checks[1].ok)
     assert.is_false(doc.checks[2].ok)
     assert.is_number(doc.elapsed_ms)
+  end)
+end)
+
+describe("evidence arrays with nil holes", function()
+  local holes = testenv.source_dir .. "/tests/fixtures/recipes/evidence_holes.lua"
+  -- what each finding shows: its items in order (nils left out), then its keys
+  local expected = {
+    hole = { 1, 3 },
+    leading = { "c" },
+    idiom = { "listener: nginx", "since 5 s" },
+    sparse = { "b", "j" },
+    mixed = { "a", "c", key = "v" },
+    nested = { "[1,null,3]" }, -- a nested table is JSON in the text report too
+  }
+
+  it("show the same items in the text and the JSON report", function()
+    local text = testenv.run { holes }
+    assert.equal(0, text.code, text.stderr)
+    local shown, current = {}, nil
+    for line in text.stdout:gmatch("[^\n]+") do
+      local id = line:match("^%[info%] ([%w-]+):")
+      if id then
+        current = {}
+        shown[id] = current
+      elseif current and line:match("^    %- ") then
+        local item = line:sub(7)
+        current[#current + 1] = math.tointeger(tonumber(item)) or item
+      elseif current and line:match("^    %w+: ") then
+        local k, v = line:match("^    (%w+): (.*)$")
+        current[k] = v
+      end
+    end
+    assert.same(expected, shown)
+
+    local r = testenv.run { holes, "--json" }
+    assert.equal(0, r.code, r.stderr)
+    assert.matches('"evidence":%[1,3%]', r.stdout) -- an array, no nulls
+    local doc = json.decode(r.stdout)
+    local from_json = {}
+    for _, f in ipairs(doc.findings) do
+      local ev = f.evidence
+      if f.id == "mixed" then -- lines and keys: a JSON object, the lines under "1", "2"
+        ev = { ev["1"], ev["2"], key = ev.key }
+      elseif f.id == "nested" then
+        ev = { json.encode(ev[1]) }
+      end
+      from_json[f.id] = ev
+    end
+    assert.same(expected, from_json)
+  end)
+end)
+
+describe("a run cut short", function()
+  local cut_short = testenv.source_dir .. "/tests/fixtures/recipes/cut_short.lua"
+
+  -- exactly one JSON document on stdout (trailing whitespace allowed)
+  local function one_document(stdout)
+    local doc, pos, err = json.decode(stdout)
+    assert.is_table(doc, "not a JSON document: " .. tostring(err) .. ": " .. stdout)
+    assert.equal("", stdout:sub(pos):match("^%s*(.-)$"), "more than one document")
+    return doc
+  end
+
+  local function deadline(...)
+    return testenv.run { "--deadline", "0.5", "--json", cut_short, ... }
+  end
+
+  it("by --deadline still prints the --json document: findings and checks so far, exit 3", function()
+    local r = deadline("127.0.0.1:5")
+    assert.equal(3, r.code)
+    assert.equal("waiting\nconnrecipe: deadline of 0.5 s expired; the output above is partial\n", r.stderr)
+    local doc = one_document(r.stdout)
+    assert.equal("deadline", doc.interrupted)
+    assert.equal(1, doc.schema)
+    assert.equal("cut_short", doc.recipe)
+    assert.equal("127.0.0.1:5", doc.target.display)
+    assert.matches('"verdict":null', r.stdout) -- no conclusion from a run cut short
+    assert.equal(1, #doc.findings)
+    assert.equal("early", doc.findings[1].id)
+    assert.same({ "line 1" }, doc.findings[1].evidence)
+    assert.equal(2, #doc.checks)
+    assert.equal("quick step", doc.checks[1].name)
+    assert.is_true(doc.checks[1].ok)
+    assert.equal("slow step", doc.checks[2].name) -- the step the deadline cut
+    assert.is_false(doc.checks[2].ok)
+    assert.equal("deadline expired", doc.checks[2].error)
+    assert.is_true(doc.checks[2].ms >= 300)
+    assert.is_true(doc.elapsed_ms >= 450)
+  end)
+
+  it("in a CPU loop inside a check: the check is cut, not failed, and the recipe does not go on", function()
+    local r = deadline("--mode=spin")
+    assert.equal(3, r.code)
+    local doc = one_document(r.stdout)
+    assert.equal("deadline", doc.interrupted)
+    assert.matches('"target":null', r.stdout)
+    assert.equal(1, #doc.findings, "no finding recorded after the cut")
+    assert.equal("early", doc.findings[1].id)
+    assert.equal("slow step", doc.checks[2].name)
+    assert.equal("deadline expired", doc.checks[2].error)
+  end)
+
+  it("before any finding: an empty document that says so", function()
+    local r = deadline("--mode=early")
+    assert.equal(3, r.code)
+    local doc = one_document(r.stdout)
+    assert.equal("deadline", doc.interrupted)
+    assert.equal("cut_short", doc.recipe)
+    assert.same({}, doc.findings)
+    assert.same({}, doc.checks)
+  end)
+
+  it("after the recipe printed its own document: no second one", function()
+    local r = deadline("--mode=own")
+    assert.equal(3, r.code)
+    assert.equal('{"own":true}\n', r.stdout)
+  end)
+
+  it("by Ctrl-C prints the document too, exit 130", function()
+    local dir = testenv.tmpdir()
+    local r = testenv.sh(("%s --json %s >%s/out 2>%s/err & pid=$!; "
+      .. "for i in $(seq 200); do grep -q waiting %s/err && break; sleep 0.05; done; "
+      .. "kill -INT $pid; wait $pid; echo $?"):format(
+      testenv.quote(testenv.bin), testenv.quote(cut_short), dir, dir, dir))
+    assert.equal("130\n", r.stdout)
+    assert.matches("connrecipe: interrupted\n$", testenv.read_file(dir .. "/err"))
+    local doc = one_document(testenv.read_file(dir .. "/out"))
+    assert.equal("sigint", doc.interrupted)
+    assert.equal("early", doc.findings[1].id)
+    assert.equal("interrupted", doc.checks[2].error)
   end)
 end)
