@@ -375,6 +375,29 @@ local function near_ports(ctx, args, f)
   end
 end
 
+-- The UDP sockets bound to the port in this namespace: a service that speaks UDP.
+local function udp_on_port(ctx, port)
+  local list = ctx:check("UDP sockets on port " .. port .. ", with owners", cr.listeners,
+    { proto = "udp", port = port, processes = true })
+  return type(list) == "table" and list or {}
+end
+
+local function udp_only(ctx, args, udp, evidence)
+  local t, u = args.target, udp[1]
+  for _, s in ipairs(udp) do
+    evidence[#evidence + 1] = "UDP " .. describe(s)
+  end
+  local addr = D.is_wildcard(u.addr) and t.host or u.addr -- a socket bound to one address answers there only
+  ctx:finding {
+    id = "udp-only", severity = "error", priority = 4,
+    summary = ("nothing listens on TCP port %d, but UDP port %d is bound by %s: the service speaks UDP, "
+      .. "not TCP"):format(t.port, t.port, D.holders(u.processes) or "a process (owner unknown)"),
+    evidence = evidence,
+    fix = ("talk to it over UDP (probe it: connrecipe -e 'print(cr.probe.udp(\"%s\", %d).status)'); "
+      .. "if it should take TCP too, configure it to listen on TCP port %d"):format(addr, t.port, t.port),
+  }
+end
+
 local function no_listener(ctx, args, f)
   local t = args.target
   local addrs = {}
@@ -382,14 +405,19 @@ local function no_listener(ctx, args, f)
     local took = r.ms and (" in %.2f ms"):format(r.ms) or ""
     addrs[#addrs + 1] = ("%s: %s%s"):format(D.endpoint(r.addr, t.port), r.status, took)
   end
-  ctx:finding {
-    id = "no-listener", severity = "error",
-    summary = ("nothing listens on port %d (%s)"):format(t.port, #f.probe.results > 1 and "any address" or
-      f.probe.results[1].addr),
-    evidence = addrs,
-    fix = ("start the service that should listen on %d, or point the client at the port it uses "
-      .. "(connrecipe listeners.lua lists them)"):format(t.port),
-  }
+  local udp = udp_on_port(ctx, t.port)
+  if #udp > 0 then
+    udp_only(ctx, args, udp, addrs)
+  else
+    ctx:finding {
+      id = "no-listener", severity = "error",
+      summary = ("nothing listens on port %d (%s)"):format(t.port, #f.probe.results > 1 and "any address" or
+        f.probe.results[1].addr),
+      evidence = addrs,
+      fix = ("start the service that should listen on %d, or point the client at the port it uses "
+        .. "(connrecipe listeners.lua lists them)"):format(t.port),
+    }
+  end
   explain_expected(ctx, args, f)
   near_ports(ctx, args, f)
 end

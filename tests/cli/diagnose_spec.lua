@@ -84,6 +84,27 @@ describe("diagnose.lua", function()
     assert.matches("refused", text_of(f["no-listener"]))
   end)
 
+  it("udp-only: nothing listens on the TCP port, a UDP socket holds it; the holder is named", function()
+    bg("timeout 60 socat -u UDP4-RECV:47093,bind=127.0.0.1 /dev/null")
+    assert(testenv.wait_listening(ns, "udp", 47093))
+    local doc, f, r = diagnose { "127.0.0.1:47093" }
+    assert.equal(1, r.code)
+    assert.equal("udp-only", doc.verdict)
+    assert.is_nil(f["no-listener"])
+    assert.matches("UDP port 47093 is bound by socat %(pid %d+%)", f["udp-only"].summary)
+    assert.matches("127%.0%.0%.1:47093 held by socat", text_of(f["udp-only"]))
+    assert.matches("cr.probe.udp", f["udp-only"].fix, 1, true)
+  end)
+
+  it("a UDP socket in another namespace does not make the TCP port a UDP one", function()
+    local other = testenv.netns()
+    bg("timeout 60 socat -u UDP4-RECV:47094,bind=127.0.0.1 /dev/null", other)
+    assert(testenv.wait_listening(other, "udp", 47094))
+    local doc, f = diagnose { "127.0.0.1:47094" }
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["udp-only"])
+  end)
+
   it("port-mismatch as a warning beside no-listener for a port that looks like a typo", function()
     listen(47081)
     local doc, f = diagnose { "127.0.0.1:47080" }
