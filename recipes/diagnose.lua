@@ -54,15 +54,29 @@ local function own_netns(ctx)
   return me and me.netns
 end
 
+-- ListenDrops counts every SYN or connection a listener dropped, overflows
+-- of a full accept queue included (each of those counts in ListenOverflows too).
 local function overflows(counters)
   local ext = counters and counters.TcpExt or {}
-  return (ext.ListenOverflows or 0) + (ext.ListenDrops or 0)
+  return ext.ListenDrops or ext.ListenOverflows or 0
+end
+
+-- The drop counters of this namespace's TCP listeners on a port, by inode:
+-- read before and after the probe, they tell which listener dropped it.
+local function listener_drops(port)
+  local list = cr.listeners { proto = "tcp", port = port }
+  local by_inode = {}
+  for _, l in ipairs(list or {}) do
+    by_inode[l.inode] = l.drops -- nil from the /proc/net fallback
+  end
+  return by_inode
 end
 
 --- Gathers what the decision needs, concurrently where it can.
 local function gather(ctx, args)
   local t = args.target
-  local f = { local_addrs = D.local_addresses(), counters_before = cr.sys.counters() }
+  local f = { local_addrs = D.local_addresses(), counters_before = cr.sys.counters(),
+              drops_before = listener_drops(t.port) }
   local dump
   f.probe, dump, f.netns = cr.all {
     function()
@@ -77,6 +91,7 @@ local function gather(ctx, args)
     end,
   }
   f.counters_after = cr.sys.counters()
+  f.drops_after = listener_drops(t.port)
   f.overflow_growth = overflows(f.counters_after) - overflows(f.counters_before)
   f.here, f.elsewhere, f.on_port = {}, {}, {}
   for _, l in ipairs(dump.list) do
@@ -524,22 +539,38 @@ local function firewall_finding(ctx, id, r, port, hits, owner)
   }
 end
 
+-- Is this listener's accept queue what stops the connection? Its own state
+-- decides: a queue over its limit, or its drop counter growing during the
+-- probe. The namespace's ListenDrops counts every listener's drops, so it
+-- only supports that, or stands in when the /proc/net fallback gives neither
+-- a limit nor a drop count and connections wait in this queue.
 local function backlog_full(ctx, f, l)
-  local full = l.sendq > 0 and l.recvq > l.sendq -- /proc/net gives no limit (0): trust the counters then
-  if not full and f.overflow_growth <= 0 then
+  local before, after = f.drops_before[l.inode], f.drops_after[l.inode]
+  local dropped = before and after and after - before -- by this listener, during the probe
+  local limit_known = l.drops ~= nil or l.sendq > 0 -- netlink gives both; /proc/net neither
+  local full = limit_known and l.recvq > l.sendq
+  local only_counters = not limit_known and l.recvq > 0 and f.overflow_growth > 0
+  if not (full or (dropped and dropped > 0) or only_counters) then
     return false
   end
-  local evidence = { describe(l), ("accept queue: %d waiting, limit %d"):format(l.recvq, l.sendq) }
+  local evidence = { describe(l) }
+  evidence[#evidence + 1] = limit_known and ("accept queue: %d waiting, limit %d"):format(l.recvq, l.sendq)
+    or ("accept queue: %d waiting, limit unknown (read from /proc/net)"):format(l.recvq)
+  if dropped then
+    evidence[#evidence + 1] = ("this listener dropped %d connection attempt(s) during the probe (%d in all)"):format(
+      dropped, after)
+  end
   if f.overflow_growth > 0 then
-    evidence[#evidence + 1] = ("ListenOverflows+ListenDrops grew by %d during the probe"):format(f.overflow_growth)
+    evidence[#evidence + 1] = ("the namespace's ListenDrops (every listener's) grew by %d during the probe"):format(
+      f.overflow_growth)
   end
-  if l.drops then
-    evidence[#evidence + 1] = ("the socket dropped %d packets"):format(l.drops)
-  end
+  local state = full and ("%d connections wait, limit %d"):format(l.recvq, l.sendq)
+    or dropped and dropped > 0 and ("it dropped %d connection attempt(s) during the probe"):format(dropped)
+    or ("%d connection(s) wait and the namespace's listen drops grew"):format(l.recvq)
   ctx:finding {
     id = "backlog-full", severity = "error", priority = 3,
-    summary = ("%s's accept queue on %s is full: it is not calling accept() fast enough"):format(
-      D.holders(l.processes) or "the listener", D.endpoint(l.addr, l.port)),
+    summary = ("%s's accept queue on %s is full (%s): it is not calling accept() fast enough"):format(
+      D.holders(l.processes) or "the listener", D.endpoint(l.addr, l.port), state),
     evidence = evidence,
     fix = "find out why the server stopped accepting (hung, overloaded, blocked): strace -p PID or its logs; "
       .. "raise its listen backlog and net.core.somaxconn only if it is merely slow",

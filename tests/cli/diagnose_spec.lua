@@ -295,6 +295,33 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
   end)
 
+  it("another listener's overflows during the probe do not make this one's queue full", function()
+    -- 47095: its queue is full and clients keep knocking, so the namespace's
+    -- ListenOverflows grows all through the probe of 47096, which has room but
+    -- whose SYNs an nft rule drops
+    local script = "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+      .. "s.bind(('127.0.0.1',47095))\ns.listen(0)\ntime.sleep(60)\n"
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/noaccept.py", script)
+    bg("timeout 60 python3 " .. dir .. "/noaccept.py")
+    assert(testenv.wait_listening(ns, "tcp", 47095))
+    bg("timeout 30 socat TCP4:127.0.0.1:47095 SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -Htln sport = :47095")).stdout:match("^%S+%s+1%s")
+    end))
+    bg("timeout 30 sh -c 'while :; do socat -u /dev/null TCP4:127.0.0.1:47095,connect-timeout=0.1; done'")
+    listen(47096)
+    sh_ns("nft add table inet crtest")
+    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
+    sh_ns("nft add rule inet crtest in tcp dport 47096 drop")
+    local doc, f = diagnose { "127.0.0.1:47096", "--timeout", "0.5" }
+    assert.equal("firewall-drop", doc.verdict)
+    assert.is_nil(f["backlog-full"])
+    -- the counter did grow: the test would pass vacuously otherwise
+    local counters = sh_ns("nstat -az TcpExtListenOverflows").stdout
+    assert.matches("TcpExtListenOverflows%s+[1-9]", counters)
+  end)
+
   it("stale-unix-socket: the file exists, nobody listens", function()
     local dir = testenv.tmpdir()
     local code = "import socket; s=socket.socket(socket.AF_UNIX); s.bind('" .. dir .. "/app.sock')"
