@@ -408,6 +408,62 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("run as root", f["owner-unknown"].fix)
   end)
 
+  it("listener-check-incomplete beside no-listener: as nobody, a namespace without processes cannot be read",
+    function()
+      if not testenv.have("setpriv") then
+        return pending("setpriv not installed")
+      end
+      local other = testenv.netns() -- nothing runs in it: without privilege there is no way in
+      local nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+      local doc, f, r = diagnose({ "127.0.0.1:47097" }, { prefix = nobody })
+      assert.equal(1, r.code)
+      assert.equal("no-listener", doc.verdict)
+      local gap = f["listener-check-incomplete"]
+      assert.equal("warn", gap.severity)
+      assert.matches("other network namespace", gap.summary)
+      assert.matches("netns " .. other .. ": Operation not permitted", text_of(gap), 1, true)
+      assert.matches("run as root", gap.fix)
+    end)
+
+  it("no listener-check-incomplete as root, when every namespace could be read", function()
+    testenv.netns()
+    local doc, f = diagnose { "127.0.0.1:47097" }
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["listener-check-incomplete"])
+  end)
+
+  -- This namespace's tables unreadable for real: netlink off (the /proc/net
+  -- fallback), and, in a private mount namespace, a /proc whose net/tcp,
+  -- net/tcp6 and net/unix exist with mode 000, read as nobody (EACCES).
+  local unreadable_tables = "unshare -m --propagation private sh -c "
+    .. q("mount -t tmpfs none /proc && mkdir -p /proc/thread-self/net && cd /proc/thread-self/net && "
+      .. ": >tcp && : >tcp6 && : >unix && chmod 000 tcp tcp6 unix && exec \"$@\"")
+    .. " sh env CONNRECIPE_SOCK_DIAG=off setpriv --reuid=65534 --regid=65534 --clear-groups "
+
+  it("listener-check-incomplete as the verdict, not no-listener, when this namespace's tables cannot be read",
+    function()
+      if not testenv.have("setpriv") then
+        return pending("setpriv not installed")
+      end
+      local doc, f, r = diagnose({ "127.0.0.1:47097" }, { prefix = unreadable_tables })
+      assert.equal(1, r.code)
+      assert.equal("listener-check-incomplete", doc.verdict)
+      assert.equal("error", f["listener-check-incomplete"].severity)
+      assert.matches("what listens on it is unknown", f["listener-check-incomplete"].summary)
+      assert.matches("Permission denied", f["listener-check-incomplete"].summary)
+      assert.matches("127%.0%.0%.1:47097: refused", text_of(f["listener-check-incomplete"]))
+      assert.is_nil(f["no-listener"])
+    end)
+
+  it("unix-socket-missing says the listening Unix sockets could not be read, not that none is similar", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    local doc, f = diagnose({ "unix:/tmp/crtest-no-such-dir/app.sock" }, { prefix = unreadable_tables })
+    assert.equal("unix-socket-missing", doc.verdict)
+    assert.matches("could not be read %(Permission denied%)", text_of(f["unix-socket-missing"]))
+  end)
+
   it("remote-refused, remote-timeout and host-unreachable for an address in another namespace", function()
     local far = testenv.netns()
     local veth = "crv" .. math.random(10000, 99999)
