@@ -41,12 +41,44 @@ end
 
 -- ---- facts ----------------------------------------------------------------------------------
 
--- The TCP listeners of every namespace with their owners, split into this
--- namespace's and the others'.
+-- The TCP listeners of every namespace with their owners: list, info, and
+-- the message when no table could be read at all.
 local function listeners(ctx)
   local list, info = ctx:check("listeners, all namespaces, with owners", cr.listeners,
     { proto = "tcp", netns = "all", processes = true })
-  return list or {}, info or {}
+  if type(list) ~= "table" then
+    return {}, {}, (tostring(info or "?"):gsub("^cannot read the socket tables: ", ""))
+  end
+  return list, info or {}, nil
+end
+
+-- A namespace that went away during the dump held no listener: not a gap.
+local VANISHED = { ["No such process"] = true, ["No such file or directory"] = true }
+
+-- What the listener dump could not read: `own`, why this namespace's tables
+-- are unread (then "nothing listens" cannot be told), and `others`, one line
+-- per other namespace that could not be read.
+local function dump_gaps(f, info, err)
+  local gaps = { others = {} }
+  if err then
+    gaps.own = err
+    return gaps
+  end
+  for _, ns in ipairs(info.namespaces or {}) do
+    if ns.error and not VANISHED[ns.error] then
+      if ns.via == "self" or (f.netns and ns.inode == f.netns) then
+        gaps.own = ns.error
+      else
+        gaps.others[#gaps.others + 1] = ("netns %s: %s"):format(ns.name or tostring(ns.inode), ns.error)
+      end
+    end
+  end
+  gaps.own = gaps.own or info.error
+  local tcp4 = (info.sources or {}).tcp4 -- "missing" is fine for tcp6 (no IPv6), never for tcp4
+  if not gaps.own and tcp4 ~= "netlink" and tcp4 ~= "proc" then
+    gaps.own = "no IPv4 TCP table could be read (neither sock_diag nor /proc/net/tcp)"
+  end
+  return gaps
 end
 
 local function own_netns(ctx)
@@ -54,29 +86,44 @@ local function own_netns(ctx)
   return me and me.netns
 end
 
+-- ListenDrops counts every SYN or connection a listener dropped, overflows
+-- of a full accept queue included (each of those counts in ListenOverflows too).
 local function overflows(counters)
   local ext = counters and counters.TcpExt or {}
-  return (ext.ListenOverflows or 0) + (ext.ListenDrops or 0)
+  return ext.ListenDrops or ext.ListenOverflows or 0
+end
+
+-- The drop counters of this namespace's TCP listeners on a port, by inode:
+-- read before and after the probe, they tell which listener dropped it.
+local function listener_drops(port)
+  local list = cr.listeners { proto = "tcp", port = port }
+  local by_inode = {}
+  for _, l in ipairs(list or {}) do
+    by_inode[l.inode] = l.drops -- nil from the /proc/net fallback
+  end
+  return by_inode
 end
 
 --- Gathers what the decision needs, concurrently where it can.
 local function gather(ctx, args)
   local t = args.target
-  local f = { local_addrs = D.local_addresses(), counters_before = cr.sys.counters() }
+  local f = { local_addrs = D.local_addresses(), counters_before = cr.sys.counters(),
+              drops_before = listener_drops(t.port) }
   local dump
   f.probe, dump, f.netns = cr.all {
     function()
       return ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port, { timeout = args.timeout })
     end,
     function()
-      local list, info = listeners(ctx)
-      return { list = list, info = info }
+      local list, info, err = listeners(ctx)
+      return { list = list, info = info, err = err }
     end,
     function()
       return own_netns(ctx)
     end,
   }
   f.counters_after = cr.sys.counters()
+  f.drops_after = listener_drops(t.port)
   f.overflow_growth = overflows(f.counters_after) - overflows(f.counters_before)
   f.here, f.elsewhere, f.on_port = {}, {}, {}
   for _, l in ipairs(dump.list) do
@@ -88,7 +135,7 @@ local function gather(ctx, args)
       end
     end
   end
-  f.dump_info = dump.info
+  f.gaps = dump_gaps(f, dump.info, dump.err)
   return f
 end
 
@@ -153,6 +200,68 @@ local function owners_unknown(ctx, f)
       fix = "run as root to see the owners of other users' sockets: sudo connrecipe diagnose ...",
     }
   end
+end
+
+-- ---- findings: what the listener check could not read -----------------------------------------
+
+local function gap_lines(gaps, max)
+  local lines = {}
+  if gaps.own then
+    lines[#lines + 1] = "this namespace's socket tables: " .. gaps.own
+  end
+  for i, line in ipairs(gaps.others) do
+    if max and #lines >= max then
+      lines[#lines + 1] = ("and %d more namespace(s)"):format(#gaps.others - i + 1)
+      break
+    end
+    lines[#lines + 1] = line
+  end
+  return lines
+end
+
+local function gaps_fix(args, gaps)
+  local why = table.concat(gap_lines(gaps), "\n")
+  if why:find("Permission denied", 1, true) or why:find("not permitted", 1, true) then
+    return ("run as root to read every table and namespace: sudo connrecipe diagnose %s"):format(args.target.display)
+  end
+  return "list the listeners with ss -tlnp (in a namespace: ip netns exec NAME ss -tlnp); connrecipe reads them "
+    .. "through sock_diag netlink or /proc/net"
+end
+
+-- The refusal, when this namespace's tables could not be read: no claim
+-- about what listens.
+local function listeners_unknown(ctx, args, f, evidence)
+  for _, line in ipairs(gap_lines(f.gaps, 10)) do
+    evidence[#evidence + 1] = "not read: " .. line
+  end
+  ctx:finding {
+    id = "listener-check-incomplete", severity = "error", priority = 1,
+    summary = ("port %d is refused, and what listens on it is unknown: this namespace's socket tables could not be "
+      .. "read (%s)"):format(args.target.port, f.gaps.own),
+    evidence = evidence,
+    fix = gaps_fix(args, f.gaps),
+  }
+end
+
+-- Any other gap, beside the verdict: it may hide the listener the findings
+-- did not name. Other namespaces matter only when the target is not reachable.
+local function listener_check_incomplete(ctx, args, f, any_open)
+  local gaps = f.gaps
+  if ctx:has("listener-check-incomplete") or not (gaps.own or (#gaps.others > 0 and not any_open)) then
+    return
+  end
+  local summary
+  if gaps.own then
+    summary = ("the listener check is incomplete: this namespace's socket tables could not be read (%s); %s"):format(
+      gaps.own, any_open and "the accepting process is not named" or "the findings may miss a listener")
+  else
+    summary = ("the listener check is incomplete: the listeners of %d other network namespace(s) could not be "
+      .. "read, so one there would not be named"):format(#gaps.others)
+  end
+  ctx:finding {
+    id = "listener-check-incomplete", severity = any_open and "info" or "warn",
+    summary = summary, evidence = gap_lines(gaps, 10), fix = gaps_fix(args, gaps),
+  }
 end
 
 -- ---- findings: the probe succeeded --------------------------------------------------------------
@@ -311,6 +420,9 @@ local function explain_expected(ctx, args, f)
     end
     return false
   end
+  if f.gaps.own then -- it runs; where it listens cannot be told
+    return false
+  end
   for _, p in ipairs(procs) do -- one of them listening elsewhere explains it best
     local ports = listening_ports_of(f, p.pid)
     local name = ("%s (pid %d)"):format(p.comm, p.pid)
@@ -375,6 +487,29 @@ local function near_ports(ctx, args, f)
   end
 end
 
+-- The UDP sockets bound to the port in this namespace: a service that speaks UDP.
+local function udp_on_port(ctx, port)
+  local list = ctx:check("UDP sockets on port " .. port .. ", with owners", cr.listeners,
+    { proto = "udp", port = port, processes = true })
+  return type(list) == "table" and list or {}
+end
+
+local function udp_only(ctx, args, udp, evidence)
+  local t, u = args.target, udp[1]
+  for _, s in ipairs(udp) do
+    evidence[#evidence + 1] = "UDP " .. describe(s)
+  end
+  local addr = D.is_wildcard(u.addr) and t.host or u.addr -- a socket bound to one address answers there only
+  ctx:finding {
+    id = "udp-only", severity = "error", priority = 4,
+    summary = ("nothing listens on TCP port %d, but UDP port %d is bound by %s: the service speaks UDP, "
+      .. "not TCP"):format(t.port, t.port, D.holders(u.processes) or "a process (owner unknown)"),
+    evidence = evidence,
+    fix = ("talk to it over UDP (probe it: connrecipe -e 'print(cr.probe.udp(\"%s\", %d).status)'); "
+      .. "if it should take TCP too, configure it to listen on TCP port %d"):format(addr, t.port, t.port),
+  }
+end
+
 local function no_listener(ctx, args, f)
   local t = args.target
   local addrs = {}
@@ -382,14 +517,21 @@ local function no_listener(ctx, args, f)
     local took = r.ms and (" in %.2f ms"):format(r.ms) or ""
     addrs[#addrs + 1] = ("%s: %s%s"):format(D.endpoint(r.addr, t.port), r.status, took)
   end
-  ctx:finding {
-    id = "no-listener", severity = "error",
-    summary = ("nothing listens on port %d (%s)"):format(t.port, #f.probe.results > 1 and "any address" or
-      f.probe.results[1].addr),
-    evidence = addrs,
-    fix = ("start the service that should listen on %d, or point the client at the port it uses "
-      .. "(connrecipe listeners.lua lists them)"):format(t.port),
-  }
+  local udp = not f.gaps.own and udp_on_port(ctx, t.port) or {}
+  if f.gaps.own then
+    listeners_unknown(ctx, args, f, addrs)
+  elseif #udp > 0 then
+    udp_only(ctx, args, udp, addrs)
+  else
+    ctx:finding {
+      id = "no-listener", severity = "error",
+      summary = ("nothing listens on port %d (%s)"):format(t.port, #f.probe.results > 1 and "any address" or
+        f.probe.results[1].addr),
+      evidence = addrs,
+      fix = ("start the service that should listen on %d, or point the client at the port it uses "
+        .. "(connrecipe listeners.lua lists them)"):format(t.port),
+    }
+  end
   explain_expected(ctx, args, f)
   near_ports(ctx, args, f)
 end
@@ -496,22 +638,38 @@ local function firewall_finding(ctx, id, r, port, hits, owner)
   }
 end
 
+-- Is this listener's accept queue what stops the connection? Its own state
+-- decides: a queue over its limit, or its drop counter growing during the
+-- probe. The namespace's ListenDrops counts every listener's drops, so it
+-- only supports that, or stands in when the /proc/net fallback gives neither
+-- a limit nor a drop count and connections wait in this queue.
 local function backlog_full(ctx, f, l)
-  local full = l.sendq > 0 and l.recvq > l.sendq -- /proc/net gives no limit (0): trust the counters then
-  if not full and f.overflow_growth <= 0 then
+  local before, after = f.drops_before[l.inode], f.drops_after[l.inode]
+  local dropped = before and after and after - before -- by this listener, during the probe
+  local limit_known = l.drops ~= nil or l.sendq > 0 -- netlink gives both; /proc/net neither
+  local full = limit_known and l.recvq > l.sendq
+  local only_counters = not limit_known and l.recvq > 0 and f.overflow_growth > 0
+  if not (full or (dropped and dropped > 0) or only_counters) then
     return false
   end
-  local evidence = { describe(l), ("accept queue: %d waiting, limit %d"):format(l.recvq, l.sendq) }
+  local evidence = { describe(l) }
+  evidence[#evidence + 1] = limit_known and ("accept queue: %d waiting, limit %d"):format(l.recvq, l.sendq)
+    or ("accept queue: %d waiting, limit unknown (read from /proc/net)"):format(l.recvq)
+  if dropped then
+    evidence[#evidence + 1] = ("this listener dropped %d connection attempt(s) during the probe (%d in all)"):format(
+      dropped, after)
+  end
   if f.overflow_growth > 0 then
-    evidence[#evidence + 1] = ("ListenOverflows+ListenDrops grew by %d during the probe"):format(f.overflow_growth)
+    evidence[#evidence + 1] = ("the namespace's ListenDrops (every listener's) grew by %d during the probe"):format(
+      f.overflow_growth)
   end
-  if l.drops then
-    evidence[#evidence + 1] = ("the socket dropped %d packets"):format(l.drops)
-  end
+  local state = full and ("%d connections wait, limit %d"):format(l.recvq, l.sendq)
+    or dropped and dropped > 0 and ("it dropped %d connection attempt(s) during the probe"):format(dropped)
+    or ("%d connection(s) wait and the namespace's listen drops grew"):format(l.recvq)
   ctx:finding {
     id = "backlog-full", severity = "error", priority = 3,
-    summary = ("%s's accept queue on %s is full: it is not calling accept() fast enough"):format(
-      D.holders(l.processes) or "the listener", D.endpoint(l.addr, l.port)),
+    summary = ("%s's accept queue on %s is full (%s): it is not calling accept() fast enough"):format(
+      D.holders(l.processes) or "the listener", D.endpoint(l.addr, l.port), state),
     evidence = evidence,
     fix = "find out why the server stopped accepting (hung, overloaded, blocked): strace -p PID or its logs; "
       .. "raise its listen backlog and net.core.somaxconn only if it is merely slow",
@@ -733,8 +891,14 @@ local function unix_socket(ctx, args)
     ctx:finding { id = "probe-error", severity = "error", summary = tostring(err) }
     return
   end
-  local socks = ctx:check("listening Unix sockets with owners", cr.listeners,
-    { proto = "unix", processes = true }) or {}
+  local socks, info = ctx:check("listening Unix sockets with owners", cr.listeners,
+    { proto = "unix", processes = true })
+  local unread -- why the Unix socket table could not be read, if it could not
+  if type(socks) ~= "table" then
+    socks, unread = {}, tostring(info):gsub("^cannot read the socket tables: ", "")
+  elseif info.error or (info.sources or {}).unix ~= "netlink" and (info.sources or {}).unix ~= "proc" then
+    unread = info.error or "neither sock_diag nor /proc/net/unix could be read"
+  end
   local owner
   for _, s in ipairs(socks) do
     if s.path == t.path then
@@ -752,7 +916,9 @@ local function unix_socket(ctx, args)
     end
     ctx:finding { id = "unix-socket-missing", severity = "error",
                   summary = ("%s does not exist: the server is not running or uses another path"):format(t.path),
-                  evidence = #similar > 0 and similar or { "no listening Unix socket has a similar name" },
+                  evidence = #similar > 0 and similar or { unread
+                    and ("the listening Unix sockets could not be read (%s): similar names unknown"):format(unread)
+                    or "no listening Unix socket has a similar name" },
                   fix = #similar > 0
                     and ("point the client at %s if that is the server"):format(similar[1]:match("^%S+"))
                     or "start the server, and check the socket path in its configuration" }
@@ -828,6 +994,9 @@ return cr.recipe {
       decide_local(ctx, args, f, r)
     else
       decide_remote(ctx, args, r)
+    end
+    if is_local(f, r.addr) then -- a remote host's listeners are not in our tables anyway
+      listener_check_incomplete(ctx, args, f, any_open)
     end
     owners_unknown(ctx, f)
   end,

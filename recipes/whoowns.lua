@@ -2,7 +2,10 @@
 -- For PORT, ADDR:PORT, /path/to.sock or @abstract: every
 -- socket bound to it, the processes holding each, their process tree line,
 -- systemd unit or container and how long they have been running.
--- Exit code: 0 someone holds it, 1 nobody does (it is free), 2 bad input.
+-- A socket path no socket in the table holds is probed: a stale file (the
+-- server died and left it), not a socket, or served from another network
+-- namespace.
+-- Exit code: 0 someone holds it, 1 nobody does (free, or a stale file), 2 bad input.
 local json = require "connrecipe.json"
 local ipaddr = require "connrecipe.ipaddr"
 
@@ -108,6 +111,28 @@ local function endpoint(s)
   return ("%s:%d"):format(s.addr, s.port)
 end
 
+-- A socket path that no socket in this namespace's table holds: what
+-- connecting to it says -> {status, text, exit code}
+local function unheld_path(path)
+  local r = cr.probe.unix(path)
+  local status = r and r.status or "error"
+  if status == "refused" then
+    return status, ("%s is a stale socket file: no socket is bound to it (the server that created it has exited), "
+      .. "so connecting is refused; restart the server, or remove the file: rm %s"):format(path, path), 1
+  elseif status == "open" then
+    return status, ("%s accepts connections, but no socket in this network namespace holds it: it is bound in "
+      .. "another network namespace (a container), or under a relative name; its holder is not known here"):format(
+      path), 0
+  elseif status == "not-a-socket" then
+    return status, ("%s exists and is not a socket: nothing holds it, but binding it fails (EADDRINUSE) until "
+      .. "it is moved away"):format(path), 1
+  elseif status == "denied" then
+    return status, ("no socket in the table holds %s, and connecting to it is not permitted (%s): run as root "
+      .. "to tell whether it is stale"):format(path, tostring(r.errno)), 1
+  end
+  return status, ("nothing holds %s: it is free to bind"):format(path), 1
+end
+
 local function whoowns(target_arg, target)
   local socks, info = cr.sockets({ port = target.port, processes = true,
     proto = target.path and "unix" or nil })
@@ -147,11 +172,20 @@ local function whoowns(target_arg, target)
       owner_unknown_reason = s.owner_unknown_reason, holders = holders, _sock = s }
   end
 
+  -- a file path nothing here holds: stale, not a socket, or held from elsewhere?
+  local probe, unheld, code
+  if #report == 0 and target.path and target.path:sub(1, 1) == "/" then
+    probe, unheld, code = unheld_path(target.path)
+  end
+
   if cr.cli.json then
     for _, r in ipairs(report) do
       r._sock = nil
     end
-    print(json.encode({ recipe = "whoowns", target = target_arg, sockets = report }))
+    print(json.encode({ recipe = "whoowns", target = target_arg, sockets = report, probe = probe,
+      stale = probe and probe == "refused" or nil }))
+  elseif unheld then
+    print(unheld)
   elseif #report == 0 then
     print(("nothing holds %s: it is free to bind"):format(target_arg))
   else
@@ -171,7 +205,7 @@ local function whoowns(target_arg, target)
       end
     end
   end
-  return #report > 0 and 0 or 1
+  return code or (#report > 0 and 0 or 1)
 end
 
 return cr.recipe {

@@ -72,7 +72,22 @@ expect_status 1 connrecipe waitfor.lua 127.0.0.1:1 --timeout 0.2
 expect_status 0 connrecipe scan.lua 127.0.0.1 --ports 1-100
 [ "$(run connrecipe -e 'print(require "cjson".encode {1})')" = "[1]" ] || fail "cjson from the installed binary"
 run lua5.4 -e 'assert(require "connrecipe".version)' || fail "stock lua5.4 cannot require the installed module"
-man -w connrecipe >/dev/null || fail "man -w connrecipe finds no man page"
+# lintian-style hygiene: the man page compressed, the license as copyright
+ships() {
+  local f
+  for f in "${files[@]}"; do [ "$f" = "$1" ] && return 0; done
+  return 1
+}
+man_page=/usr/share/man/man1/connrecipe.1.gz
+ships "$man_page" || fail "the package does not ship $man_page"
+! ships /usr/share/man/man1/connrecipe.1 || fail "the package ships an uncompressed man page"
+ships /usr/share/doc/connrecipe/copyright || fail "the package ships no /usr/share/doc/connrecipe/copyright"
+head -n 1 /usr/share/doc/connrecipe/copyright | grep -q '^Format: ' || fail "copyright is not machine-readable (DEP-5)"
+got=$(man -w connrecipe) || fail "man -w connrecipe finds no man page"
+[ "$got" = "$man_page" ] || fail "man -w connrecipe finds $got, not $man_page"
+got=$(run env MANWIDTH=100 man -P cat connrecipe 2>&1) || fail "man connrecipe failed: $(head -c 2000 <<<"$got")"
+grep -q 'find out why a connection is refused' <<<"$got" ||
+  fail "man connrecipe does not show the page: $(head -c 2000 <<<"$got")"
 completion=/usr/share/bash-completion/completions/connrecipe
 # shellcheck disable=SC2016 # expanded by the inner bash
 got=$(run bash -c 'source "$1"; COMP_WORDS=(connrecipe wai); COMP_CWORD=1; _connrecipe; echo "${COMPREPLY[*]}"' \

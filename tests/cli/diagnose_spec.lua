@@ -84,6 +84,27 @@ describe("diagnose.lua", function()
     assert.matches("refused", text_of(f["no-listener"]))
   end)
 
+  it("udp-only: nothing listens on the TCP port, a UDP socket holds it; the holder is named", function()
+    bg("timeout 60 socat -u UDP4-RECV:47093,bind=127.0.0.1 /dev/null")
+    assert(testenv.wait_listening(ns, "udp", 47093))
+    local doc, f, r = diagnose { "127.0.0.1:47093" }
+    assert.equal(1, r.code)
+    assert.equal("udp-only", doc.verdict)
+    assert.is_nil(f["no-listener"])
+    assert.matches("UDP port 47093 is bound by socat %(pid %d+%)", f["udp-only"].summary)
+    assert.matches("127%.0%.0%.1:47093 held by socat", text_of(f["udp-only"]))
+    assert.matches("cr.probe.udp", f["udp-only"].fix, 1, true)
+  end)
+
+  it("a UDP socket in another namespace does not make the TCP port a UDP one", function()
+    local other = testenv.netns()
+    bg("timeout 60 socat -u UDP4-RECV:47094,bind=127.0.0.1 /dev/null", other)
+    assert(testenv.wait_listening(other, "udp", 47094))
+    local doc, f = diagnose { "127.0.0.1:47094" }
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["udp-only"])
+  end)
+
   it("port-mismatch as a warning beside no-listener for a port that looks like a typo", function()
     listen(47081)
     local doc, f = diagnose { "127.0.0.1:47080" }
@@ -274,6 +295,33 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
   end)
 
+  it("another listener's overflows during the probe do not make this one's queue full", function()
+    -- 47095: its queue is full and clients keep knocking, so the namespace's
+    -- ListenOverflows grows all through the probe of 47096, which has room but
+    -- whose SYNs an nft rule drops
+    local script = "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+      .. "s.bind(('127.0.0.1',47095))\ns.listen(0)\ntime.sleep(60)\n"
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/noaccept.py", script)
+    bg("timeout 60 python3 " .. dir .. "/noaccept.py")
+    assert(testenv.wait_listening(ns, "tcp", 47095))
+    bg("timeout 30 socat TCP4:127.0.0.1:47095 SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(ns, "ss -Htln sport = :47095")).stdout:match("^%S+%s+1%s")
+    end))
+    bg("timeout 30 sh -c 'while :; do socat -u /dev/null TCP4:127.0.0.1:47095,connect-timeout=0.1; done'")
+    listen(47096)
+    sh_ns("nft add table inet crtest")
+    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
+    sh_ns("nft add rule inet crtest in tcp dport 47096 drop")
+    local doc, f = diagnose { "127.0.0.1:47096", "--timeout", "0.5" }
+    assert.equal("firewall-drop", doc.verdict)
+    assert.is_nil(f["backlog-full"])
+    -- the counter did grow: the test would pass vacuously otherwise
+    local counters = sh_ns("nstat -az TcpExtListenOverflows").stdout
+    assert.matches("TcpExtListenOverflows%s+[1-9]", counters)
+  end)
+
   it("stale-unix-socket: the file exists, nobody listens", function()
     local dir = testenv.tmpdir()
     local code = "import socket; s=socket.socket(socket.AF_UNIX); s.bind('" .. dir .. "/app.sock')"
@@ -358,6 +406,62 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.equal("address-mismatch", doc.verdict)
     assert.equal("info", f["owner-unknown"].severity)
     assert.matches("run as root", f["owner-unknown"].fix)
+  end)
+
+  it("listener-check-incomplete beside no-listener: as nobody, a namespace without processes cannot be read",
+    function()
+      if not testenv.have("setpriv") then
+        return pending("setpriv not installed")
+      end
+      local other = testenv.netns() -- nothing runs in it: without privilege there is no way in
+      local nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+      local doc, f, r = diagnose({ "127.0.0.1:47097" }, { prefix = nobody })
+      assert.equal(1, r.code)
+      assert.equal("no-listener", doc.verdict)
+      local gap = f["listener-check-incomplete"]
+      assert.equal("warn", gap.severity)
+      assert.matches("other network namespace", gap.summary)
+      assert.matches("netns " .. other .. ": Operation not permitted", text_of(gap), 1, true)
+      assert.matches("run as root", gap.fix)
+    end)
+
+  it("no listener-check-incomplete as root, when every namespace could be read", function()
+    testenv.netns()
+    local doc, f = diagnose { "127.0.0.1:47097" }
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["listener-check-incomplete"])
+  end)
+
+  -- This namespace's tables unreadable for real: netlink off (the /proc/net
+  -- fallback), and, in a private mount namespace, a /proc whose net/tcp,
+  -- net/tcp6 and net/unix exist with mode 000, read as nobody (EACCES).
+  local unreadable_tables = "unshare -m --propagation private sh -c "
+    .. q("mount -t tmpfs none /proc && mkdir -p /proc/thread-self/net && cd /proc/thread-self/net && "
+      .. ": >tcp && : >tcp6 && : >unix && chmod 000 tcp tcp6 unix && exec \"$@\"")
+    .. " sh env CONNRECIPE_SOCK_DIAG=off setpriv --reuid=65534 --regid=65534 --clear-groups "
+
+  it("listener-check-incomplete as the verdict, not no-listener, when this namespace's tables cannot be read",
+    function()
+      if not testenv.have("setpriv") then
+        return pending("setpriv not installed")
+      end
+      local doc, f, r = diagnose({ "127.0.0.1:47097" }, { prefix = unreadable_tables })
+      assert.equal(1, r.code)
+      assert.equal("listener-check-incomplete", doc.verdict)
+      assert.equal("error", f["listener-check-incomplete"].severity)
+      assert.matches("what listens on it is unknown", f["listener-check-incomplete"].summary)
+      assert.matches("Permission denied", f["listener-check-incomplete"].summary)
+      assert.matches("127%.0%.0%.1:47097: refused", text_of(f["listener-check-incomplete"]))
+      assert.is_nil(f["no-listener"])
+    end)
+
+  it("unix-socket-missing says the listening Unix sockets could not be read, not that none is similar", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    local doc, f = diagnose({ "unix:/tmp/crtest-no-such-dir/app.sock" }, { prefix = unreadable_tables })
+    assert.equal("unix-socket-missing", doc.verdict)
+    assert.matches("could not be read %(Permission denied%)", text_of(f["unix-socket-missing"]))
   end)
 
   it("remote-refused, remote-timeout and host-unreachable for an address in another namespace", function()

@@ -23,13 +23,27 @@ bin=$root$prefix/bin/connrecipe
 for f in "$bin" "$moddir/connrecipe.so" \
   "$root$prefix/share/connrecipe/recipes/scan.lua" \
   "$root$prefix/share/connrecipe/recipes/waitfor.lua" \
-  "$root$prefix/share/man/man1/connrecipe.1" \
+  "$root$prefix/share/man/man1/connrecipe.1.gz" \
+  "$root$prefix/share/doc/connrecipe/copyright" \
   "$root$prefix/share/bash-completion/completions/connrecipe" \
   "$root$prefix/share/doc/connrecipe/api.md" \
   "$root$prefix/share/doc/connrecipe/README.md"; do
   [ -f "$f" ] || fail "not installed: ${f#"$root"}"
 done
 [ -x "$bin" ] || fail "not executable: $prefix/bin/connrecipe"
+# The man page is installed compressed only, without a timestamp, and is the source's.
+man=$root$prefix/share/man/man1/connrecipe.1.gz
+[ ! -e "${man%.gz}" ] || fail "the man page is installed uncompressed too"
+gzip -t "$man" || fail "not a valid gzip file: ${man#"$root"}"
+gzip -dc "$man" | cmp -s - "$source/docs/connrecipe.1" || fail "${man#"$root"} is not docs/connrecipe.1"
+[ "$(od -An -tu4 -j4 -N4 "$man" | tr -d ' ')" = 0 ] || fail "${man#"$root"} has a timestamp (gzip -n)"
+# The copyright file is machine-readable (DEP-5) and carries LICENSE's text.
+copyright=$root$prefix/share/doc/connrecipe/copyright
+head -n 1 "$copyright" | grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/$' ||
+  fail "copyright does not start with the DEP-5 Format line"
+sed -n '5,$p' "$source/LICENSE" >"$tmp/license" # after "MIT License", the copyright line and blank lines
+awk 'p { sub(/^ \.?/, ""); print } /^License: / && prev == "" { p = 1 } { prev = $0 }' "$copyright" |
+  cmp -s - "$tmp/license" || fail "the license text in copyright differs from LICENSE"
 # Installed binaries carry no path back into the build tree.
 if readelf -d "$bin" "$moddir/connrecipe.so" | grep -E 'R(UN)?PATH'; then
   fail "installed files keep an RPATH"

@@ -1,0 +1,93 @@
+-- whoowns.lua on Unix socket paths nothing in the socket table holds: a
+-- stale file a killed server left behind, a file that is not a socket, and a
+-- socket bound from another network namespace. Real socat servers in private
+-- network namespaces.
+local testenv = require "testenv"
+local dkjson = require "dkjson"
+local q = testenv.quote
+
+describe("whoowns.lua on a socket path", function()
+  local ns
+  before_each(function()
+    local skip = testenv.needs_root()
+    if skip then
+      return pending(skip)
+    end
+    ns = testenv.netns()
+  end)
+  after_each(testenv.cleanup)
+
+  -- Starts socat listening on a Unix socket inside a namespace; returns its pid.
+  local function unix_server(path, namespace)
+    local pidfile = path .. ".pid"
+    testenv.background(testenv.in_netns(namespace or ns, "timeout 60 sh -c "
+      .. q(("echo $$ >%s; exec socat UNIX-LISTEN:%s,fork SYSTEM:true"):format(q(pidfile), path))))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -S " .. q(path)).code == 0
+    end), "socat did not create " .. path)
+    local pid = tonumber((testenv.read_file(pidfile) or ""):match("%d+"))
+    assert(pid, "no pid in " .. pidfile)
+    return pid
+  end
+
+  local function whoowns(args, namespace)
+    local r = testenv.run_in_netns(namespace or ns, args)
+    return r, r.stdout .. r.stderr
+  end
+
+  it("says a socket file left by a killed server is stale, and exits 1", function()
+    local dir = testenv.tmpdir()
+    local path = dir .. "/app.sock"
+    local pid = unix_server(path)
+    local r, out = whoowns { "whoowns.lua", path }
+    assert.equal(0, r.code, out)
+    assert.matches("socat%(" .. pid .. "%)", r.stdout)
+
+    assert(os.execute("kill -KILL " .. pid)) -- no chance to remove its socket file
+    assert(testenv.wait_for(function()
+      return testenv.sh("kill -0 " .. pid).code ~= 0
+    end))
+    assert.equal(0, testenv.sh("test -S " .. q(path)).code, "the socket file should be left behind")
+
+    r, out = whoowns { "whoowns.lua", path }
+    assert.equal(1, r.code, out)
+    assert.matches(path .. " is a stale socket file", r.stdout, 1, true)
+    assert.matches("rm " .. path, r.stdout, 1, true)
+    assert.not_matches("free to bind", r.stdout)
+
+    r, out = whoowns { "whoowns.lua", path, "--json" }
+    assert.equal(1, r.code, out)
+    local doc = dkjson.decode(r.stdout)
+    assert.is_true(doc.stale)
+    assert.equal("refused", doc.probe)
+    assert.same({}, doc.sockets)
+  end)
+
+  it("says a path that is not a socket blocks binding", function()
+    local path = testenv.tmpdir() .. "/plain"
+    testenv.write_file(path, "not a socket\n")
+    local r, out = whoowns { "whoowns.lua", path }
+    assert.equal(1, r.code, out)
+    assert.matches("exists and is not a socket", r.stdout)
+    assert.not_matches("free to bind", r.stdout)
+  end)
+
+  it("a missing path is free to bind", function()
+    local path = testenv.tmpdir() .. "/none.sock"
+    local r, out = whoowns { "whoowns.lua", path, "--json" }
+    assert.equal(1, r.code, out)
+    local doc = dkjson.decode(r.stdout)
+    assert.equal("missing", doc.probe)
+    assert.is_nil(doc.stale)
+  end)
+
+  it("a socket bound from another network namespace accepts connections: not stale, exit 0", function()
+    local other = testenv.netns()
+    local path = testenv.tmpdir() .. "/elsewhere.sock"
+    unix_server(path, other)
+    local r, out = whoowns { "whoowns.lua", path }
+    assert.equal(0, r.code, out)
+    assert.matches("accepts connections, but no socket in this network namespace holds it", r.stdout)
+    assert.not_matches("stale", r.stdout)
+  end)
+end)
