@@ -40,6 +40,7 @@ typedef struct {
   /* results */
   int rc;
   cr_sock_table t;
+  size_t dumped; /* rows before the port/addr filters */
   cr_owner_map m;
   int have_map;
   ns_result *ns;
@@ -133,6 +134,7 @@ static void sockets_work(uv_work_t *req) {
     /* pool threads never leave the process's own namespace */
     o->rc = cr_sock_dump(&o->t, &o->a.q, cr_netns_self());
   }
+  o->dumped = o->t.n;
   if (o->rc != -ENOMEM) filter_table(o);
   if (walk) o->have_map = cr_owner_walk_finish(walk, &o->t, &o->m) == 0;
   if (o->rc != -ENOMEM) resolve_users(o);
@@ -384,10 +386,11 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
 static int sockets_push(cr_op *op, lua_State *L) {
   sockets_op *o = (sockets_op *)op;
   if (o->rc == -ECANCELED) return cr_push_failure(L, "socket dump cancelled", "ECANCELED");
-  if (o->rc && (o->rc == -ENOMEM || o->t.n == 0)) {
+  if (o->rc && (o->rc == -ENOMEM || o->dumped == 0)) {
+    /* nothing could be read at all (a filter that leaves no row is no failure) */
     lua_pushnil(L);
     lua_pushfstring(L, "cannot read the socket tables: %s", strerror(-o->rc));
-    lua_pushstring(L, o->rc == -ENOMEM ? "ENOMEM" : o->rc == -EACCES ? "EACCES" : "EIO");
+    lua_pushstring(L, uv_err_name(o->rc)); /* libuv's codes are -errno on Linux */
     return 3;
   }
   int unknown = 0;
