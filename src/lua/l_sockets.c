@@ -186,6 +186,7 @@ typedef struct {
   const sockets_op *o;
   int base;  /* stack index of the first row string */
   int users; /* stack index of the first user name (o->users order) */
+  int owner_cache; /* stack index of {pid = holder table} */
 } row_ctx;
 
 static void push_row_strings(lua_State *L, row_ctx *c) {
@@ -198,6 +199,8 @@ static void push_row_strings(lua_State *L, row_ctx *c) {
   c->users = lua_gettop(L) + 1;
   for (size_t i = 0; i < c->o->nusers; i++)
     lua_pushstring(L, c->o->users[i].name);
+  lua_newtable(L);
+  c->owner_cache = lua_gettop(L);
 }
 
 /* t[key] = v for the table at the top; the key is pushed first, so no rotate */
@@ -270,18 +273,27 @@ static const char *owner_unknown_reason(const cr_owner_map *m) {
                            "or the kernel)";
 }
 
+/* The table of one holder process: made once per pid and shared by the rows
+ * of all its sockets (a server holding 100 listeners is one table). */
+static void push_owner(lua_State *L, const row_ctx *c, const cr_owner *w) {
+  if (lua_rawgeti(L, c->owner_cache, w->pid) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  set_int(L, c, K_PID, w->pid);
+  set_str(L, c, K_COMM, w->comm, strlen(w->comm));
+  if (w->unit[0]) set_str(L, c, K_UNIT, w->unit, strlen(w->unit));
+  if (w->container[0]) set_str(L, c, K_CONTAINER, w->container, strlen(w->container));
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, c->owner_cache, w->pid);
+}
+
 static int push_owners(lua_State *L, const row_ctx *c, size_t i) {
   const cr_owner_map *m = &c->o->m;
   uint32_t first = m->first[i], count = m->count[i];
   lua_pushvalue(L, c->base + K_PROCESSES);
   lua_createtable(L, (int)count, 0);
   for (uint32_t k = 0; k < count; k++) {
-    const cr_owner *w = &m->owners[first + k];
-    lua_createtable(L, 0, 4);
-    set_int(L, c, K_PID, w->pid);
-    set_str(L, c, K_COMM, w->comm, strlen(w->comm));
-    if (w->unit[0]) set_str(L, c, K_UNIT, w->unit, strlen(w->unit));
-    if (w->container[0]) set_str(L, c, K_CONTAINER, w->container, strlen(w->container));
+    push_owner(L, c, &m->owners[first + k]);
     lua_rawseti(L, -2, (lua_Integer)k + 1);
   }
   lua_rawset(L, -3);

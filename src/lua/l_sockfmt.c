@@ -28,6 +28,7 @@ typedef struct {
       has_netns : 1, dual_stack : 1, owner_unknown : 1, has_processes : 1;
   int nowners;
   shown_owner shown[MAX_SHOWN_OWNERS];
+  uint16_t len[8]; /* its cells' lengths (one per column), once laid out */
   /* sort key */
   uint8_t proto_rank, family_rank;
   uint8_t addr_bytes[16];
@@ -106,30 +107,36 @@ static uint8_t rank(const char *name, const char *const *names) {
 static const char *const protos[] = {"tcp", "udp", "unix", NULL};
 static const char *const families[] = {"inet", "inet6", "unix", NULL};
 
-static void read_row(lua_State *L, int t, int base, sock_row *r) {
+/* Reads only what the columns need: at 50k rows every lookup counts. */
+static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_column) {
   memset(r, 0, sizeof *r);
   r->proto = get_string(L, t, base, K_PROTO);
   r->family = get_string(L, t, base, K_FAMILY);
-  r->addr = get_string(L, t, base, K_ADDR);
-  r->path = get_string(L, t, base, K_PATH);
-  r->user = get_string(L, t, base, K_USER);
-  r->netns_name = get_string(L, t, base, K_NETNS_NAME);
-  r->container = get_string(L, t, base, K_CONTAINER);
-  r->has_port = get_integer(L, t, base, K_PORT, &r->port);
-  r->has_recvq = get_integer(L, t, base, K_RECVQ, &r->recvq);
-  r->has_sendq = get_integer(L, t, base, K_SENDQ, &r->sendq);
-  r->has_uid = get_integer(L, t, base, K_UID, &r->uid);
-  r->has_inode = get_integer(L, t, base, K_INODE, &r->inode);
-  r->has_netns = get_integer(L, t, base, K_NETNS, &r->netns);
-  r->owner_unknown = get_flag(L, t, base, K_OWNER_UNKNOWN, 1);
   r->proto_rank = rank(r->proto, protos);
   r->family_rank = rank(r->family, families);
-  /* a [::] socket that is not v6only takes IPv4 too */
-  r->dual_stack = r->family_rank == 1 && r->addr && strcmp(r->addr, "::") == 0 &&
-                  get_flag(L, t, base, K_V6ONLY, 0);
-  if (r->addr && r->family_rank < 2)
-    inet_pton(r->family_rank == 0 ? AF_INET : AF_INET6, r->addr, r->addr_bytes);
+  if (r->family_rank == 2) {
+    r->path = get_string(L, t, base, K_PATH);
+  } else {
+    r->addr = get_string(L, t, base, K_ADDR);
+    r->has_port = get_integer(L, t, base, K_PORT, &r->port);
+    if (r->addr && r->family_rank < 2)
+      inet_pton(r->family_rank == 0 ? AF_INET : AF_INET6, r->addr, r->addr_bytes);
+    /* a [::] socket that is not v6only takes IPv4 too */
+    r->dual_stack = r->family_rank == 1 && r->addr && strcmp(r->addr, "::") == 0 &&
+                    get_flag(L, t, base, K_V6ONLY, 0);
+  }
+  r->has_recvq = get_integer(L, t, base, K_RECVQ, &r->recvq);
+  r->has_sendq = get_integer(L, t, base, K_SENDQ, &r->sendq);
+  r->has_inode = get_integer(L, t, base, K_INODE, &r->inode);
+  r->user = get_string(L, t, base, K_USER);
+  if (!r->user) r->has_uid = get_integer(L, t, base, K_UID, &r->uid);
+  if (netns_column) {
+    r->netns_name = get_string(L, t, base, K_NETNS_NAME);
+    r->has_netns = get_integer(L, t, base, K_NETNS, &r->netns);
+  }
   read_owners(L, t, base, r);
+  if (!r->first_container) r->container = get_string(L, t, base, K_CONTAINER);
+  if (r->nowners == 0) r->owner_unknown = get_flag(L, t, base, K_OWNER_UNKNOWN, 1);
 }
 
 /* ---- cells ------------------------------------------------------------------- */
@@ -286,23 +293,37 @@ static void fit(layout *lay, const cell cells[COLUMNS]) {
   }
 }
 
-/* One line: columns two spaces apart, the last one unpadded. */
-static void add_line(luaL_Buffer *b, const layout *lay, const cell cells[COLUMNS]) {
-  int last = lay->netns ? C_NETNS : C_WHERE;
-  size_t cap = 2 * COLUMNS + 1;
-  for (int k = 0; k <= last; k++)
-    cap += cells[k].n > lay->width[k] ? cells[k].n : lay->width[k];
-  char *p = luaL_prepbuffsize(b, cap), *start = p;
+static int last_column(const layout *lay) { return lay->netns ? C_NETNS : C_WHERE; }
+
+/* The length of the line write_line makes of cells len[] long, newline included. */
+static size_t line_length(const layout *lay, const uint16_t len[COLUMNS]) {
+  int last = last_column(lay);
+  size_t n = 1;
+  for (int k = 0; k <= last; k++) {
+    size_t pad = len[k] < lay->width[k] ? lay->width[k] - len[k] : 0;
+    n += (k ? 2 : 0) + len[k] + (lay->right[k] || k < last ? pad : 0);
+  }
+  return n;
+}
+
+/* One line at p: columns two spaces apart, the last one unpadded. */
+static char *write_line(char *p, const layout *lay, const cell cells[COLUMNS]) {
+  int last = last_column(lay);
   for (int k = 0; k <= last; k++) {
     size_t pad = cells[k].n < lay->width[k] ? lay->width[k] - cells[k].n : 0;
-    if (k) p = memcpy(p, "  ", 2), p += 2;
+    if (k) memcpy(p, "  ", 2), p += 2;
     if (lay->right[k]) memset(p, ' ', pad), p += pad;
     memcpy(p, cells[k].text, cells[k].n);
     p += cells[k].n;
     if (!lay->right[k] && k < last) memset(p, ' ', pad), p += pad;
   }
   *p++ = '\n';
-  luaL_addsize(b, (size_t)(p - start));
+  return p;
+}
+
+static void cell_lengths(const cell cells[COLUMNS], uint16_t len[COLUMNS]) {
+  for (int k = 0; k < COLUMNS; k++)
+    len[k] = (uint16_t)cells[k].n;
 }
 
 /* ---- order: protocol, family, address, port, path, namespace ------------------ */
@@ -313,14 +334,36 @@ static int cmp_str(const char *a, const char *b) {
 }
 #define CMP(a, b) ((a) < (b) ? -1 : (a) > (b) ? 1 : 0)
 
+/* The order's leading fields packed into integers, next to the row pointer:
+ * the sort compares contiguous keys instead of chasing rows. */
+typedef struct {
+  uint64_t k[3]; /* proto and family ranks, the address, the port */
+  const sock_row *row;
+} sort_entry;
+
+static uint64_t be_bytes(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static void sort_key(const sock_row *r, sort_entry *e) {
+  const uint8_t *a = r->addr_bytes;
+  e->k[0] = (uint64_t)r->proto_rank << 56 | (uint64_t)r->family_rank << 48 | be_bytes(a, 6);
+  e->k[1] = be_bytes(a + 6, 8);
+  e->k[2] = be_bytes(a + 14, 2) << 48 | (uint64_t)(r->port & 0xffff) << 32;
+  e->row = r;
+}
+
+/* then, on equal keys: an unknown protocol's name, path, namespace, inode */
 static int row_order(const void *pa, const void *pb) {
-  const sock_row *a = *(sock_row *const *)pa, *b = *(sock_row *const *)pb;
+  const sort_entry *x = pa, *y = pb;
+  for (int i = 0; i < 3; i++)
+    if (x->k[i] != y->k[i]) return x->k[i] < y->k[i] ? -1 : 1;
+  const sock_row *a = x->row, *b = y->row;
   int c;
-  if ((c = CMP(a->proto_rank, b->proto_rank))) return c;
   if (a->proto_rank == 3 && (c = cmp_str(a->proto, b->proto))) return c;
-  if ((c = CMP(a->family_rank, b->family_rank))) return c;
-  if ((c = memcmp(a->addr_bytes, b->addr_bytes, sizeof a->addr_bytes))) return c;
-  if ((c = CMP(a->port, b->port))) return c;
   if ((c = cmp_str(a->path, b->path))) return c;
   if ((c = CMP(a->netns, b->netns))) return c;
   if ((c = CMP(a->inode, b->inode))) return c;
@@ -353,22 +396,22 @@ static int l_format_sockets(lua_State *L) {
   read_options(L, &netns, &sort);
   lua_settop(L, 1);
   lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
-  if ((lua_Unsigned)n > SIZE_MAX / (sizeof(sock_row) + sizeof(sock_row *)) - 1)
+  if ((lua_Unsigned)n > SIZE_MAX / (sizeof(sock_row) + sizeof(sort_entry)) - 1)
     return luaL_error(L, "cr.format_sockets: too many rows");
   luaL_checkstack(L, KEY_COUNT + 8, "cr.format_sockets");
   int base = lua_gettop(L) + 1;
   for (int k = 0; k < KEY_COUNT; k++)
     lua_pushstring(L, key_text[k]);
   /* rows live in a userdata: collected even when a row raises below */
-  sock_row *rows = lua_newuserdatauv(L, (size_t)n * (sizeof *rows + sizeof(sock_row *)) + 1, 0);
-  sock_row **order = (sock_row **)(rows + n);
+  sock_row *rows = lua_newuserdatauv(L, (size_t)n * (sizeof *rows + sizeof(sort_entry)) + 1, 0);
+  sort_entry *order = (sort_entry *)(rows + n);
   for (lua_Integer i = 0; i < n; i++) {
     if (lua_rawgeti(L, 1, i + 1) != LUA_TTABLE)
       return luaL_error(L, "cr.format_sockets: entry %d is a %s, not a socket table", (int)(i + 1),
                         luaL_typename(L, -1));
-    read_row(L, lua_gettop(L), base, &rows[i]);
+    read_row(L, lua_gettop(L), base, &rows[i], netns);
     rows[i].index = (uint32_t)i;
-    order[i] = &rows[i];
+    sort_key(&rows[i], &order[i]);
     lua_pop(L, 1);
   }
   if (sort) qsort(order, (size_t)n, sizeof *order, row_order);
@@ -385,15 +428,22 @@ static int l_format_sockets(lua_State *L) {
   for (lua_Integer i = 0; i < n; i++) {
     row_cells(&rows[i], cells, netns);
     fit(&lay, cells);
+    cell_lengths(cells, rows[i].len);
   }
+  /* the text's exact size is known now: one allocation, no regrowth */
+  uint16_t head_len[COLUMNS];
+  cell_lengths(head, head_len);
+  size_t total = line_length(&lay, head_len);
+  for (lua_Integer i = 0; i < n; i++)
+    total += line_length(&lay, rows[i].len);
   luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  add_line(&b, &lay, head);
+  char *p = luaL_buffinitsize(L, &b, total), *start = p;
+  p = write_line(p, &lay, head);
   for (lua_Integer i = 0; i < n; i++) {
-    row_cells(order[i], cells, netns);
-    add_line(&b, &lay, cells);
+    row_cells(order[i].row, cells, netns);
+    p = write_line(p, &lay, cells);
   }
-  luaL_pushresult(&b);
+  luaL_pushresultsize(&b, (size_t)(p - start));
   return 1;
 }
 
