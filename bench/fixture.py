@@ -19,8 +19,10 @@ def child(index, listeners, files, deadline, ready_w):
     base = index * listeners
     for k in range(listeners):
         n = base + k
-        addr = "127.0.%d.%d" % (1 + (n // 40000) // 250, 1 + (n // 40000) % 250)
-        port = 1024 + n % 40000
+        # ports 50000-64999: clear of well-known ports and of the test suite's
+        # (diagnose reports a listener in any namespace, this one included)
+        addr = "127.0.%d.%d" % (1 + (n // 15000) // 250, 1 + (n // 15000) % 250)
+        port = 50000 + n % 15000
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((addr, port))
