@@ -3,6 +3,7 @@
  * cr.sockets / cr.listeners return (so a recipe may filter or edit them
  * first); at 50k rows formatting in Lua would cost more than the dump. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,10 @@ static const char *const key_text[KEY_COUNT] = {
 /* ---- reading rows ------------------------------------------------------------ */
 
 /* Pushes t[key] (t at index t, keys from base); returns its type. Raw access
- * only: every string we keep a pointer to stays anchored in socks. */
+ * only. The strings we keep pointers to stay alive as long as the tables that
+ * hold them: a Lua string is never cleared from a weak table, but a row (or a
+ * holder table) that socks holds only weakly may be collected by the next
+ * allocation, so such tables are anchored (see anchor()). */
 static int get(lua_State *L, int t, int base, int key) {
   lua_pushvalue(L, base + key);
   return lua_rawget(L, t);
@@ -73,17 +77,44 @@ static int get_flag(lua_State *L, int t, int base, int key, int want) {
   return yes;
 }
 
-static void read_owners(lua_State *L, int t, int base, sock_row *r) {
+/* A table on the stack (at `index`) that keeps the tables we read alive until
+ * the text is written. Only tables whose holder has a metatable (so perhaps
+ * __mode) go into it: a plain table holds its values strongly, and the common
+ * case pays nothing. */
+typedef struct {
+  int index;
+  lua_Integer next;
+  int weak_rows; /* socks has a metatable: its rows may be held weakly */
+} anchors;
+
+/* Anchors the table at the top of the stack if `maybe_weak` (its holder has
+ * a metatable, so perhaps __mode). */
+static void anchor(lua_State *L, anchors *a, int maybe_weak) {
+  if (!maybe_weak) return;
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, a->index, ++a->next);
+}
+
+static int has_metatable(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) return 0;
+  lua_pop(L, 1);
+  return 1;
+}
+
+static void read_owners(lua_State *L, int t, int base, sock_row *r, anchors *a) {
   if (get(L, t, base, K_PROCESSES) != LUA_TTABLE) {
     lua_pop(L, 1);
     return;
   }
   r->has_processes = 1;
   int ps = lua_gettop(L);
+  /* a holder table may be collected if socks, the row or the list is weak */
+  int weak = a->weak_rows || has_metatable(L, t) || has_metatable(L, ps);
   size_t len = lua_rawlen(L, ps);
   r->nowners = len > INT32_MAX ? INT32_MAX : (int)len;
   for (int i = 1; i <= r->nowners && i <= MAX_SHOWN_OWNERS; i++) {
     if (lua_rawgeti(L, ps, i) == LUA_TTABLE) {
+      anchor(L, a, weak);
       int p = lua_gettop(L);
       r->shown[i - 1].comm = get_string(L, p, base, K_COMM);
       get_integer(L, p, base, K_PID, &r->shown[i - 1].pid);
@@ -108,7 +139,7 @@ static const char *const protos[] = {"tcp", "udp", "unix", NULL};
 static const char *const families[] = {"inet", "inet6", "unix", NULL};
 
 /* Reads only what the columns need: at 50k rows every lookup counts. */
-static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_column) {
+static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_column, anchors *a) {
   memset(r, 0, sizeof *r);
   r->proto = get_string(L, t, base, K_PROTO);
   r->family = get_string(L, t, base, K_FAMILY);
@@ -134,7 +165,7 @@ static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_colum
     r->netns_name = get_string(L, t, base, K_NETNS_NAME);
     r->has_netns = get_integer(L, t, base, K_NETNS, &r->netns);
   }
-  read_owners(L, t, base, r);
+  read_owners(L, t, base, r, a);
   if (!r->first_container) r->container = get_string(L, t, base, K_CONTAINER);
   if (r->nowners == 0) r->owner_unknown = get_flag(L, t, base, K_OWNER_UNKNOWN, 1);
 }
@@ -402,6 +433,9 @@ static int l_format_sockets(lua_State *L) {
   int base = lua_gettop(L) + 1;
   for (int k = 0; k < KEY_COUNT; k++)
     lua_pushstring(L, key_text[k]);
+  anchors a = {.weak_rows = has_metatable(L, 1)};
+  lua_createtable(L, a.weak_rows && n < INT_MAX ? (int)n : 0, 0);
+  a.index = lua_gettop(L);
   /* rows live in a userdata: collected even when a row raises below */
   sock_row *rows = lua_newuserdatauv(L, (size_t)n * (sizeof *rows + sizeof(sort_entry)) + 1, 0);
   sort_entry *order = (sort_entry *)(rows + n);
@@ -409,7 +443,8 @@ static int l_format_sockets(lua_State *L) {
     if (lua_rawgeti(L, 1, i + 1) != LUA_TTABLE)
       return luaL_error(L, "cr.format_sockets: entry %d is a %s, not a socket table", (int)(i + 1),
                         luaL_typename(L, -1));
-    read_row(L, lua_gettop(L), base, &rows[i], netns);
+    anchor(L, &a, a.weak_rows);
+    read_row(L, lua_gettop(L), base, &rows[i], netns, &a);
     rows[i].index = (uint32_t)i;
     sort_key(&rows[i], &order[i]);
     lua_pop(L, 1);

@@ -475,6 +475,75 @@ describe("cr.format_sockets", function()
       cr.format_sockets("tcp")
     end)
   end)
+
+  -- One call on rows that only a weak table holds (or whose holder tables
+  -- only a weak list holds), with `slack` bytes left before the collector is
+  -- due. Garbage made alongside has a finalizer that allocates strings of the
+  -- rows' sizes, so memory a collection frees during the call is reused.
+  local function weak_call(slack, weak_holders)
+    local function row(i)
+      local p = { pid = i, comm = ("c"):rep(50) .. ("%04d"):format(i) }
+      return { proto = "tcp", family = "inet", addr = "127.0.0." .. i, port = 1000 + i,
+        user = ("u"):rep(60) .. ("%04d"):format(i),
+        processes = weak_holders and setmetatable({ p }, { __mode = "v" }) or { p } }
+    end
+    local strong = {}
+    for i = 1, 16 do
+      strong[i] = row(i)
+    end
+    local want = cr.format_sockets(strong)
+    local weak, reused = setmetatable({}, { __mode = "v" }), {}
+    local ran -- set by the finalizer
+    collectgarbage()
+    local threshold = collectgarbage("count") * 1024 * 2 -- the pause is 200
+    for i = 1, 16 do
+      weak[i] = row(i)
+    end
+    setmetatable({}, { __gc = function()
+      ran = true
+      for _, n in ipairs({ 54, 64 }) do
+        for _ = 1, 128 do
+          reused[#reused + 1] = ("Z"):rep(n)
+        end
+      end
+    end })
+    local gap = math.floor(threshold - slack - collectgarbage("count") * 1024)
+    local filler = gap > 1200 and ("f"):rep(gap - 1100) or nil -- luacheck: ignore 211 (held, not read)
+    ran = false
+    local ok, text = pcall(cr.format_sockets, weak)
+    if not ok then
+      return "error" -- collected before it was read: "entry 1 is a nil"
+    end
+    return text == want and (ran and "collected" or "ok") or "wrong", text
+  end
+
+  it("keeps the rows it reads alive when the list or a row holds them weakly", function()
+    collectgarbage("incremental", 200, 100, 40) -- a step, once due, runs the whole cycle
+    local ok, err = pcall(function()
+      for _, weak_holders in ipairs({ false, true }) do
+        -- the least slack at which the rows survive until they are read...
+        local lo, hi = 0, 65536
+        while lo < hi do
+          local mid = (lo + hi) // 2
+          if weak_call(mid, weak_holders) == "error" then
+            lo = mid + 1
+          else
+            hi = mid
+          end
+        end
+        -- ...and just above it, a collection in the middle of the call
+        local collected = 0
+        for slack = lo, lo + 200 do
+          local r, text = weak_call(slack, weak_holders)
+          assert(r ~= "wrong", text)
+          collected = collected + (r == "collected" and 1 or 0)
+        end
+        assert(collected > 0, "no collection during a call: the test missed its window")
+      end
+    end)
+    collectgarbage("incremental", 200, 100, 13)
+    assert(ok, err)
+  end)
 end)
 
 describe("listeners text table", function()
