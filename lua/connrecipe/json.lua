@@ -31,15 +31,19 @@ function json.utf8(s)
 end
 
 -- A copy of v in which every string is valid UTF-8 (only for the rare
--- document that needs it: the common one is encoded as it is).
+-- document that needs it: the common one is encoded as it is). A table met
+-- twice (cr.sockets rows share one holder table per process) is copied once
+-- and that copy used at both places.
 local function clean(v, seen)
   if type(v) == "string" then
     return json.utf8(v)
-  elseif type(v) ~= "table" or seen[v] then
+  elseif type(v) ~= "table" then
     return v
+  elseif seen[v] then
+    return seen[v]
   end
-  seen[v] = true
   local copy = setmetatable({}, getmetatable(v))
+  seen[v] = copy
   for k, x in pairs(v) do
     copy[clean(k, seen)] = clean(x, seen)
   end

@@ -407,6 +407,16 @@ describe("whoowns and address spellings", function()
   end)
 end)
 
+describe("socket tables as JSON", function()
+  it("stays valid UTF-8 when rows share a holder whose name is not", function()
+    local holder = { pid = 42, comm = "bad\xffname" } -- cr.listeners shares it between rows
+    local text = json.encode({ { port = 1, processes = { holder } }, { port = 2, processes = { holder } } })
+    assert.is_not_nil(utf8.len(text), text)
+    local _, n = text:gsub("bad\\ufffdname", "") -- the replacement character, escaped
+    assert.equal(2, n, text)
+  end)
+end)
+
 describe("cr.format_sockets", function()
   local function rows()
     return {
