@@ -434,7 +434,9 @@ static int l_format_sockets(lua_State *L) {
   for (int k = 0; k < KEY_COUNT; k++)
     lua_pushstring(L, key_text[k]);
   anchors a = {.weak_rows = has_metatable(L, 1)};
-  lua_createtable(L, a.weak_rows && n < INT_MAX ? (int)n : 0, 0);
+  /* sized for every row and shown holder: no allocation while rows are read */
+  lua_Integer slots = n * (1 + MAX_SHOWN_OWNERS);
+  lua_createtable(L, a.weak_rows && slots < INT_MAX ? (int)slots : 0, 0);
   a.index = lua_gettop(L);
   /* rows live in a userdata: collected even when a row raises below */
   sock_row *rows = lua_newuserdatauv(L, (size_t)n * (sizeof *rows + sizeof(sort_entry)) + 1, 0);
