@@ -154,6 +154,8 @@ typedef struct walker {
   size_t n, cap;
   raw_link *raw;
   size_t nraw, rawcap;
+  pid_t *early; /* processes read before the table existed */
+  size_t nearly, earlycap;
   unsigned unreadable, vanished, walked;
   int error;
 } walker;
@@ -166,7 +168,7 @@ struct cr_owner_walk {
   const inode_hash *_Atomic hash; /* NULL until the table is known */
   inode_hash own_hash;
   int nw, started;
-  walker w[MAX_THREADS];
+  walker w[MAX_THREADS + 1]; /* the last one re-reads processes (rewalk_unowned) */
   pthread_t tid[MAX_THREADS];
 };
 
@@ -248,6 +250,18 @@ static int add_raw(walker *w, uint64_t inode, pid_t pid) {
   return 0;
 }
 
+static int add_early(walker *w, pid_t pid) {
+  if (w->nearly == w->earlycap) {
+    size_t cap = w->earlycap ? w->earlycap * 2 : 64;
+    pid_t *e = realloc(w->early, cap * sizeof *e);
+    if (!e) return -ENOMEM;
+    w->early = e;
+    w->earlycap = cap;
+  }
+  w->early[w->nearly++] = pid;
+  return 0;
+}
+
 /* "socket:[12345]" -> 12345 */
 static uint64_t socket_inode(const char *link, ssize_t n) {
   if (n < 10 || memcmp(link, "socket:[", 8) != 0 || link[n - 1] != ']') return 0;
@@ -279,6 +293,11 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
     return;
   }
   const inode_hash *h = atomic_load_explicit(&w->walk->hash, memory_order_acquire);
+  if (!h && add_early(w, pid)) {
+    w->error = -ENOMEM;
+    close(dfd);
+    return;
+  }
   size_t first = w->n, first_raw = w->nraw;
   int denied = 0;
   long got;
@@ -352,6 +371,54 @@ static int match_raw(walker *w, const inode_hash *h) {
   return 0;
 }
 
+static int pid_order(const void *a, const void *b) {
+  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Does some socket of t have no holder among the matches so far? */
+static int any_unowned(const cr_owner_walk *walk, const cr_sock_table *t, int *unowned) {
+  uint8_t *held = calloc(t->n + 1, 1);
+  if (!held) return -ENOMEM;
+  for (int i = 0; i < walk->nw; i++)
+    for (size_t j = 0; j < walk->w[i].n; j++)
+      held[walk->w[i].m[j].sock] = 1;
+  *unowned = 0;
+  for (size_t i = 0; i < t->n && !*unowned; i++)
+    *unowned = !held[i] && t->v[i].inode;
+  free(held);
+  return 0;
+}
+
+/* The walk overlapped the dump, so a socket may have been made after its
+ * holder's fds were read, or by a process started after the pid list was
+ * taken. When a socket has no holder, read those processes again (the ones
+ * read before the table existed, and the new ones), now against the table.
+ * Their earlier matches come back as the same pid and fold at merge. */
+static int rewalk_unowned(cr_owner_walk *walk, const cr_sock_table *t) {
+  int unowned, rc = any_unowned(walk, t, &unowned);
+  if (rc || !unowned) return rc;
+  pid_t *now = NULL;
+  size_t nnow = 0;
+  char *buf = malloc(32768);
+  if (!buf || (rc = list_pids(walk->procfd, &now, &nnow))) {
+    free(buf);
+    return rc ? rc : -ENOMEM;
+  }
+  qsort(walk->pids, walk->npids, sizeof *walk->pids, pid_order);
+  walker *late = &walk->w[walk->nw];
+  late->walk = walk;
+  for (int i = 0; i < walk->nw && !late->error; i++)
+    for (size_t j = 0; j < walk->w[i].nearly && !late->error; j++)
+      walk_process(late, walk->w[i].early[j], buf, 32768);
+  for (size_t j = 0; j < nnow && !late->error; j++)
+    if (!bsearch(&now[j], walk->pids, walk->npids, sizeof *walk->pids, pid_order))
+      walk_process(late, now[j], buf, 32768);
+  free(buf);
+  free(now);
+  return late->error;
+}
+
 /* Inserts o into range[0..count) kept ordered by pid; a pid already there
  * (the same socket on two fds of one process) is not added twice. */
 static int insert_owner(cr_owner *range, uint32_t count, const cr_owner *o) {
@@ -389,7 +456,9 @@ static int merge(const cr_sock_table *t, walker *w, int nw, cr_owner_map *m) {
       m->count[x->sock] += (uint32_t)insert_owner(range, m->count[x->sock], &x->owner);
     }
   }
-  m->n_owners = total;
+  m->n_owners = 0; /* after folding: the ranges may end before the next one starts */
+  for (size_t s = 0; s < t->n; s++)
+    m->n_owners += m->count[s];
   return 0;
 }
 
@@ -411,9 +480,10 @@ static int proc_hides_pids(void) {
 }
 
 static void walk_free(cr_owner_walk *walk) {
-  for (int i = 0; i < walk->nw; i++) {
+  for (int i = 0; i <= walk->nw; i++) {
     free(walk->w[i].m);
     free(walk->w[i].raw);
+    free(walk->w[i].early);
   }
   free(walk->pids);
   free(walk->own_hash.keys);
@@ -476,7 +546,8 @@ int cr_owner_walk_finish(cr_owner_walk *walk, const cr_sock_table *t, cr_owner_m
     m->vanished += w->vanished;
     m->processes += w->walked;
   }
-  if (!rc) rc = merge(t, walk->w, walk->nw, m);
+  if (!rc) rc = rewalk_unowned(walk, t);
+  if (!rc) rc = merge(t, walk->w, walk->nw + 1, m);
   m->hidepid = proc_hides_pids();
   walk_free(walk);
   if (rc) cr_owner_map_free(m);

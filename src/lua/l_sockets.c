@@ -408,7 +408,10 @@ static int sockets_push(cr_op *op, lua_State *L) {
   int unknown = 0;
   row_ctx c = {.o = o};
   push_row_strings(L, &c);
-  /* everything built here stays alive: collecting while building it is wasted work */
+  /* everything built here stays alive: collecting while building it is wasted
+   * work. Only a memory error can raise in between; it unwinds past the
+   * scheduler and ends the run (cr.run raises it), so the GC left paused does
+   * not outlive what the error already ends. */
   int gc_was_running = lua_gc(L, LUA_GCISRUNNING);
   lua_gc(L, LUA_GCSTOP);
   lua_createtable(L, (int)o->t.n, 0);

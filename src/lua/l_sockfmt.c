@@ -236,7 +236,8 @@ static void owners_cell(const sock_row *r, cell *c) {
   }
   for (int i = 0; i < r->nowners && i < MAX_SHOWN_OWNERS; i++) {
     if (i) put_str(c, ",");
-    put_str(c, r->shown[i].comm ? r->shown[i].comm : "?");
+    const char *comm = r->shown[i].comm;
+    put_str(c, comm && *comm ? comm : "?"); /* "": it exited before its name was read */
     put_str(c, "/");
     put_int(c, r->shown[i].pid);
   }
