@@ -7,4 +7,9 @@ if [ -n "${CONNRECIPE_ASAN_PRELOAD:-}" ]; then
   export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
   export CONNRECIPE_CHILD_ASAN_OPTIONS="detect_leaks=1"
 fi
+# Everything the run starts carries its owner, this process (busted after
+# the exec below: same pid, same start time), so that testenv.sweep() can
+# tell a dead run's leftovers from a live one's (see tests/lib/testenv.lua).
+start=$(sed 's/^.*) //' "/proc/$$/stat" | cut -d' ' -f20)
+export CONNRECIPE_TEST_OWNER="$$-$start"
 exec "$@"

@@ -2,30 +2,61 @@
 -- redis-server, nginx) and real packet-filter rules inside private network
 -- namespaces; asserts the JSON verdict, the finding ids and that the
 -- responsible process is named.
--- Ports are in the 47000s: "other-netns" looks at every namespace on the
--- machine, so a port another test uses at the same time would show up.
+-- "other-netns" looks at every namespace on the machine, so a port another
+-- run (another engineer's suite, a benchmark fixture) listens on in its own
+-- namespace would change the verdict: each test takes a block of ports
+-- nothing listens on anywhere (testenv.port_block), and port(80) stands where
+-- 47080 stood, so that near ports stay near (port(81)) and far ones far
+-- (port(999)). A test that needs a well-known port skips when it is taken.
 local testenv = require "testenv"
 local dkjson = require "dkjson"
 local q = testenv.quote
 
-local ns
+local netns -- this test's namespace (testenv.per_test_netns)
+local base -- and its block of ports
+
+local function port(n)
+  netns() -- skips the test when it cannot run
+  return base + n
+end
 
 local function bg(cmd, namespace)
-  testenv.background(testenv.in_netns(namespace or ns, cmd))
+  testenv.background_in(namespace or netns(), cmd)
 end
 
 local function sh_ns(cmd, namespace)
-  local r = testenv.sh(testenv.in_netns(namespace or ns, cmd))
-  assert(r.code == 0, cmd .. ": " .. r.stderr)
-  return r
+  return testenv.sh_in(namespace or netns(), cmd)
 end
 
-local function listen(port, bind, opts, handler)
-  local addr = bind or "127.0.0.1"
-  local v6 = addr:find(":", 1, true)
-  local spec = (v6 and "TCP6-LISTEN:%d,bind=[%s]" or "TCP4-LISTEN:%d,bind=%s"):format(port, addr)
-  bg(("timeout 60 socat %s,reuseaddr,fork%s %s"):format(spec, opts or "", handler or "SYSTEM:true"))
-  assert(testenv.wait_listening(ns, "tcp", port))
+local function listen(p, bind, opts, handler)
+  testenv.tcp_listen(netns(), p, { bind = bind, options = opts, handler = handler })
+end
+
+-- A python3 listener on 127.0.0.1:p with this backlog that never accepts.
+local function listen_never_accepting(p, backlog)
+  local dir = testenv.tmpdir()
+  testenv.write_file(dir .. "/noaccept.py", ("import socket,time\ns=socket.socket()\n"
+    .. "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',%d))\ns.listen(%d)\n"
+    .. "time.sleep(60)\n"):format(p, backlog))
+  bg("timeout 60 python3 " .. dir .. "/noaccept.py")
+  assert(testenv.wait_listening(netns(), "tcp", p))
+end
+
+-- An nft rule in an input chain of this test's namespace.
+local function nft_input(rule)
+  sh_ns("nft add table inet crtest")
+  sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
+  sh_ns("nft add rule inet crtest in " .. rule)
+end
+
+-- Skips the test unless nothing listens on a well-known port in any
+-- namespace: diagnose would report the listener there (other-netns).
+local function needs_free(p)
+  local holders = testenv.port_holders(p)
+  if #holders > 0 then
+    pending(("port %d is taken in another network namespace (%s): diagnose would report other-netns"):format(p,
+      holders[1]))
+  end
 end
 
 -- Runs diagnose.lua --json inside the namespace; returns the document, the
@@ -40,7 +71,7 @@ local function diagnose(args, opts)
     parts[#parts + 1] = q(a)
   end
   local cmd = (opts and opts.prefix or "") .. q(testenv.bin) .. " " .. table.concat(parts, " ")
-  local r = testenv.sh(testenv.in_netns((opts and opts.ns) or ns, cmd))
+  local r = testenv.sh(testenv.in_netns((opts and opts.ns) or netns(), cmd))
   local doc = dkjson.decode(r.stdout)
   assert(type(doc) == "table", "no JSON: " .. r.stdout .. r.stderr)
   local by_id = {}
@@ -55,19 +86,16 @@ local function text_of(f)
 end
 
 describe("diagnose.lua", function()
-  before_each(function()
-    local skip = testenv.needs_root()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
-  end)
-  after_each(testenv.cleanup)
+  netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
+  end, { prepare = function()
+    base = testenv.port_block()
+  end })
 
   it("reachable: names the accepting process (python3 -m http.server)", function()
-    bg("timeout 60 python3 -m http.server 47080 --bind 127.0.0.1")
-    assert(testenv.wait_listening(ns, "tcp", 47080))
-    local doc, f, r = diagnose { "127.0.0.1:47080" }
+    bg("timeout 60 python3 -m http.server " .. port(80) .. " --bind 127.0.0.1")
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal(0, r.code)
     assert.equal("reachable", doc.verdict)
     assert.equal("ok", f.reachable.severity)
@@ -76,8 +104,8 @@ describe("diagnose.lua", function()
   end)
 
   it("no-listener, and no port-mismatch when no port is near", function()
-    listen(47999)
-    local doc, f, r = diagnose { "127.0.0.1:47080" }
+    listen(port(999))
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal(1, r.code)
     assert.equal("no-listener", doc.verdict)
     assert.is_nil(f["port-mismatch"])
@@ -85,41 +113,41 @@ describe("diagnose.lua", function()
   end)
 
   it("udp-only: nothing listens on the TCP port, a UDP socket holds it; the holder is named", function()
-    bg("timeout 60 socat -u UDP4-RECV:47093,bind=127.0.0.1 /dev/null")
-    assert(testenv.wait_listening(ns, "udp", 47093))
-    local doc, f, r = diagnose { "127.0.0.1:47093" }
+    bg("timeout 60 socat -u UDP4-RECV:" .. port(93) .. ",bind=127.0.0.1 /dev/null")
+    assert(testenv.wait_listening(netns(), "udp", port(93)))
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(93) }
     assert.equal(1, r.code)
     assert.equal("udp-only", doc.verdict)
     assert.is_nil(f["no-listener"])
-    assert.matches("UDP port 47093 is bound by socat %(pid %d+%)", f["udp-only"].summary)
-    assert.matches("127%.0%.0%.1:47093 held by socat", text_of(f["udp-only"]))
+    assert.matches("UDP port " .. port(93) .. " is bound by socat %(pid %d+%)", f["udp-only"].summary)
+    assert.matches("127%.0%.0%.1:" .. port(93) .. " held by socat", text_of(f["udp-only"]))
     assert.matches("cr.probe.udp", f["udp-only"].fix, 1, true)
   end)
 
   it("a UDP socket in another namespace does not make the TCP port a UDP one", function()
     local other = testenv.netns()
-    bg("timeout 60 socat -u UDP4-RECV:47094,bind=127.0.0.1 /dev/null", other)
-    assert(testenv.wait_listening(other, "udp", 47094))
-    local doc, f = diagnose { "127.0.0.1:47094" }
+    bg("timeout 60 socat -u UDP4-RECV:" .. port(94) .. ",bind=127.0.0.1 /dev/null", other)
+    assert(testenv.wait_listening(other, "udp", port(94)))
+    local doc, f = diagnose { "127.0.0.1:" .. port(94) }
     assert.equal("no-listener", doc.verdict)
     assert.is_nil(f["udp-only"])
   end)
 
   it("port-mismatch as a warning beside no-listener for a port that looks like a typo", function()
-    listen(47081)
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    listen(port(81))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("no-listener", doc.verdict)
     assert.equal("warn", f["port-mismatch"].severity)
     assert.matches("socat %(pid %d+%)", f["port-mismatch"].summary)
-    assert.matches("127%.0%.0%.1:47081", f["port-mismatch"].fix)
+    assert.matches("127%.0%.0%.1:" .. port(81), f["port-mismatch"].fix)
   end)
 
   it("shows where the near port's owner sets it: its command line and PORT= in its environment", function()
-    bg("env PORT=47081 timeout 60 python3 -m http.server --bind 127.0.0.1 47081")
-    assert(testenv.wait_listening(ns, "tcp", 47081))
-    local _, f = diagnose { "127.0.0.1:47080" }
+    bg("env PORT=" .. port(81) .. " timeout 60 python3 -m http.server --bind 127.0.0.1 " .. port(81))
+    assert(testenv.wait_listening(netns(), "tcp", port(81)))
+    local _, f = diagnose { "127.0.0.1:" .. port(80) }
     local text = text_of(f["port-mismatch"])
-    assert.matches("environment: PORT=47081", text)
+    assert.matches("environment: PORT=" .. port(81), text)
     assert.matches("python3 %(pid %d+%)", f["port-mismatch"].summary)
   end)
 
@@ -127,9 +155,10 @@ describe("diagnose.lua", function()
     if not testenv.have("redis-server") then
       return pending("redis-server not installed")
     end
+    needs_free(6379)
     local dir = testenv.tmpdir()
     bg(("timeout 60 redis-server --port 6380 --bind 127.0.0.1 --save '' --dir %s"):format(dir))
-    assert(testenv.wait_listening(ns, "tcp", 6380))
+    assert(testenv.wait_listening(netns(), "tcp", 6380))
     local doc, f = diagnose { "redis://127.0.0.1" }
     assert.equal("port-mismatch", doc.verdict)
     assert.equal("error", f["port-mismatch"].severity)
@@ -142,6 +171,7 @@ describe("diagnose.lua", function()
     if not testenv.have("nginx") then
       return pending("nginx not installed")
     end
+    needs_free(80)
     local dir = testenv.tmpdir()
     testenv.write_file(dir .. "/nginx.conf", ([[
 daemon off; pid %s/nginx.pid; error_log %s/error.log;
@@ -150,7 +180,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   uwsgi_temp_path %s; scgi_temp_path %s; server { listen 127.0.0.1:8088; return 200; } }
 ]]):format(dir, dir, dir, dir, dir, dir, dir))
     bg("timeout 60 nginx -c " .. dir .. "/nginx.conf")
-    assert(testenv.wait_listening(ns, "tcp", 8088))
+    assert(testenv.wait_listening(netns(), "tcp", 8088))
     local doc, f = diagnose { "http://127.0.0.1/" }
     assert.equal("port-mismatch", doc.verdict)
     assert.matches("nginx %(pid %d+%) listens on port 8088, not 80", f["port-mismatch"].summary)
@@ -158,7 +188,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   end)
 
   it("service-not-running for --process when it does not run", function()
-    local doc, f = diagnose { "127.0.0.1:47555", "--process", "no-such-daemon" }
+    local doc, f = diagnose { "127.0.0.1:" .. port(555), "--process", "no-such-daemon" }
     assert.equal("service-not-running", doc.verdict)
     assert.matches("no%-such%-daemon is not running", f["service-not-running"].summary)
   end)
@@ -166,64 +196,64 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   it("starting-up when the expected process started seconds ago and does not listen yet", function()
     bg("timeout 60 python3 -c 'import time; time.sleep(30)'")
     testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "pgrep -x python3")).code == 0
+      return testenv.sh(testenv.in_netns(netns(), "pgrep -x python3")).code == 0
     end)
-    local doc, f = diagnose { "127.0.0.1:47556", "--process", "python3" }
+    local doc, f = diagnose { "127.0.0.1:" .. port(556), "--process", "python3" }
     assert.equal("starting-up", doc.verdict)
     assert.matches("waitfor", f["starting-up"].fix)
   end)
 
   it("address-mismatch: the listener is bound to another address of the family", function()
-    listen(47080, "127.0.0.2")
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    listen(port(80), "127.0.0.2")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("address-mismatch", doc.verdict)
     assert.matches("127%.0%.0%.2", f["address-mismatch"].summary)
     assert.matches("socat", text_of(f["address-mismatch"]))
   end)
 
   it("family-mismatch: the listener is on ::1 only, the target is IPv4", function()
-    listen(47080, "::1")
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    listen(port(80), "::1")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("family-mismatch", doc.verdict)
     assert.matches("IPv6 only", f["family-mismatch"].summary)
-    assert.matches("%[::1%]:47080", f["family-mismatch"].fix)
+    assert.matches("%[::1%]:" .. port(80), f["family-mismatch"].fix)
   end)
 
   it("family-mismatch: a [::] listener with IPV6_V6ONLY does not take IPv4", function()
-    listen(47080, "::", ",ipv6only=1")
-    local doc = diagnose { "127.0.0.1:47080" }
+    listen(port(80), "::", ",ipv6only=1")
+    local doc = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("family-mismatch", doc.verdict)
   end)
 
   it("a dual-stack [::] listener (v6only off) probed at 127.0.0.1 is reachable with no mismatch", function()
-    listen(47080, "::", ",ipv6only=0")
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    listen(port(80), "::", ",ipv6only=0")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("reachable", doc.verdict)
     assert.is_nil(f["family-mismatch"])
     assert.is_nil(f["address-mismatch"])
   end)
 
   it("family-mismatch as a warning when localhost resolves to ::1 first but only IPv4 listens", function()
-    testenv.netns_etc(ns, { hosts = "::1 localhost\n127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
-    listen(47080, "127.0.0.1")
-    local doc, f = diagnose { "localhost:47080" }
+    testenv.netns_etc(netns(), { hosts = "::1 localhost\n127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    listen(port(80), "127.0.0.1")
+    local doc, f = diagnose { "localhost:" .. port(80) }
     assert.equal("reachable", doc.verdict)
     assert.equal("warn", f["family-mismatch"].severity)
-    assert.matches("%[::1%]:47080", f["family-mismatch"].summary)
+    assert.matches("%[::1%]:" .. port(80), f["family-mismatch"].summary)
   end)
 
   it("localhost with both families and a listener on 127.0.0.2 is an address question, not a family one", function()
-    testenv.netns_etc(ns, { hosts = "::1 localhost\n127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
-    listen(47082, "127.0.0.2")
-    local doc, f = diagnose { "localhost:47082" }
+    testenv.netns_etc(netns(), { hosts = "::1 localhost\n127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    listen(port(82), "127.0.0.2")
+    local doc, f = diagnose { "localhost:" .. port(82) }
     assert.equal("address-mismatch", doc.verdict)
     assert.is_nil(f["family-mismatch"])
-    assert.matches("127%.0%.0%.2:47082", f["address-mismatch"].fix)
+    assert.matches("127%.0%.0%.2:" .. port(82), f["address-mismatch"].fix)
   end)
 
   it("a wildcard target (0.0.0.0) is this host, not a remote one", function()
-    listen(47081)
-    local doc, f = diagnose { "0.0.0.0:47080" }
+    listen(port(81))
+    local doc, f = diagnose { "0.0.0.0:" .. port(80) }
     assert.equal("no-listener", doc.verdict)
     assert.equal("warn", f["port-mismatch"].severity)
   end)
@@ -234,87 +264,72 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   end)
 
   it("does not show a URL's password", function()
-    local _, _, r = diagnose { "http://alice:s3cret@127.0.0.1:47080/x" }
+    local _, _, r = diagnose { "http://alice:s3cret@127.0.0.1:" .. port(80) .. "/x" }
     assert.not_matches("s3cret", r.stdout)
-    assert.matches('"url":"http://127%.0%.0%.1:47080/x"', r.stdout)
+    assert.matches('"url":"http://127%.0%.0%.1:' .. port(80) .. '/x"', r.stdout)
   end)
 
   it("other-netns: nothing here, a listener in a second namespace is named", function()
     local other = testenv.netns()
-    bg("timeout 60 socat TCP4-LISTEN:47080,bind=127.0.0.1,reuseaddr,fork SYSTEM:true", other)
-    assert(testenv.wait_listening(other, "tcp", 47080))
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    bg("timeout 60 socat TCP4-LISTEN:" .. port(80) .. ",bind=127.0.0.1,reuseaddr,fork SYSTEM:true", other)
+    assert(testenv.wait_listening(other, "tcp", port(80)))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("other-netns", doc.verdict)
     assert.matches("socat %(pid %d+%)", f["other-netns"].summary)
     assert.matches(other, f["other-netns"].summary, 1, true)
   end)
 
   it("firewall-reject: a listener exists and an iptables REJECT rule refuses; the rule is quoted", function()
-    listen(47080)
-    sh_ns("iptables -A INPUT -p tcp --dport 47080 -j REJECT --reject-with tcp-reset")
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    listen(port(80))
+    sh_ns("iptables -A INPUT -p tcp --dport " .. port(80) .. " -j REJECT --reject-with tcp-reset")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("firewall-reject", doc.verdict)
-    assert.matches("%-%-dport 47080", text_of(f["firewall-reject"]))
+    assert.matches("%-%-dport " .. port(80), text_of(f["firewall-reject"]))
     assert.matches("iptables %-t filter %-D INPUT", f["firewall-reject"].fix)
   end)
 
   it("firewall-reject for icmp-admin-prohibited (nft)", function()
-    listen(47080)
-    sh_ns("nft add table inet crtest")
-    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
-    sh_ns("nft add rule inet crtest in tcp dport 47080 reject with icmpx type admin-prohibited")
-    local doc, f = diagnose { "127.0.0.1:47080" }
+    listen(port(80))
+    nft_input("tcp dport " .. port(80) .. " reject with icmpx type admin-prohibited")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("firewall-reject", doc.verdict)
     assert.matches("nft delete rule inet crtest in handle %d+", f["firewall-reject"].fix)
   end)
 
   it("firewall-drop: timeout while a listener with room exists; the nft rule is quoted", function()
-    listen(47080)
-    sh_ns("nft add table inet crtest")
-    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
-    sh_ns("nft add rule inet crtest in tcp dport 47080 drop")
-    local doc, f = diagnose { "127.0.0.1:47080", "--timeout", "0.5" }
+    listen(port(80))
+    nft_input("tcp dport " .. port(80) .. " drop")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--timeout", "0.5" }
     assert.equal("firewall-drop", doc.verdict)
-    assert.matches("tcp dport 47080 drop", text_of(f["firewall-drop"]))
+    assert.matches("tcp dport " .. port(80) .. " drop", text_of(f["firewall-drop"]))
   end)
 
   it("backlog-full: the owner never calls accept and its queue is full; the owner is named", function()
-    local script = "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-      .. "s.bind(('127.0.0.1',47090))\ns.listen(1)\ntime.sleep(60)\n"
-    local dir = testenv.tmpdir()
-    testenv.write_file(dir .. "/noaccept.py", script)
-    bg("timeout 60 python3 " .. dir .. "/noaccept.py")
-    assert(testenv.wait_listening(ns, "tcp", 47090))
+    listen_never_accepting(port(90), 1)
     -- fill the accept queue (backlog 1 holds 2) with clients that stay connected
     for _ = 1, 3 do
-      bg("timeout 30 socat TCP4:127.0.0.1:47090,connect-timeout=1 SYSTEM:'sleep 30'")
+      bg("timeout 30 socat TCP4:127.0.0.1:" .. port(90) .. ",connect-timeout=1 SYSTEM:'sleep 30'")
     end
     os.execute("sleep 0.5")
-    local doc, f = diagnose { "127.0.0.1:47090", "--timeout", "0.5" }
+    local doc, f = diagnose { "127.0.0.1:" .. port(90), "--timeout", "0.5" }
     assert.equal("backlog-full", doc.verdict)
     assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
   end)
 
   it("another listener's overflows during the probe do not make this one's queue full", function()
-    -- 47095: its queue is full and clients keep knocking, so the namespace's
-    -- ListenOverflows grows all through the probe of 47096, which has room but
+    -- port(95): its queue is full and clients keep knocking, so the namespace's
+    -- ListenOverflows grows all through the probe of port(96), which has room but
     -- whose SYNs an nft rule drops
-    local script = "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-      .. "s.bind(('127.0.0.1',47095))\ns.listen(0)\ntime.sleep(60)\n"
-    local dir = testenv.tmpdir()
-    testenv.write_file(dir .. "/noaccept.py", script)
-    bg("timeout 60 python3 " .. dir .. "/noaccept.py")
-    assert(testenv.wait_listening(ns, "tcp", 47095))
-    bg("timeout 30 socat TCP4:127.0.0.1:47095 SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
+    listen_never_accepting(port(95), 0)
+    bg("timeout 30 socat TCP4:127.0.0.1:" .. port(95) .. " SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
     assert(testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "ss -Htln sport = :47095")).stdout:match("^%S+%s+1%s")
+      return testenv.sh(testenv.in_netns(netns(), "ss -Htln sport = :" .. port(95))).stdout:match("^%S+%s+1%s")
     end))
-    bg("timeout 30 sh -c 'while :; do socat -u /dev/null TCP4:127.0.0.1:47095,connect-timeout=0.1; done'")
-    listen(47096)
-    sh_ns("nft add table inet crtest")
-    sh_ns("nft add chain inet crtest in '{ type filter hook input priority 0; }'")
-    sh_ns("nft add rule inet crtest in tcp dport 47096 drop")
-    local doc, f = diagnose { "127.0.0.1:47096", "--timeout", "0.5" }
+    bg("timeout 30 sh -c 'while :; do socat -u /dev/null TCP4:127.0.0.1:" .. port(95)
+      .. ",connect-timeout=0.1; done'")
+    listen(port(96))
+    nft_input("tcp dport " .. port(96) .. " drop")
+    local doc, f = diagnose { "127.0.0.1:" .. port(96), "--timeout", "0.5" }
     assert.equal("firewall-drop", doc.verdict)
     assert.is_nil(f["backlog-full"])
     -- the counter did grow: the test would pass vacuously otherwise
@@ -360,7 +375,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   end)
 
   it("name-unresolved: names the EAI reason and where the lookup went", function()
-    testenv.netns_etc(ns, { hosts = "127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
+    testenv.netns_etc(netns(), { hosts = "127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
     local doc, f, r = diagnose { "no-such-host.test:80" }
     assert.equal(1, r.code)
     assert.equal("name-unresolved", doc.verdict)
@@ -369,9 +384,10 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   end)
 
   it("proxy-env: an http URL would go to an unreachable proxy", function()
-    bg("timeout 60 python3 -m http.server 47080 --bind 127.0.0.1")
-    assert(testenv.wait_listening(ns, "tcp", 47080))
-    local doc, f = diagnose({ "http://127.0.0.1:47080/" }, { prefix = "env http_proxy=http://127.0.0.1:3128 " })
+    bg("timeout 60 python3 -m http.server " .. port(80) .. " --bind 127.0.0.1")
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose({ "http://127.0.0.1:" .. port(80) .. "/" },
+      { prefix = "env http_proxy=http://127.0.0.1:3128 " })
     assert.equal("proxy-env", doc.verdict)
     assert.equal("error", f["proxy-env"].severity)
     assert.matches("no_proxy", f["proxy-env"].fix)
@@ -379,20 +395,21 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   end)
 
   it("ephemeral-ports-exhausted: one local port, already used towards the target", function()
-    listen(47080, nil, nil, "SYSTEM:'sleep 30'") -- holds each connection open
+    listen(port(80), nil, nil, "SYSTEM:'sleep 30'") -- holds each connection open
     sh_ns("sysctl -qw net.ipv4.ip_local_port_range='40000 40000'")
-    bg("timeout 30 socat TCP4:127.0.0.1:47080 SYSTEM:'sleep 30'")
+    bg("timeout 30 socat TCP4:127.0.0.1:" .. port(80) .. " SYSTEM:'sleep 30'")
     assert(testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "ss -Htn state established '( dport = :47080 )'")).stdout:match("%S")
+      local established = "ss -Htn state established '( dport = :" .. port(80) .. " )'"
+      return testenv.sh(testenv.in_netns(netns(), established)).stdout:match("%S")
     end))
-    local doc = diagnose { "127.0.0.1:47080" }
+    local doc = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("ephemeral-ports-exhausted", doc.verdict)
   end)
 
   it("ipv6-disabled: the target is IPv6 and IPv6 is off in this namespace", function()
     sh_ns("sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
     sh_ns("sysctl -qw net.ipv6.conf.lo.disable_ipv6=1")
-    local doc, f = diagnose { "[::1]:47080" }
+    local doc, f = diagnose { "[::1]:" .. port(80) }
     assert.equal("ipv6-disabled", doc.verdict)
     assert.matches("disable_ipv6=0", f["ipv6-disabled"].fix)
   end)
@@ -401,8 +418,9 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     if not testenv.have("setpriv") then
       return pending("setpriv not installed")
     end
-    listen(47080, "127.0.0.2")
-    local doc, f = diagnose({ "127.0.0.1:47080" }, { prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups " })
+    listen(port(80), "127.0.0.2")
+    local doc, f = diagnose({ "127.0.0.1:" .. port(80) },
+      { prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups " })
     assert.equal("address-mismatch", doc.verdict)
     assert.equal("info", f["owner-unknown"].severity)
     assert.matches("run as root", f["owner-unknown"].fix)
@@ -415,7 +433,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       end
       local other = testenv.netns() -- nothing runs in it: without privilege there is no way in
       local nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups "
-      local doc, f, r = diagnose({ "127.0.0.1:47097" }, { prefix = nobody })
+      local doc, f, r = diagnose({ "127.0.0.1:" .. port(97) }, { prefix = nobody })
       assert.equal(1, r.code)
       assert.equal("no-listener", doc.verdict)
       local gap = f["listener-check-incomplete"]
@@ -427,7 +445,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
 
   it("no listener-check-incomplete as root, when every namespace could be read", function()
     testenv.netns()
-    local doc, f = diagnose { "127.0.0.1:47097" }
+    local doc, f = diagnose { "127.0.0.1:" .. port(97) }
     assert.equal("no-listener", doc.verdict)
     assert.is_nil(f["listener-check-incomplete"])
   end)
@@ -445,13 +463,13 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       if not testenv.have("setpriv") then
         return pending("setpriv not installed")
       end
-      local doc, f, r = diagnose({ "127.0.0.1:47097" }, { prefix = unreadable_tables })
+      local doc, f, r = diagnose({ "127.0.0.1:" .. port(97) }, { prefix = unreadable_tables })
       assert.equal(1, r.code)
       assert.equal("listener-check-incomplete", doc.verdict)
       assert.equal("error", f["listener-check-incomplete"].severity)
       assert.matches("what listens on it is unknown", f["listener-check-incomplete"].summary)
       assert.matches("Permission denied", f["listener-check-incomplete"].summary)
-      assert.matches("127%.0%.0%.1:47097: refused", text_of(f["listener-check-incomplete"]))
+      assert.matches("127%.0%.0%.1:" .. port(97) .. ": refused", text_of(f["listener-check-incomplete"]))
       assert.is_nil(f["no-listener"])
     end)
 
@@ -468,21 +486,21 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local far = testenv.netns()
     local veth = "crv" .. math.random(10000, 99999)
     assert(os.execute(("ip link add %s type veth peer name %sp"):format(veth, veth)))
-    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, ns, veth, far)))
+    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, netns(), veth, far)))
     sh_ns(("sh -c 'ip addr add 10.213.7.1/24 dev %s && ip link set %s up'"):format(veth, veth))
     sh_ns(("sh -c 'ip addr add 10.213.7.2/24 dev %sp && ip link set %sp up'"):format(veth, veth), far)
-    local doc = diagnose { "10.213.7.2:47080" }
+    local doc = diagnose { "10.213.7.2:" .. port(80) }
     assert.equal("remote-refused", doc.verdict)
-    sh_ns("iptables -A INPUT -p tcp --dport 47081 -j DROP", far)
-    doc = diagnose { "10.213.7.2:47081", "--timeout", "0.5" }
+    sh_ns("iptables -A INPUT -p tcp --dport " .. port(81) .. " -j DROP", far)
+    doc = diagnose { "10.213.7.2:" .. port(81), "--timeout", "0.5" }
     assert.equal("remote-timeout", doc.verdict)
-    sh_ns("iptables -A INPUT -p tcp --dport 47082 -j REJECT --reject-with icmp-host-unreachable", far)
-    doc = diagnose { "10.213.7.2:47082" }
+    sh_ns("iptables -A INPUT -p tcp --dport " .. port(82) .. " -j REJECT --reject-with icmp-host-unreachable", far)
+    doc = diagnose { "10.213.7.2:" .. port(82) }
     assert.equal("host-unreachable", doc.verdict)
   end)
 
   it("rejects a bad target with exit 2 and one line", function()
-    local r = testenv.run_in_netns(ns, { "diagnose.lua", "localhost:99999" })
+    local r = testenv.run_in_netns(netns(), { "diagnose.lua", "localhost:99999" })
     assert.equal(2, r.code)
     assert.equal("connrecipe: diagnose: TARGET: port 99999 out of range 1-65535 in 'localhost:99999' "
       .. "(see 'connrecipe diagnose --help')\n", r.stderr)

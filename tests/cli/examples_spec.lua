@@ -14,27 +14,22 @@ local function pg_bin(name)
 end
 
 describe("recipes/examples/webstack.lua", function()
-  local ns, dir
-  before_each(function()
-    local skip = testenv.needs_root()
-    if skip then
-      return pending(skip)
-    end
-    for _, prog in ipairs { "nginx", "redis-server" } do
-      if not testenv.have(prog) then
-        return pending(prog .. " not installed")
-      end
-    end
-    if not pg_bin("initdb") then
-      return pending("postgresql not installed")
-    end
-    ns = testenv.netns()
-    dir = testenv.tmpdir()
-    os.execute("chmod 755 " .. dir)
-  end)
-  after_each(testenv.cleanup)
+  local dir
+  local netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
+  end, {
+    needs = { "nginx", "redis-server" },
+    check = function()
+      return not pg_bin("initdb") and "postgresql not installed" or nil
+    end,
+    prepare = function()
+      dir = testenv.tmpdir()
+      os.execute("chmod 755 " .. dir)
+    end,
+  })
 
   local function start_nginx()
+    local ns = netns() -- first: skips the test when it cannot run
     testenv.write_file(dir .. "/nginx.conf", ([[
 daemon off; pid %s/nginx.pid; error_log %s/error.log;
 events { worker_connections 64; }
@@ -42,25 +37,25 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   uwsgi_temp_path %s; scgi_temp_path %s;
   server { listen 127.0.0.1:8443; location / { return 200 "ok\n"; } } }
 ]]):format(dir, dir, dir, dir, dir, dir, dir))
-    testenv.background(testenv.in_netns(ns, "timeout 120 nginx -c " .. dir .. "/nginx.conf"))
+    testenv.background_in(ns, "timeout 120 nginx -c " .. dir .. "/nginx.conf")
     assert(testenv.wait_listening(ns, "tcp", 8443))
   end
 
   local function start_redis()
-    testenv.background(testenv.in_netns(ns, ("timeout 120 redis-server --port 0 --unixsocket %s/redis.sock "
-      .. "--save '' --dir %s"):format(dir, dir)))
-    assert(testenv.wait_for(function()
-      return os.execute("test -S " .. dir .. "/redis.sock")
-    end))
+    local ns = netns()
+    testenv.background_in(ns, ("timeout 120 redis-server --port 0 --unixsocket %s/redis.sock "
+      .. "--save '' --dir %s"):format(dir, dir))
+    assert(testenv.wait_socket(dir .. "/redis.sock"))
   end
 
   local function start_postgres()
+    local ns = netns()
     local data = dir .. "/pg"
     assert(os.execute(("mkdir %s && chown postgres %s"):format(data, data)))
     local initdb = ("runuser -u postgres -- %s -D %s -A trust >/dev/null"):format(pg_bin("initdb"), data)
     assert(os.execute(initdb), "initdb failed")
-    testenv.background(testenv.in_netns(ns, ("timeout 120 runuser -u postgres -- %s -D %s -p 5432 -k %s "
-      .. "-c listen_addresses=127.0.0.1"):format(pg_bin("postgres"), data, data)))
+    testenv.background_in(ns, ("timeout 120 runuser -u postgres -- %s -D %s -p 5432 -k %s "
+      .. "-c listen_addresses=127.0.0.1"):format(pg_bin("postgres"), data, data))
     assert(testenv.wait_listening(ns, "tcp", 5432))
   end
 
@@ -69,7 +64,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     for _, a in ipairs { ... } do
       args[#args + 1] = q(a)
     end
-    local r = testenv.sh(testenv.in_netns(ns, table.concat(args, " ")))
+    local r = testenv.sh(testenv.in_netns(netns(), table.concat(args, " ")))
     return dkjson.decode(r.stdout), r
   end
 
@@ -91,9 +86,9 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.equal(1, r.code)
     assert.equal("redis-down", doc.verdict)
     assert.matches("connrecipe diagnose unix:", doc.findings[1].fix)
-    testenv.sh(testenv.in_netns(ns, "pkill -f 'postgres -D'"))
+    testenv.sh(testenv.in_netns(netns(), "pkill -f 'postgres -D'"))
     assert(testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "ss -Hltn sport = :5432")).stdout == ""
+      return testenv.sh(testenv.in_netns(netns(), "ss -Hltn sport = :5432")).stdout == ""
     end))
     doc = webstack()
     assert.equal("postgres-down", doc.verdict)

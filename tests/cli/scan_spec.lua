@@ -2,34 +2,20 @@
 local testenv = require "testenv"
 local dkjson = require "dkjson"
 
-local q = testenv.quote
-
-local function scan(ns, args)
-  local parts = { q(testenv.bin) }
-  for _, a in ipairs(args) do
-    parts[#parts + 1] = q(a)
-  end
-  return testenv.sh(testenv.in_netns(ns, table.concat(parts, " ")))
-end
-
 describe("scan.lua", function()
-  local ns
-  before_each(function()
-    local skip = testenv.needs_root()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
-    for _, port in ipairs({ 2222, 8081 }) do
-      local server = ("socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"):format(port)
-      testenv.background(testenv.in_netns(ns, server))
-      assert(testenv.wait_listening(ns, "tcp", port))
-    end
-  end)
-  after_each(testenv.cleanup)
+  local netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
+  end, { prepare = function(ns)
+    testenv.tcp_listen(ns, 2222)
+    testenv.tcp_listen(ns, 8081)
+  end })
+
+  local function scan(args)
+    return testenv.run_in_netns(netns(), args)
+  end
 
   it("prints the open ports", function()
-    local r = scan(ns, { "scan.lua", "127.0.0.1", "--ports", "1-10000" })
+    local r = scan({ "scan.lua", "127.0.0.1", "--ports", "1-10000" })
     assert.equal(0, r.code, r.stderr)
     assert.matches("127%.0%.0%.1: 2 open of 10000 TCP ports", r.stdout)
     assert.matches("\n2222/tcp open\n8081/tcp open\n", r.stdout)
@@ -37,7 +23,7 @@ describe("scan.lua", function()
   end)
 
   it("prints one JSON document with --json", function()
-    local r = scan(ns, { "--json", "scan.lua", "127.0.0.1", "--ports=2000-9000", "--timeout", "0.5" })
+    local r = scan({ "--json", "scan.lua", "127.0.0.1", "--ports=2000-9000", "--timeout", "0.5" })
     assert.equal(0, r.code, r.stderr)
     local doc = assert(dkjson.decode(r.stdout))
     assert.equal("scan", doc.recipe)
@@ -48,28 +34,28 @@ describe("scan.lua", function()
   end)
 
   it("prints an empty list as [] with --json", function()
-    local r = scan(ns, { "--json", "scan.lua", "127.0.0.1", "--ports", "1-100" })
+    local r = scan({ "--json", "scan.lua", "127.0.0.1", "--ports", "1-100" })
     assert.matches('"open":%[%]', r.stdout)
   end)
 
   it("rejects bad input with one line and exit code 2", function()
-    local r = scan(ns, { "scan.lua", "127.0.0.1", "--ports", "1-80,0" })
+    local r = scan({ "scan.lua", "127.0.0.1", "--ports", "1-80,0" })
     assert.equal(2, r.code)
     assert.equal('connrecipe: scan: --ports: bad port spec "0" in "1-80,0": ports are 1-65535\n', r.stderr)
-    r = scan(ns, { "scan.lua", "127.0.0.1", "--timeout", "soon" })
+    r = scan({ "scan.lua", "127.0.0.1", "--timeout", "soon" })
     assert.equal(2, r.code)
     assert.equal("connrecipe: scan: --timeout: expected a number, got 'soon' (see 'connrecipe scan --help')\n",
       r.stderr)
-    r = scan(ns, { "scan.lua" })
+    r = scan({ "scan.lua" })
     assert.equal(2, r.code)
     assert.matches("^connrecipe: scan: missing HOST %(see 'connrecipe scan %-%-help'%)\n$", r.stderr)
   end)
 
   it("-- ends the options: what follows is positional, an extra argument is an error", function()
-    local r = scan(ns, { "scan.lua", "--ports", "2222", "--", "127.0.0.1" })
+    local r = scan({ "scan.lua", "--ports", "2222", "--", "127.0.0.1" })
     assert.equal(0, r.code, r.stderr)
     assert.matches("2222/tcp open", r.stdout)
-    r = scan(ns, { "scan.lua", "127.0.0.1", "--", "--ports=1-10" })
+    r = scan({ "scan.lua", "127.0.0.1", "--", "--ports=1-10" })
     assert.equal(2, r.code)
     assert.equal("connrecipe: scan: unexpected argument '--ports=1-10' (see 'connrecipe scan --help')\n", r.stderr)
     assert.equal("", r.stdout)
@@ -77,8 +63,8 @@ describe("scan.lua", function()
 
   it("cut short by --deadline, still prints one JSON document that says so, exit 3", function()
     -- a port whose SYNs are dropped keeps the scan waiting past the deadline
-    assert(os.execute(testenv.in_netns(ns, "iptables -A INPUT -p tcp --dport 9 -j DROP")))
-    local r = scan(ns, { "--json", "--deadline", "0.5", "scan.lua", "127.0.0.1", "--ports", "9", "--timeout", "30" })
+    testenv.sh_in(netns(), "iptables -A INPUT -p tcp --dport 9 -j DROP")
+    local r = scan({ "--json", "--deadline", "0.5", "scan.lua", "127.0.0.1", "--ports", "9", "--timeout", "30" })
     assert.equal(3, r.code)
     assert.matches("deadline of 0%.5 s expired", r.stderr)
     local doc, pos = dkjson.decode(r.stdout)

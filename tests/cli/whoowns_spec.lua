@@ -7,31 +7,23 @@ local dkjson = require "dkjson"
 local q = testenv.quote
 
 describe("whoowns.lua on a socket path", function()
-  local ns
-  before_each(function()
-    local skip = testenv.needs_root()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
+  local netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
   end)
-  after_each(testenv.cleanup)
 
   -- Starts socat listening on a Unix socket inside a namespace; returns its pid.
   local function unix_server(path, namespace)
     local pidfile = path .. ".pid"
-    testenv.background(testenv.in_netns(namespace or ns, "timeout 60 sh -c "
-      .. q(("echo $$ >%s; exec socat UNIX-LISTEN:%s,fork SYSTEM:true"):format(q(pidfile), path))))
-    assert(testenv.wait_for(function()
-      return testenv.sh("test -S " .. q(path)).code == 0
-    end), "socat did not create " .. path)
+    testenv.background_in(namespace or netns(), "timeout 60 sh -c "
+      .. q(("echo $$ >%s; exec socat UNIX-LISTEN:%s,fork SYSTEM:true"):format(q(pidfile), path)))
+    assert(testenv.wait_socket(path), "socat did not create " .. path)
     local pid = tonumber((testenv.read_file(pidfile) or ""):match("%d+"))
     assert(pid, "no pid in " .. pidfile)
     return pid
   end
 
   local function whoowns(args, namespace)
-    local r = testenv.run_in_netns(namespace or ns, args)
+    local r = testenv.run_in_netns(namespace or netns(), args)
     return r, r.stdout .. r.stderr
   end
 

@@ -1,5 +1,16 @@
 -- Shared test helpers: running the built executable and other commands,
--- private network namespaces, and temporary files. Loaded via tests/helper.lua.
+-- private network namespaces, background servers, ports no other run uses,
+-- and temporary files. Loaded via tests/helper.lua.
+--
+-- Everything a run leaves on the machine carries its owner: the busted
+-- process, as "PID-STARTTIME" (the start time tells a reused pid apart).
+-- Namespaces are named crtest-OWNER-N, temporary directories
+-- /tmp/connrecipe-test.OWNER.XXXXXX, port reservations point at OWNER, and
+-- every command started through these helpers (run_busted.sh does the same
+-- for the whole run) has CONNRECIPE_TEST_OWNER=OWNER in its environment.
+-- testenv.sweep() removes what belongs to owners that no longer run: a spec
+-- ctest killed at its TIMEOUT, or a crashed busted. It never touches a live
+-- run's, so two runs can share the machine.
 local testenv = {}
 
 testenv.bin = os.getenv("CONNRECIPE_BIN")
@@ -27,12 +38,62 @@ function testenv.write_file(path, text)
   f:close()
 end
 
+-- The output of a shell command line (no testenv.sh: it runs before the
+-- owner is known, and the sweep must not mark what it runs).
+local function capture(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+-- ---- who owns what ------------------------------------------------------
+
+-- The state letter and start time (clock ticks after boot) of a process, or
+-- nil when there is no such process.
+local function proc_stat(pid)
+  local s = read_file("/proc/" .. pid .. "/stat")
+  local rest = s and s:match("^.*%)%s+(.*)$") -- the name in parentheses may hold anything
+  if not rest then
+    return nil
+  end
+  local fields = {}
+  for w in rest:gmatch("%S+") do
+    fields[#fields + 1] = w
+    if #fields == 20 then -- field 22 of stat, the start time
+      break
+    end
+  end
+  return fields[1], fields[20]
+end
+
+local self_pid = assert((read_file("/proc/self/stat") or ""):match("^(%d+)"), "no /proc/self/stat")
+local _, self_start = proc_stat(self_pid)
+
+--- testenv.owner: "PID-STARTTIME" of this process, the run every namespace,
+--- directory, reservation and background process made here belongs to.
+testenv.owner = self_pid .. "-" .. self_start
+local OWNER_VAR = "CONNRECIPE_TEST_OWNER"
+local mark = OWNER_VAR .. "=" .. testenv.owner .. "; export " .. OWNER_VAR .. "; "
+
+--- testenv.owner_alive(owner) -> whether the run "PID-STARTTIME" still runs
+--- (a zombie does not; a pid reused by a process started later is another).
+function testenv.owner_alive(owner)
+  local pid, start = tostring(owner):match("^(%d+)%-(%d+)$")
+  if not pid then
+    return true -- not ours to judge: leave it alone
+  end
+  local state, started = proc_stat(pid)
+  return state ~= nil and state ~= "Z" and state ~= "X" and started == start
+end
+
+-- ---- commands -------------------------------------------------------------
+
 --- testenv.tmpdir() -> a fresh directory, removed by testenv.cleanup()
 local tmpdirs = {}
 function testenv.tmpdir()
-  local p = io.popen("mktemp -d /tmp/connrecipe-test.XXXXXX")
-  local dir = p:read("l")
-  p:close()
+  local dir = capture("mktemp -d /tmp/connrecipe-test." .. testenv.owner .. ".XXXXXX"):match("[^\n]+")
+  assert(dir, "mktemp -d failed")
   tmpdirs[#tmpdirs + 1] = dir
   return dir
 end
@@ -41,9 +102,10 @@ end
 --- Runs a shell command line and captures everything.
 function testenv.sh(cmd, opts)
   local out, err = os.tmpname(), os.tmpname()
-  local full = "(" .. cmd .. ") >" .. out .. " 2>" .. err
+  local full = mark .. "(" .. cmd .. ") >" .. out .. " 2>" .. err
+  local input
   if opts and opts.stdin then
-    local input = os.tmpname()
+    input = os.tmpname()
     testenv.write_file(input, opts.stdin)
     full = full .. " <" .. input
   else
@@ -59,6 +121,16 @@ function testenv.sh(cmd, opts)
   local r = { code = code, stdout = read_file(out) or "", stderr = read_file(err) or "" }
   os.remove(out)
   os.remove(err)
+  if input then
+    os.remove(input)
+  end
+  return r
+end
+
+--- testenv.sh_ok(command) -> {code, stdout, stderr}; raises unless it exits 0.
+function testenv.sh_ok(cmd)
+  local r = testenv.sh(cmd)
+  assert(r.code == 0, cmd .. ": " .. r.stderr)
   return r
 end
 
@@ -74,21 +146,134 @@ function testenv.run(args, opts)
 end
 
 function testenv.is_root()
-  local p = io.popen("id -u")
-  local uid = p:read("l")
-  p:close()
-  return uid == "0"
+  return capture("id -u"):match("%d+") == "0"
 end
 
 function testenv.have(program)
   return os.execute("command -v " .. program .. " >/dev/null 2>&1") == true
 end
 
+--- A reason to skip root-only tests, or nil.
+function testenv.needs_root()
+  if not testenv.is_root() then
+    return "needs root (network namespaces)"
+  end
+end
+
+-- ---- background processes -------------------------------------------------
+
+--- testenv.background(cmd) -> pid: starts a shell command in the background
+--- (output discarded). testenv.cleanup() kills it and whatever it started,
+--- found by the variable CONNRECIPE_TEST_BG=OWNER in their environment.
+local BG_VAR = "CONNRECIPE_TEST_BG"
+function testenv.background(cmd)
+  local r = testenv.sh(BG_VAR .. "=" .. testenv.owner .. "; export " .. BG_VAR .. "; (" .. cmd
+    .. ") >/dev/null 2>&1 & echo $!")
+  return assert(math.tointeger(tonumber(r.stdout:match("%d+"))), "cannot start " .. cmd)
+end
+
+-- The pids whose environment holds VAR=VALUE, VALUE -> {pid, ...}; one grep
+-- over every process (those it may not read are passed over).
+local function pids_by_variable(var)
+  local out = capture("grep -a -s -z -o '^" .. var .. "=[0-9-]*' /proc/[0-9]*/environ")
+  local by_value = {}
+  for pid, value in out:gmatch("/proc/(%d+)/environ:" .. var .. "=([%d%-]+)\0") do
+    if pid ~= self_pid then
+      by_value[value] = by_value[value] or {}
+      table.insert(by_value[value], pid)
+    end
+  end
+  return by_value
+end
+
+--- testenv.processes_of(owner) -> {pid, ...}: the processes (zombies aside)
+--- whose environment says they belong to run owner.
+function testenv.processes_of(owner)
+  return pids_by_variable(OWNER_VAR)[owner] or {}
+end
+
+local function kill(pids)
+  if pids and #pids > 0 then
+    os.execute("kill -9 " .. table.concat(pids, " ") .. " 2>/dev/null")
+  end
+end
+
+-- ---- network namespaces -------------------------------------------------
+
+local namespaces = {}
+local made = 0 -- namespaces made by this run: the N in crtest-OWNER-N
+local reserved = {} -- port blocks held by this run, see testenv.port_block
+
+-- Removes a namespace: what runs inside it, the namespace, its /etc/netns.
+local function remove_netns(ns)
+  os.execute("ip netns pids " .. ns .. " 2>/dev/null | xargs -r kill -9 2>/dev/null")
+  -- like `ip netns add`, del can fail while another run remounts /run/netns
+  os.execute("for i in 1 2 3 4 5; do ip netns del " .. ns .. " 2>/dev/null && break; "
+    .. "[ -e /run/netns/" .. ns .. " ] || break; sleep 0.1; done")
+  os.execute("rm -rf /etc/netns/" .. ns)
+end
+
+local PORT_DIR = "/tmp/connrecipe-ports" -- a link per reserved block: NUMBER -> OWNER
+testenv.port_dir = PORT_DIR
+
+--- testenv.sweep() -> {namespaces = {...}, processes = {...}, dirs = {...},
+--- reservations = {...}}: removes what runs that no longer exist left
+--- behind: their crtest-OWNER-N namespaces (and what runs inside them, and
+--- /etc/netns/NAME), the processes they started, their temporary
+--- directories and port reservations. A live run's are never touched, and
+--- neither are names without an owner (older checkouts: they may be live).
+function testenv.sweep()
+  local removed = { namespaces = {}, processes = {}, dirs = {}, reservations = {} }
+  local dead = {} -- owner -> false (alive) or true, asked once each
+  local function is_dead(owner)
+    if dead[owner] == nil then
+      dead[owner] = not testenv.owner_alive(owner)
+    end
+    return dead[owner]
+  end
+  -- first the processes, so that nothing holds what goes next
+  for owner, pids in pairs(pids_by_variable(OWNER_VAR)) do
+    if is_dead(owner) then
+      kill(pids)
+      table.move(pids, 1, #pids, #removed.processes + 1, removed.processes)
+    end
+  end
+  local listing = capture("ip netns list 2>/dev/null | cut -d' ' -f1; ls -1 /etc/netns 2>/dev/null; echo @; "
+    .. "ls -1d /tmp/connrecipe-test.* 2>/dev/null; echo @; "
+    .. "find " .. PORT_DIR .. " -mindepth 1 -maxdepth 1 -type l -printf '%f %l\\n' 2>/dev/null")
+  local netns_part, tmp_part, port_part = listing:match("^(.-)@\n(.-)@\n(.*)$")
+  local seen = {}
+  for name in (netns_part or ""):gmatch("[^\n]+") do
+    local owner = name:match("^crtest%-(%d+%-%d+)%-%d+$")
+    if owner and not seen[name] and is_dead(owner) then
+      seen[name] = true
+      remove_netns(name)
+      removed.namespaces[#removed.namespaces + 1] = name
+    end
+  end
+  for dir in (tmp_part or ""):gmatch("[^\n]+") do
+    local owner = dir:match("^/tmp/connrecipe%-test%.(%d+%-%d+)%.")
+    if owner and is_dead(owner) then
+      os.execute("rm -rf " .. shell_quote(dir))
+      removed.dirs[#removed.dirs + 1] = dir
+    end
+  end
+  for block, owner in (port_part or ""):gmatch("(%d+) (%S+)\n") do
+    if is_dead(owner) then
+      os.remove(PORT_DIR .. "/" .. block)
+      removed.reservations[#removed.reservations + 1] = tonumber(block)
+    end
+  end
+  return removed
+end
+
 --- testenv.netns() -> name of a fresh network namespace with lo up, removed by
 --- testenv.cleanup(). Commands run inside it with testenv.in_netns(name, cmd).
-local namespaces = {}
+--- First sweeps what dead runs left behind (testenv.sweep).
 function testenv.netns()
-  local name = ("crtest-%d-%d"):format(math.random(1, 1e9), #namespaces)
+  testenv.sweep()
+  made = made + 1
+  local name = ("crtest-%s-%d"):format(testenv.owner, made)
   -- `ip netns add` can fail when another spec adds or deletes a namespace at
   -- the same moment (both remount /run/netns): try again, a bounded few times
   local r
@@ -109,32 +294,78 @@ function testenv.in_netns(ns, cmd)
   return "ip netns exec " .. ns .. " " .. cmd
 end
 
+--- testenv.sh_in(ns, command) -> {code, stdout, stderr}: the command inside
+--- namespace ns; raises unless it exits 0.
+function testenv.sh_in(ns, cmd)
+  local r = testenv.sh(testenv.in_netns(ns, cmd))
+  assert(r.code == 0, cmd .. ": " .. r.stderr)
+  return r
+end
+
+--- testenv.background_in(ns, cmd) -> pid: testenv.background inside ns.
+function testenv.background_in(ns, cmd)
+  return testenv.background(testenv.in_netns(ns, cmd))
+end
+
+--- testenv.cleanup(): kills what testenv.background started, removes the
+--- namespaces, temporary directories and port reservations made since the
+--- last cleanup.
 function testenv.cleanup()
+  kill(pids_by_variable(BG_VAR)[testenv.owner])
   for _, ns in ipairs(namespaces) do
-    os.execute("ip netns pids " .. ns .. " 2>/dev/null | xargs -r kill -9 2>/dev/null")
-    os.execute("ip netns del " .. ns .. " 2>/dev/null")
-    os.execute("rm -rf /etc/netns/" .. ns)
+    remove_netns(ns)
   end
   namespaces = {}
   for _, d in ipairs(tmpdirs) do
     os.execute("rm -rf " .. shell_quote(d))
   end
   tmpdirs = {}
+  for block in pairs(reserved) do
+    os.remove(PORT_DIR .. "/" .. block)
+  end
+  reserved = {}
 end
 
---- A reason to skip root-only tests, or nil.
-function testenv.needs_root()
-  if not testenv.is_root() then
-    return "needs root (network namespaces)"
+--- testenv.per_test_netns(before_each, after_each, skip [, opts]) -> netns:
+--- the "root only, a fresh namespace per test" pattern. Registers hooks that
+--- give each test its own namespace and run testenv.cleanup() after it;
+--- netns() returns the test's namespace. busted's hooks are not globals in a
+--- module, so the spec passes them in, with skip = function(why) pending(why)
+--- end: busted resolves `pending` in the running test, so a skip can only
+--- happen there; netns() calls skip(reason) when the test cannot run (not
+--- root, a program missing).
+--- opts.needs: programs the tests need; opts.check(): another reason to skip,
+--- or nil; opts.prepare(ns): runs in before_each once the namespace exists.
+function testenv.per_test_netns(before_each, after_each, skip, opts)
+  opts = opts or {}
+  local ns, why
+  before_each(function()
+    ns, why = nil, testenv.needs_root()
+    for _, prog in ipairs(opts.needs or {}) do
+      if not why and not testenv.have(prog) then
+        why = prog .. " not installed"
+      end
+    end
+    why = why or (opts.check and opts.check())
+    if why then
+      return
+    end
+    ns = testenv.netns()
+    if opts.prepare then
+      opts.prepare(ns)
+    end
+  end)
+  after_each(testenv.cleanup)
+  return function()
+    if why then
+      skip(why)
+      error("skipped: " .. why) -- skip() must not return; stop here if it did
+    end
+    return ns
   end
 end
 
---- testenv.background(cmd): starts a shell command in the background (output
---- discarded). Start servers inside a namespace (testenv.in_netns) so that
---- testenv.cleanup() kills them with the namespace.
-function testenv.background(cmd)
-  os.execute("(" .. cmd .. ") >/dev/null 2>&1 &")
-end
+-- ---- waiting --------------------------------------------------------------
 
 --- testenv.wait_for(fn [, seconds]) -> true once fn() returns true, false
 --- after `seconds` (default 5). Polls every 20 ms; bounded.
@@ -149,15 +380,153 @@ function testenv.wait_for(fn, seconds)
   return false
 end
 
+--- testenv.wait_ss(ns, args [, text]) -> true once `ss -H ARGS` (inside ns,
+--- or here when ns is nil) prints text (plain), or anything when text is nil.
+function testenv.wait_ss(ns, args, text)
+  local cmd = "ss -H " .. args
+  if ns then
+    cmd = testenv.in_netns(ns, cmd)
+  end
+  return testenv.wait_for(function()
+    local r = testenv.sh(cmd)
+    if text then
+      return r.stdout:find(text, 1, true) ~= nil
+    end
+    return r.code == 0 and r.stdout:match("%S") ~= nil
+  end)
+end
+
 --- testenv.wait_listening(ns, proto, port) -> true once something listens on
 --- port (proto "tcp" or "udp") inside namespace ns.
 function testenv.wait_listening(ns, proto, port)
   local flag = proto == "udp" and "-lun" or "-ltn"
+  return testenv.wait_ss(ns, flag .. " sport = :" .. port)
+end
+
+--- testenv.wait_socket(path) -> true once path is a socket.
+function testenv.wait_socket(path)
   return testenv.wait_for(function()
-    local r = testenv.sh(testenv.in_netns(ns, "ss -H " .. flag .. " sport = :" .. port))
-    return r.code == 0 and r.stdout:match("%S") ~= nil
+    return os.execute("test -S " .. shell_quote(path)) == true
   end)
 end
+
+--- testenv.tcp_listen(ns, port [, opts]): socat accepting TCP connections on
+--- port inside ns, for at most 60 s; returns once it listens. opts.bind: the
+--- address (default 127.0.0.1; IPv6 ones make a TCP6 listener), opts.options:
+--- more socat listen options (",ipv6only=1"), opts.handler: what serves each
+--- connection (default SYSTEM:true).
+function testenv.tcp_listen(ns, port, opts)
+  opts = opts or {}
+  local addr = opts.bind or "127.0.0.1"
+  local v6 = addr:find(":", 1, true)
+  local spec = (v6 and "TCP6-LISTEN:%d,bind=[%s]" or "TCP4-LISTEN:%d,bind=%s"):format(port, addr)
+  testenv.background_in(ns, ("timeout 60 socat %s,reuseaddr,fork%s %s"):format(spec, opts.options or "",
+    opts.handler or "SYSTEM:true"))
+  assert(testenv.wait_listening(ns, "tcp", port), "server on port " .. port .. " did not start")
+end
+
+-- ---- ports no other run uses ------------------------------------------------
+
+-- Every network namespace on the machine: named ones (/run/netns) and the
+-- unnamed ones processes are in (containers, unshare -n), which
+-- `ip -all netns exec` does not reach. inode -> paths to enter it by.
+local function all_netns()
+  local out = capture("stat -L -c '%i %n' /run/netns/* /proc/[0-9]*/ns/net 2>/dev/null")
+  local paths, order = {}, {}
+  for inode, path in out:gmatch("(%d+) (%S+)") do
+    if not paths[inode] then
+      paths[inode] = {}
+      order[#order + 1] = inode
+    end
+    if #paths[inode] < 3 then -- a spare or two, in case a process leaves meanwhile
+      table.insert(paths[inode], path)
+    end
+  end
+  return paths, order
+end
+
+--- testenv.ports_in_use() -> {[port] = {"where: ss line", ...}}: every TCP
+--- listener and bound UDP socket in every network namespace (ss -Htuln in
+--- each, entered with nsenter).
+function testenv.ports_in_use()
+  local paths, order = all_netns()
+  local script = {}
+  for _, inode in ipairs(order) do
+    local tries = {}
+    for _, path in ipairs(paths[inode]) do
+      tries[#tries + 1] = "nsenter --net=" .. shell_quote(path) .. " ss -Htuln"
+    end
+    script[#script + 1] = "echo '@ " .. paths[inode][1] .. "'; { " .. table.concat(tries, " || ") .. "; } 2>/dev/null"
+  end
+  local used, where = {}, "?"
+  for line in capture(table.concat(script, "\n")):gmatch("[^\n]+") do
+    local path = line:match("^@ (.*)$")
+    if path then
+      local name = path:match("^/run/netns/(.*)$")
+      where = name and ("netns " .. name) or ("netns of pid " .. (path:match("^/proc/(%d+)/") or path))
+    else
+      local localaddr = line:match("^%S+%s+%S+%s+%S+%s+%S+%s+(%S+)")
+      local port = tonumber(localaddr and localaddr:match(":(%d+)$"))
+      if port then
+        used[port] = used[port] or {}
+        table.insert(used[port], where .. ": " .. line:gsub("%s+", " "))
+      end
+    end
+  end
+  return used
+end
+
+--- testenv.port_holders(port) -> {"where: ss line", ...}, empty when no
+--- namespace on the machine listens on port. For tests that need a fixed,
+--- well-known port (6379, 80) free everywhere, to skip with the reason.
+function testenv.port_holders(port)
+  return testenv.ports_in_use()[port] or {}
+end
+
+local BLOCK_FIRST, BLOCK_LAST = 20, 31 -- ports 20000-31999: below the ephemeral range
+
+--- testenv.port_block() -> base: a block of 1000 ports, base .. base + 999,
+--- on which nothing listens in any network namespace, reserved for this run
+--- until testenv.cleanup() so that another run using testenv does not pick
+--- it meanwhile. For tests whose verdict depends on what listens in other
+--- namespaces (diagnose's other-netns). Blocks start at 20000 .. 31000, so
+--- base + 80 and base + 81 stand as 47080 and 47081 do (one digit apart).
+--- Waits (bounded, 60 s) while every block is taken.
+function testenv.port_block()
+  os.execute("mkdir -p " .. PORT_DIR)
+  local blocks = {}
+  for b = BLOCK_FIRST, BLOCK_LAST do
+    blocks[#blocks + 1] = b
+  end
+  for _ = 1, 120 do
+    for i = #blocks, 2, -1 do -- a random order: concurrent runs start apart
+      local j = math.random(i)
+      blocks[i], blocks[j] = blocks[j], blocks[i]
+    end
+    local used
+    for _, b in ipairs(blocks) do
+      local link = PORT_DIR .. "/" .. b
+      if not reserved[b] and os.execute("ln -s " .. testenv.owner .. " " .. link .. " 2>/dev/null") then
+        used = used or testenv.ports_in_use()
+        local busy
+        for port = b * 1000, b * 1000 + 999 do
+          busy = busy or used[port]
+        end
+        if not busy then
+          reserved[b] = true
+          return b * 1000
+        end
+        os.remove(link)
+      end
+    end
+    testenv.sweep() -- reservations of dead runs
+    os.execute("sleep 0.5")
+  end
+  error(("no port block in %d-%d is free in every namespace and unreserved (see %s)"):format(BLOCK_FIRST * 1000,
+    BLOCK_LAST * 1000 + 999, PORT_DIR))
+end
+
+-- ---- namespace helpers ------------------------------------------------------
 
 --- testenv.netns_etc(ns, files): files {hosts = "...", ...} placed in
 --- /etc/netns/NS/, which `ip netns exec` mounts over /etc (removed by cleanup).
@@ -177,6 +546,14 @@ function testenv.cr_in_netns(ns, code, prefix)
     cmd = prefix .. " " .. cmd
   end
   return testenv.sh(testenv.in_netns(ns, cmd))
+end
+
+--- testenv.cr_ok(ns, code [, prefix]) -> stdout of `connrecipe -e code`
+--- inside ns; raises unless it exits 0.
+function testenv.cr_ok(ns, code, prefix)
+  local r = testenv.cr_in_netns(ns, code, prefix)
+  assert(r.code == 0, "connrecipe failed: " .. r.stderr .. r.stdout)
+  return r.stdout
 end
 
 --- testenv.run_in_netns(ns, args [, opts]) -> {code, stdout, stderr}: the

@@ -9,16 +9,10 @@ local fixtures = testenv.source_dir .. "/tests/fixtures/sysfacts/"
 -- Runs Lua code with the connrecipe executable inside namespace ns; the code
 -- prints one JSON document, returned decoded.
 local function lua_in(ns, code)
-  local r = testenv.sh(testenv.in_netns(ns, testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code)))
-  assert(r.code == 0, "connrecipe failed: " .. r.stderr .. r.stdout)
-  return json.decode(r.stdout)
+  return json.decode(testenv.cr_ok(ns, code))
 end
 
-local function sh_ok(cmd)
-  local r = testenv.sh(cmd)
-  assert(r.code == 0, cmd .. ": " .. r.stderr)
-  return r
-end
+local sh_ok, sh_in = testenv.sh_ok, testenv.sh_in
 
 -- What the kernel does with a TCP connect to each port on host (127.0.0.1) inside ns:
 -- port -> "connected" | "refused" | "timeout". A listener waits on every port.
@@ -129,7 +123,7 @@ table ip pol {
   }
 }
 ]])
-    sh_ok(testenv.in_netns(ns, "nft -f " .. dir .. "/rules.nft"))
+    sh_in(ns, "nft -f " .. dir .. "/rules.nft")
     out = run_matches(ns, {
       lo_only = { proto = "tcp", addr = "127.0.0.1", port = 8080, direction = "in" },
       lo_only_other_if = { proto = "tcp", addr = "10.9.9.1", port = 8080, direction = "in", iif = "eth9" },
@@ -267,13 +261,13 @@ describe("cr.firewall with iptables", function()
       cmds[#cmds + 1] = "iptables-legacy -A OUTPUT -p tcp --dport 8443 -j REJECT --reject-with tcp-reset"
     end
     for _, c in ipairs(cmds) do
-      sh_ok(testenv.in_netns(ns, c))
+      sh_in(ns, c)
     end
     -- a second local address, on a veth pair (dummy needs a module)
-    sh_ok(testenv.in_netns(ns, "ip link add x0 type veth peer name x1"))
-    sh_ok(testenv.in_netns(ns, "ip addr add 10.77.0.1/24 dev x0"))
-    sh_ok(testenv.in_netns(ns, "ip link set x0 up"))
-    sh_ok(testenv.in_netns(ns, "ip link set x1 up"))
+    sh_in(ns, "ip link add x0 type veth peer name x1")
+    sh_in(ns, "ip addr add 10.77.0.1/24 dev x0")
+    sh_in(ns, "ip link set x0 up")
+    sh_in(ns, "ip link set x1 up")
     out = run_matches(ns, {
       lo_only = { proto = "tcp", addr = "127.0.0.1", port = 8080, direction = "in" },
       reset = { proto = "tcp", addr = "127.0.0.1", port = 8081, direction = "in" },
@@ -557,8 +551,8 @@ describe("cr.firewall failures", function()
       pending(testenv.needs_root())
     end
     local ns = testenv.netns()
-    sh_ok(testenv.in_netns(ns, "nft add table inet outside"))
-    sh_ok(testenv.in_netns(ns, "nft add chain inet outside c '{ type filter hook output priority 0; policy drop; }'"))
+    sh_in(ns, "nft add table inet outside")
+    sh_in(ns, "nft add chain inet outside c '{ type filter hook output priority 0; policy drop; }'")
     local hits, info = cr.run(function()
       return cr.firewall.match({ proto = "tcp", addr = "127.0.0.1", port = 80, direction = "out", netns = ns })
     end)

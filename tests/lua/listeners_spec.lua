@@ -4,43 +4,11 @@ local cr = require "connrecipe"
 local testenv = require "testenv"
 local json = require "connrecipe.json"
 
-local function sh(cmd)
-  return testenv.sh(cmd)
-end
-
-local function port()
-  return math.random(20000, 59999)
-end
-
--- Starts a command in the background; its pid is remembered for cleanup.
-local started = {}
-local function background(cmd)
-  local r = sh(cmd .. " >/dev/null 2>&1 & echo $!")
-  local pid = assert(math.tointeger(tonumber(r.stdout:match("%d+"))), "cannot start " .. cmd)
-  started[#started + 1] = pid
-  return pid
-end
-
-local function kill_started()
-  for _, pid in ipairs(started) do
-    os.execute("kill " .. pid .. " 2>/dev/null") -- forked children leave with their parent
-  end
-  started = {}
-end
+local sh, background = testenv.sh, testenv.background
 
 -- Waits (bounded) until `ss` in ns (or the host) shows a listener on p.
 local function wait_listening(args, needle, ns)
-  for _ = 1, 100 do
-    local cmd = "ss -H " .. args
-    if ns then
-      cmd = testenv.in_netns(ns, cmd)
-    end
-    if sh(cmd).stdout:find(needle, 1, true) then
-      return true
-    end
-    os.execute("sleep 0.05")
-  end
-  error("listener " .. needle .. " never appeared")
+  assert(testenv.wait_ss(ns, args, needle), "listener " .. needle .. " never appeared")
 end
 
 -- ss -tulnpH / ss -xlpH -> {["proto|addr|port"] = {pid = true, ...}} for listeners
@@ -121,9 +89,11 @@ describe("listeners against ss", function()
     if testenv.needs_root() or not testenv.have("socat") then
       return
     end
-    math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 1000)
-    ports = { v4 = port(), v6 = port(), dual = port(), v6only = port(), udp = port(), shared = port(),
-      ns = port() }
+    -- ports no namespace listens on, reserved from other runs (diagnose's
+    -- other-netns would see these listeners)
+    local base = testenv.port_block()
+    ports = { v4 = base + 1, v6 = base + 2, dual = base + 3, v6only = base + 4, udp = base + 5, shared = base + 6,
+      ns = base + 7 }
     local dir = testenv.tmpdir()
     sockpath = dir .. "/app.sock"
     background(("socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork /dev/null"):format(ports.v4))
@@ -174,10 +144,7 @@ while time.time() < deadline:  # children leave with their parent
     end
   end)
 
-  teardown(function()
-    kill_started()
-    testenv.cleanup()
-  end)
+  teardown(testenv.cleanup)
 
   before_each(function()
     local why = testenv.needs_root() or (not testenv.have("socat") and "needs socat")
@@ -364,22 +331,14 @@ describe("listeners argument errors", function()
 end)
 
 describe("whoowns and address spellings", function()
-  local ns
-  before_each(function()
-    local skip = testenv.needs_root()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
+  local netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
   end)
-  after_each(testenv.cleanup)
 
   it("finds [::1] written out in full, and a socket on 127.0.0.1 that 0.0.0.0 would collide with", function()
-    testenv.background(testenv.in_netns(ns, "timeout 30 socat TCP6-LISTEN:7401,bind=[::1],reuseaddr,fork SYSTEM:true"))
-    testenv.background(testenv.in_netns(ns,
-      "timeout 30 socat TCP4-LISTEN:7402,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
-    assert(testenv.wait_listening(ns, "tcp", 7401))
-    assert(testenv.wait_listening(ns, "tcp", 7402))
+    local ns = netns()
+    testenv.tcp_listen(ns, 7401, { bind = "::1" })
+    testenv.tcp_listen(ns, 7402)
     local r = testenv.run_in_netns(ns, { "whoowns.lua", "[0:0:0:0:0:0:0:1]:7401" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
     assert.matches("socat", r.stdout)
@@ -391,13 +350,12 @@ describe("whoowns and address spellings", function()
   end)
 
   it("listeners --json stays valid UTF-8 when a socket's name is not", function()
+    local ns = netns()
     local dir = testenv.tmpdir()
     testenv.write_file(dir .. "/bad.py", "import socket,time\ns=socket.socket(socket.AF_UNIX)\n"
       .. "s.bind(b'\\0crtest-bad\\xffname')\ns.listen(1)\ntime.sleep(30)\n")
-    testenv.background(testenv.in_netns(ns, "timeout 30 python3 " .. dir .. "/bad.py"))
-    assert(testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "ss -Hxl")).stdout:find("crtest-bad", 1, true) ~= nil
-    end))
+    testenv.background_in(ns, "timeout 30 python3 " .. dir .. "/bad.py")
+    assert(testenv.wait_ss(ns, "-xl", "crtest-bad"))
     local r = testenv.run_in_netns(ns, { "listeners.lua", "--proto", "unix", "--json" })
     assert.equal(0, r.code)
     local check = testenv.sh("python3 -c 'import json,sys; d=json.loads(sys.stdin.buffer.read().decode(\"utf-8\")); "
@@ -561,26 +519,16 @@ describe("cr.format_sockets", function()
 end)
 
 describe("listeners text table", function()
-  local ns
-  before_each(function()
-    local skip = testenv.needs_root()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
+  local netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
   end)
-  after_each(testenv.cleanup)
 
   it("shows each listener with its holder, and --port 0 lists no Unix socket", function()
-    testenv.background(testenv.in_netns(ns,
-      "timeout 30 socat TCP4-LISTEN:7410,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
-    testenv.background(testenv.in_netns(ns, "timeout 30 socat TCP6-LISTEN:7411,ipv6only=0,reuseaddr,fork SYSTEM:true"))
-    testenv.background(testenv.in_netns(ns, "timeout 30 socat ABSTRACT-LISTEN:crtest-fmt,fork SYSTEM:true"))
-    assert(testenv.wait_listening(ns, "tcp", 7410))
-    assert(testenv.wait_listening(ns, "tcp", 7411))
-    assert(testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "ss -Hxl")).stdout:find("crtest-fmt", 1, true) ~= nil
-    end))
+    local ns = netns()
+    testenv.tcp_listen(ns, 7410)
+    testenv.tcp_listen(ns, 7411, { bind = "::", options = ",ipv6only=0" })
+    testenv.background_in(ns, "timeout 30 socat ABSTRACT-LISTEN:crtest-fmt,fork SYSTEM:true")
+    assert(testenv.wait_ss(ns, "-xl", "crtest-fmt"))
     local r = testenv.run_in_netns(ns, { "listeners.lua" })
     assert.equal(0, r.code, r.stderr)
     assert.matches("\ntcp +127%.0%.0%.1:7410 +0 +%d+  socat/%d+ +root ", r.stdout)

@@ -17,32 +17,30 @@ local function eval_in(ns, expr, prefix)
 end
 
 local function socat(ns, args)
-  testenv.background(testenv.in_netns(ns, "socat " .. args))
+  testenv.background_in(ns, "timeout 60 socat " .. args)
 end
 
-local function tcp_server(ns, port, args)
-  socat(ns, ("TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork %s"):format(port, args or "SYSTEM:true"))
-  assert(testenv.wait_listening(ns, "tcp", port), "server on port " .. port .. " did not start")
+local function tcp_server(ns, port, handler)
+  testenv.tcp_listen(ns, port, { handler = handler })
 end
 
 local function ns_sh(ns, cmd)
-  local r = testenv.sh(testenv.in_netns(ns, cmd))
-  assert(r.code == 0, cmd .. ": " .. r.stderr)
+  testenv.sh_in(ns, cmd)
 end
 
-local skip = testenv.needs_root()
+-- Registers the hooks that give each test of a describe a fresh namespace
+-- (skipped unless root); returns the accessor.
+local function per_test_netns(opts)
+  return testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
+  end, opts)
+end
 
 describe("cr.probe.tcp", function()
-  local ns
-  before_each(function()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
-  end)
-  after_each(testenv.cleanup)
+  local netns = per_test_netns()
 
   it("tells open from refused", function()
+    local ns = netns()
     tcp_server(ns, 7001)
     local open = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7001)')
     assert.equal("open", open.status)
@@ -56,6 +54,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("reports a silently dropped SYN as a timeout", function()
+    local ns = netns()
     ns_sh(ns, "iptables -A INPUT -p tcp --dport 7004 -j DROP")
     local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7004, {timeout = 0.3})')
     assert.equal("timeout", r.status)
@@ -64,6 +63,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("reports ICMP admin-prohibited as unreachable", function()
+    local ns = netns()
     ns_sh(ns, "iptables -A INPUT -p tcp --dport 7005 -j REJECT --reject-with icmp-admin-prohibited")
     local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7005)')
     assert.equal("unreachable", r.status)
@@ -71,6 +71,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("reports a firewall RST as refused and a reset after the handshake as reset", function()
+    local ns = netns()
     ns_sh(ns, "iptables -A INPUT -p tcp --dport 7006 -j REJECT --reject-with tcp-reset")
     assert.equal("refused", eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7006)').status)
     -- the handshake completes, then the final ACK is answered with a RST
@@ -83,6 +84,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("does not call a TCP self-connect open", function()
+    local ns = netns()
     local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 40123, {source_port = 40123})')
     assert.equal("refused", r.status)
     assert.is_true(r.self_connect)
@@ -91,6 +93,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("reads a banner, and a reply to what it sends", function()
+    local ns = netns()
     tcp_server(ns, 7010, "SYSTEM:'echo SSH-2.0-OpenSSH_test; sleep 1'")
     local r = eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7010, {banner = true})')
     assert.equal("open", r.status)
@@ -102,6 +105,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("tells IPv4 from IPv6: a listener on ::1 only", function()
+    local ns = netns()
     socat(ns, "TCP6-LISTEN:7012,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
     assert(testenv.wait_listening(ns, "tcp", 7012))
     assert.equal("refused", eval_in(ns, 'cr.probe.tcp("127.0.0.1", 7012)').status)
@@ -113,6 +117,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("tries every address a name has, or only the first", function()
+    local ns = netns()
     testenv.netns_etc(ns, { hosts = "127.0.0.1 both.test\n::1 both.test\n", ["nsswitch.conf"] = "hosts: files\n" })
     socat(ns, "TCP6-LISTEN:7013,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
     assert(testenv.wait_listening(ns, "tcp", 7013))
@@ -129,6 +134,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("returns nil, message, EAI code for a name that does not resolve", function()
+    local ns = netns()
     testenv.netns_etc(ns, { hosts = "127.0.0.1 localhost\n", ["nsswitch.conf"] = "hosts: files\n" })
     local r = eval_in(ns, [[(function()
       local v, msg, code = cr.probe.tcp("no-such-host.test", 80)
@@ -139,6 +145,7 @@ describe("cr.probe.tcp", function()
   end)
 
   it("closes its socket when the task is cancelled mid-probe", function()
+    local ns = netns()
     ns_sh(ns, "iptables -A INPUT -p tcp --dport 7014 -j DROP")
     local r = eval_in(ns, [[(function()
       local function fds()
@@ -161,16 +168,10 @@ describe("cr.probe.tcp", function()
 end)
 
 describe("cr.probe.udp", function()
-  local ns
-  before_each(function()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
-  end)
-  after_each(testenv.cleanup)
+  local netns = per_test_netns()
 
   it("tells open (a reply) from refused (ICMP port unreachable) from silence", function()
+    local ns = netns()
     socat(ns, "UDP4-RECVFROM:7020,bind=127.0.0.1,fork EXEC:cat")
     assert(testenv.wait_listening(ns, "udp", 7020))
     local open = eval_in(ns, 'cr.probe.udp("127.0.0.1", 7020, {send = "hello"})')
@@ -185,6 +186,7 @@ describe("cr.probe.udp", function()
   end)
 
   it("reports its own datagram dropped on output as denied", function()
+    local ns = netns()
     ns_sh(ns, "iptables -A OUTPUT -p udp --dport 7023 -j DROP")
     local r = eval_in(ns, 'cr.probe.udp("127.0.0.1", 7023)')
     assert.equal("denied", r.status)
@@ -193,27 +195,21 @@ describe("cr.probe.udp", function()
 end)
 
 describe("cr.probe.unix", function()
-  local ns, dir
-  before_each(function()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
+  local dir
+  local netns = per_test_netns { prepare = function()
     dir = testenv.tmpdir()
     os.execute("chmod 755 " .. q(dir))
-  end)
-  after_each(testenv.cleanup)
+  end }
 
   local function probe(path, prefix)
-    return eval_in(ns, ("cr.probe.unix(%q)"):format(path), prefix)
+    return eval_in(netns(), ("cr.probe.unix(%q)"):format(path), prefix)
   end
 
   it("tells open, stale, missing and not-a-socket apart", function()
+    local ns = netns()
     local live = dir .. "/live.sock"
     socat(ns, "UNIX-LISTEN:" .. live .. ",fork SYSTEM:true")
-    assert(testenv.wait_for(function()
-      return testenv.sh("test -S " .. q(live)).code == 0
-    end))
+    assert(testenv.wait_socket(live))
     local r = probe(live)
     assert.equal("open", r.status)
     assert.equal("stream", r.socket_type)
@@ -234,11 +230,10 @@ describe("cr.probe.unix", function()
   end)
 
   it("reports a socket its user may not open as denied", function()
+    local ns = netns()
     local path = dir .. "/locked.sock"
     socat(ns, "UNIX-LISTEN:" .. path .. ",fork,mode=000 SYSTEM:true")
-    assert(testenv.wait_for(function()
-      return testenv.sh("test -S " .. q(path)).code == 0
-    end))
+    assert(testenv.wait_socket(path))
     local r = probe(path, "setpriv --reuid=nobody --regid=nogroup --clear-groups")
     assert.equal("denied", r.status)
     assert.equal("EACCES", r.errno)
@@ -246,14 +241,13 @@ describe("cr.probe.unix", function()
   end)
 
   it("reports a full backlog as busy", function()
+    local ns = netns()
     local path = dir .. "/slow.sock"
     -- listens with a backlog of 1 and never accepts (killed with the namespace)
     local server = ("import socket, time; s = socket.socket(socket.AF_UNIX); s.bind('%s'); s.listen(1); "
       .. "time.sleep(30)"):format(path)
-    testenv.background(testenv.in_netns(ns, "python3 -c " .. q(server)))
-    assert(testenv.wait_for(function()
-      return testenv.sh("test -S " .. q(path)).code == 0
-    end))
+    testenv.background_in(ns, "python3 -c " .. q(server))
+    assert(testenv.wait_socket(path))
     -- each probe's connection waits in the queue after the probe closes its end
     local r = eval_in(ns, ([[(function()
       local seen = {}
@@ -270,32 +264,26 @@ describe("cr.probe.unix", function()
   end)
 
   it("supports abstract names", function()
+    local ns = netns()
     socat(ns, "ABSTRACT-LISTEN:connrecipe-test-abstract,fork SYSTEM:true")
-    assert(testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(ns, "ss -xlH")).stdout:match("connrecipe%-test%-abstract") ~= nil
-    end))
+    assert(testenv.wait_ss(ns, "-xl", "connrecipe-test-abstract"))
     assert.equal("open", probe("@connrecipe-test-abstract").status)
     assert.equal("refused", probe("@connrecipe-test-nobody").status)
   end)
 end)
 
 describe("cr.resolve", function()
-  local ns
-  before_each(function()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
+  local netns = per_test_netns { prepare = function(ns)
     -- files only: no DNS query can be sent, even by mistake
     testenv.netns_etc(ns, {
       hosts = "::1 localhost\n127.0.0.1 localhost\n127.0.0.5 app.test\n",
       ["nsswitch.conf"] = "hosts: files\n",
       ["resolv.conf"] = "nameserver 127.0.0.1\n",
     })
-  end)
-  after_each(testenv.cleanup)
+  end }
 
   it("lists addresses in the client's order, ::1 first for localhost", function()
+    local ns = netns()
     local r = eval_in(ns, 'cr.resolve("localhost")')
     assert.same({ { addr = "::1", family = "inet6" }, { addr = "127.0.0.1", family = "inet" } }, r)
     assert.same({ { addr = "127.0.0.1", family = "inet" } }, eval_in(ns, 'cr.resolve("localhost", {family = "inet"})'))
@@ -303,6 +291,7 @@ describe("cr.resolve", function()
   end)
 
   it("returns nil, message, EAI code for an unknown name", function()
+    local ns = netns()
     local r = eval_in(ns, '(function() local v, m, c = cr.resolve("unknown.test") return {v = v, m = m, c = c} end)()')
     assert.is_nil(r.v)
     assert.equal("EAI_NONAME", r.c)
@@ -311,16 +300,10 @@ describe("cr.resolve", function()
 end)
 
 describe("cr.probe.scan", function()
-  local ns
-  before_each(function()
-    if skip then
-      return pending(skip)
-    end
-    ns = testenv.netns()
-  end)
-  after_each(testenv.cleanup)
+  local netns = per_test_netns()
 
   it("finds exactly the listeners the test opened, over the full range", function()
+    local ns = netns()
     local ports = { 22, 8080, 31337, 65535 }
     for _, p in ipairs(ports) do
       tcp_server(ns, p)
@@ -332,6 +315,7 @@ describe("cr.probe.scan", function()
   end)
 
   it("scans IPv6 loopback too", function()
+    local ns = netns()
     socat(ns, "TCP6-LISTEN:7030,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
     assert(testenv.wait_listening(ns, "tcp", 7030))
     local r = eval_in(ns, 'cr.probe.scan{host = "::1", ports = "7000-7100"}')
@@ -341,6 +325,7 @@ describe("cr.probe.scan", function()
   end)
 
   it("still finds every port when file descriptors run out", function()
+    local ns = netns()
     local ports = { 5001, 5250, 5299 }
     for _, p in ipairs(ports) do
       tcp_server(ns, p)
@@ -357,6 +342,7 @@ describe("cr.probe.scan", function()
   end)
 
   it("reports progress to on_progress and can scan a list", function()
+    local ns = netns()
     tcp_server(ns, 6001)
     local r = eval_in(ns, [[(function()
       local calls, last = 0

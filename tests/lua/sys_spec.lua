@@ -5,16 +5,10 @@ local testenv = require "testenv"
 local json = require "connrecipe.json"
 
 local function lua_in(ns, code)
-  local r = testenv.sh(testenv.in_netns(ns, testenv.quote(testenv.bin) .. " -e " .. testenv.quote(code)))
-  assert(r.code == 0, "connrecipe failed: " .. r.stderr .. r.stdout)
-  return json.decode(r.stdout)
+  return json.decode(testenv.cr_ok(ns, code))
 end
 
-local function sh_ok(cmd)
-  local r = testenv.sh(cmd)
-  assert(r.code == 0, cmd .. ": " .. r.stderr)
-  return r
-end
+local sh_in = testenv.sh_in
 
 local function by_name(list)
   local t = {}
@@ -51,11 +45,11 @@ describe("cr.sys.interfaces", function()
     local kind = "dummy"
     if testenv.sh(testenv.in_netns(ns, "ip link add x0 type dummy")).code ~= 0 then
       kind = "veth"
-      sh_ok(testenv.in_netns(ns, "ip link add x0 type veth peer name x1"))
+      sh_in(ns, "ip link add x0 type veth peer name x1")
     end
-    sh_ok(testenv.in_netns(ns, "ip addr add 10.77.0.1/24 dev x0"))
-    sh_ok(testenv.in_netns(ns, "ip addr add fd77::1/64 dev x0 nodad"))
-    sh_ok(testenv.in_netns(ns, "ip link set x0 up"))
+    sh_in(ns, "ip addr add 10.77.0.1/24 dev x0")
+    sh_in(ns, "ip addr add fd77::1/64 dev x0 nodad")
+    sh_in(ns, "ip link set x0 up")
 
     local ifs = by_name(lua_in(ns, INTERFACES))
     assert.is_true(ifs.lo.up)
@@ -70,11 +64,11 @@ describe("cr.sys.interfaces", function()
     assert.is_true(ifs.x0.up, kind)
     assert.is_false(ifs.x0.loopback)
 
-    sh_ok(testenv.in_netns(ns, "ip link set lo down"))
+    sh_in(ns, "ip link set lo down")
     ifs = by_name(lua_in(ns, INTERFACES))
     assert.is_false(ifs.lo.up)
     assert.is_false(ifs.lo.running)
-    sh_ok(testenv.in_netns(ns, "ip link set lo up"))
+    sh_in(ns, "ip link set lo up")
     ifs = by_name(lua_in(ns, INTERFACES))
     assert.is_true(ifs.lo.up)
 
@@ -87,7 +81,7 @@ describe("cr.sys.interfaces", function()
 
     -- and by the pid of a process inside it
     local dir = testenv.tmpdir()
-    sh_ok(testenv.in_netns(ns, "sh -c 'sleep 30 >/dev/null 2>&1 & echo $! > " .. dir .. "/pid'"))
+    sh_in(ns, "sh -c 'sleep 30 >/dev/null 2>&1 & echo $! > " .. dir .. "/pid'")
     local pid = tonumber(testenv.read_file(dir .. "/pid"):match("%d+"))
     local by_pid = by_name(cr.run(cr.sys.interfaces, pid))
     os.execute("kill " .. pid)
@@ -119,8 +113,8 @@ describe("cr.sys.sysctl", function()
       return
     end
     local ns = testenv.netns()
-    sh_ok(testenv.in_netns(ns, "sysctl -qw net.ipv4.ip_local_port_range='40000 40999'"))
-    sh_ok(testenv.in_netns(ns, "sysctl -qw net.ipv4.ip_local_reserved_ports=40010-40019,40500,50000"))
+    sh_in(ns, "sysctl -qw net.ipv4.ip_local_port_range='40000 40999'")
+    sh_in(ns, "sysctl -qw net.ipv4.ip_local_reserved_ports=40010-40019,40500,50000")
     local r = lua_in(ns, 'print(require("connrecipe.json").encode(cr.sys.port_range()))')
     assert.equal(40000, r.first)
     assert.equal(40999, r.last)
@@ -136,7 +130,7 @@ describe("cr.sys.sysctl", function()
     local ns = testenv.netns()
     local r = lua_in(ns, 'print(require("connrecipe.json").encode({cr.sys.ipv6_enabled()}))')
     assert.same({ true }, r)
-    sh_ok(testenv.in_netns(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1"))
+    sh_in(ns, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
     r = lua_in(ns, 'print(require("connrecipe.json").encode({cr.sys.ipv6_enabled()}))')
     assert.is_false(r[1])
     assert.matches("disable_ipv6", r[2])
@@ -176,7 +170,7 @@ time.sleep(30)
     testenv.write_file(dir .. "/overflow.py", script)
     local pidfile = dir .. "/pid"
     local start = ("sh -c 'python3 %s/overflow.py > %s/out & echo $! > %s'"):format(dir, dir, pidfile)
-    sh_ok(testenv.in_netns(ns, start))
+    sh_in(ns, start)
     local pid
     for _ = 1, 100 do -- at most 10 s
       if (testenv.read_file(dir .. "/out") or ""):find("ready") then
