@@ -453,17 +453,23 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   -- This namespace's tables unreadable for real: netlink off (the /proc/net
   -- fallback), and, in a private mount namespace, a /proc whose net/tcp,
   -- net/tcp6 and net/unix exist with mode 000, read as nobody (EACCES).
-  local unreadable_tables = "unshare -m --propagation private sh -c "
-    .. q("mount -t tmpfs none /proc && mkdir -p /proc/thread-self/net && cd /proc/thread-self/net && "
-      .. ": >tcp && : >tcp6 && : >unix && chmod 000 tcp tcp6 unix && exec \"$@\"")
-    .. " sh env CONNRECIPE_SOCK_DIAG=off setpriv --reuid=65534 --regid=65534 --clear-groups "
+  -- /proc/self still leads to the real procfs (bound aside first): the
+  -- sanitizers read /proc/self/maps at start-up.
+  local function unreadable_tables()
+    local realproc = testenv.tmpdir()
+    return "unshare -m --propagation private sh -c "
+      .. q("chmod 755 " .. realproc .. " && mount --bind /proc " .. realproc
+        .. " && mount -t tmpfs none /proc && ln -s " .. realproc .. "/self /proc/self && mkdir -p /proc/thread-self/net && cd /proc/thread-self/net && "
+        .. ": >tcp && : >tcp6 && : >unix && chmod 000 tcp tcp6 unix && exec \"$@\"")
+      .. " sh env CONNRECIPE_SOCK_DIAG=off setpriv --reuid=65534 --regid=65534 --clear-groups "
+  end
 
   it("listener-check-incomplete as the verdict, not no-listener, when this namespace's tables cannot be read",
     function()
       if not testenv.have("setpriv") then
         return pending("setpriv not installed")
       end
-      local doc, f, r = diagnose({ "127.0.0.1:" .. port(97) }, { prefix = unreadable_tables })
+      local doc, f, r = diagnose({ "127.0.0.1:" .. port(97) }, { prefix = unreadable_tables() })
       assert.equal(1, r.code)
       assert.equal("listener-check-incomplete", doc.verdict)
       assert.equal("error", f["listener-check-incomplete"].severity)
@@ -477,7 +483,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     if not testenv.have("setpriv") then
       return pending("setpriv not installed")
     end
-    local doc, f = diagnose({ "unix:/tmp/crtest-no-such-dir/app.sock" }, { prefix = unreadable_tables })
+    local doc, f = diagnose({ "unix:/tmp/crtest-no-such-dir/app.sock" }, { prefix = unreadable_tables() })
     assert.equal("unix-socket-missing", doc.verdict)
     assert.matches("could not be read %(Permission denied%)", text_of(f["unix-socket-missing"]))
   end)
