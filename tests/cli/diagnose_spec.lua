@@ -459,7 +459,8 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local realproc = testenv.tmpdir()
     return "unshare -m --propagation private sh -c "
       .. q("chmod 755 " .. realproc .. " && mount --bind /proc " .. realproc
-        .. " && mount -t tmpfs none /proc && ln -s " .. realproc .. "/self /proc/self && mkdir -p /proc/thread-self/net && cd /proc/thread-self/net && "
+        .. " && mount -t tmpfs none /proc && ln -s " .. realproc .. "/self /proc/self"
+        .. " && mkdir -p /proc/thread-self/net && cd /proc/thread-self/net && "
         .. ": >tcp && : >tcp6 && : >unix && chmod 000 tcp tcp6 unix && exec \"$@\"")
       .. " sh env CONNRECIPE_SOCK_DIAG=off setpriv --reuid=65534 --regid=65534 --clear-groups "
   end
