@@ -122,14 +122,16 @@ return function(cr)
   -- ---- the run in progress, for a run cut short -----------------------------------
 
   -- What the runner is running: {name, started, ctx (once the recipe runs),
-  -- wrote (anything went to stdout)}. When --deadline or Ctrl-C cuts it short,
-  -- recipe.stopped() prints the --json document of what it found so far.
+  -- wrote (anything went to stdout), inherited (cr._inherited() at the
+  -- start)}. When --deadline or Ctrl-C cuts it short, recipe.stopped() prints
+  -- the report (text or --json) of what it found so far.
   local active
   local watching = false
 
-  -- Under --json, notes whether the recipe printed anything itself (print,
-  -- io.write, io.stdout:write): a recipe that printed its own document (or
-  -- anything else) gets no second one when it is cut short.
+  -- Notes whether the recipe printed anything itself (print, io.write,
+  -- io.stdout:write): a recipe that printed its own document or report (or
+  -- anything else) gets none from the framework when it is cut short or ends
+  -- without findings.
   local function watch_stdout()
     if watching then
       return
@@ -159,10 +161,14 @@ return function(cr)
 
   --- recipe.begin(file_name): the runner is about to run this recipe file.
   function recipe.begin(file_name)
-    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now() }
-    if cr.cli.json then
-      watch_stdout()
-    end
+    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now(), inherited = cr._inherited() }
+    watch_stdout()
+  end
+
+  -- Whether the recipe wrote to stdout itself, or ran a child on our terminal
+  -- (cr.exec{inherit = true}) that may have.
+  local function printed(run)
+    return run.wrote or cr._inherited() > run.inherited
   end
 
   --- recipe.finish(): the recipe file's run is over; nothing is left to report.
@@ -175,13 +181,16 @@ return function(cr)
   end
 
   --- recipe.stopped(reason): called by the executable when --deadline
-  --- ("deadline") or Ctrl-C ("sigint") cut the run short. Under --json, prints
-  --- the document of the findings and checks so far, unless the recipe already
-  --- printed something: --json always gives one document.
+  --- ("deadline") or Ctrl-C ("sigint") cut the run short. Prints the report of
+  --- the findings and checks so far, with no verdict, unless the recipe already
+  --- printed something itself: --json always gives one document, and a
+  --- recipe's own output is not followed by the framework's. Under --json a
+  --- plain script gets the (empty) document too; the text report is only for
+  --- a declared recipe whose run had started.
   function recipe.stopped(reason)
     local run = active
     active = nil
-    if not run or run.wrote or not cr.cli.json then
+    if not run or printed(run) or not (cr.cli.json or run.ctx) then
       return
     end
     local ctx = run.ctx or { findings = {}, checks = {}, running = {} }
@@ -193,24 +202,39 @@ return function(cr)
     table.sort(unfinished, function(a, b) return a.started < b.started end)
     local now = cr.now()
     for _, c in ipairs(unfinished) do
-      checks[#checks + 1] = { name = c.name, ms = (now - c.started) * 1000, ok = false, error = stop_message(reason) }
+      checks[#checks + 1] = { name = c.name, ms = (now - c.started) * 1000, ok = false, unfinished = true,
+        error = stop_message(reason) }
     end
-    io.stdout:write(report.json {
+    local partial = {
       recipe = run.name, target = ctx.target, findings = ctx.findings, checks = checks,
-      elapsed_ms = (now - run.started) * 1000, interrupted = reason,
-    }, "\n")
+      elapsed_ms = (now - run.started) * 1000, interrupted = reason, ok = false,
+      verbose = cr.cli.verbose, color = cr.cli.color,
+    }
+    if cr.cli.json then
+      io.stdout:write(report.json(partial), "\n")
+    elseif cr.cli.quiet then
+      io.stdout:write(report.cut_short_line(reason), "\n")
+    else
+      io.stdout:write(report.text(partial))
+    end
     io.stdout:flush()
   end
 
-  local function render(r, ctx)
+  -- Prints the report of a finished run and returns the exit status: 1 when
+  -- the verdict is an error (or, with no findings, when run returned false).
+  local function render(r, ctx, returned_false)
     local verdict = ctx.verdict_id and find(ctx.findings, ctx.verdict_id) or default_verdict(ctx.findings)
     if ctx.verdict_id and not verdict then
       error(("ctx:verdict('%s'): no finding has that id"):format(ctx.verdict_id), 0)
     end
+    local status = (verdict and verdict.severity == "error") and 1 or 0
+    if not verdict and returned_false then
+      status = 1
+    end
     local run = {
       recipe = r.name, target = ctx.target, verdict = verdict and verdict.id, verdict_finding = verdict,
       findings = ctx.findings, checks = ctx.checks, elapsed_ms = (cr.now() - ctx.started) * 1000,
-      verbose = cr.cli.verbose, color = cr.cli.color,
+      verbose = cr.cli.verbose, color = cr.cli.color, ok = status == 0,
     }
     if cr.cli.json then
       io.stdout:write(report.json(run), "\n")
@@ -221,7 +245,7 @@ return function(cr)
       end
       io.stdout:write(text)
     end
-    return (verdict and verdict.severity == "error") and 1 or 0
+    return status
   end
 
   local function usage_error(name, message)
@@ -254,16 +278,15 @@ return function(cr)
       active.name, active.ctx = r.name, ctx
     end
     local res = table.pack(r.run(ctx, args))
-    local status
-    if math.type(res[1]) == "integer" then
-      status = res[1] -- the recipe printed its own output
-    elseif #ctx.findings > 0 then
-      status = render(r, ctx)
-    else
-      status = res[1] == false and 1 or 0
-    end
+    local wrote = active and printed(active)
     active = nil
-    return status
+    if math.type(res[1]) == "integer" then
+      return res[1] -- the recipe printed its own output
+    elseif #ctx.findings > 0 or (cr.cli.json and not wrote) then
+      -- --json prints one document, also of a run that found nothing to say
+      return render(r, ctx, res[1] == false)
+    end
+    return res[1] == false and 1 or 0
   end
 
   return recipe

@@ -106,10 +106,28 @@ local function paint(colour, text, use_colour)
   return use_colour and (colour .. text .. reset) or text
 end
 
---- report.text(run) -> string; run = {recipe, target_display, verdict, findings, checks, verbose, color}
+-- The last line of the text report of a run cut short, by run.interrupted.
+local cut_short_lines = {
+  deadline = "CUT SHORT: the deadline expired before the recipe finished; no verdict",
+  sigint = "CUT SHORT: interrupted (Ctrl-C) before the recipe finished; no verdict",
+}
+
+--- report.cut_short_line(reason) -> the line that ends the text report of a
+--- run cut short by "deadline" or "sigint"
+function report.cut_short_line(reason)
+  return cut_short_lines[reason] or cut_short_lines.sigint
+end
+
+--- report.text(run) -> string; run = {recipe, target_display, verdict, findings, checks, verbose, color,
+--- interrupted}. A run cut short (interrupted = "deadline" or "sigint") has no
+--- headline: its findings, every check (those still running marked
+--- unfinished), then a line saying it was cut short with no verdict.
 function report.text(run)
   local out = {}
   local verdict = run.verdict_finding
+  if run.interrupted then
+    verdict = nil
+  end
   if verdict then
     out[#out + 1] = paint(bold .. colours[verdict.severity],
       ("%s: %s"):format(verdict.severity:upper(), verdict.summary), run.color)
@@ -127,14 +145,22 @@ function report.text(run)
       end
     end
   end
-  if run.verbose and #run.checks > 0 then
-    out[#out + 1] = ""
+  if (run.verbose or run.interrupted) and #run.checks > 0 then
+    if #out > 0 then
+      out[#out + 1] = ""
+    end
     out[#out + 1] = "checks:"
     for _, c in ipairs(run.checks) do
-      out[#out + 1] = ("  %-32s %8.2f ms  %s%s"):format(c.name, c.ms, c.ok and "ok" or "FAILED",
-        c.error and (": " .. c.error) or "")
+      local state = c.unfinished and "unfinished" or c.ok and "ok" or "FAILED"
+      out[#out + 1] = ("  %-32s %8.2f ms  %s%s"):format(c.name, c.ms, state, c.error and (": " .. c.error) or "")
     end
     out[#out + 1] = ("elapsed %.1f ms"):format(run.elapsed_ms)
+  end
+  if run.interrupted then
+    if #out > 0 then
+      out[#out + 1] = ""
+    end
+    out[#out + 1] = paint(bold, report.cut_short_line(run.interrupted), run.color)
   end
   return table.concat(out, "\n") .. "\n"
 end
@@ -169,6 +195,7 @@ function report.json(run)
     findings = findings,
     checks = checks,
     elapsed_ms = run.elapsed_ms,
+    ok = run.ok, -- true exactly when the exit status is 0
     interrupted = run.interrupted, -- "deadline" or "sigint" when the run was cut short, else absent
   }
 end

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -33,6 +34,7 @@ typedef struct {
   char *typed;         /* a line libedit handed over, for the main loop */
   int got_line;        /* ... or end of input when typed is NULL */
   int quit;
+  int ctrl_c_typed;    /* Ctrl-C typed at the prompt: a key there, not a signal */
   int support_ref;     /* connrecipe.repl's table in the registry */
   char history[PATH_MAX];
 } repl_state;
@@ -232,9 +234,26 @@ static void finish_line(repl_state *r) {
   cr_runtime_set_interrupt_target(r->rt, NULL);
 }
 
-/* Ctrl-C: cancel the running line, or clear the line being typed. */
+/* Ctrl-C at the prompt. While libedit reads, the terminal's interrupt
+ * character is a key, not a signal (see prompt_keys): it reaches libedit in
+ * order with what is typed after it, and this binding only notes it. The main
+ * loop clears the line before the next key is read, so nothing typed after
+ * Ctrl-C lands in the line being thrown away. (As a signal, SIGINT overtook
+ * the keys behind it: libedit read them into the old line before the main
+ * loop saw the signal, and clearing the line lost them.) */
+static int prompt_ctrl_c(int count, int key) {
+  (void)count;
+  (void)key;
+  R->ctrl_c_typed = 1;
+  return 0;
+}
+
+/* Ctrl-C: cancel the running line, or clear the line being typed (typed as a
+ * key at the prompt, or a SIGINT sent while it waits, e.g. by kill -INT). */
 static void handle_interrupt(repl_state *r) {
-  if (!cr_runtime_take_interrupt(r->rt)) return;
+  int typed = r->ctrl_c_typed;
+  r->ctrl_c_typed = 0;
+  if (!cr_runtime_take_interrupt(r->rt) && !typed) return;
   if (r->line) {
     cr_task_cancel(r->line); /* finish_line reports it */
     return;
@@ -296,6 +315,26 @@ static char **complete(const char *text, int start, int end) {
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
+/* At the prompt the terminal's interrupt character (Ctrl-C unless stty says
+ * otherwise) arrives as a key bound to prompt_ctrl_c: libedit's terminal
+ * settings for editing ("setty -d") get no interrupt character, those it
+ * restores for a running line keep it, so Ctrl-C still sends SIGINT there.
+ * Ctrl-Z and Ctrl-\ stay signals at the prompt too. The key is bound first:
+ * should that fail, Ctrl-C stays a signal at the prompt (handle_interrupt). */
+static void prompt_keys(void) {
+  struct termios t;
+  if (tcgetattr(STDIN_FILENO, &t) != 0 || t.c_cc[VINTR] == _POSIX_VDISABLE) return;
+  using_history(); /* libedit's editor exists from here on */
+  if (rl_add_defun("connrecipe-interrupt", prompt_ctrl_c, t.c_cc[VINTR]) != 0) return;
+  rl_parse_and_bind("setty -d -intr");
+  char bind[64]; /* vi's command mode too; rl_add_defun binds the insert (or emacs) keymap */
+  int c = t.c_cc[VINTR];
+  if (c < 32 || c == 127) {
+    snprintf(bind, sizeof bind, "bind -a ^%c connrecipe-interrupt", c == 127 ? '?' : c + '@');
+    rl_parse_and_bind(bind);
+  }
+}
+
 static void load_support(lua_State *L, repl_state *r) {
   cr_require_embedded(L, "connrecipe.repl");
   lua_getglobal(L, "cr");
@@ -328,6 +367,7 @@ int repl_run(lua_State *L) {
   rl_attempted_completion_function = complete;
   rl_completion_append_character = '\0';
   history_open(&r);
+  prompt_keys();
   uv_poll_init(cr_runtime_loop(r.rt), &r.input, STDIN_FILENO);
   banner();
   prompt_show(&r);

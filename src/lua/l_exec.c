@@ -120,6 +120,16 @@ static int push_spawn_failure(lua_State *L, const char *prog, int rc) {
   return 3;
 }
 
+/* Children started with inherit = true: they may have written to our stdout,
+ * so the recipe framework adds no report of its own after them. */
+static lua_Integer inherited_children;
+
+/* cr._inherited() -> how many children were started with inherit = true */
+static int l_inherited(lua_State *L) {
+  lua_pushinteger(L, inherited_children);
+  return 1;
+}
+
 static int l_exec(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -137,10 +147,13 @@ static int l_exec(lua_State *L) {
     cr_op_unref(&e->op);
     return push_spawn_failure(L, argv[0], rc);
   }
+  if (o.inherit_stdio) inherited_children++;
   return cr_op_await(L, &e->op);
 }
 
 void cr_open_exec(lua_State *L) {
   lua_pushcfunction(L, l_exec);
   lua_setfield(L, -2, "exec");
+  lua_pushcfunction(L, l_inherited);
+  lua_setfield(L, -2, "_inherited");
 }

@@ -82,7 +82,9 @@ static int l_spawn(lua_State *L) {
 }
 
 /* cr.run(fn, ...) -> fn's results: drives the loop until fn and every task it
- * started have finished; raises fn's error. */
+ * started have finished; raises fn's error. Ctrl-C meanwhile cancels every task
+ * and raises "interrupted" (as lua.c turns SIGINT into an error); the host's
+ * SIGINT disposition is restored first. */
 static int l_run(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   cr_runtime *rt = cr_runtime_get(L);
@@ -91,7 +93,15 @@ static int l_run(lua_State *L) {
                          "function directly or use cr.spawn)");
   cr_task *t = cr_task_spawn(L, lua_gettop(L) - 1);
   cr_task_ref(t);
+  cr_sigint_scope sigint;
+  cr_runtime_sigint_enter(rt, &sigint);
   cr_runtime_run(rt, L);
+  if (cr_runtime_sigint_leave(rt, &sigint)) {
+    cr_task_observe(t);
+    cr_task_unref(t);
+    lua_pushliteral(L, "interrupted");
+    return lua_error(L);
+  }
   int base = lua_gettop(L);
   int n = cr_task_push_outcome(t, L);
   cr_task_unref(t);

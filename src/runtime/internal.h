@@ -50,6 +50,10 @@ struct cr_runtime {
 /* Set from signal handlers and the count hook; read by the scheduler. */
 extern volatile sig_atomic_t cr_stop_request;
 
+/* runtime.c, for new tasks: the count hook that interrupts CPU-bound Lua, unless
+ * the thread already has a hook (a user's debug.sethook, inherited) */
+void cr_runtime_hook_thread(lua_State *co);
+
 /* task.c, for the scheduler */
 void cr_task_resume(cr_task *t, lua_State *from);
 void cr_ready_push(cr_task *t);

@@ -62,6 +62,10 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
 }
 
+void cr_runtime_hook_thread(lua_State *co) {
+  if (!lua_gethook(co)) lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
 static void on_wakeup(uv_async_t *a) { (void)a; /* the scheduler reads cr_stop_request */ }
 
 static void on_deadline(uv_timer_t *t) {
@@ -155,6 +159,41 @@ int cr_runtime_catch_sigint(cr_runtime *rt) {
   sigint_runtime = rt;
   sigint_installed = 1;
   return sigaction(SIGINT, &sa, NULL);
+}
+
+void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope) {
+  memset(scope, 0, sizeof *scope);
+  if (sigint_installed) return; /* the executable's, for the whole run */
+  if (sigaction(SIGINT, NULL, &scope->old) != 0) return;
+  if (!(scope->old.sa_flags & SA_SIGINFO) && scope->old.sa_handler == SIG_IGN)
+    return; /* a host that ignores Ctrl-C (or a background job) means it */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  scope->old_runtime = sigint_runtime;
+  sigint_runtime = rt;
+  sigint_seen = 0;
+  if (sigaction(SIGINT, &sa, NULL) != 0) {
+    sigint_runtime = scope->old_runtime;
+    return;
+  }
+  scope->installed = 1;
+}
+
+int cr_runtime_sigint_leave(cr_runtime *rt, cr_sigint_scope *scope) {
+  if (!scope->installed) return 0;
+  sigaction(SIGINT, &scope->old, NULL);
+  scope->installed = 0;
+  sigint_runtime = scope->old_runtime;
+  /* the handler cannot run any more: the flags are ours to read and clear */
+  if (!sigint_seen && rt->stop != CR_STOP_INTERRUPT) return 0;
+  sigint_seen = 0;
+  if (cr_stop_request == CR_STOP_INTERRUPT) cr_stop_request = CR_STOP_NONE;
+  if (rt->stop == CR_STOP_INTERRUPT) rt->stop = CR_STOP_NONE;
+  cr_tasks_free_unobserved(rt, 0); /* failed by the interruption: not reported, as in the executable */
+  return 1;
 }
 
 void cr_runtime_set_deadline(cr_runtime *rt, double seconds) {

@@ -10,6 +10,7 @@
 #define CONNRECIPE_RUNTIME_H
 
 #include <lua.h>
+#include <signal.h>
 #include <uv.h>
 
 typedef struct cr_runtime cr_runtime;
@@ -138,6 +139,21 @@ int cr_runtime_take_interrupt(cr_runtime *rt);
 /* Ctrl-C handling for the executable: the first SIGINT cancels every task (and
  * interrupts CPU-bound Lua), a second one kills the process. */
 int cr_runtime_catch_sigint(cr_runtime *rt);
+/* Ctrl-C around cr.run, for the Lua module in a host program (the stock lua5.4):
+ * while the loop runs, SIGINT is caught as in the executable (the first one
+ * cancels every task and interrupts CPU-bound Lua, a second one kills the
+ * process); leaving restores the host's disposition. Nothing is installed
+ * when the executable's handler is in place or the host ignores SIGINT. */
+typedef struct {
+  struct sigaction old;
+  cr_runtime *old_runtime;
+  int installed;
+} cr_sigint_scope;
+void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope);
+/* Restores the disposition. Returns 1 when a Ctrl-C arrived in the scope: the
+ * stop is then cleared (and the failures it caused discarded), so the runtime
+ * can run again. */
+int cr_runtime_sigint_leave(cr_runtime *rt, cr_sigint_scope *scope);
 /* Whole-run limit: at expiry every task is cancelled. seconds <= 0: none. */
 void cr_runtime_set_deadline(cr_runtime *rt, double seconds);
 /* Cancels every task, as Ctrl-C does, recording why. */

@@ -194,6 +194,7 @@ cr_task *cr_task_spawn(lua_State *L, int nargs) {
   t->id = ++rt->next_id;
   t->refs = 1; /* the runtime's, until the task finishes */
   lua_State *co = lua_newthread(L);
+  cr_runtime_hook_thread(co); /* lua.c's Ctrl-C may have removed the one it inherits */
   t->co = co;
   t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_xmove(L, co, nargs + 1); /* the function and its arguments */

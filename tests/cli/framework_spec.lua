@@ -156,6 +156,63 @@ describe("reports", function()
   end)
 end)
 
+describe("a recipe that records no finding", function()
+  local no_findings = testenv.source_dir .. "/tests/fixtures/recipes/no_findings.lua"
+
+  local function one_document(stdout)
+    local doc, pos, err = json.decode(stdout)
+    assert.is_table(doc, "not a JSON document: " .. tostring(err) .. ": " .. stdout)
+    assert.equal("", stdout:sub(pos):match("^%s*(.-)$"), "more than one document")
+    return doc
+  end
+
+  it("--json still prints one document: no findings, no verdict, ok, exit 0", function()
+    local r = testenv.run { no_findings, "127.0.0.1:5", "--json" }
+    assert.equal(0, r.code, r.stderr)
+    local doc = one_document(r.stdout)
+    assert.equal(1, doc.schema)
+    assert.equal("no_findings", doc.recipe)
+    assert.equal("127.0.0.1:5", doc.target.display)
+    assert.matches('"findings":%[%]', r.stdout) -- an empty array, not an object
+    assert.matches('"verdict":null', r.stdout)
+    assert.is_true(doc.ok)
+    assert.is_nil(doc.interrupted)
+    assert.is_number(doc.elapsed_ms)
+  end)
+
+  it("--json lists its checks", function()
+    local r = testenv.run { no_findings, "--mode=check", "--json" }
+    assert.equal(0, r.code, r.stderr)
+    local doc = one_document(r.stdout)
+    assert.same({}, doc.findings)
+    assert.equal(1, #doc.checks)
+    assert.equal("a step", doc.checks[1].name)
+    assert.is_true(doc.checks[1].ok)
+  end)
+
+  it("--json of one that returned false: ok is false, exit 1", function()
+    local r = testenv.run { no_findings, "--mode=false", "--json" }
+    assert.equal(1, r.code, r.stderr)
+    local doc = one_document(r.stdout)
+    assert.is_false(doc.ok)
+    assert.same({}, doc.findings)
+  end)
+
+  it("one that printed its own document gets no second one", function()
+    local r = testenv.run { no_findings, "--mode=own", "--json" }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal('{"own":true}\n', r.stdout)
+    r = testenv.run { no_findings, "--mode=own-status", "--json" }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal('{"own":0}\n', r.stdout)
+  end)
+
+  it("ok follows the exit status when there are findings too", function()
+    assert.is_true(json.decode(run("localhost:80", "--json").stdout).ok)
+    assert.is_false(json.decode(run("localhost:80", "--strict", "--json").stdout).ok)
+  end)
+end)
+
 describe("evidence arrays with nil holes", function()
   local holes = testenv.source_dir .. "/tests/fixtures/recipes/evidence_holes.lua"
   -- what each finding shows: its items in order (nils left out), then its keys
@@ -269,6 +326,64 @@ describe("a run cut short", function()
     local r = deadline("--mode=own")
     assert.equal(3, r.code)
     assert.equal('{"own":true}\n', r.stdout)
+  end)
+
+  it("by --deadline prints the text report too: findings and checks so far, then no verdict, exit 3", function()
+    local r = testenv.run { "--deadline", "0.5", cut_short, "127.0.0.1:5" }
+    assert.equal(3, r.code)
+    assert.equal("waiting\nconnrecipe: deadline of 0.5 s expired; the output above is partial\n", r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("([^\n]*)\n") do
+      lines[#lines + 1] = l
+    end
+    assert.equal("[warn] early: found before the wait", lines[1], r.stdout) -- no headline: no verdict
+    assert.equal("    - line 1", lines[2])
+    assert.equal("", lines[3])
+    assert.equal("checks:", lines[4]) -- listed without -v: which step was cut is the clue
+    assert.matches("^  quick step%s+[%d.]+ ms  ok$", lines[5])
+    assert.matches("^  slow step%s+[%d.]+ ms  unfinished: deadline expired$", lines[6])
+    assert.matches("^elapsed [%d.]+ ms$", lines[7])
+    assert.equal("", lines[8])
+    assert.equal("CUT SHORT: the deadline expired before the recipe finished; no verdict", lines[9])
+    assert.equal(9, #lines)
+    assert.not_matches("never reached", r.stdout)
+  end)
+
+  it("in text, -q prints the cut-short line alone; before any finding, it is all there is", function()
+    local r = testenv.run { "--deadline", "0.5", "-q", cut_short }
+    assert.equal(3, r.code)
+    assert.equal("CUT SHORT: the deadline expired before the recipe finished; no verdict\n", r.stdout)
+    r = testenv.run { "--deadline", "0.5", cut_short, "--mode=early" }
+    assert.equal(3, r.code)
+    assert.equal("CUT SHORT: the deadline expired before the recipe finished; no verdict\n", r.stdout)
+  end)
+
+  it("in text, after the recipe printed its own output: nothing added", function()
+    local r = testenv.run { "--deadline", "0.5", cut_short, "--mode=own" }
+    assert.equal(3, r.code)
+    assert.equal('{"own":true}\n', r.stdout)
+  end)
+
+  it("after a child on our terminal (cr.exec inherit) may have printed: nothing added, text or --json", function()
+    for _, json_flag in ipairs { "--quiet", "--json" } do
+      local r = testenv.run { "--deadline", "0.5", json_flag, cut_short, "--mode=inherit" }
+      assert.equal(3, r.code)
+      assert.equal("from the child\n", r.stdout)
+    end
+  end)
+
+  it("by Ctrl-C prints the text report too, exit 130", function()
+    local dir = testenv.tmpdir()
+    local r = testenv.sh(("%s %s >%s/out 2>%s/err & pid=$!; "
+      .. "for i in $(seq 200); do grep -q waiting %s/err && break; sleep 0.05; done; "
+      .. "kill -INT $pid; wait $pid; echo $?"):format(
+      testenv.quote(testenv.bin), testenv.quote(cut_short), dir, dir, dir))
+    assert.equal("130\n", r.stdout)
+    assert.equal("waiting\nconnrecipe: interrupted\n", testenv.read_file(dir .. "/err"))
+    local out = testenv.read_file(dir .. "/out")
+    assert.matches("^%[warn%] early: found before the wait\n", out)
+    assert.matches("\n  slow step%s+[%d.]+ ms  unfinished: interrupted\n", out)
+    assert.matches("\n\nCUT SHORT: interrupted %(Ctrl%-C%) before the recipe finished; no verdict\n$", out)
   end)
 
   it("by Ctrl-C prints the document too, exit 130", function()

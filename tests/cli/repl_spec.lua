@@ -85,6 +85,28 @@ describe("the REPL", function()
     assert.equal(0, doc.status)
   end)
 
+  it("a key typed right after Ctrl-C at the prompt goes to the new line", function()
+    -- the keys arrive as fast as a paste, in one write or three; before the
+    -- fix, most rounds lost the "7" into the line being cleared
+    local steps = { expect(PROMPT) }
+    for round = 1, 8 do
+      if round % 2 == 0 then
+        table.insert(steps, { send = "half typed\0037" })
+      else
+        table.insert(steps, { send = "half typed" })
+        table.insert(steps, { send = "\3" })
+        table.insert(steps, { send = "7" })
+      end
+      table.insert(steps, expect("\\^C\r\n"))
+      table.insert(steps, { send = "+1\r" })
+      table.insert(steps, expect("\r\n8\r\n", 2))
+      table.insert(steps, expect(PROMPT))
+    end
+    table.insert(steps, { send = "\4" })
+    local doc = repl(steps)
+    assert.equal(0, doc.status)
+  end)
+
   it("a second Ctrl-C ends a line that catches the first in a loop", function()
     local doc = repl {
       expect(PROMPT),

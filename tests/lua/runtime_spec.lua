@@ -568,3 +568,76 @@ describe("edge cases found in review", function()
     assert_gone(take_pid(pidfile), "grandchild left running")
   end)
 end)
+
+describe("Ctrl-C in cr.run from the stock interpreter", function()
+  local testenv = require "testenv"
+  after_each(testenv.cleanup)
+
+  -- Runs `code` in a real lua5.4 process (the module from the build, the
+  -- scratch directory in $DIR) in the background. Each Ctrl-C waits until
+  -- the file named in `signals` (one per signal) exists in $DIR, then sends
+  -- SIGINT to lua5.4 alone. Returns the exit status, stdout, stderr and the
+  -- directory. Bounded: lua5.4 is killed if it outlives the last signal by 10 s.
+  local function interrupt(code, signals)
+    local dir = testenv.tmpdir()
+    local lua = "lua5.4"
+    local preload = os.getenv("CONNRECIPE_ASAN_PRELOAD")
+    if preload then -- an instrumented module needs the ASan runtime in the interpreter
+      lua = "LD_PRELOAD=" .. testenv.quote(preload) .. " ASAN_OPTIONS=detect_leaks=0 lua5.4"
+    end
+    local steps = {}
+    for _, file in ipairs(signals) do
+      steps[#steps + 1] = ("for i in $(seq 200); do [ -e %s/%s ] && break; sleep 0.05; done; kill -INT $pid")
+        :format(dir, file)
+    end
+    local script = ("DIR=%s LUA_CPATH=%s %s -e %s >%s/out 2>%s/err & pid=$!; %s; "
+      .. "for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
+      .. "kill -9 $pid 2>/dev/null; wait $pid; echo $?"):format(
+      dir, testenv.quote(os.getenv("CONNRECIPE_MODULE_DIR") .. "/?.so"), lua, testenv.quote(code),
+      dir, dir, table.concat(steps, "; "))
+    local r = testenv.sh(script)
+    return tonumber(r.stdout), testenv.read_file(dir .. "/out"), testenv.read_file(dir .. "/err"), dir
+  end
+
+  it("cancels the tasks, kills the child, raises 'interrupted'; the state goes on and lua.c's handler is back",
+    function()
+      local status, out, err = interrupt([[
+        local cr = require "connrecipe"
+        local dir = os.getenv("DIR")
+        local function touch(name) io.open(dir .. "/" .. name, "w"):close() end
+        local ok, e = pcall(cr.run, function()
+          cr.spawn(cr.sleep, 60) -- a sibling task, cancelled too
+          local r = cr.exec { "sh", "-c", "echo $$ > " .. dir .. "/child.tmp; mv " .. dir .. "/child.tmp "
+            .. dir .. "/child; exec sleep 60" }
+          return "not interrupted", r
+        end)
+        print("first", ok, e)
+        local f = io.open(dir .. "/child")
+        local pid = f:read("n")
+        f:close()
+        local stat = io.open("/proc/" .. pid .. "/stat")
+        print("child", stat and stat:read("a"):match("^%d+ %b() (%a)") or "gone")
+        print("second", cr.run(function() cr.sleep(0.05) return "again" end))
+        io.stdout:flush()
+        touch("spinning")
+        while true do end -- Ctrl-C now is lua.c's: it raises "interrupted!"
+      ]], { "child", "spinning" })
+      assert.equal("first\tfalse\tinterrupted\nchild\tgone\nsecond\tagain\n", out, err)
+      assert.equal(1, status, "lua5.4 ended by its own Ctrl-C error: " .. err)
+      assert.matches("interrupted!", err)
+    end)
+
+  it("interrupts a CPU-bound task, also after lua.c handled a Ctrl-C of its own", function()
+    local status, out, err = interrupt([[
+      local cr = require "connrecipe"
+      local dir = os.getenv("DIR")
+      local function touch(name) io.open(dir .. "/" .. name, "w"):close() end
+      -- lua.c's own Ctrl-C handling outside cr.run replaces the main thread's hook
+      print("outside", pcall(function() touch("spinning"); while true do end end))
+      print("inside", pcall(cr.run, function() touch("task spinning"); while true do end end))
+      print("after", cr.run(function() cr.sleep(0.01) return "fine" end))
+    ]], { "spinning", "task\\ spinning" })
+    assert.equal(0, status, err)
+    assert.matches("^outside\tfalse\t[^\n]*interrupted!\ninside\tfalse\tinterrupted\nafter\tfine\n$", out)
+  end)
+end)
