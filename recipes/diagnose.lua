@@ -488,10 +488,15 @@ local function near_ports(ctx, args, f)
 end
 
 -- The UDP sockets bound to the port in this namespace: a service that speaks UDP.
+-- The dump alone is cheap; the /proc walk for owners only runs when one exists.
 local function udp_on_port(ctx, port)
-  local list = ctx:check("UDP sockets on port " .. port .. ", with owners", cr.listeners,
+  local list = ctx:check("UDP sockets on port " .. port, cr.listeners, { proto = "udp", port = port })
+  if type(list) ~= "table" or #list == 0 then
+    return {}
+  end
+  local owned = ctx:check("owners of the UDP sockets on port " .. port, cr.listeners,
     { proto = "udp", port = port, processes = true })
-  return type(list) == "table" and list or {}
+  return type(owned) == "table" and owned or list
 end
 
 local function udp_only(ctx, args, udp, evidence)
