@@ -141,13 +141,6 @@ typedef struct cr_owner_map {
 int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m);
 void cr_owner_map_free(cr_owner_map *m);
 
-/* The same walk in two halves, so that it overlaps the dump: start walking
- * /proc on background threads before the table exists, then hand it the
- * table; the calling thread joins the walk until it is done. finish() frees
- * the walk whatever it returns. */
-typedef struct cr_owner_walk cr_owner_walk;
-int cr_owner_walk_start(int threads, cr_owner_walk **walk);
-int cr_owner_walk_finish(cr_owner_walk *walk, const cr_sock_table *t, cr_owner_map *m);
 
 /* ---- network namespaces --------------------------------------------------- */
 

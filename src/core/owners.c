@@ -129,48 +129,24 @@ int cr_process_pids(pid_t **out) {
   return rc ? rc : (int)n;
 }
 
-/* ---- the walk ---------------------------------------------------------------
- *
- * The walk may start before the socket table exists (it overlaps the dump).
- * Each process is matched against the inode hash if the hash has been
- * published by then; before that its socket links are kept raw and matched
- * when the walk finishes. */
+/* ---- the walk --------------------------------------------------------------- */
 
 typedef struct {
   uint32_t sock;
   cr_owner owner;
 } match;
 
-typedef struct {
-  uint64_t inode;
-  pid_t pid;
-} raw_link;
-
-struct cr_owner_walk;
-
 typedef struct walker {
-  struct cr_owner_walk *walk;
+  const inode_hash *hash;
+  int procfd;
+  const pid_t *pids;
+  size_t npids;
+  atomic_size_t *next;
   match *m;
   size_t n, cap;
-  raw_link *raw;
-  size_t nraw, rawcap;
-  pid_t *early; /* processes read before the table existed */
-  size_t nearly, earlycap;
   unsigned unreadable, vanished, walked;
   int error;
 } walker;
-
-struct cr_owner_walk {
-  int procfd;
-  pid_t *pids;
-  size_t npids;
-  atomic_size_t next;
-  const inode_hash *_Atomic hash; /* NULL until the table is known */
-  inode_hash own_hash;
-  int nw, started;
-  walker w[MAX_THREADS + 1]; /* the last one re-reads processes (rewalk_unowned) */
-  pthread_t tid[MAX_THREADS];
-};
 
 static void read_comm(int procfd, pid_t pid, char comm[16]) {
   char path[32];
@@ -232,33 +208,9 @@ static int add_match(walker *w, size_t first_of_pid, uint32_t sock, pid_t pid) {
   } else {
     memset(&m->owner, 0, sizeof m->owner);
     m->owner.pid = pid;
-    read_comm(w->walk->procfd, pid, m->owner.comm);
-    read_cgroup(w->walk->procfd, pid, &m->owner);
+    read_comm(w->procfd, pid, m->owner.comm);
+    read_cgroup(w->procfd, pid, &m->owner);
   }
-  return 0;
-}
-
-static int add_raw(walker *w, uint64_t inode, pid_t pid) {
-  if (w->nraw == w->rawcap) {
-    size_t cap = w->rawcap ? w->rawcap * 2 : 256;
-    raw_link *r = realloc(w->raw, cap * sizeof *r);
-    if (!r) return -ENOMEM;
-    w->raw = r;
-    w->rawcap = cap;
-  }
-  w->raw[w->nraw++] = (raw_link){inode, pid};
-  return 0;
-}
-
-static int add_early(walker *w, pid_t pid) {
-  if (w->nearly == w->earlycap) {
-    size_t cap = w->earlycap ? w->earlycap * 2 : 64;
-    pid_t *e = realloc(w->early, cap * sizeof *e);
-    if (!e) return -ENOMEM;
-    w->early = e;
-    w->earlycap = cap;
-  }
-  w->early[w->nearly++] = pid;
   return 0;
 }
 
@@ -273,18 +225,10 @@ static uint64_t socket_inode(const char *link, ssize_t n) {
   return v;
 }
 
-/* One socket fd of pid: matched now, or kept raw while there is no hash. */
-static int found_socket(walker *w, const inode_hash *h, size_t first, uint64_t ino, pid_t pid) {
-  uint32_t idx;
-  if (!h) return add_raw(w, ino, pid);
-  if (hash_find(h, ino, &idx)) return add_match(w, first, idx, pid);
-  return 0;
-}
-
 static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
   char path[32];
   snprintf(path, sizeof path, "%d/fd", (int)pid);
-  int dfd = openat(w->walk->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dfd = openat(w->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) {
     if (errno == EACCES || errno == EPERM)
       w->unreadable++;
@@ -292,13 +236,7 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
       w->vanished++;
     return;
   }
-  const inode_hash *h = atomic_load_explicit(&w->walk->hash, memory_order_acquire);
-  if (!h && add_early(w, pid)) {
-    w->error = -ENOMEM;
-    close(dfd);
-    return;
-  }
-  size_t first = w->n, first_raw = w->nraw;
+  size_t first = w->n;
   int denied = 0;
   long got;
   while ((got = getdents64(dfd, buf, bufsize)) > 0) {
@@ -310,7 +248,8 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
       ssize_t n = readlinkat(dfd, d->d_name, link, sizeof link);
       if (n < 0 && (errno == EACCES || errno == EPERM)) denied = 1;
       uint64_t ino = n > 0 ? socket_inode(link, n) : 0;
-      if (ino && found_socket(w, h, first, ino, pid)) {
+      uint32_t idx;
+      if (ino && hash_find(w->hash, ino, &idx) && add_match(w, first, idx, pid)) {
         w->error = -ENOMEM;
         close(dfd);
         return;
@@ -319,7 +258,7 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
   }
   if (denied)
     w->unreadable++; /* a LSM or ptrace rule hides its fds even from root */
-  else if (got < 0 && w->n == first && w->nraw == first_raw)
+  else if (got < 0 && w->n == first)
     w->vanished++; /* exited while we read it */
   else
     w->walked++;
@@ -328,18 +267,17 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
 
 static void *walker_main(void *arg) {
   walker *w = arg;
-  struct cr_owner_walk *walk = w->walk;
   char *buf = malloc(32768);
   if (!buf) {
     w->error = -ENOMEM;
     return NULL;
   }
   for (;;) {
-    size_t i = atomic_fetch_add(&walk->next, 16);
-    if (i >= walk->npids || w->error) break;
-    size_t end = i + 16 < walk->npids ? i + 16 : walk->npids;
+    size_t i = atomic_fetch_add(w->next, 16);
+    if (i >= w->npids || w->error) break;
+    size_t end = i + 16 < w->npids ? i + 16 : w->npids;
     for (; i < end; i++)
-      walk_process(w, walk->pids[i], buf, 32768);
+      walk_process(w, w->pids[i], buf, 32768);
   }
   free(buf);
   return NULL;
@@ -353,70 +291,6 @@ static int default_threads(size_t npids) {
   if (n > 4) n = 4;
   if (npids < 64) n = 1; /* a thread costs more than a few processes */
   return n;
-}
-
-/* The links kept raw before the hash existed, matched now (on one thread:
- * they are the few processes walked while the table was being dumped). */
-static int match_raw(walker *w, const inode_hash *h) {
-  size_t first = w->n;
-  pid_t pid = 0;
-  for (size_t i = 0; i < w->nraw; i++) {
-    if (w->raw[i].pid != pid) {
-      pid = w->raw[i].pid;
-      first = w->n;
-    }
-    uint32_t idx;
-    if (hash_find(h, w->raw[i].inode, &idx) && add_match(w, first, idx, pid)) return -ENOMEM;
-  }
-  return 0;
-}
-
-static int pid_order(const void *a, const void *b) {
-  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* Does some socket of t have no holder among the matches so far? */
-static int any_unowned(const cr_owner_walk *walk, const cr_sock_table *t, int *unowned) {
-  uint8_t *held = calloc(t->n + 1, 1);
-  if (!held) return -ENOMEM;
-  for (int i = 0; i < walk->nw; i++)
-    for (size_t j = 0; j < walk->w[i].n; j++)
-      held[walk->w[i].m[j].sock] = 1;
-  *unowned = 0;
-  for (size_t i = 0; i < t->n && !*unowned; i++)
-    *unowned = !held[i] && t->v[i].inode;
-  free(held);
-  return 0;
-}
-
-/* The walk overlapped the dump, so a socket may have been made after its
- * holder's fds were read, or by a process started after the pid list was
- * taken. When a socket has no holder, read those processes again (the ones
- * read before the table existed, and the new ones), now against the table.
- * Their earlier matches come back as the same pid and fold at merge. */
-static int rewalk_unowned(cr_owner_walk *walk, const cr_sock_table *t) {
-  int unowned, rc = any_unowned(walk, t, &unowned);
-  if (rc || !unowned) return rc;
-  pid_t *now = NULL;
-  size_t nnow = 0;
-  char *buf = malloc(32768);
-  if (!buf || (rc = list_pids(walk->procfd, &now, &nnow))) {
-    free(buf);
-    return rc ? rc : -ENOMEM;
-  }
-  qsort(walk->pids, walk->npids, sizeof *walk->pids, pid_order);
-  walker *late = &walk->w[walk->nw];
-  late->walk = walk;
-  for (int i = 0; i < walk->nw && !late->error; i++)
-    for (size_t j = 0; j < walk->w[i].nearly && !late->error; j++)
-      walk_process(late, walk->w[i].early[j], buf, 32768);
-  for (size_t j = 0; j < nnow && !late->error; j++)
-    if (!bsearch(&now[j], walk->pids, walk->npids, sizeof *walk->pids, pid_order))
-      walk_process(late, now[j], buf, 32768);
-  free(buf);
-  free(now);
-  return late->error;
 }
 
 /* Inserts o into range[0..count) kept ordered by pid; a pid already there
@@ -479,89 +353,50 @@ static int proc_hides_pids(void) {
   return hidden;
 }
 
-static void walk_free(cr_owner_walk *walk) {
-  for (int i = 0; i <= walk->nw; i++) {
-    free(walk->w[i].m);
-    free(walk->w[i].raw);
-    free(walk->w[i].early);
-  }
-  free(walk->pids);
-  free(walk->own_hash.keys);
-  free(walk->own_hash.vals);
-  if (walk->procfd >= 0) close(walk->procfd);
-  free(walk);
-}
-
-int cr_owner_walk_start(int threads, cr_owner_walk **out) {
-  *out = NULL;
-  cr_owner_walk *walk = calloc(1, sizeof *walk);
-  if (!walk) return -ENOMEM;
-  walk->procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (walk->procfd < 0) {
-    int rc = -errno;
-    walk_free(walk);
-    return rc;
-  }
-  int rc = list_pids(walk->procfd, &walk->pids, &walk->npids);
-  if (rc) {
-    walk_free(walk);
-    return rc;
-  }
-  atomic_init(&walk->next, 0);
-  atomic_init(&walk->hash, NULL);
-  walk->nw = threads > 0 ? threads : default_threads(walk->npids);
-  if (walk->nw > MAX_THREADS) walk->nw = MAX_THREADS;
-  for (int i = 0; i < walk->nw; i++)
-    walk->w[i].walk = walk;
-  /* w[0] is the caller's: it joins in when it calls finish */
-  walk->started = 1;
-  for (int i = 1; i < walk->nw; i++) {
-    if (pthread_create(&walk->tid[i], NULL, walker_main, &walk->w[i]) != 0) break;
-    walk->started++;
-  }
-  *out = walk;
-  return 0;
-}
-
-int cr_owner_walk_finish(cr_owner_walk *walk, const cr_sock_table *t, cr_owner_map *m) {
+int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   memset(m, 0, sizeof *m);
-  int rc = hash_build(&walk->own_hash, t);
-  /* an empty hash when out of memory: the walkers finish without matching */
-  if (rc) {
-    free(walk->own_hash.keys);
-    free(walk->own_hash.vals);
-    walk->own_hash = (inode_hash){0};
-  } else {
-    atomic_store_explicit(&walk->hash, &walk->own_hash, memory_order_release);
+  inode_hash h = {0};
+  pid_t *pids = NULL;
+  size_t npids = 0;
+  walker w[MAX_THREADS];
+  pthread_t tid[MAX_THREADS];
+  int nw = 0, rc;
+  memset(w, 0, sizeof w);
+  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0) return -errno;
+  if ((rc = hash_build(&h, t)) || (rc = list_pids(procfd, &pids, &npids))) goto out;
+
+  atomic_size_t next = 0;
+  nw = threads > 0 ? threads : default_threads(npids);
+  if (nw > MAX_THREADS) nw = MAX_THREADS;
+  for (int i = 0; i < nw; i++) {
+    w[i] = (walker){.hash = &h, .procfd = procfd, .pids = pids, .npids = npids, .next = &next};
   }
-  if (!rc) walker_main(&walk->w[0]); /* the calling thread helps */
-  atomic_store(&walk->next, walk->npids); /* on failure: stop the others early */
-  for (int i = 1; i < walk->started; i++)
-    pthread_join(walk->tid[i], NULL);
-  for (int i = 0; i < walk->nw; i++) {
-    walker *w = &walk->w[i];
-    if (!rc && !w->error) w->error = match_raw(w, &walk->own_hash);
-    if (w->error && !rc) rc = w->error;
-    m->unreadable += w->unreadable;
-    m->vanished += w->vanished;
-    m->processes += w->walked;
+  int started = 1;
+  for (int i = 1; i < nw; i++) {
+    if (pthread_create(&tid[i], NULL, walker_main, &w[i]) != 0) break;
+    started++;
   }
-  if (!rc) rc = rewalk_unowned(walk, t);
-  if (!rc) rc = merge(t, walk->w, walk->nw + 1, m);
+  walker_main(&w[0]); /* the calling thread works too */
+  for (int i = 1; i < started; i++)
+    pthread_join(tid[i], NULL);
+  for (int i = 0; i < nw; i++) {
+    if (w[i].error && !rc) rc = w[i].error;
+    m->unreadable += w[i].unreadable;
+    m->vanished += w[i].vanished;
+    m->processes += w[i].walked;
+  }
+  if (!rc) rc = merge(t, w, nw, m);
   m->hidepid = proc_hides_pids();
-  walk_free(walk);
+out:
+  for (int i = 0; i < nw; i++)
+    free(w[i].m);
+  free(pids);
+  free(h.keys);
+  free(h.vals);
+  close(procfd);
   if (rc) cr_owner_map_free(m);
   return rc;
-}
-
-int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
-  cr_owner_walk *walk;
-  int rc = cr_owner_walk_start(threads, &walk);
-  if (rc) {
-    memset(m, 0, sizeof *m);
-    return rc;
-  }
-  return cr_owner_walk_finish(walk, t, m);
 }
 
 void cr_owner_map_free(cr_owner_map *m) {

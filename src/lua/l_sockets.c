@@ -125,9 +125,6 @@ static void dump_all_netns(sockets_op *o) {
 
 static void sockets_work(uv_work_t *req) {
   sockets_op *o = req->data;
-  /* the /proc walk starts first and runs while the tables are dumped */
-  cr_owner_walk *walk = NULL;
-  if (o->a.processes && cr_owner_walk_start(0, &walk) != 0) walk = NULL;
   if (o->a.all_netns) {
     dump_all_netns(o);
   } else {
@@ -136,7 +133,8 @@ static void sockets_work(uv_work_t *req) {
   }
   o->dumped = o->t.n;
   if (o->rc != -ENOMEM) filter_table(o);
-  if (walk) o->have_map = cr_owner_walk_finish(walk, &o->t, &o->m) == 0;
+  /* dump first, then walk: a socket made during the dump is still found */
+  if (o->a.processes && o->rc != -ENOMEM) o->have_map = cr_owners_map(&o->t, 0, &o->m) == 0;
   if (o->rc != -ENOMEM) resolve_users(o);
 }
 

@@ -90,9 +90,9 @@ static void owners_found(void **state) {
   close(fd);
 }
 
-/* The walk started before the table exists: processes walked before the
- * table is handed over are matched afterwards, with the same result. */
-static void owners_found_when_walk_starts_first(void **state) {
+/* A socket shared with a forked child: both holders, ordered by pid, each
+ * named, and the duplicated fd of the parent folded into one entry. */
+static void owners_of_a_forked_socket(void **state) {
   uint16_t port;
   uint64_t inode;
   int fd = tcp_listener(&port, &inode);
@@ -109,23 +109,22 @@ static void owners_found_when_walk_starts_first(void **state) {
   }
   char c;
   assert_int_equal(read(ready[0], &c, 1), 1);
-  cr_owner_walk *walk;
-  assert_int_equal(cr_owner_walk_start(2, &walk), 0);
-  usleep(300 * 1000); /* the background walker is done before the table exists */
   cr_sock_query q = {.protos = CR_PROTO_TCP, .listeners = 1};
   cr_sock_table t = {0};
   assert_int_equal(cr_sock_dump(&t, &q, 1), 0);
   size_t idx = (size_t)(find(&t, inode) - t.v);
-  cr_owner_map m;
-  assert_int_equal(cr_owner_walk_finish(walk, &t, &m), 0);
-  assert_int_equal(m.count[idx], 2);
-  const cr_owner *o = &m.owners[m.first[idx]];
   pid_t lo = getpid() < child ? getpid() : child, hi = getpid() < child ? child : getpid();
-  assert_int_equal(o[0].pid, lo);
-  assert_int_equal(o[1].pid, hi);
-  assert_string_equal(o[0].comm, o[1].comm); /* a fork keeps the name */
-  assert_true(o[0].comm[0] != '\0');
-  cr_owner_map_free(&m);
+  for (int threads = 1; threads <= 3; threads++) {
+    cr_owner_map m;
+    assert_int_equal(cr_owners_map(&t, threads, &m), 0);
+    assert_int_equal(m.count[idx], 2);
+    const cr_owner *o = &m.owners[m.first[idx]];
+    assert_int_equal(o[0].pid, lo);
+    assert_int_equal(o[1].pid, hi);
+    assert_string_equal(o[0].comm, o[1].comm); /* a fork keeps the name */
+    assert_true(o[0].comm[0] != '\0');
+    cr_owner_map_free(&m);
+  }
   cr_sock_table_free(&t);
   kill(child, SIGKILL);
   waitpid(child, NULL, 0);
@@ -133,49 +132,6 @@ static void owners_found_when_walk_starts_first(void **state) {
   close(ready[1]);
   close(dup_fd);
   close(fd);
-}
-
-/* A socket that exists when the table is dumped has its holder found, even if
- * the walk started earlier: here a process started after cr_owner_walk_start,
- * and a socket opened by a process the background walker had already read.
- * (cr_owners_map, which lists the processes after the dump, finds both.) */
-static void owners_found_for_sockets_newer_than_the_walk(void **state) {
-  cr_owner_walk *walk;
-  assert_int_equal(cr_owner_walk_start(2, &walk), 0);
-  usleep(300 * 1000); /* the background walker has read this process already */
-  uint16_t port;
-  uint64_t own_inode, child_inode;
-  int fd = tcp_listener(&port, &own_inode);
-  int ready[2];
-  assert_int_equal(pipe(ready), 0);
-  pid_t child = fork();
-  if (child == 0) { /* a process the walk never listed, with its own listener */
-    alarm(20);
-    close(fd);
-    uint16_t p;
-    uint64_t ino;
-    tcp_listener(&p, &ino);
-    assert_int_equal(write(ready[1], &ino, sizeof ino), (ssize_t)sizeof ino);
-    pause();
-    _exit(0);
-  }
-  assert_int_equal(read(ready[0], &child_inode, sizeof child_inode), (ssize_t)sizeof child_inode);
-  cr_sock_query q = {.protos = CR_PROTO_TCP, .listeners = 1};
-  cr_sock_table t = {0};
-  assert_int_equal(cr_sock_dump(&t, &q, 1), 0);
-  size_t own = (size_t)(find(&t, own_inode) - t.v), theirs = (size_t)(find(&t, child_inode) - t.v);
-  cr_owner_map m;
-  assert_int_equal(cr_owner_walk_finish(walk, &t, &m), 0);
-  int own_count = (int)m.count[own], their_count = (int)m.count[theirs];
-  cr_owner_map_free(&m);
-  cr_sock_table_free(&t);
-  kill(child, SIGKILL);
-  waitpid(child, NULL, 0);
-  close(ready[0]);
-  close(ready[1]);
-  close(fd);
-  assert_int_equal(own_count, 1);
-  assert_int_equal(their_count, 1);
 }
 
 static void unix_listener(void **state) {
@@ -234,8 +190,7 @@ static void namespaces_listed(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(netlink_and_proc_agree), cmocka_unit_test(owners_found),
-      cmocka_unit_test(owners_found_when_walk_starts_first),
-      cmocka_unit_test(owners_found_for_sockets_newer_than_the_walk),
+      cmocka_unit_test(owners_of_a_forked_socket),
       cmocka_unit_test(unix_listener),          cmocka_unit_test(process_self),
       cmocka_unit_test(namespaces_listed),
   };
