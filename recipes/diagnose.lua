@@ -74,6 +74,13 @@ local function dump_gaps(f, info, err)
     end
   end
   gaps.own = gaps.own or info.error
+  -- without root, other users' processes do not show their namespace: one
+  -- only they are in is not even listed (as root, what is left unreadable is
+  -- beyond any privilege we could ask for)
+  local hidden = info.namespaces_unreadable or 0
+  if hidden > 0 and not f.root then
+    gaps.hidden = hidden
+  end
   local tcp4 = (info.sources or {}).tcp4 -- "missing" is fine for tcp6 (no IPv6), never for tcp4
   if not gaps.own and tcp4 ~= "netlink" and tcp4 ~= "proc" then
     gaps.own = "no IPv4 TCP table could be read (neither sock_diag nor /proc/net/tcp)"
@@ -135,6 +142,7 @@ local function gather(ctx, args)
       end
     end
   end
+  f.root = (cr.sys.security() or {}).root
   f.gaps = dump_gaps(f, dump.info, dump.err)
   return f
 end
@@ -216,6 +224,10 @@ local function gap_lines(gaps, max)
     end
     lines[#lines + 1] = line
   end
+  if gaps.hidden then
+    lines[#lines + 1] = ("the network namespace of %d process(es) of other users: Permission denied (not root); "
+      .. "a namespace only they are in is not listed"):format(gaps.hidden)
+  end
   return lines
 end
 
@@ -247,16 +259,22 @@ end
 -- did not name. Other namespaces matter only when the target is not reachable.
 local function listener_check_incomplete(ctx, args, f, any_open)
   local gaps = f.gaps
-  if ctx:has("listener-check-incomplete") or not (gaps.own or (#gaps.others > 0 and not any_open)) then
+  local others = #gaps.others > 0 or gaps.hidden
+  if ctx:has("listener-check-incomplete") or not (gaps.own or (others and not any_open)) then
     return
   end
   local summary
   if gaps.own then
     summary = ("the listener check is incomplete: this namespace's socket tables could not be read (%s); %s"):format(
       gaps.own, any_open and "the accepting process is not named" or "the findings may miss a listener")
-  else
+  elseif #gaps.others > 0 then
     summary = ("the listener check is incomplete: the listeners of %d other network namespace(s) could not be "
-      .. "read, so one there would not be named"):format(#gaps.others)
+      .. "read%s, so one there would not be named"):format(#gaps.others, gaps.hidden
+        and (", and the namespaces of %d process(es) of other users not even listed"):format(gaps.hidden) or "")
+  else
+    summary = ("the listener check is incomplete: the network namespaces of %d process(es) of other users could "
+      .. "not be read (not root), so a listener in another network namespace only they are in would not be "
+      .. "named"):format(gaps.hidden)
   end
   ctx:finding {
     id = "listener-check-incomplete", severity = any_open and "info" or "warn",

@@ -443,6 +443,32 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.matches("run as root", gap.fix)
     end)
 
+  it("listener-check-incomplete as nobody: a root process's unnamed namespace with the listener is not even listed",
+    function()
+      if not testenv.have("setpriv") then
+        return pending("setpriv not installed")
+      end
+      -- a namespace of its own (no /run/netns name), a root-owned listener in it
+      local p = port(80)
+      testenv.background("unshare -n sh -c " .. q("ip link set lo up && exec timeout 60 socat TCP4-LISTEN:" .. p
+        .. ",bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
+      assert(testenv.wait_for(function()
+        return #testenv.port_holders(p) > 0
+      end), "the listener in the unnamed namespace did not start")
+      local doc = diagnose { "127.0.0.1:" .. p } -- as root: found
+      assert.equal("other-netns", doc.verdict)
+      local nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+      local f, r
+      doc, f, r = diagnose({ "127.0.0.1:" .. p }, { prefix = nobody })
+      assert.equal(1, r.code)
+      assert.equal("no-listener", doc.verdict)
+      local gap = f["listener-check-incomplete"]
+      assert.equal("warn", gap.severity)
+      assert.matches("process%(es%) of other users", gap.summary)
+      assert.matches("of other users: Permission denied %(not root%)", text_of(gap))
+      assert.matches("run as root", gap.fix)
+    end)
+
   it("no listener-check-incomplete as root, when every namespace could be read", function()
     testenv.netns()
     local doc, f = diagnose { "127.0.0.1:" .. port(97) }
