@@ -326,13 +326,38 @@ end
 
 -- ---- findings: nothing accepts on the target's port --------------------------------------------
 
--- The processes expected to serve the port: --process, --unit, or the usual program.
-local function expected_processes(ctx, args, netns)
+-- Why the process list cannot show every process, or nil: /proc shows none
+-- at all, not even this one (a /proc replaced or unreadable), or other
+-- users' processes are hidden from us (hidepid, subset=pid) and we are not root.
+local function blind_process_list(all, root)
+  local self_seen = false
+  for _, p in ipairs(all) do
+    if p.pid == cr.pid then
+      self_seen = true
+      break
+    end
+  end
+  if #all == 0 or not self_seen then
+    return ("/proc lists %d process(es), and not this one (pid %d): the process list is not visible"):format(#all,
+      cr.pid)
+  end
+  local sec = not root and cr.sys.security() or {}
+  if sec.proc_restricted then
+    return ("/proc is mounted with %s and this is not root: other users' processes are hidden"):format(
+      sec.hidepid and ("hidepid=" .. sec.hidepid) or "subset=pid")
+  end
+end
+
+-- The processes expected to serve the port: --process, --unit, or the usual
+-- program; the reason why, and why the list may miss them (blind_process_list).
+local function expected_processes(ctx, args, netns, root)
   local usual = D.usual_programs[args.target.port]
   if not (args.process or args.unit or usual) then
     return {}, nil -- no program is expected: spare the process walk
   end
-  local all = ctx:check("process list", cr.process.list) or {}
+  local all = ctx:check("process list", cr.process.list)
+  all = type(all) == "table" and all or {}
+  local blind = blind_process_list(all, root)
   local out, why = {}, nil
   local function keep(p) -- a process in another network namespace cannot serve this one's port
     if p.pid ~= cr.pid and (not netns or not p.netns or p.netns == netns) then
@@ -367,7 +392,23 @@ local function expected_processes(ctx, args, netns)
       end
     end
   end
-  return out, why
+  return out, why, blind
+end
+
+-- No expected process was seen, but the list cannot show them all: no claim
+-- that the service is not running.
+local function process_check_incomplete(ctx, args, why, blind, st)
+  local evidence = { "no visible process matches " .. why, blind }
+  if st then
+    evidence[#evidence + 1] = ("unit %s: %s/%s"):format(args.unit, tostring(st.ActiveState), tostring(st.SubState))
+  end
+  ctx:finding {
+    id = "process-check-incomplete", severity = "warn",
+    summary = ("cannot tell whether %s is running: %s"):format(args.unit or args.process, blind),
+    evidence = evidence,
+    fix = ("run as root with the host's /proc (or check with systemctl status / ps in a full view); "
+      .. "then: sudo connrecipe diagnose %s"):format(args.target.display),
+  }
 end
 
 local function listening_ports_of(f, pid)
@@ -430,8 +471,14 @@ local function explain_expected(ctx, args, f)
                   fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display) }
     return true
   end
-  local procs, why = expected_processes(ctx, args, f.netns)
+  local procs, why, blind = expected_processes(ctx, args, f.netns, f.root)
   if #procs == 0 then
+    -- systemd's word that the unit is down holds even when /proc shows nothing
+    local unit_down = args.unit and st and st.ActiveState ~= "active" and st.ActiveState ~= "reloading"
+    if blind and (args.process or args.unit) and not unit_down then
+      process_check_incomplete(ctx, args, why, blind, st)
+      return false
+    end
     if args.process or (args.unit and st) then -- without systemd, no process carries a unit
       service_not_running(ctx, args, why, st, logs)
       return true

@@ -506,6 +506,47 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.is_nil(f["no-listener"])
     end)
 
+  it("process-check-incomplete, not service-not-running, when /proc shows no process at all", function()
+    -- as root, in a private mount namespace whose /proc is an empty tmpfs
+    -- (/proc/self still leads to the real one, bound aside): sock_diag reads the
+    -- tables, but no process can be seen, this one included
+    local realproc = testenv.tmpdir()
+    local blind = "unshare -m --propagation private sh -c "
+      .. q("chmod 755 " .. realproc .. " && mount --bind /proc " .. realproc
+        .. " && mount -t tmpfs none /proc && ln -s " .. realproc .. "/self /proc/self && exec \"$@\"") .. " sh "
+    local doc, f, r = diagnose({ "127.0.0.1:" .. port(97), "--process", "crtest-nosuchd" }, { prefix = blind })
+    assert.equal(1, r.code, r.stderr)
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["service-not-running"])
+    local gap = f["process-check-incomplete"]
+    assert.equal("warn", gap.severity)
+    assert.matches("cannot tell whether crtest%-nosuchd is running", gap.summary)
+    assert.matches("the process list is not visible", gap.summary)
+    -- with the real /proc, the same run says it is not running
+    doc, f = diagnose({ "127.0.0.1:" .. port(97), "--process", "crtest-nosuchd" })
+    assert.equal("service-not-running", doc.verdict)
+    assert.is_nil(f["process-check-incomplete"])
+  end)
+
+  it("process-check-incomplete as nobody under hidepid=2: a root process it cannot see may be the one", function()
+    if not (testenv.have("setpriv") and testenv.have("unshare")) then
+      return pending("setpriv and unshare needed")
+    end
+    -- a private /proc in new mount and pid namespaces, remounted hidepid=2; a
+    -- root-owned sleep runs there, invisible to nobody
+    local hidden = "unshare -m -p -f --mount-proc sh -c "
+      .. q("mount -o remount,hidepid=2 /proc && { sleep 60 & } && exec \"$@\"")
+      .. " sh setpriv --reuid=65534 --regid=65534 --clear-groups "
+    local doc, f, r = diagnose({ "127.0.0.1:" .. port(97), "--process", "sleep" }, { prefix = hidden })
+    assert.equal(1, r.code, r.stderr)
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["service-not-running"])
+    local gap = f["process-check-incomplete"]
+    assert.equal("warn", gap.severity)
+    assert.matches("other users' processes are hidden", gap.summary)
+    assert.matches("hidepid=", gap.summary)
+  end)
+
   it("unix-socket-missing says the listening Unix sockets could not be read, not that none is similar", function()
     if not testenv.have("setpriv") then
       return pending("setpriv not installed")
