@@ -74,6 +74,13 @@ local function dump_gaps(f, info, err)
     end
   end
   gaps.own = gaps.own or info.error
+  -- without root, other users' processes do not show their namespace: one
+  -- only they are in is not even listed (as root, what is left unreadable is
+  -- beyond any privilege we could ask for)
+  local hidden = info.namespaces_unreadable or 0
+  if hidden > 0 and not f.root then
+    gaps.hidden = hidden
+  end
   local tcp4 = (info.sources or {}).tcp4 -- "missing" is fine for tcp6 (no IPv6), never for tcp4
   if not gaps.own and tcp4 ~= "netlink" and tcp4 ~= "proc" then
     gaps.own = "no IPv4 TCP table could be read (neither sock_diag nor /proc/net/tcp)"
@@ -135,6 +142,7 @@ local function gather(ctx, args)
       end
     end
   end
+  f.root = (cr.sys.security() or {}).root
   f.gaps = dump_gaps(f, dump.info, dump.err)
   return f
 end
@@ -216,6 +224,10 @@ local function gap_lines(gaps, max)
     end
     lines[#lines + 1] = line
   end
+  if gaps.hidden then
+    lines[#lines + 1] = ("the network namespace of %d process(es) of other users: Permission denied (not root); "
+      .. "a namespace only they are in is not listed"):format(gaps.hidden)
+  end
   return lines
 end
 
@@ -247,16 +259,22 @@ end
 -- did not name. Other namespaces matter only when the target is not reachable.
 local function listener_check_incomplete(ctx, args, f, any_open)
   local gaps = f.gaps
-  if ctx:has("listener-check-incomplete") or not (gaps.own or (#gaps.others > 0 and not any_open)) then
+  local others = #gaps.others > 0 or gaps.hidden
+  if ctx:has("listener-check-incomplete") or not (gaps.own or (others and not any_open)) then
     return
   end
   local summary
   if gaps.own then
     summary = ("the listener check is incomplete: this namespace's socket tables could not be read (%s); %s"):format(
       gaps.own, any_open and "the accepting process is not named" or "the findings may miss a listener")
-  else
+  elseif #gaps.others > 0 then
     summary = ("the listener check is incomplete: the listeners of %d other network namespace(s) could not be "
-      .. "read, so one there would not be named"):format(#gaps.others)
+      .. "read%s, so one there would not be named"):format(#gaps.others, gaps.hidden
+        and (", and the namespaces of %d process(es) of other users not even listed"):format(gaps.hidden) or "")
+  else
+    summary = ("the listener check is incomplete: the network namespaces of %d process(es) of other users could "
+      .. "not be read (not root), so a listener in another network namespace only they are in would not be "
+      .. "named"):format(gaps.hidden)
   end
   ctx:finding {
     id = "listener-check-incomplete", severity = any_open and "info" or "warn",
@@ -308,13 +326,38 @@ end
 
 -- ---- findings: nothing accepts on the target's port --------------------------------------------
 
--- The processes expected to serve the port: --process, --unit, or the usual program.
-local function expected_processes(ctx, args, netns)
+-- Why the process list cannot show every process, or nil: /proc shows none
+-- at all, not even this one (a /proc replaced or unreadable), or other
+-- users' processes are hidden from us (hidepid, subset=pid) and we are not root.
+local function blind_process_list(all, root)
+  local self_seen = false
+  for _, p in ipairs(all) do
+    if p.pid == cr.pid then
+      self_seen = true
+      break
+    end
+  end
+  if #all == 0 or not self_seen then
+    return ("/proc lists %d process(es), and not this one (pid %d): the process list is not visible"):format(#all,
+      cr.pid)
+  end
+  local sec = not root and cr.sys.security() or {}
+  if sec.proc_restricted then
+    return ("/proc is mounted with %s and this is not root: other users' processes are hidden"):format(
+      sec.hidepid and ("hidepid=" .. sec.hidepid) or "subset=pid")
+  end
+end
+
+-- The processes expected to serve the port: --process, --unit, or the usual
+-- program; the reason why, and why the list may miss them (blind_process_list).
+local function expected_processes(ctx, args, netns, root)
   local usual = D.usual_programs[args.target.port]
   if not (args.process or args.unit or usual) then
     return {}, nil -- no program is expected: spare the process walk
   end
-  local all = ctx:check("process list", cr.process.list) or {}
+  local all = ctx:check("process list", cr.process.list)
+  all = type(all) == "table" and all or {}
+  local blind = blind_process_list(all, root)
   local out, why = {}, nil
   local function keep(p) -- a process in another network namespace cannot serve this one's port
     if p.pid ~= cr.pid and (not netns or not p.netns or p.netns == netns) then
@@ -349,7 +392,23 @@ local function expected_processes(ctx, args, netns)
       end
     end
   end
-  return out, why
+  return out, why, blind
+end
+
+-- No expected process was seen, but the list cannot show them all: no claim
+-- that the service is not running.
+local function process_check_incomplete(ctx, args, why, blind, st)
+  local evidence = { "no visible process matches " .. why, blind }
+  if st then
+    evidence[#evidence + 1] = ("unit %s: %s/%s"):format(args.unit, tostring(st.ActiveState), tostring(st.SubState))
+  end
+  ctx:finding {
+    id = "process-check-incomplete", severity = "warn",
+    summary = ("cannot tell whether %s is running: %s"):format(args.unit or args.process, blind),
+    evidence = evidence,
+    fix = ("run as root with the host's /proc (or check with systemctl status / ps in a full view); "
+      .. "then: sudo connrecipe diagnose %s"):format(args.target.display),
+  }
 end
 
 local function listening_ports_of(f, pid)
@@ -412,8 +471,14 @@ local function explain_expected(ctx, args, f)
                   fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display) }
     return true
   end
-  local procs, why = expected_processes(ctx, args, f.netns)
+  local procs, why, blind = expected_processes(ctx, args, f.netns, f.root)
   if #procs == 0 then
+    -- systemd's word that the unit is down holds even when /proc shows nothing
+    local unit_down = args.unit and st and st.ActiveState ~= "active" and st.ActiveState ~= "reloading"
+    if blind and (args.process or args.unit) and not unit_down then
+      process_check_incomplete(ctx, args, why, blind, st)
+      return false
+    end
     if args.process or (args.unit and st) then -- without systemd, no process carries a unit
       service_not_running(ctx, args, why, st, logs)
       return true

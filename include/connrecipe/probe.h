@@ -151,7 +151,9 @@ typedef struct {
 typedef struct {
   int done, total;
   int counts[CR_PROBE_STATUS_COUNT];
-  int concurrency; /* current window (lowered on EMFILE/ENFILE) */
+  int concurrency;        /* current window (lowered on EMFILE/ENFILE, raised again) */
+  int concurrency_min;    /* the lowest window so far */
+  int concurrency_raises; /* times the window grew back after a lowering */
   int fd_limit_hits;
   int self_connects; /* counted as refused */
   int finished;

@@ -154,8 +154,11 @@ typedef struct cr_netns {
 /* Inode of the caller's current network namespace (/proc/thread-self/ns/net). */
 uint64_t cr_netns_self(void);
 /* Every distinct network namespace: /proc/ * /ns/net and /run/netns/ *. The
- * caller's own comes first. *out is malloc'd. Returns count or -errno. */
-int cr_netns_list(cr_netns **out);
+ * caller's own comes first. *out is malloc'd. *unreadable (when not NULL) is
+ * set to the number of processes whose namespace could not be read (EACCES,
+ * EPERM: other users' processes, without privilege): a namespace only they
+ * are in is missing from the list. Returns count or -errno. */
+int cr_netns_list(cr_netns **out, int *unreadable);
 /* Dumps the sockets of namespace ns: by entering it on a short-lived thread
  * (setns, needs CAP_SYS_ADMIN) or else via /proc/PID/net of a member.
  * *how is set to "self", "setns" or "procfs". Returns 0 or -errno. */

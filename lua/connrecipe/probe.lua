@@ -127,6 +127,8 @@ return function(cr, probe)
       total = progress.total,
       elapsed = progress.elapsed,
       concurrency = progress.concurrency,
+      concurrency_min = progress.concurrency_min,
+      concurrency_raises = progress.concurrency_raises,
       fd_limit_hits = progress.fd_limit_hits,
       self_connects = progress.self_connects,
     }

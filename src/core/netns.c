@@ -57,9 +57,9 @@ static void container_of_pid(pid_t pid, char *out, size_t cap) {
   cr_cgroup_container(buf, out, cap);
 }
 
-int cr_netns_list(cr_netns **out) {
+int cr_netns_list(cr_netns **out, int *unreadable) {
   ns_list l = {0};
-  int added;
+  int added, hidden = 0;
   cr_netns *self = ns_find_or_add(&l, cr_netns_self(), &added);
   if (!self) return -ENOMEM;
   self->pid = getpid();
@@ -70,7 +70,10 @@ int cr_netns_list(cr_netns **out) {
     char path[64];
     struct stat st;
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pids[i]);
-    if (stat(path, &st) != 0) continue; /* gone, or not ours to see */
+    if (stat(path, &st) != 0) { /* gone, or not ours to see */
+      if (errno == EACCES || errno == EPERM) hidden++;
+      continue;
+    }
     cr_netns *ns = ns_find_or_add(&l, st.st_ino, &added);
     if (!ns) break;
     if (added) {
@@ -93,6 +96,7 @@ int cr_netns_list(cr_netns **out) {
     snprintf(ns->name, sizeof ns->name, "%.63s", e->d_name);
   }
   if (d) closedir(d);
+  if (unreadable) *unreadable = hidden;
   *out = l.v;
   return (int)l.n;
 }

@@ -35,6 +35,7 @@ struct cr_scan {
   uint64_t timeout_ms;
   int cursor; /* last port started */
   int window, max_window;
+  int fresh_ok; /* new sockets made since the window last changed */
   int inflight; /* slots pending or closing */
   int spare_fd; /* a refused socket kept for the next connect, or -1 */
   int fd_retries;
@@ -241,22 +242,38 @@ static int start_pending(cr_scan *s, int fd, int port) {
 
 /* ---- starting connects -------------------------------------------------------- */
 
+/* Descriptors are coming again after a lowering: one more connect in flight
+ * for every window's worth of new sockets (additive increase, as TCP's
+ * congestion avoidance), up to the concurrency asked for. */
+static void raise_window(cr_scan *s) {
+  if (s->window >= s->max_window || ++s->fresh_ok < s->window) return;
+  s->fresh_ok = 0;
+  s->window++;
+  s->prog.concurrency = s->window;
+  s->prog.concurrency_raises++;
+}
+
 static int new_socket(cr_scan *s) {
   if (s->spare_fd >= 0) {
     int fd = s->spare_fd;
     s->spare_fd = -1;
     return fd;
   }
-  return socket(s->target.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(s->target.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0) raise_window(s);
+  return fd;
 }
 
 /* Out of descriptors: shrink the window to what is in flight (a little less,
- * leaving some for the rest of the program) and retry the port later. */
+ * leaving some for the rest of the program) and retry the port later
+ * (multiplicative decrease; raise_window brings it back). */
 static void lower_window(cr_scan *s) {
   s->prog.fd_limit_hits++;
   int w = s->inflight - s->inflight / 8;
   s->window = w < 1 ? 1 : w;
+  s->fresh_ok = 0;
   s->prog.concurrency = s->window;
+  if (s->window < s->prog.concurrency_min) s->prog.concurrency_min = s->window;
 }
 
 /* Starts one connect; returns 1 when started (or settled), 0 when out of
@@ -356,7 +373,7 @@ int cr_scan_start(uv_loop_t *loop, const cr_scan_options *o, cr_scan_cb cb, void
   s->window = s->max_window;
   s->spare_fd = -1;
   s->prog.total = s->ports.count;
-  s->prog.concurrency = s->window;
+  s->prog.concurrency = s->prog.concurrency_min = s->window;
   s->cb = cb;
   s->data = data;
   s->slots = calloc((size_t)s->max_window, sizeof *s->slots);

@@ -365,11 +365,13 @@ static void scan_finished(cr_scan *scan, void *data) {
 }
 
 static void push_progress(lua_State *L, scan_box *b, const cr_scan_progress *p) {
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 10);
   cr_set_integer(L, "done", p->done);
   cr_set_integer(L, "total", p->total);
   cr_set_boolean(L, "finished", p->finished);
   cr_set_integer(L, "concurrency", p->concurrency);
+  cr_set_integer(L, "concurrency_min", p->concurrency_min);
+  cr_set_integer(L, "concurrency_raises", p->concurrency_raises);
   cr_set_integer(L, "fd_limit_hits", p->fd_limit_hits);
   cr_set_integer(L, "self_connects", p->self_connects);
   cr_set_number(L, "elapsed", (double)(uv_hrtime() - b->t0) / 1e9);

@@ -45,6 +45,7 @@ typedef struct {
   int have_map;
   ns_result *ns;
   int nns;
+  int ns_unreadable; /* processes whose namespace could not be read */
   user_name *users;
   size_t nusers;
 } sockets_op;
@@ -102,7 +103,7 @@ static void resolve_users(sockets_op *o) {
 
 static void dump_all_netns(sockets_op *o) {
   cr_netns *list = NULL;
-  int n = cr_netns_list(&list);
+  int n = cr_netns_list(&list, &o->ns_unreadable);
   if (n < 0) {
     o->rc = n;
     return;
@@ -354,7 +355,7 @@ static void push_sock(lua_State *L, const row_ctx *c, size_t i, int *unknown) {
 }
 
 static void push_info(lua_State *L, const sockets_op *o, int unknown) {
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
   lua_createtable(L, 0, CR_KIND_COUNT);
   for (int k = 0; k < CR_KIND_COUNT; k++) {
     unsigned bit = 1u << k;
@@ -390,6 +391,7 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
       lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "namespaces");
+    cr_set_integer(L, "namespaces_unreadable", o->ns_unreadable);
   }
 }
 

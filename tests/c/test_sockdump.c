@@ -181,8 +181,10 @@ static void process_self(void **state) {
 
 static void namespaces_listed(void **state) {
   cr_netns *v = NULL;
-  int n = cr_netns_list(&v);
+  int hidden = -1;
+  int n = cr_netns_list(&v, &hidden);
   assert_true(n >= 1);
+  assert_true(hidden >= 0);
   assert_true(v[0].inode == cr_netns_self());
   free(v);
 }

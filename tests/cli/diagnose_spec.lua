@@ -443,6 +443,32 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.matches("run as root", gap.fix)
     end)
 
+  it("listener-check-incomplete as nobody: a root process's unnamed namespace with the listener is not even listed",
+    function()
+      if not testenv.have("setpriv") then
+        return pending("setpriv not installed")
+      end
+      -- a namespace of its own (no /run/netns name), a root-owned listener in it
+      local p = port(80)
+      testenv.background("unshare -n sh -c " .. q("ip link set lo up && exec timeout 60 socat TCP4-LISTEN:" .. p
+        .. ",bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
+      assert(testenv.wait_for(function()
+        return #testenv.port_holders(p) > 0
+      end), "the listener in the unnamed namespace did not start")
+      local doc = diagnose { "127.0.0.1:" .. p } -- as root: found
+      assert.equal("other-netns", doc.verdict)
+      local nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+      local f, r
+      doc, f, r = diagnose({ "127.0.0.1:" .. p }, { prefix = nobody })
+      assert.equal(1, r.code)
+      assert.equal("no-listener", doc.verdict)
+      local gap = f["listener-check-incomplete"]
+      assert.equal("warn", gap.severity)
+      assert.matches("process%(es%) of other users", gap.summary)
+      assert.matches("of other users: Permission denied %(not root%)", text_of(gap))
+      assert.matches("run as root", gap.fix)
+    end)
+
   it("no listener-check-incomplete as root, when every namespace could be read", function()
     testenv.netns()
     local doc, f = diagnose { "127.0.0.1:" .. port(97) }
@@ -479,6 +505,47 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.matches("127%.0%.0%.1:" .. port(97) .. ": refused", text_of(f["listener-check-incomplete"]))
       assert.is_nil(f["no-listener"])
     end)
+
+  it("process-check-incomplete, not service-not-running, when /proc shows no process at all", function()
+    -- as root, in a private mount namespace whose /proc is an empty tmpfs
+    -- (/proc/self still leads to the real one, bound aside): sock_diag reads the
+    -- tables, but no process can be seen, this one included
+    local realproc = testenv.tmpdir()
+    local blind = "unshare -m --propagation private sh -c "
+      .. q("chmod 755 " .. realproc .. " && mount --bind /proc " .. realproc
+        .. " && mount -t tmpfs none /proc && ln -s " .. realproc .. "/self /proc/self && exec \"$@\"") .. " sh "
+    local doc, f, r = diagnose({ "127.0.0.1:" .. port(97), "--process", "crtest-nosuchd" }, { prefix = blind })
+    assert.equal(1, r.code, r.stderr)
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["service-not-running"])
+    local gap = f["process-check-incomplete"]
+    assert.equal("warn", gap.severity)
+    assert.matches("cannot tell whether crtest%-nosuchd is running", gap.summary)
+    assert.matches("the process list is not visible", gap.summary)
+    -- with the real /proc, the same run says it is not running
+    doc, f = diagnose({ "127.0.0.1:" .. port(97), "--process", "crtest-nosuchd" })
+    assert.equal("service-not-running", doc.verdict)
+    assert.is_nil(f["process-check-incomplete"])
+  end)
+
+  it("process-check-incomplete as nobody under hidepid=2: a root process it cannot see may be the one", function()
+    if not (testenv.have("setpriv") and testenv.have("unshare")) then
+      return pending("setpriv and unshare needed")
+    end
+    -- a private /proc in new mount and pid namespaces, remounted hidepid=2; a
+    -- root-owned sleep runs there, invisible to nobody
+    local hidden = "unshare -m -p -f --mount-proc sh -c "
+      .. q("mount -o remount,hidepid=2 /proc && { sleep 60 & } && exec \"$@\"")
+      .. " sh setpriv --reuid=65534 --regid=65534 --clear-groups "
+    local doc, f, r = diagnose({ "127.0.0.1:" .. port(97), "--process", "sleep" }, { prefix = hidden })
+    assert.equal(1, r.code, r.stderr)
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["service-not-running"])
+    local gap = f["process-check-incomplete"]
+    assert.equal("warn", gap.severity)
+    assert.matches("other users' processes are hidden", gap.summary)
+    assert.matches("hidepid=", gap.summary)
+  end)
 
   it("unix-socket-missing says the listening Unix sockets could not be read, not that none is similar", function()
     if not testenv.have("setpriv") then

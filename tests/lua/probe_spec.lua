@@ -341,6 +341,38 @@ describe("cr.probe.scan", function()
     assert.is_true(r.concurrency < 40)
   end)
 
+  it("raises the concurrency again, up to the limit asked for, once descriptors come back", function()
+    local ns = netns()
+    local ports = { 5001, 5600 }
+    for _, p in ipairs(ports) do
+      tcp_server(ns, p)
+    end
+    ns_sh(ns, "iptables -A INPUT -p tcp --dport 5100:5499 -j DROP")
+    -- every descriptor but 8 is taken by open files, given back 0.3 s into the
+    -- scan: the window falls below 8, then must climb back to 20
+    local r = eval_in(ns, [[(function()
+      local held = {}
+      for _ = 1, 100 do
+        local f = io.open("/dev/null")
+        if not f then break end
+        held[#held + 1] = f
+      end
+      for _ = 1, 8 do table.remove(held):close() end
+      cr.spawn(function()
+        cr.sleep(0.3)
+        for _, f in ipairs(held) do f:close() end
+      end)
+      return cr.probe.scan{host = "127.0.0.1", ports = "5000-5999", timeout = 0.1, concurrency = 20}
+    end)()]], "prlimit --nofile=64")
+    assert.same(ports, r.open)
+    assert.equal(400, r.counts.timeout)
+    assert.equal(1000 - 400 - #ports, r.counts.refused)
+    assert.is_true(r.fd_limit_hits > 0, "the descriptor limit was never hit")
+    assert.is_true(r.concurrency_min <= 8, "the window was not lowered: " .. tostring(r.concurrency_min))
+    assert.is_true(r.concurrency_raises >= 20 - 8, "raised " .. tostring(r.concurrency_raises) .. " times")
+    assert.equal(20, r.concurrency)
+  end)
+
   it("reports progress to on_progress and can scan a list", function()
     local ns = netns()
     tcp_server(ns, 6001)
