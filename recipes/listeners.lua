@@ -9,7 +9,8 @@ local function print_table(socks, info, opts)
   io.stdout:write(cr.format_sockets(socks, { netns = opts.all_netns }))
   if opts.all_netns and (info.namespaces_unreadable or 0) > 0 then
     io.stderr:write(("connrecipe: listeners: the network namespace of %d process(es) could not be read "
-      .. "(not root, or a security module): listeners there are not shown\n"):format(info.namespaces_unreadable))
+      .. "(not root, or a security module): a namespace only they are in is not shown\n"):format(
+        info.namespaces_unreadable))
   end
   if (info.owners_unknown or 0) > 0 then
     io.stderr:write(("connrecipe: listeners: %d socket(s) with no visible owner (%s)\n"):format(
