@@ -73,6 +73,7 @@ expect_status 0 connrecipe scan.lua 127.0.0.1 --ports 1-100
 [ "$(run connrecipe -e 'print(require "cjson".encode {1})')" = "[1]" ] || fail "cjson from the installed binary"
 run lua5.4 -e 'assert(require "connrecipe".version)' || fail "stock lua5.4 cannot require the installed module"
 # lintian-style hygiene: the man page compressed, the license as copyright
+# (and no other licence file), a Debian changelog for the package's version
 ships() {
   local f
   for f in "${files[@]}"; do [ "$f" = "$1" ] && return 0; done
@@ -83,6 +84,28 @@ ships "$man_page" || fail "the package does not ship $man_page"
 ! ships /usr/share/man/man1/connrecipe.1 || fail "the package ships an uncompressed man page"
 ships /usr/share/doc/connrecipe/copyright || fail "the package ships no /usr/share/doc/connrecipe/copyright"
 head -n 1 /usr/share/doc/connrecipe/copyright | grep -q '^Format: ' || fail "copyright is not machine-readable (DEP-5)"
+for f in "${files[@]}"; do
+  case $f in
+    /usr/share/doc/connrecipe/LICENSE* | /usr/share/doc/connrecipe/LICENCE* | /usr/share/doc/connrecipe/COPYING*)
+      fail "the package ships a licence file besides copyright: $f" ;;
+  esac
+done
+changelog=/usr/share/doc/connrecipe/changelog.Debian.gz
+ships "$changelog" || fail "the package ships no $changelog"
+got=$(gzip -dc "$changelog" | dpkg-parsechangelog -l - -S Version) || fail "$changelog does not parse"
+want=$(dpkg-query -W -f='${Version}' connrecipe)
+[ "$got" = "$want" ] || fail "$changelog is for version $got, the package is $want"
+case $want in *-*) ;; *) fail "version $want has no Debian revision: a native package wants changelog.gz" ;; esac
+if command -v lintian >/dev/null; then
+  tags=extra-license-file,no-changelog,wrong-name-for-changelog-of-native-package
+  tags+=,debian-changelog-file-missing-or-wrong-name,no-copyright-file
+  status=0
+  # its stderr only says that running as root is not recommended
+  got=$(bounded lintian --tags "$tags" "$deb" 2>/dev/null) || status=$?
+  [ -z "$got" ] || fail "lintian: $got"
+  [ "$status" -le 1 ] || fail "lintian exited $status on $deb"
+  say "lintian: no licence or changelog tags"
+fi
 got=$(man -w connrecipe) || fail "man -w connrecipe finds no man page"
 [ "$got" = "$man_page" ] || fail "man -w connrecipe finds $got, not $man_page"
 got=$(run env MANWIDTH=100 man -P cat connrecipe 2>&1) || fail "man connrecipe failed: $(head -c 2000 <<<"$got")"

@@ -220,9 +220,9 @@ return function(cr)
     io.stdout:flush()
   end
 
-  -- Prints the report of a finished run and returns the exit status: 1 when
-  -- the verdict is an error (or, with no findings, when run returned false).
-  local function render(r, ctx, returned_false)
+  -- The verdict of a finished run and its exit status: 1 when the verdict is
+  -- an error (or, with no findings, when run returned false), else 0.
+  local function conclude(ctx, returned_false)
     local verdict = ctx.verdict_id and find(ctx.findings, ctx.verdict_id) or default_verdict(ctx.findings)
     if ctx.verdict_id and not verdict then
       error(("ctx:verdict('%s'): no finding has that id"):format(ctx.verdict_id), 0)
@@ -231,10 +231,16 @@ return function(cr)
     if not verdict and returned_false then
       status = 1
     end
+    return verdict, status
+  end
+
+  -- Prints the report of a finished run and returns the exit status.
+  local function render(r, ctx, returned_false)
+    local verdict, status = conclude(ctx, returned_false)
     local run = {
       recipe = r.name, target = ctx.target, verdict = verdict and verdict.id, verdict_finding = verdict,
       findings = ctx.findings, checks = ctx.checks, elapsed_ms = (cr.now() - ctx.started) * 1000,
-      verbose = cr.cli.verbose, color = cr.cli.color, ok = status == 0,
+      verbose = cr.cli.verbose, color = cr.cli.color, ok = status == 0, returned_false = returned_false,
     }
     if cr.cli.json then
       io.stdout:write(report.json(run), "\n")
@@ -245,6 +251,20 @@ return function(cr)
       end
       io.stdout:write(text)
     end
+    return status
+  end
+
+  -- --json prints exactly one document. A recipe that printed to stdout itself
+  -- (or ran a child on our terminal) has made its own: the framework adds
+  -- none, and says on stderr that the findings it recorded are not shown. The
+  -- exit status still follows the verdict.
+  local function findings_left_out(r, ctx, returned_false)
+    local _, status = conclude(ctx, returned_false)
+    local n = #ctx.findings
+    io.stdout:flush()
+    io.stderr:write(("connrecipe: %s: the recipe printed to stdout itself under --json, so no document of its "
+      .. "%d finding%s follows (--json prints one document); the exit status still follows %s\n")
+      :format(r.name, n, n == 1 and "" or "s", n == 1 and "it" or "them"))
     return status
   end
 
@@ -280,13 +300,21 @@ return function(cr)
     local res = table.pack(r.run(ctx, args))
     local wrote = active and printed(active)
     active = nil
+    local returned_false = res[1] == false
     if math.type(res[1]) == "integer" then
       return res[1] -- the recipe printed its own output
-    elseif #ctx.findings > 0 or (cr.cli.json and not wrote) then
+    elseif cr.cli.json and wrote then
+      if #ctx.findings > 0 then
+        return findings_left_out(r, ctx, returned_false)
+      end
+    elseif #ctx.findings > 0 or cr.cli.json then
       -- --json prints one document, also of a run that found nothing to say
-      return render(r, ctx, res[1] == false)
+      return render(r, ctx, returned_false)
+    elseif cr.cli.verbose and not cr.cli.quiet and not wrote then
+      -- -v shows the checks that ran, also when they found nothing to say
+      return render(r, ctx, returned_false)
     end
-    return res[1] == false and 1 or 0
+    return returned_false and 1 or 0
   end
 
   return recipe

@@ -121,7 +121,9 @@ end
 --- report.text(run) -> string; run = {recipe, target_display, verdict, findings, checks, verbose, color,
 --- interrupted}. A run cut short (interrupted = "deadline" or "sigint") has no
 --- headline: its findings, every check (those still running marked
---- unfinished), then a line saying it was cut short with no verdict.
+--- unfinished), then a line saying it was cut short with no verdict. A
+--- finished run with no findings (rendered only with -v) shows its checks,
+--- then "no findings".
 function report.text(run)
   local out = {}
   local verdict = run.verdict_finding
@@ -161,6 +163,14 @@ function report.text(run)
       out[#out + 1] = ""
     end
     out[#out + 1] = paint(bold, report.cut_short_line(run.interrupted), run.color)
+  elseif #run.findings == 0 then
+    -- a finished run with nothing to say: rendered only with -v, after its checks
+    if #run.checks == 0 then
+      out[#out + 1] = "checks: none"
+      out[#out + 1] = ("elapsed %.1f ms"):format(run.elapsed_ms)
+    end
+    out[#out + 1] = ""
+    out[#out + 1] = run.returned_false and "no findings; the recipe reported failure" or "no findings"
   end
   return table.concat(out, "\n") .. "\n"
 end

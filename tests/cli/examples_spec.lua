@@ -13,6 +13,37 @@ local function pg_bin(name)
   return dir and (dir .. "/" .. name)
 end
 
+-- The --json example of docs/recipes.md (the tutorial's redis-down run), decoded
+-- with nulls kept as dkjson.null.
+local function docs_example()
+  local text = assert(testenv.read_file(testenv.source_dir .. "/docs/recipes.md"))
+  local block = assert(text:match("\n```json\n(.-)```\n"), "no ```json block in docs/recipes.md")
+  return assert(dkjson.decode(block, 1, dkjson.null), "the docs/recipes.md --json example is not JSON")
+end
+
+-- Asserts that two decoded documents have the same shape: the same keys, the
+-- same JSON types (null included), arrays of the same length, recursively.
+local function assert_same_shape(want, got, path)
+  path = path or "document"
+  local function kind(v)
+    if v == dkjson.null then
+      return "null"
+    end
+    return type(v)
+  end
+  assert.equal(kind(want), kind(got), path)
+  if type(want) ~= "table" then
+    return
+  end
+  assert.equal(#want, #got, path .. " length")
+  for k, v in pairs(want) do
+    assert_same_shape(v, got[k], path .. "." .. tostring(k))
+  end
+  for k in pairs(got) do
+    assert.is_not_nil(want[k], path .. "." .. tostring(k) .. " is not in the docs example")
+  end
+end
+
 describe("recipes/examples/webstack.lua", function()
   local dir
   local netns = testenv.per_test_netns(before_each, after_each, function(why)
@@ -65,7 +96,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       args[#args + 1] = q(a)
     end
     local r = testenv.sh(testenv.in_netns(netns(), table.concat(args, " ")))
-    return dkjson.decode(r.stdout), r
+    return dkjson.decode(r.stdout), r, dkjson.decode(r.stdout, 1, dkjson.null)
   end
 
   it("says all is up when nginx, redis and postgres answer", function()
@@ -82,10 +113,13 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
   it("names redis when redis is down, and postgres before the web app", function()
     start_nginx()
     start_postgres()
-    local doc, r = webstack()
+    local doc, r, with_nulls = webstack()
     assert.equal(1, r.code)
     assert.equal("redis-down", doc.verdict)
     assert.matches("connrecipe diagnose unix:", doc.findings[1].fix)
+    -- the run docs/recipes.md shows: its --json example has the real shape
+    assert_same_shape(docs_example(), with_nulls)
+    assert.same({ kind = "inet", host = "localhost", port = 8443, display = "localhost:8443" }, doc.target)
     testenv.sh(testenv.in_netns(netns(), "pkill -f 'postgres -D'"))
     assert(testenv.wait_for(function()
       return testenv.sh(testenv.in_netns(netns(), "ss -Hltn sport = :5432")).stdout == ""

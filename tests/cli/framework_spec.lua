@@ -207,9 +207,72 @@ describe("a recipe that records no finding", function()
     assert.equal('{"own":0}\n', r.stdout)
   end)
 
+  it("in text, without -v, prints nothing: no news is good news", function()
+    for _, mode in ipairs { "none", "check" } do
+      local r = testenv.run { no_findings, "--mode=" .. mode }
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("", r.stdout)
+      assert.equal("", r.stderr)
+    end
+  end)
+
+  it("-v shows the checks that ran, then that there were no findings", function()
+    local r = testenv.run { no_findings, "--mode=check", "-v" }
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("^checks:\n  a step%s+[%d.]+ ms  ok\nelapsed [%d.]+ ms\n\nno findings\n$", r.stdout)
+    r = testenv.run { no_findings, "-v" }
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("^checks: none\nelapsed [%d.]+ ms\n\nno findings\n$", r.stdout)
+  end)
+
+  it("-v of one that returned false says so, exit 1", function()
+    local r = testenv.run { no_findings, "--mode=false", "-v" }
+    assert.equal(1, r.code, r.stderr)
+    assert.matches("\nno findings; the recipe reported failure\n$", r.stdout)
+  end)
+
+  it("-v adds nothing with -q, nor to the recipe's own output", function()
+    local r = testenv.run { no_findings, "--mode=check", "-v", "-q" }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("", r.stdout)
+    r = testenv.run { no_findings, "--mode=own", "-v" }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal('{"own":true}\n', r.stdout)
+  end)
+
   it("ok follows the exit status when there are findings too", function()
     assert.is_true(json.decode(run("localhost:80", "--json").stdout).ok)
     assert.is_false(json.decode(run("localhost:80", "--strict", "--json").stdout).ok)
+  end)
+end)
+
+describe("a recipe that prints its own output and records findings", function()
+  local prints = testenv.source_dir .. "/tests/fixtures/recipes/prints_and_finds.lua"
+
+  for _, how in ipairs { "print", "io-write", "stdout-write" } do
+    it("under --json (" .. how .. "): its output is the one document, a warning on stderr names the findings",
+      function()
+        local r = testenv.run { prints, "--how=" .. how, "--json" }
+        assert.equal(0, r.code, r.stderr)
+        assert.equal('{"own":true}\n', r.stdout)
+        assert.matches("^connrecipe: prints_and_finds: the recipe printed to stdout itself under %-%-json, so no "
+          .. "document of its 2 findings follows", r.stderr)
+      end)
+  end
+
+  it("under --json the exit status still follows the verdict", function()
+    local r = testenv.run { prints, "--severity=error", "--json" }
+    assert.equal(1, r.code, r.stderr)
+    assert.equal('{"own":true}\n', r.stdout)
+    assert.matches("2 findings", r.stderr)
+  end)
+
+  it("in text, the report follows its output", function()
+    local r = testenv.run { prints, "--severity=error" }
+    assert.equal(1, r.code, r.stderr)
+    assert.equal('{"own":true}\nERROR: the second finding\n\n[error] second: the second finding\n'
+      .. "[ok] first: the first finding\n", r.stdout)
+    assert.equal("", r.stderr)
   end)
 end)
 

@@ -25,6 +25,7 @@ for f in "$bin" "$moddir/connrecipe.so" \
   "$root$prefix/share/connrecipe/recipes/waitfor.lua" \
   "$root$prefix/share/man/man1/connrecipe.1.gz" \
   "$root$prefix/share/doc/connrecipe/copyright" \
+  "$root$prefix/share/doc/connrecipe/changelog.Debian.gz" \
   "$root$prefix/share/bash-completion/completions/connrecipe" \
   "$root$prefix/share/doc/connrecipe/api.md" \
   "$root$prefix/share/doc/connrecipe/README.md"; do
@@ -44,6 +45,18 @@ head -n 1 "$copyright" | grep -q '^Format: https://www.debian.org/doc/packaging-
 sed -n '5,$p' "$source/LICENSE" >"$tmp/license" # after "MIT License", the copyright line and blank lines
 awk 'p { sub(/^ \.?/, ""); print } /^License: / && prev == "" { p = 1 } { prev = $0 }' "$copyright" |
   cmp -s - "$tmp/license" || fail "the license text in copyright differs from LICENSE"
+# No licence file besides copyright (lintian: extra-license-file).
+for f in "$root$prefix"/share/doc/connrecipe/*; do
+  case ${f##*/} in
+    LICENSE* | LICENCE* | COPYING*) fail "a licence file besides copyright is installed: ${f#"$root"}" ;;
+  esac
+done
+# The Debian changelog: compressed, no timestamp, the source's.
+changelog=$root$prefix/share/doc/connrecipe/changelog.Debian.gz
+gzip -t "$changelog" || fail "not a valid gzip file: ${changelog#"$root"}"
+gzip -dc "$changelog" | cmp -s - "$source/packaging/debian/changelog" ||
+  fail "${changelog#"$root"} is not packaging/debian/changelog"
+[ "$(od -An -tu4 -j4 -N4 "$changelog" | tr -d ' ')" = 0 ] || fail "${changelog#"$root"} has a timestamp (gzip -n)"
 # Installed binaries carry no path back into the build tree.
 if readelf -d "$bin" "$moddir/connrecipe.so" | grep -E 'R(UN)?PATH'; then
   fail "installed files keep an RPATH"

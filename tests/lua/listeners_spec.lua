@@ -84,9 +84,18 @@ end
 
 describe("listeners against ss", function()
   local ports, sockpath, ns, shared_pids, ns_pid
+  -- Why these tests cannot run here (not root, socat missing), or nil. busted
+  -- allows pending() only inside a test, so each test starts with skip_unless_ready().
+  local why
+  local function skip_unless_ready()
+    if why then
+      pending(why)
+    end
+  end
 
   setup(function()
-    if testenv.needs_root() or not testenv.have("socat") then
+    why = testenv.needs_root() or (not testenv.have("socat") and "needs socat") or nil
+    if why then
       return
     end
     -- ports no namespace listens on, reserved from other runs (diagnose's
@@ -146,17 +155,8 @@ while time.time() < deadline:  # children leave with their parent
 
   teardown(testenv.cleanup)
 
-  before_each(function()
-    local why = testenv.needs_root() or (not testenv.have("socat") and "needs socat")
-    if why then
-      pending(why)
-    end
-  end)
-
   it("reports every listener ss reports, with the same owners, and nothing extra", function()
-    if not ports then
-      return
-    end
+    skip_unless_ready()
     local before = ss_listeners()
     local doc = our_listeners({ "listeners.lua", "--json" })
     local after = ss_listeners()
@@ -197,9 +197,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("finds the listener in another network namespace with --all-netns", function()
-    if not ports then
-      return
-    end
+    skip_unless_ready()
     local ns_inode = tonumber(sh("stat -L -c %i /run/netns/" .. ns).stdout)
     local doc = our_listeners({ "listeners.lua", "--all-netns", "--json" })
     local in_ns = ss_listeners("ip netns exec " .. ns .. " ")
@@ -217,9 +215,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("reads /proc/net when sock_diag is not used, and says so", function()
-    if not ports then
-      return
-    end
+    skip_unless_ready()
     local r = testenv.run({ "listeners.lua", "--json" }, { env = "CONNRECIPE_SOCK_DIAG=off" })
     assert.equal(0, r.code, r.stderr)
     local doc = json.decode(r.stdout)
@@ -235,8 +231,9 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("marks owners it cannot see without root, and keeps the rows", function()
-    if not ports or not testenv.have("setpriv") then
-      return
+    skip_unless_ready()
+    if not testenv.have("setpriv") then
+      pending("needs setpriv to drop privileges")
     end
     local r = testenv.sh("setpriv --reuid=65534 --regid=65534 --clear-groups " .. testenv.quote(testenv.bin)
       .. " listeners.lua --json --port " .. ports.v4)
@@ -248,9 +245,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("whoowns names the holder of a port and of a socket path", function()
-    if not ports then
-      return
-    end
+    skip_unless_ready()
     local r = testenv.run({ "whoowns.lua", "127.0.0.1:" .. ports.dual })
     assert.equal(0, r.code, r.stderr)
     assert.matches("socat%(%d+%)", r.stdout)
@@ -265,9 +260,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("cr.sockets and cr.process from Lua", function()
-    if not ports then
-      return
-    end
+    skip_unless_ready()
     cr.run(function()
       local socks, info = cr.sockets({ proto = "tcp", port = ports.v4, state = "listen", processes = true })
       assert.equal(1, #socks)
