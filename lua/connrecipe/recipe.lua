@@ -157,6 +157,21 @@ return function(cr)
       end
       return io_write(...)
     end
+    -- A shell command (os.execute) or a pipe the recipe writes to (io.popen
+    -- with "w") runs a child whose stdout is ours.
+    local plain_execute, plain_popen = os.execute, io.popen
+    os.execute = function(...) -- luacheck: ignore 122
+      if active and select("#", ...) > 0 then
+        active.wrote = true
+      end
+      return plain_execute(...)
+    end
+    io.popen = function(cmd, mode, ...) -- luacheck: ignore 122
+      if active and type(mode) == "string" and mode:find("w", 1, true) then
+        active.wrote = true
+      end
+      return plain_popen(cmd, mode, ...)
+    end
   end
 
   --- recipe.begin(file_name): the runner is about to run this recipe file.
@@ -299,22 +314,29 @@ return function(cr)
     end
     local res = table.pack(r.run(ctx, args))
     local wrote = active and printed(active)
-    active = nil
     local returned_false = res[1] == false
+    -- `active` stays set while the report is built: a stop (--deadline, Ctrl-C)
+    -- that lands before the report is written still gets recipe.stopped's
+    -- document; once render has written, the write marks the run as printed.
+    local status
     if math.type(res[1]) == "integer" then
-      return res[1] -- the recipe printed its own output
+      status = res[1] -- the recipe printed its own output
     elseif cr.cli.json and wrote then
       if #ctx.findings > 0 then
-        return findings_left_out(r, ctx, returned_false)
+        status = findings_left_out(r, ctx, returned_false)
       end
     elseif #ctx.findings > 0 or cr.cli.json then
       -- --json prints one document, also of a run that found nothing to say
-      return render(r, ctx, returned_false)
+      status = render(r, ctx, returned_false)
     elseif cr.cli.verbose and not cr.cli.quiet and not wrote then
       -- -v shows the checks that ran, also when they found nothing to say
-      return render(r, ctx, returned_false)
+      status = render(r, ctx, returned_false)
     end
-    return returned_false and 1 or 0
+    active = nil
+    if status == nil then
+      status = returned_false and 1 or 0
+    end
+    return status
   end
 
   return recipe
