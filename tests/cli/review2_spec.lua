@@ -75,6 +75,17 @@ end }
     assert.matches("so no document of its 1 finding follows", r.stderr)
   end)
 
+  it("io.output('/dev/stdout') then io.write, no findings, --json: its output only", function()
+    local path = recipe_file("dev_stdout", [[
+return cr.recipe{ name = "dev_stdout", run = function(ctx)
+  io.output("/dev/stdout"); io.write('{"own":true}\n'); io.output():flush()
+end }
+]])
+    local r = testenv.run { "--json", path }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal('{"own":true}\n', r.stdout)
+  end)
+
   it("io.popen(cmd, 'r') reads the child's output: the document still follows", function()
     local path = recipe_file("pipe_in", [[
 return cr.recipe{ name = "pipe_in", run = function(ctx)
