@@ -139,8 +139,29 @@ return function(cr)
     watching = true
     local methods = getmetatable(io.stdout).__index
     local file_write, plain_print, io_write = methods.write, print, io.write
+    -- files the recipe opened on our stdout by name (io.output("/dev/stdout"))
+    local on_stdout = setmetatable({}, { __mode = "k" })
+    local stdout_names = { ["/dev/stdout"] = true, ["/dev/fd/1"] = true, ["/proc/self/fd/1"] = true }
+    local function is_stdout(f)
+      return f == io.stdout or on_stdout[f] ~= nil
+    end
+    local plain_open, plain_output = io.open, io.output
+    io.open = function(name, ...) -- luacheck: ignore 122
+      local f, err, code = plain_open(name, ...)
+      if f and stdout_names[name] then
+        on_stdout[f] = true
+      end
+      return f, err, code
+    end
+    io.output = function(file, ...) -- luacheck: ignore 122
+      local f = plain_output(file, ...)
+      if type(file) == "string" and stdout_names[file] then
+        on_stdout[f] = true
+      end
+      return f
+    end
     methods.write = function(f, ...)
-      if active and f == io.stdout then
+      if active and is_stdout(f) then
         active.wrote = true
       end
       return file_write(f, ...)
@@ -152,7 +173,7 @@ return function(cr)
       return plain_print(...)
     end
     io.write = function(...) -- luacheck: ignore 122
-      if active and io.output() == io.stdout then
+      if active and is_stdout(io.output()) then
         active.wrote = true
       end
       return io_write(...)
