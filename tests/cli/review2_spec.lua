@@ -52,6 +52,23 @@ end }
   end)
 end)
 
+describe("a run cut short", function()
+  it("does not list a check whose task was cancelled earlier as unfinished", function()
+    local path = recipe_file("cancelled", [[
+return cr.recipe{ name = "cancelled", run = function(ctx)
+  local t = cr.spawn(function() ctx:check("raced and lost", cr.sleep, 10) end)
+  cr.sleep(0.05); t:cancel()
+  ctx:check("quick", function() end)
+  ctx:check("slow", cr.sleep, 10)
+end }
+]])
+    local r = testenv.run { "--deadline", "0.4", path }
+    assert.equal(3, r.code, r.stderr)
+    assert.matches("slow%s+[%d.]+ ms  unfinished: deadline expired", r.stdout)
+    assert.not_matches("raced and lost", r.stdout)
+  end)
+end)
+
 describe("a recipe whose child writes to our stdout", function()
   it("os.execute, no findings, --json: the child's output is the only thing on stdout", function()
     local path = recipe_file("shell_out", [[
