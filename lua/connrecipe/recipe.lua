@@ -40,6 +40,12 @@ return function(cr)
     local t0 = cr.now()
     local running = { name = name, started = t0 }
     self.running[running] = true -- a run cut short lists it as unfinished
+    -- a check whose task is cancelled (not by the stop) is not running any more
+    local _ <close> = setmetatable({}, { __close = function()
+      if not cr._stopping() then
+        self.running[running] = nil
+      end
+    end })
     local res = table.pack(pcall(fn, ...))
     if not res[1] and cr._stopping() then
       error(res[2], 0) -- Ctrl-C or the deadline raised inside fn: not a failed check, the end of the run
