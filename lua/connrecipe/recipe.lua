@@ -40,6 +40,12 @@ return function(cr)
     local t0 = cr.now()
     local running = { name = name, started = t0 }
     self.running[running] = true -- a run cut short lists it as unfinished
+    -- a check whose task is cancelled (not by the stop) is not running any more
+    local _ <close> = setmetatable({}, { __close = function()
+      if not cr._stopping() then
+        self.running[running] = nil
+      end
+    end })
     local res = table.pack(pcall(fn, ...))
     if not res[1] and cr._stopping() then
       error(res[2], 0) -- Ctrl-C or the deadline raised inside fn: not a failed check, the end of the run
@@ -139,8 +145,29 @@ return function(cr)
     watching = true
     local methods = getmetatable(io.stdout).__index
     local file_write, plain_print, io_write = methods.write, print, io.write
+    -- files the recipe opened on our stdout by name (io.output("/dev/stdout"))
+    local on_stdout = setmetatable({}, { __mode = "k" })
+    local stdout_names = { ["/dev/stdout"] = true, ["/dev/fd/1"] = true, ["/proc/self/fd/1"] = true }
+    local function is_stdout(f)
+      return f == io.stdout or on_stdout[f] ~= nil
+    end
+    local plain_open, plain_output = io.open, io.output
+    io.open = function(name, ...) -- luacheck: ignore 122
+      local f, err, code = plain_open(name, ...)
+      if f and stdout_names[name] then
+        on_stdout[f] = true
+      end
+      return f, err, code
+    end
+    io.output = function(file, ...) -- luacheck: ignore 122
+      local f = plain_output(file, ...)
+      if type(file) == "string" and stdout_names[file] then
+        on_stdout[f] = true
+      end
+      return f
+    end
     methods.write = function(f, ...)
-      if active and f == io.stdout then
+      if active and is_stdout(f) then
         active.wrote = true
       end
       return file_write(f, ...)
@@ -152,10 +179,25 @@ return function(cr)
       return plain_print(...)
     end
     io.write = function(...) -- luacheck: ignore 122
-      if active and io.output() == io.stdout then
+      if active and is_stdout(io.output()) then
         active.wrote = true
       end
       return io_write(...)
+    end
+    -- A shell command (os.execute) or a pipe the recipe writes to (io.popen
+    -- with "w") runs a child whose stdout is ours.
+    local plain_execute, plain_popen = os.execute, io.popen
+    os.execute = function(...) -- luacheck: ignore 122
+      if active and select("#", ...) > 0 then
+        active.wrote = true
+      end
+      return plain_execute(...)
+    end
+    io.popen = function(cmd, mode, ...) -- luacheck: ignore 122
+      if active and type(mode) == "string" and mode:find("w", 1, true) then
+        active.wrote = true
+      end
+      return plain_popen(cmd, mode, ...)
     end
   end
 
@@ -299,22 +341,29 @@ return function(cr)
     end
     local res = table.pack(r.run(ctx, args))
     local wrote = active and printed(active)
-    active = nil
     local returned_false = res[1] == false
+    -- `active` stays set while the report is built: a stop (--deadline, Ctrl-C)
+    -- that lands before the report is written still gets recipe.stopped's
+    -- document; once render has written, the write marks the run as printed.
+    local status
     if math.type(res[1]) == "integer" then
-      return res[1] -- the recipe printed its own output
+      status = res[1] -- the recipe printed its own output
     elseif cr.cli.json and wrote then
       if #ctx.findings > 0 then
-        return findings_left_out(r, ctx, returned_false)
+        status = findings_left_out(r, ctx, returned_false)
       end
     elseif #ctx.findings > 0 or cr.cli.json then
       -- --json prints one document, also of a run that found nothing to say
-      return render(r, ctx, returned_false)
+      status = render(r, ctx, returned_false)
     elseif cr.cli.verbose and not cr.cli.quiet and not wrote then
       -- -v shows the checks that ran, also when they found nothing to say
-      return render(r, ctx, returned_false)
+      status = render(r, ctx, returned_false)
     end
-    return returned_false and 1 or 0
+    active = nil
+    if status == nil then
+      status = returned_false and 1 or 0
+    end
+    return status
   end
 
   return recipe

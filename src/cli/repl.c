@@ -315,6 +315,37 @@ static char **complete(const char *text, int start, int end) {
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
+/* The terminal as the REPL found it: restored at exit, also when a task calls
+ * os.exit while libedit's settings (no echo, no interrupt character) are in
+ * place at the prompt. */
+static struct termios tty_saved;
+static int tty_saved_valid;
+
+static void tty_restore_at_exit(void) {
+  if (tty_saved_valid) tcsetattr(STDIN_FILENO, TCSANOW, &tty_saved);
+}
+
+static void tty_save(void) {
+  static int registered;
+  if (tcgetattr(STDIN_FILENO, &tty_saved) != 0) return;
+  tty_saved_valid = 1;
+  if (!registered) registered = atexit(tty_restore_at_exit) == 0;
+}
+
+/* Background tasks run while the prompt is up, and libedit only reads keys
+ * between their resumes: for as long as they run, the interrupt character is
+ * a signal again (handle_interrupt takes it; a second one ends a task that
+ * spins, as before the key binding). Returns whether it switched. */
+static int prompt_intr_on(repl_state *r, struct termios *editing) {
+  if (!r->reading || !tty_saved_valid || tty_saved.c_cc[VINTR] == _POSIX_VDISABLE) return 0;
+  if (!cr_runtime_has_ready(r->rt) || tcgetattr(STDIN_FILENO, editing) != 0) return 0;
+  if (editing->c_cc[VINTR] == tty_saved.c_cc[VINTR] && (editing->c_lflag & ISIG)) return 0;
+  struct termios t = *editing;
+  t.c_cc[VINTR] = tty_saved.c_cc[VINTR];
+  t.c_lflag |= ISIG;
+  return tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
 /* At the prompt the terminal's interrupt character (Ctrl-C unless stty says
  * otherwise) arrives as a key bound to prompt_ctrl_c: libedit's terminal
  * settings for editing ("setty -d") get no interrupt character, those it
@@ -367,6 +398,7 @@ int repl_run(lua_State *L) {
   rl_attempted_completion_function = complete;
   rl_completion_append_character = '\0';
   history_open(&r);
+  tty_save();
   prompt_keys();
   uv_poll_init(cr_runtime_loop(r.rt), &r.input, STDIN_FILENO);
   banner();
@@ -374,7 +406,10 @@ int repl_run(lua_State *L) {
   int status = 0;
   while (!r.quit) {
     if (r.got_line) take_line(&r);
+    struct termios editing;
+    int intr_on = prompt_intr_on(&r, &editing);
     cr_runtime_run_ready(r.rt, L);
+    if (intr_on) tcsetattr(STDIN_FILENO, TCSANOW, &editing);
     handle_interrupt(&r);
     if (cr_runtime_stop_reason(r.rt) == CR_STOP_DEADLINE) { /* --deadline bounds the session too */
       fflush(stdout);

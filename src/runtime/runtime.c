@@ -260,6 +260,8 @@ int cr_runtime_run_ready(cr_runtime *rt, lua_State *from) {
   return ran;
 }
 
+int cr_runtime_has_ready(cr_runtime *rt) { return rt->ready_head != NULL; }
+
 int cr_runtime_wait(cr_runtime *rt) {
   int active = uv_run(&rt->loop, UV_RUN_ONCE);
   return active || rt->ready_head != NULL;

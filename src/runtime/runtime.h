@@ -124,6 +124,8 @@ int cr_runtime_is_running(cr_runtime *rt);
 /* For the REPL, which drives the loop itself: runs every ready task once
  * (no waiting); returns whether any ran. */
 int cr_runtime_run_ready(cr_runtime *rt, lua_State *from);
+/* Whether a task is ready to run (cr_runtime_run_ready would resume it). */
+int cr_runtime_has_ready(cr_runtime *rt);
 /* Waits once for I/O (uv_run UV_RUN_ONCE); returns 0 when nothing is left to
  * wait on and no task is ready. */
 int cr_runtime_wait(cr_runtime *rt);
