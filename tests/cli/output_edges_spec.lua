@@ -1,7 +1,7 @@
--- Regression tests from the review of the fix-cli / fix-rt / fix-fw merges:
--- --json gives exactly one document when a stop lands while the report is
--- built, a child on our stdout (os.execute, io.popen "w") counts as the
--- recipe printing, and the REPL at its prompt.
+-- Edge cases of a run's output and of the REPL: --json gives exactly one
+-- document when a stop lands while the report is built, a child on our stdout
+-- (os.execute, io.popen "w", /dev/stdout by name) counts as the recipe
+-- printing, and Ctrl-C and os.exit from background tasks at the REPL prompt.
 local testenv = require "testenv"
 local json = require "dkjson"
 
