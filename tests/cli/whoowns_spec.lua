@@ -82,4 +82,28 @@ describe("whoowns.lua on a socket path", function()
     assert.matches("accepts connections, but no socket in this network namespace holds it", r.stdout)
     assert.not_matches("stale", r.stdout)
   end)
+  it("a socket bound from another namespace with a full accept queue is held, not free to bind", function()
+    local other = testenv.netns()
+    local path = testenv.tmpdir() .. "/full.sock"
+    testenv.background_in(other, "timeout 60 python3 -c " .. q(([[
+import socket, time
+s = socket.socket(socket.AF_UNIX); s.bind(%q); s.listen(0)
+held = []
+for _ in range(4):
+    c = socket.socket(socket.AF_UNIX); c.setblocking(False)
+    try: c.connect(%q); held.append(c)
+    except BlockingIOError: break
+open(%q + ".ready", "w").close()
+time.sleep(60)
+]]):format(path, path, path)))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -e " .. q(path .. ".ready")).code == 0
+    end), "the server did not fill its queue")
+    local r, out = whoowns { "whoowns.lua", path, "--json" }
+    local doc = dkjson.decode(r.stdout)
+    assert.equal("busy", doc and doc.probe, out)
+    r, out = whoowns { "whoowns.lua", path }
+    assert.not_matches("free to bind", r.stdout)
+    assert.equal(0, r.code, out)
+  end)
 end)
