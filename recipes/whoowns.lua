@@ -126,9 +126,16 @@ local function unheld_path(path)
   elseif status == "not-a-socket" then
     return status, ("%s exists and is not a socket: nothing holds it, but binding it fails (EADDRINUSE) until "
       .. "it is moved away"):format(path), 1
+  elseif status == "busy" then
+    return status, ("%s is a listening socket whose accept queue is full, but no socket in this network namespace "
+      .. "holds it: it is bound in another network namespace (a container); its holder is not known here"):format(
+      path), 0
   elseif status == "denied" then
     return status, ("no socket in the table holds %s, and connecting to it is not permitted (%s): run as root "
       .. "to tell whether it is stale"):format(path, tostring(r.errno)), 1
+  elseif status ~= "missing" then
+    return status, ("no socket in the table holds %s, and connecting to it fails (%s): whether it is stale cannot "
+      .. "be told"):format(path, tostring(r and r.errno or status)), 1
   end
   return status, ("nothing holds %s: it is free to bind"):format(path), 1
 end
