@@ -316,6 +316,29 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
   end)
 
+  it("backlog-full: the listener the kernel picks (the specific address, not a wildcard beside it) is judged",
+    function()
+    -- SO_REUSEPORT lets 0.0.0.0:p (room in its queue) and 127.0.0.1:p (full)
+    -- listen together; a connect to 127.0.0.1 goes to the specific one
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/two.py", ("import socket,time\nls=[]\n"
+      .. "for a,b in (('0.0.0.0',128),('127.0.0.1',0)):\n"
+      .. "  s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEPORT,1)\n"
+      .. "  s.bind((a,%d)); s.listen(b); ls.append(s)\n"
+      .. "time.sleep(60)\n"):format(port(97)))
+    bg("timeout 60 python3 " .. dir .. "/two.py")
+    assert(testenv.wait_for(function()
+      return #testenv.sh(testenv.in_netns(netns(), "ss -Htln sport = :" .. port(97))).stdout:gsub("[^\n]", "") >= 2
+    end))
+    bg("timeout 30 socat TCP4:127.0.0.1:" .. port(97) .. " SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(netns(), "ss -Htln src 127.0.0.1:" .. port(97))).stdout:match("^%S+%s+1%s")
+    end))
+    local doc, f = diagnose { "127.0.0.1:" .. port(97), "--timeout", "0.5" }
+    assert.equal("backlog-full", doc.verdict, text_of(doc.findings))
+    assert.matches("127.0.0.1:" .. port(97), f["backlog-full"].summary, 1, true)
+  end)
+
   it("another listener's overflows during the probe do not make this one's queue full", function()
     -- port(95): its queue is full and clients keep knocking, so the namespace's
     -- ListenOverflows grows all through the probe of port(96), which has room but
