@@ -184,10 +184,20 @@ local function accepting(f, addr, port)
   if D.is_wildcard(addr) then -- the kernel sends a connect to 0.0.0.0 / :: to loopback
     addr = D.is_v6(addr) and "::1" or "127.0.0.1"
   end
-  local out = {}
+  -- the kernel's lookup takes the most specific listeners: the address
+  -- itself, else a wildcard of its family, else a dual-stack [::]; only those
+  -- (several with SO_REUSEPORT) can have taken the connection
+  local out, best = {}, 0
   for _, l in ipairs(f.here) do
     if l.port == port and D.accepts(l, addr) then
-      out[#out + 1] = l
+      local score = (l.addr == addr or l.addr == "::ffff:" .. addr) and 3
+        or l.family == D.family_of(addr) and 2 or 1
+      if score > best then
+        out, best = {}, score
+      end
+      if score == best then
+        out[#out + 1] = l
+      end
     end
   end
   return out
@@ -753,8 +763,10 @@ local function refused_despite_listener(ctx, args, f, r, ls)
     firewall_finding(ctx, "firewall-reject", r, args.target.port, hits, describe(ls[1]))
     return
   end
-  if backlog_full(ctx, f, ls[1]) then -- with net.ipv4.tcp_abort_on_overflow a full queue refuses
-    return
+  for _, l in ipairs(ls) do -- with net.ipv4.tcp_abort_on_overflow a full queue refuses
+    if backlog_full(ctx, f, l) then
+      return
+    end
   end
   ctx:finding {
     id = "firewall-reject", severity = "error", priority = 2,
@@ -766,8 +778,10 @@ local function refused_despite_listener(ctx, args, f, r, ls)
 end
 
 local function timed_out_despite_listener(ctx, args, f, r, ls)
-  if backlog_full(ctx, f, ls[1]) then
-    return
+  for _, l in ipairs(ls) do -- a SO_REUSEPORT group: the probe may have hit any of them
+    if backlog_full(ctx, f, l) then
+      return
+    end
   end
   local hits = firewall_hits(ctx, r, args.target.port, nil, { drop = true })
   if #hits > 0 then
