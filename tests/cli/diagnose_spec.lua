@@ -193,6 +193,19 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("no%-such%-daemon is not running", f["service-not-running"].summary)
   end)
 
+  it("a --process that runs in another network namespace is not service-not-running", function()
+    local other = testenv.netns()
+    local dir = testenv.tmpdir()
+    assert(os.execute("cp /bin/sleep " .. dir .. "/crdaemon-elsewhere"))
+    bg("timeout 60 " .. dir .. "/crdaemon-elsewhere 30", other)
+    assert(testenv.wait_for(function()
+      return testenv.sh("pgrep -x crdaemon-elsewh").code == 0
+    end))
+    local doc, f = diagnose { "127.0.0.1:" .. port(556), "--process", "crdaemon-elsewhere" }
+    assert.not_equal("service-not-running", doc.verdict, text_of(doc.findings))
+    assert.is_nil(f["service-not-running"])
+  end)
+
   it("starting-up when the expected process started seconds ago and does not listen yet", function()
     bg("timeout 60 python3 -c 'import time; time.sleep(30)'")
     testenv.wait_for(function()
