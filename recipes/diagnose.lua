@@ -363,15 +363,17 @@ end
 local function expected_processes(ctx, args, netns, root)
   local usual = D.usual_programs[args.target.port]
   if not (args.process or args.unit or usual) then
-    return {}, nil -- no program is expected: spare the process walk
+    return {}, nil, nil, {} -- no program is expected: spare the process walk
   end
   local all = ctx:check("process list", cr.process.list)
   all = type(all) == "table" and all or {}
   local blind = blind_process_list(all, root)
-  local out, why = {}, nil
+  local out, why, elsewhere = {}, nil, {}
   local function keep(p) -- a process in another network namespace cannot serve this one's port
     if p.pid ~= cr.pid and (not netns or not p.netns or p.netns == netns) then
       out[#out + 1] = p
+    elseif p.pid ~= cr.pid then
+      elsewhere[#elsewhere + 1] = p -- it runs, just not here
     end
   end
   if args.process then
@@ -402,7 +404,7 @@ local function expected_processes(ctx, args, netns, root)
       end
     end
   end
-  return out, why, blind
+  return out, why, blind, elsewhere
 end
 
 -- No expected process was seen, but the list cannot show them all: no claim
@@ -481,7 +483,18 @@ local function explain_expected(ctx, args, f)
                   fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display) }
     return true
   end
-  local procs, why, blind = expected_processes(ctx, args, f.netns, f.root)
+  local procs, why, blind, elsewhere = expected_processes(ctx, args, f.netns, f.root)
+  if #procs == 0 and #elsewhere > 0 and (args.process or args.unit) then
+    local p = elsewhere[1]
+    ctx:finding {
+      id = "other-netns", severity = "warn",
+      summary = ("%s (pid %d) runs, but in another network namespace (netns %s): it cannot serve port %d here"):format(
+        p.comm, p.pid, tostring(p.netns), t.port),
+      evidence = { "expected because " .. why },
+      fix = "connect from inside that namespace (nsenter -t PID -n ...), or run the service in this one",
+    }
+    return false
+  end
   if #procs == 0 then
     -- systemd's word that the unit is down holds even when /proc shows nothing
     local unit_down = args.unit and st and st.ActiveState ~= "active" and st.ActiveState ~= "reloading"
