@@ -184,6 +184,26 @@ local function whoowns(target_arg, target)
   if #report == 0 and target.path and target.path:sub(1, 1) == "/" then
     probe, unheld, code = unheld_path(target.path)
   end
+  -- a listener bound to the path whose file was deleted (or replaced by
+  -- another, stale one) keeps its name in the table: connecting tells
+  local detached
+  if #report > 0 and target.path and target.path:sub(1, 1) == "/" then
+    local listening = false
+    for _, r in ipairs(report) do
+      listening = listening or r.state == "listen"
+    end
+    local r = listening and cr.probe.unix(target.path)
+    if r and (r.status == "refused" or r.status == "missing" or r.status == "not-a-socket") then
+      probe = r.status
+      detached = r.status == "missing"
+        and ("%s no longer exists: the listener above was bound to it, but its file was deleted, so clients get "
+          .. "ENOENT; restart the server to recreate it"):format(target.path)
+        or ("%s is no longer the listener above's file: it was deleted and replaced (%s), so connecting is %s; "
+          .. "restart the server, or remove the file: rm %s"):format(target.path,
+          r.status == "refused" and "a stale socket file" or "not a socket", r.status, target.path)
+      code = 1
+    end
+  end
 
   if cr.cli.json then
     for _, r in ipairs(report) do
@@ -210,6 +230,9 @@ local function whoowns(target_arg, target)
       if r.owner_unknown then
         print("  owner unknown: " .. (r.owner_unknown_reason or "?"))
       end
+    end
+    if detached then
+      print(detached)
     end
   end
   return code or (#report > 0 and 0 or 1)
