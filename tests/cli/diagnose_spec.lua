@@ -505,6 +505,29 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.matches("run as root", gap.fix)
     end)
 
+  it("listener-check-incomplete as nobody under hidepid: other users' processes are not even listed", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    local p = port(81)
+    testenv.background("unshare -n sh -c " .. q("ip link set lo up && exec timeout 60 socat TCP4-LISTEN:" .. p
+      .. ",bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
+    assert(testenv.wait_for(function()
+      return #testenv.port_holders(p) > 0
+    end), "the listener in the unnamed namespace did not start")
+    -- a private /proc with hidepid=2: root's processes are invisible to nobody
+    local realproc = testenv.tmpdir()
+    local prefix = "unshare -m --propagation private sh -c "
+      .. q("chmod 755 " .. realproc .. " && mount --bind /proc " .. realproc
+        .. " && mount -t proc -o hidepid=2 proc /proc && exec \"$@\"")
+      .. " sh setpriv --reuid=65534 --regid=65534 --clear-groups "
+    local doc, f = diagnose({ "127.0.0.1:" .. p }, { prefix = prefix })
+    assert.equal("no-listener", doc.verdict)
+    local gap = f["listener-check-incomplete"]
+    assert(gap, "no listener-check-incomplete: " .. text_of(doc.findings))
+    assert.matches("hidepid", text_of(gap))
+  end)
+
   it("no listener-check-incomplete as root, when every namespace could be read", function()
     testenv.netns()
     local doc, f = diagnose { "127.0.0.1:" .. port(97) }
