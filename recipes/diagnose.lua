@@ -81,6 +81,14 @@ local function dump_gaps(f, info, err)
   if hidden > 0 and not f.root then
     gaps.hidden = hidden
   end
+  -- with hidepid (or subset=pid) other users' processes are not even listed,
+  -- so they are not counted above either
+  if not f.root then
+    local sec = cr.sys.security() or {}
+    if info.hidepid or sec.proc_restricted then
+      gaps.hidepid = sec.hidepid and ("hidepid=" .. sec.hidepid) or (sec.proc_restricted and "subset=pid" or "hidepid")
+    end
+  end
   local tcp4 = (info.sources or {}).tcp4 -- "missing" is fine for tcp6 (no IPv6), never for tcp4
   if not gaps.own and tcp4 ~= "netlink" and tcp4 ~= "proc" then
     gaps.own = "no IPv4 TCP table could be read (neither sock_diag nor /proc/net/tcp)"
@@ -238,6 +246,10 @@ local function gap_lines(gaps, max)
     lines[#lines + 1] = ("the network namespace of %d process(es) of other users: Permission denied (not root); "
       .. "a namespace only they are in is not listed"):format(gaps.hidden)
   end
+  if gaps.hidepid then
+    lines[#lines + 1] = ("/proc is mounted with %s and this is not root: other users' processes are hidden "
+      .. "(Permission denied), and a network namespace only they are in is not listed"):format(gaps.hidepid)
+  end
   return lines
 end
 
@@ -269,7 +281,7 @@ end
 -- did not name. Other namespaces matter only when the target is not reachable.
 local function listener_check_incomplete(ctx, args, f, any_open)
   local gaps = f.gaps
-  local others = #gaps.others > 0 or gaps.hidden
+  local others = #gaps.others > 0 or gaps.hidden or gaps.hidepid
   if ctx:has("listener-check-incomplete") or not (gaps.own or (others and not any_open)) then
     return
   end
@@ -281,10 +293,13 @@ local function listener_check_incomplete(ctx, args, f, any_open)
     summary = ("the listener check is incomplete: the listeners of %d other network namespace(s) could not be "
       .. "read%s, so one there would not be named"):format(#gaps.others, gaps.hidden
         and (", and the namespaces of %d process(es) of other users not even listed"):format(gaps.hidden) or "")
-  else
+  elseif gaps.hidden then
     summary = ("the listener check is incomplete: the network namespaces of %d process(es) of other users could "
       .. "not be read (not root), so a listener in another network namespace only they are in would not be "
       .. "named"):format(gaps.hidden)
+  else
+    summary = ("the listener check is incomplete: /proc is mounted with %s, so other users' processes are not "
+      .. "listed and a listener in a network namespace only they are in would not be named"):format(gaps.hidepid)
   end
   ctx:finding {
     id = "listener-check-incomplete", severity = any_open and "info" or "warn",
