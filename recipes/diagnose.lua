@@ -81,6 +81,14 @@ local function dump_gaps(f, info, err)
   if hidden > 0 and not f.root then
     gaps.hidden = hidden
   end
+  -- with hidepid (or subset=pid) other users' processes are not even listed,
+  -- so they are not counted above either
+  if not f.root then
+    local sec = cr.sys.security() or {}
+    if info.hidepid or sec.proc_restricted then
+      gaps.hidepid = sec.hidepid and ("hidepid=" .. sec.hidepid) or (sec.proc_restricted and "subset=pid" or "hidepid")
+    end
+  end
   local tcp4 = (info.sources or {}).tcp4 -- "missing" is fine for tcp6 (no IPv6), never for tcp4
   if not gaps.own and tcp4 ~= "netlink" and tcp4 ~= "proc" then
     gaps.own = "no IPv4 TCP table could be read (neither sock_diag nor /proc/net/tcp)"
@@ -184,10 +192,20 @@ local function accepting(f, addr, port)
   if D.is_wildcard(addr) then -- the kernel sends a connect to 0.0.0.0 / :: to loopback
     addr = D.is_v6(addr) and "::1" or "127.0.0.1"
   end
-  local out = {}
+  -- the kernel's lookup takes the most specific listeners: the address
+  -- itself, else a wildcard of its family, else a dual-stack [::]; only those
+  -- (several with SO_REUSEPORT) can have taken the connection
+  local out, best = {}, 0
   for _, l in ipairs(f.here) do
     if l.port == port and D.accepts(l, addr) then
-      out[#out + 1] = l
+      local score = (l.addr == addr or l.addr == "::ffff:" .. addr) and 3
+        or l.family == D.family_of(addr) and 2 or 1
+      if score > best then
+        out, best = {}, score
+      end
+      if score == best then
+        out[#out + 1] = l
+      end
     end
   end
   return out
@@ -228,6 +246,10 @@ local function gap_lines(gaps, max)
     lines[#lines + 1] = ("the network namespace of %d process(es) of other users: Permission denied (not root); "
       .. "a namespace only they are in is not listed"):format(gaps.hidden)
   end
+  if gaps.hidepid then
+    lines[#lines + 1] = ("/proc is mounted with %s and this is not root: other users' processes are hidden "
+      .. "(Permission denied), and a network namespace only they are in is not listed"):format(gaps.hidepid)
+  end
   return lines
 end
 
@@ -259,7 +281,7 @@ end
 -- did not name. Other namespaces matter only when the target is not reachable.
 local function listener_check_incomplete(ctx, args, f, any_open)
   local gaps = f.gaps
-  local others = #gaps.others > 0 or gaps.hidden
+  local others = #gaps.others > 0 or gaps.hidden or gaps.hidepid
   if ctx:has("listener-check-incomplete") or not (gaps.own or (others and not any_open)) then
     return
   end
@@ -271,10 +293,13 @@ local function listener_check_incomplete(ctx, args, f, any_open)
     summary = ("the listener check is incomplete: the listeners of %d other network namespace(s) could not be "
       .. "read%s, so one there would not be named"):format(#gaps.others, gaps.hidden
         and (", and the namespaces of %d process(es) of other users not even listed"):format(gaps.hidden) or "")
-  else
+  elseif gaps.hidden then
     summary = ("the listener check is incomplete: the network namespaces of %d process(es) of other users could "
       .. "not be read (not root), so a listener in another network namespace only they are in would not be "
       .. "named"):format(gaps.hidden)
+  else
+    summary = ("the listener check is incomplete: /proc is mounted with %s, so other users' processes are not "
+      .. "listed and a listener in a network namespace only they are in would not be named"):format(gaps.hidepid)
   end
   ctx:finding {
     id = "listener-check-incomplete", severity = any_open and "info" or "warn",
@@ -353,15 +378,17 @@ end
 local function expected_processes(ctx, args, netns, root)
   local usual = D.usual_programs[args.target.port]
   if not (args.process or args.unit or usual) then
-    return {}, nil -- no program is expected: spare the process walk
+    return {}, nil, nil, {} -- no program is expected: spare the process walk
   end
   local all = ctx:check("process list", cr.process.list)
   all = type(all) == "table" and all or {}
   local blind = blind_process_list(all, root)
-  local out, why = {}, nil
+  local out, why, elsewhere = {}, nil, {}
   local function keep(p) -- a process in another network namespace cannot serve this one's port
     if p.pid ~= cr.pid and (not netns or not p.netns or p.netns == netns) then
       out[#out + 1] = p
+    elseif p.pid ~= cr.pid then
+      elsewhere[#elsewhere + 1] = p -- it runs, just not here
     end
   end
   if args.process then
@@ -392,7 +419,7 @@ local function expected_processes(ctx, args, netns, root)
       end
     end
   end
-  return out, why, blind
+  return out, why, blind, elsewhere
 end
 
 -- No expected process was seen, but the list cannot show them all: no claim
@@ -471,7 +498,18 @@ local function explain_expected(ctx, args, f)
                   fix = ("wait for it: connrecipe waitfor %s --timeout 60"):format(t.display) }
     return true
   end
-  local procs, why, blind = expected_processes(ctx, args, f.netns, f.root)
+  local procs, why, blind, elsewhere = expected_processes(ctx, args, f.netns, f.root)
+  if #procs == 0 and #elsewhere > 0 and (args.process or args.unit) then
+    local p = elsewhere[1]
+    ctx:finding {
+      id = "other-netns", severity = "warn",
+      summary = ("%s (pid %d) runs, but in another network namespace (netns %s): it cannot serve port %d here"):format(
+        p.comm, p.pid, tostring(p.netns), t.port),
+      evidence = { "expected because " .. why },
+      fix = "connect from inside that namespace (nsenter -t PID -n ...), or run the service in this one",
+    }
+    return false
+  end
   if #procs == 0 then
     -- systemd's word that the unit is down holds even when /proc shows nothing
     local unit_down = args.unit and st and st.ActiveState ~= "active" and st.ActiveState ~= "reloading"
@@ -753,8 +791,10 @@ local function refused_despite_listener(ctx, args, f, r, ls)
     firewall_finding(ctx, "firewall-reject", r, args.target.port, hits, describe(ls[1]))
     return
   end
-  if backlog_full(ctx, f, ls[1]) then -- with net.ipv4.tcp_abort_on_overflow a full queue refuses
-    return
+  for _, l in ipairs(ls) do -- with net.ipv4.tcp_abort_on_overflow a full queue refuses
+    if backlog_full(ctx, f, l) then
+      return
+    end
   end
   ctx:finding {
     id = "firewall-reject", severity = "error", priority = 2,
@@ -766,8 +806,10 @@ local function refused_despite_listener(ctx, args, f, r, ls)
 end
 
 local function timed_out_despite_listener(ctx, args, f, r, ls)
-  if backlog_full(ctx, f, ls[1]) then
-    return
+  for _, l in ipairs(ls) do -- a SO_REUSEPORT group: the probe may have hit any of them
+    if backlog_full(ctx, f, l) then
+      return
+    end
   end
   local hits = firewall_hits(ctx, r, args.target.port, nil, { drop = true })
   if #hits > 0 then

@@ -126,9 +126,16 @@ local function unheld_path(path)
   elseif status == "not-a-socket" then
     return status, ("%s exists and is not a socket: nothing holds it, but binding it fails (EADDRINUSE) until "
       .. "it is moved away"):format(path), 1
+  elseif status == "busy" then
+    return status, ("%s is a listening socket whose accept queue is full, but no socket in this network namespace "
+      .. "holds it: it is bound in another network namespace (a container); its holder is not known here"):format(
+      path), 0
   elseif status == "denied" then
     return status, ("no socket in the table holds %s, and connecting to it is not permitted (%s): run as root "
       .. "to tell whether it is stale"):format(path, tostring(r.errno)), 1
+  elseif status ~= "missing" then
+    return status, ("no socket in the table holds %s, and connecting to it fails (%s): whether it is stale cannot "
+      .. "be told"):format(path, tostring(r and r.errno or status)), 1
   end
   return status, ("nothing holds %s: it is free to bind"):format(path), 1
 end
@@ -177,6 +184,26 @@ local function whoowns(target_arg, target)
   if #report == 0 and target.path and target.path:sub(1, 1) == "/" then
     probe, unheld, code = unheld_path(target.path)
   end
+  -- a listener bound to the path whose file was deleted (or replaced by
+  -- another, stale one) keeps its name in the table: connecting tells
+  local detached
+  if #report > 0 and target.path and target.path:sub(1, 1) == "/" then
+    local listening = false
+    for _, r in ipairs(report) do
+      listening = listening or r.state == "listen"
+    end
+    local r = listening and cr.probe.unix(target.path)
+    if r and (r.status == "refused" or r.status == "missing" or r.status == "not-a-socket") then
+      probe = r.status
+      detached = r.status == "missing"
+        and ("%s no longer exists: the listener above was bound to it, but its file was deleted, so clients get "
+          .. "ENOENT; restart the server to recreate it"):format(target.path)
+        or ("%s is no longer the listener above's file: it was deleted and replaced (%s), so connecting is %s; "
+          .. "restart the server, or remove the file: rm %s"):format(target.path,
+          r.status == "refused" and "a stale socket file" or "not a socket", r.status, target.path)
+      code = 1
+    end
+  end
 
   if cr.cli.json then
     for _, r in ipairs(report) do
@@ -203,6 +230,9 @@ local function whoowns(target_arg, target)
       if r.owner_unknown then
         print("  owner unknown: " .. (r.owner_unknown_reason or "?"))
       end
+    end
+    if detached then
+      print(detached)
     end
   end
   return code or (#report > 0 and 0 or 1)

@@ -193,6 +193,19 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("no%-such%-daemon is not running", f["service-not-running"].summary)
   end)
 
+  it("a --process that runs in another network namespace is not service-not-running", function()
+    local other = testenv.netns()
+    local dir = testenv.tmpdir()
+    assert(os.execute("cp /bin/sleep " .. dir .. "/crdaemon-elsewhere"))
+    bg("timeout 60 " .. dir .. "/crdaemon-elsewhere 30", other)
+    assert(testenv.wait_for(function()
+      return testenv.sh("pgrep -x crdaemon-elsewh").code == 0
+    end))
+    local doc, f = diagnose { "127.0.0.1:" .. port(556), "--process", "crdaemon-elsewhere" }
+    assert.not_equal("service-not-running", doc.verdict, text_of(doc.findings))
+    assert.is_nil(f["service-not-running"])
+  end)
+
   it("starting-up when the expected process started seconds ago and does not listen yet", function()
     bg("timeout 60 python3 -c 'import time; time.sleep(30)'")
     testenv.wait_for(function()
@@ -314,6 +327,29 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local doc, f = diagnose { "127.0.0.1:" .. port(90), "--timeout", "0.5" }
     assert.equal("backlog-full", doc.verdict)
     assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
+  end)
+
+  it("backlog-full: the listener the kernel picks (the specific address, not a wildcard beside it) is judged",
+    function()
+    -- SO_REUSEPORT lets 0.0.0.0:p (room in its queue) and 127.0.0.1:p (full)
+    -- listen together; a connect to 127.0.0.1 goes to the specific one
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/two.py", ("import socket,time\nls=[]\n"
+      .. "for a,b in (('0.0.0.0',128),('127.0.0.1',0)):\n"
+      .. "  s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEPORT,1)\n"
+      .. "  s.bind((a,%d)); s.listen(b); ls.append(s)\n"
+      .. "time.sleep(60)\n"):format(port(97)))
+    bg("timeout 60 python3 " .. dir .. "/two.py")
+    assert(testenv.wait_for(function()
+      return #testenv.sh(testenv.in_netns(netns(), "ss -Htln sport = :" .. port(97))).stdout:gsub("[^\n]", "") >= 2
+    end))
+    bg("timeout 30 socat TCP4:127.0.0.1:" .. port(97) .. " SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(netns(), "ss -Htln src 127.0.0.1:" .. port(97))).stdout:match("^%S+%s+1%s")
+    end))
+    local doc, f = diagnose { "127.0.0.1:" .. port(97), "--timeout", "0.5" }
+    assert.equal("backlog-full", doc.verdict, text_of(doc.findings))
+    assert.matches("127.0.0.1:" .. port(97), f["backlog-full"].summary, 1, true)
   end)
 
   it("another listener's overflows during the probe do not make this one's queue full", function()
@@ -468,6 +504,29 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.matches("of other users: Permission denied %(not root%)", text_of(gap))
       assert.matches("run as root", gap.fix)
     end)
+
+  it("listener-check-incomplete as nobody under hidepid: other users' processes are not even listed", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    local p = port(81)
+    testenv.background("unshare -n sh -c " .. q("ip link set lo up && exec timeout 60 socat TCP4-LISTEN:" .. p
+      .. ",bind=127.0.0.1,reuseaddr,fork SYSTEM:true"))
+    assert(testenv.wait_for(function()
+      return #testenv.port_holders(p) > 0
+    end), "the listener in the unnamed namespace did not start")
+    -- a private /proc with hidepid=2: root's processes are invisible to nobody
+    local realproc = testenv.tmpdir()
+    local prefix = "unshare -m --propagation private sh -c "
+      .. q("chmod 755 " .. realproc .. " && mount --bind /proc " .. realproc
+        .. " && mount -t proc -o hidepid=2 proc /proc && exec \"$@\"")
+      .. " sh setpriv --reuid=65534 --regid=65534 --clear-groups "
+    local doc, f = diagnose({ "127.0.0.1:" .. p }, { prefix = prefix })
+    assert.equal("no-listener", doc.verdict)
+    local gap = f["listener-check-incomplete"]
+    assert(gap, "no listener-check-incomplete: " .. text_of(doc.findings))
+    assert.matches("hidepid", text_of(gap))
+  end)
 
   it("no listener-check-incomplete as root, when every namespace could be read", function()
     testenv.netns()

@@ -82,4 +82,50 @@ describe("whoowns.lua on a socket path", function()
     assert.matches("accepts connections, but no socket in this network namespace holds it", r.stdout)
     assert.not_matches("stale", r.stdout)
   end)
+  it("a socket bound from another namespace with a full accept queue is held, not free to bind", function()
+    local other = testenv.netns()
+    local path = testenv.tmpdir() .. "/full.sock"
+    testenv.background_in(other, "timeout 60 python3 -c " .. q(([[
+import socket, time
+s = socket.socket(socket.AF_UNIX); s.bind(%q); s.listen(0)
+held = []
+for _ in range(4):
+    c = socket.socket(socket.AF_UNIX); c.setblocking(False)
+    try: c.connect(%q); held.append(c)
+    except BlockingIOError: break
+open(%q + ".ready", "w").close()
+time.sleep(60)
+]]):format(path, path, path)))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -e " .. q(path .. ".ready")).code == 0
+    end), "the server did not fill its queue")
+    local r, out = whoowns { "whoowns.lua", path, "--json" }
+    local doc = dkjson.decode(r.stdout)
+    assert.equal("busy", doc and doc.probe, out)
+    r, out = whoowns { "whoowns.lua", path }
+    assert.not_matches("free to bind", r.stdout)
+    assert.equal(0, r.code, out)
+  end)
+  it("a listener whose file was deleted and replaced by a stale one does not hold the path any more", function()
+    local path = testenv.tmpdir() .. "/replaced.sock"
+    -- the server binds and listens, its file is removed, and a socket that
+    -- never listens takes the path (a second instance that died at start)
+    testenv.background_in(netns(), "timeout 60 python3 -c " .. q(([[
+import socket, os, time
+s = socket.socket(socket.AF_UNIX); s.bind(%q); s.listen(5); os.unlink(%q)
+t = socket.socket(socket.AF_UNIX); t.bind(%q); t.close()
+open(%q + ".ready", "w").close()
+time.sleep(60)
+]]):format(path, path, path, path)))
+    assert(testenv.wait_for(function()
+      return testenv.sh("test -e " .. q(path .. ".ready")).code == 0
+    end), "the server did not start")
+    local r, out = whoowns { "whoowns.lua", path }
+    assert.matches("stale", r.stdout, 1, true)
+    assert.equal(1, r.code, out)
+    r, out = whoowns { "whoowns.lua", path, "--json" }
+    local doc = dkjson.decode(r.stdout)
+    assert.equal("refused", doc and doc.probe, out)
+    assert.is_true(doc.stale)
+  end)
 end)
