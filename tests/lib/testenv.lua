@@ -326,6 +326,23 @@ function testenv.cleanup()
   reserved = {}
 end
 
+--- testenv.setup_gate(skip) -> gate
+--- For a describe block whose tests share what busted's setup() made: setup
+--- sets gate.why to the reason the block cannot run here (nil when it can),
+--- and each test starts with gate.check(), which skips it with that reason
+--- (busted allows pending() only inside a test). skip is
+--- function(why) pending(why) end.
+function testenv.setup_gate(skip)
+  local gate = {}
+  function gate.check()
+    if gate.why then
+      skip(gate.why)
+      error("skipped: " .. gate.why) -- skip() must not return; stop here if it did
+    end
+  end
+  return gate
+end
+
 --- testenv.per_test_netns(before_each, after_each, skip [, opts]) -> netns:
 --- the "root only, a fresh namespace per test" pattern. Registers hooks that
 --- give each test its own namespace and run testenv.cleanup() after it;

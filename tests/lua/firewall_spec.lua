@@ -93,17 +93,13 @@ end
 
 describe("cr.firewall with nftables", function()
   local ns, out
-  -- Why these tests cannot run here (not root, nft missing), or nil. busted
-  -- allows pending() only inside a test, so each test starts with skip_unless_ready().
-  local why
-  local function skip_unless_ready()
-    if why then
-      pending(why)
-    end
-  end
+  -- gate.why: why these tests cannot run here (not root, nft missing), or nil
+  local gate = testenv.setup_gate(function(why)
+    pending(why)
+  end)
   setup(function()
-    why = testenv.needs_root() or (not testenv.have("nft") and "nft not installed") or nil
-    if why then
+    gate.why = testenv.needs_root() or (not testenv.have("nft") and "nft not installed") or nil
+    if gate.why then
       return
     end
     ns = testenv.netns()
@@ -151,7 +147,7 @@ table ip pol {
   end)
 
   it("normalises the rule set, policies included", function()
-    skip_unless_ready()
+    gate.check()
     local found = {}
     for _, r in ipairs(out.rules) do
       assert.equal("nft", r.source)
@@ -175,7 +171,7 @@ table ip pol {
   end)
 
   it("finds a drop on lo only for loopback traffic", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("drop", out.results.lo_only.verdict)
     assert.equal("drop", actions(out.results.lo_only))
     assert.equal('iif "lo" tcp dport 8080 drop', out.results.lo_only.hits[1].text)
@@ -186,7 +182,7 @@ table ip pol {
   end)
 
   it("tells reject with tcp reset from an icmp reject", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("reject", out.results.reset.hits[1].action)
     assert.equal("tcp reset", out.results.reset.hits[1].reject_with)
     assert.equal("icmpx port-unreachable", out.results.icmp.hits[1].reject_with)
@@ -194,27 +190,27 @@ table ip pol {
   end)
 
   it("follows a jump into a user chain, and out again when nothing matches", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("drop", out.results.jump.verdict)
     assert.equal("userc", out.results.jump.hits[1].chain)
     assert.equal("accept", out.results.jump_miss.verdict)
   end)
 
   it("reports a policy drop, and only for the family it covers", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("drop policy", actions(out.results.policy))
     assert.equal("accept", out.results.ipv6_policy_free.verdict)
   end)
 
   it("maps direction to hooks: out sees output, none sees both", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("accept", out.results.out_only.verdict)
     assert.equal("drop", out.results.both.verdict)
     assert.equal("input", out.results.both.hits[1].hook)
   end)
 
   it("agrees with what the kernel does to real connections", function()
-    skip_unless_ready()
+    gate.check()
     if not testenv.have("python3") then
       pending("python3 not installed")
     end
@@ -230,7 +226,7 @@ table ip pol {
   end)
 
   it("keeps an unknown expression and flags the rule as uncertain", function()
-    skip_unless_ready()
+    gate.check()
     local r = out.results.unknown
     assert.equal("unknown", r.verdict)
     assert.equal("drop?", actions(r))
@@ -242,17 +238,13 @@ end)
 
 describe("cr.firewall with iptables", function()
   local ns, out
-  -- Why these tests cannot run here (not root, iptables missing), or nil. busted
-  -- allows pending() only inside a test, so each test starts with skip_unless_ready().
-  local why
-  local function skip_unless_ready()
-    if why then
-      pending(why)
-    end
-  end
+  -- gate.why: why these tests cannot run here (not root, iptables missing), or nil
+  local gate = testenv.setup_gate(function(why)
+    pending(why)
+  end)
   setup(function()
-    why = testenv.needs_root() or (not testenv.have("iptables") and "iptables not installed") or nil
-    if why then
+    gate.why = testenv.needs_root() or (not testenv.have("iptables") and "iptables not installed") or nil
+    if gate.why then
       return
     end
     ns = testenv.netns()
@@ -306,7 +298,7 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("reads iptables-save with the rule text, counters and policies", function()
-    skip_unless_ready()
+    gate.check()
     local texts = {}
     for _, r in ipairs(out.rules) do
       if r.source == "iptables" then
@@ -332,7 +324,7 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("matches drop on lo, reject with tcp-reset and the default icmp reject", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("drop", actions(out.results.lo_only))
     assert.equal("-A INPUT -i lo -p tcp -m tcp --dport 8080 -j DROP", out.results.lo_only.hits[1].text)
     assert.equal("tcp-reset", out.results.reset.hits[1].reject_with)
@@ -340,7 +332,7 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("follows -j USERC, and RETURN back to the policy", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("USERC", out.results.jump.hits[1].chain)
     assert.equal("drop", out.results.jump.verdict)
     local r = out.results.jump_return
@@ -349,7 +341,7 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("knows traffic to the host's own non-loopback address crosses lo", function()
-    skip_unless_ready()
+    gate.check()
     local r = out.results.local_addr
     assert.equal("drop", r.verdict)
     assert.equal("-A INPUT -i lo -p tcp -m tcp --dport 8080 -j DROP", r.hits[1].text)
@@ -361,19 +353,19 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("does not come back from -g: RETURN there ends INPUT at its policy", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("USERC2", out.results.goto_drop.hits[1].chain)
     assert.equal("drop policy", actions(out.results.goto_return))
   end)
 
   it("lets an accepted port through past the policy", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("accept", out.results.accepted.verdict)
     assert.equal(0, #out.results.accepted.hits)
   end)
 
   it("agrees with what the kernel does to real connections", function()
-    skip_unless_ready()
+    gate.check()
     if not testenv.have("python3") then
       pending("python3 not installed")
     end
@@ -392,7 +384,7 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("flags an unknown match module instead of ignoring it", function()
-    skip_unless_ready()
+    gate.check()
     local r = out.results.unknown
     assert.equal("drop?", actions(r))
     assert.equal("unknown", r.verdict)
@@ -400,14 +392,14 @@ describe("cr.firewall with iptables", function()
   end)
 
   it("reads ip6tables for IPv6 packets only", function()
-    skip_unless_ready()
+    gate.check()
     assert.equal("icmp6-port-unreachable", out.results.ipv6.hits[1].reject_with)
     assert.equal("ip6", out.results.ipv6.hits[1].family)
     assert.equal("accept", out.results.ipv6_other.verdict)
   end)
 
   it("reads the legacy back end too", function()
-    skip_unless_ready()
+    gate.check()
     if not testenv.have("iptables-legacy") then
       pending("iptables-legacy not installed")
     end

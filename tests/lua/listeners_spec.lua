@@ -84,18 +84,14 @@ end
 
 describe("listeners against ss", function()
   local ports, sockpath, ns, shared_pids, ns_pid
-  -- Why these tests cannot run here (not root, socat missing), or nil. busted
-  -- allows pending() only inside a test, so each test starts with skip_unless_ready().
-  local why
-  local function skip_unless_ready()
-    if why then
-      pending(why)
-    end
-  end
+  -- gate.why: why these tests cannot run here (not root, socat missing), or nil
+  local gate = testenv.setup_gate(function(why)
+    pending(why)
+  end)
 
   setup(function()
-    why = testenv.needs_root() or (not testenv.have("socat") and "needs socat") or nil
-    if why then
+    gate.why = testenv.needs_root() or (not testenv.have("socat") and "needs socat") or nil
+    if gate.why then
       return
     end
     -- ports no namespace listens on, reserved from other runs (diagnose's
@@ -156,7 +152,7 @@ while time.time() < deadline:  # children leave with their parent
   teardown(testenv.cleanup)
 
   it("reports every listener ss reports, with the same owners, and nothing extra", function()
-    skip_unless_ready()
+    gate.check()
     local before = ss_listeners()
     local doc = our_listeners({ "listeners.lua", "--json" })
     local after = ss_listeners()
@@ -197,7 +193,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("finds the listener in another network namespace with --all-netns", function()
-    skip_unless_ready()
+    gate.check()
     local ns_inode = tonumber(sh("stat -L -c %i /run/netns/" .. ns).stdout)
     local doc = our_listeners({ "listeners.lua", "--all-netns", "--json" })
     local in_ns = ss_listeners("ip netns exec " .. ns .. " ")
@@ -215,7 +211,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("reads /proc/net when sock_diag is not used, and says so", function()
-    skip_unless_ready()
+    gate.check()
     local r = testenv.run({ "listeners.lua", "--json" }, { env = "CONNRECIPE_SOCK_DIAG=off" })
     assert.equal(0, r.code, r.stderr)
     local doc = json.decode(r.stdout)
@@ -231,7 +227,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("marks owners it cannot see without root, and keeps the rows", function()
-    skip_unless_ready()
+    gate.check()
     if not testenv.have("setpriv") then
       pending("needs setpriv to drop privileges")
     end
@@ -245,7 +241,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("whoowns names the holder of a port and of a socket path", function()
-    skip_unless_ready()
+    gate.check()
     local r = testenv.run({ "whoowns.lua", "127.0.0.1:" .. ports.dual })
     assert.equal(0, r.code, r.stderr)
     assert.matches("socat%(%d+%)", r.stdout)
@@ -260,7 +256,7 @@ while time.time() < deadline:  # children leave with their parent
   end)
 
   it("cr.sockets and cr.process from Lua", function()
-    skip_unless_ready()
+    gate.check()
     cr.run(function()
       local socks, info = cr.sockets({ proto = "tcp", port = ports.v4, state = "listen", processes = true })
       assert.equal(1, #socks)
