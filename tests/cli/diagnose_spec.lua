@@ -208,9 +208,11 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
 
   it("starting-up when the expected process started seconds ago and does not listen yet", function()
     bg("timeout 60 python3 -c 'import time; time.sleep(30)'")
-    testenv.wait_for(function()
-      return testenv.sh(testenv.in_netns(netns(), "pgrep -x python3")).code == 0
-    end)
+    -- ours, in this namespace: pgrep would also see other specs' python3
+    assert(testenv.wait_for(function()
+      local comms = testenv.sh("for p in $(ip netns pids " .. netns() .. "); do cat /proc/$p/comm; done 2>/dev/null")
+      return ("\n" .. comms.stdout):find("\npython3\n") ~= nil
+    end), "python3 did not start in the test namespace")
     local doc, f = diagnose { "127.0.0.1:" .. port(556), "--process", "python3" }
     assert.equal("starting-up", doc.verdict)
     assert.matches("waitfor", f["starting-up"].fix)
