@@ -625,7 +625,21 @@ local function no_listener(ctx, args, f)
     local took = r.ms and (" in %.2f ms"):format(r.ms) or ""
     addrs[#addrs + 1] = ("%s: %s%s"):format(D.endpoint(r.addr, t.port), r.status, took)
   end
-  local udp = not f.gaps.own and udp_on_port(ctx, t.port) or {}
+  -- a UDP socket serves the target only where a TCP listener bound the same
+  -- way would accept it: its address, its family's wildcard, or a dual-stack
+  -- [::]; one bound elsewhere (127.0.0.2, ::1 for an IPv4 target) is evidence
+  local udp = {}
+  for _, s in ipairs(not f.gaps.own and udp_on_port(ctx, t.port) or {}) do
+    local serves = false
+    for _, r in ipairs(f.probe.results) do
+      serves = serves or D.accepts(s, r.addr)
+    end
+    if serves then
+      udp[#udp + 1] = s
+    else
+      addrs[#addrs + 1] = "UDP " .. describe(s) .. " (bound elsewhere: does not serve the target address)"
+    end
+  end
   if f.gaps.own then
     listeners_unknown(ctx, args, f, addrs)
   elseif #udp > 0 then

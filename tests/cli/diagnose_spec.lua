@@ -124,6 +124,39 @@ describe("diagnose.lua", function()
     assert.matches("cr.probe.udp", f["udp-only"].fix, 1, true)
   end)
 
+  -- a UDP socket bound as given, on port(93), against the target 127.0.0.1:port(93)
+  local function diagnose_beside_udp(socat_addr)
+    bg("timeout 60 socat -u " .. socat_addr:format(port(93)) .. " /dev/null")
+    assert(testenv.wait_listening(netns(), "udp", port(93)))
+    return diagnose { "127.0.0.1:" .. port(93) }
+  end
+
+  it("udp-only: a UDP socket on 127.0.0.2 does not serve 127.0.0.1; it is evidence only", function()
+    local doc, f = diagnose_beside_udp("UDP4-RECV:%d,bind=127.0.0.2")
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["udp-only"])
+    assert.matches("127.0.0.2:" .. port(93), text_of(f["no-listener"]), 1, true)
+  end)
+
+  it("udp-only: a UDP socket on 0.0.0.0 serves 127.0.0.1", function()
+    local doc, f = diagnose_beside_udp("UDP4-RECV:%d,bind=0.0.0.0")
+    assert.equal("udp-only", doc.verdict)
+    assert.matches("0.0.0.0:" .. port(93), text_of(f["udp-only"]), 1, true)
+  end)
+
+  it("udp-only: a dual-stack [::] UDP socket serves 127.0.0.1", function()
+    local doc, f = diagnose_beside_udp("UDP6-RECV:%d,bind=[::],ipv6only=0")
+    assert.equal("udp-only", doc.verdict)
+    assert.matches("dual-stack", text_of(f["udp-only"]), 1, true)
+  end)
+
+  it("udp-only: a UDP socket on ::1 (v6only) does not serve 127.0.0.1", function()
+    local doc, f = diagnose_beside_udp("UDP6-RECV:%d,bind=[::1],ipv6only=1")
+    assert.equal("no-listener", doc.verdict)
+    assert.is_nil(f["udp-only"])
+    assert.matches("[::1]:" .. port(93), text_of(f["no-listener"]), 1, true)
+  end)
+
   it("a UDP socket in another namespace does not make the TCP port a UDP one", function()
     local other = testenv.netns()
     bg("timeout 60 socat -u UDP4-RECV:" .. port(94) .. ",bind=127.0.0.1 /dev/null", other)
