@@ -765,7 +765,7 @@ end
 -- probe. The namespace's ListenDrops counts every listener's drops, so it
 -- only supports that, or stands in when the /proc/net fallback gives neither
 -- a limit nor a drop count and connections wait in this queue.
-local function backlog_full(ctx, f, l)
+local function backlog_full(ctx, f, l, severity)
   local before, after = f.drops_before[l.inode], f.drops_after[l.inode]
   local dropped = before and after and after - before -- by this listener, during the probe
   local limit_known = l.drops ~= nil or l.sendq > 0 -- netlink gives both; /proc/net neither
@@ -789,7 +789,7 @@ local function backlog_full(ctx, f, l)
     or dropped and dropped > 0 and ("it dropped %d connection attempt(s) during the probe"):format(dropped)
     or ("%d connection(s) wait and the namespace's listen drops grew"):format(l.recvq)
   ctx:finding {
-    id = "backlog-full", severity = "error", priority = 3,
+    id = "backlog-full", severity = severity or "error", priority = 3,
     summary = ("%s's accept queue on %s is full (%s): it is not calling accept() fast enough"):format(
       D.holders(l.processes) or "the listener", D.endpoint(l.addr, l.port), state),
     evidence = evidence,
@@ -819,15 +819,21 @@ local function refused_despite_listener(ctx, args, f, r, ls)
   }
 end
 
+-- A drop rule that matches the target is the verdict even when the queue is
+-- full too: the SYN it drops never reaches the queue. The full queue is a
+-- warning beside it, as deleting the rule alone would not let clients in.
 local function timed_out_despite_listener(ctx, args, f, r, ls)
-  for _, l in ipairs(ls) do -- a SO_REUSEPORT group: the probe may have hit any of them
-    if backlog_full(ctx, f, l) then
-      return
-    end
-  end
   local hits = firewall_hits(ctx, r, args.target.port, nil, { drop = true })
   if #hits > 0 then
     firewall_finding(ctx, "firewall-drop", r, args.target.port, hits, describe(ls[1]))
+  end
+  local severity = #hits > 0 and "warn" or "error"
+  for _, l in ipairs(ls) do -- a SO_REUSEPORT group: the probe may have hit any of them
+    if backlog_full(ctx, f, l, severity) then
+      return
+    end
+  end
+  if #hits > 0 then
     return
   end
   ctx:finding {

@@ -387,6 +387,20 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("127.0.0.1:" .. port(97), f["backlog-full"].summary, 1, true)
   end)
 
+  it("firewall-drop is the verdict when the queue is full as well; backlog-full is a warning beside it", function()
+    listen_never_accepting(port(90), 0)
+    bg("timeout 30 socat TCP4:127.0.0.1:" .. port(90) .. " SYSTEM:'sleep 30'") -- backlog 0 holds 1: now full
+    assert(testenv.wait_for(function()
+      return testenv.sh(testenv.in_netns(netns(), "ss -Htln sport = :" .. port(90))).stdout:match("^%S+%s+1%s")
+    end))
+    nft_input("tcp dport " .. port(90) .. " drop") -- after the queue filled: its client got in first
+    local doc, f = diagnose { "127.0.0.1:" .. port(90), "--timeout", "0.5" }
+    assert.equal("firewall-drop", doc.verdict, text_of(doc.findings))
+    assert.matches("tcp dport " .. port(90) .. " drop", text_of(f["firewall-drop"]))
+    assert.equal("warn", f["backlog-full"].severity)
+    assert.matches("python3 %(pid %d+%)", f["backlog-full"].summary)
+  end)
+
   it("another listener's overflows during the probe do not make this one's queue full", function()
     -- port(95): its queue is full and clients keep knocking, so the namespace's
     -- ListenOverflows grows all through the probe of port(96), which has room but
