@@ -248,12 +248,13 @@ static void owners_cell(const sock_row *r, cell *c) {
   }
 }
 
-static void user_cell(const sock_row *r, cell *c) {
+/* text if there is some, else the number if there is one, else "-" */
+static void text_or_number_cell(const char *text, int has_number, lua_Integer number, cell *c) {
   c->n = 0;
-  if (r->user)
-    put_str(c, r->user);
-  else if (r->has_uid)
-    put_int(c, r->uid);
+  if (text)
+    put_str(c, text);
+  else if (has_number)
+    put_int(c, number);
   else
     put_str(c, "-");
 }
@@ -270,24 +271,6 @@ static void where_cell(const sock_row *r, cell *c) {
   } else {
     put_str(c, r->first_unit ? r->first_unit : "-");
   }
-}
-
-static void netns_cell(const sock_row *r, cell *c) {
-  c->n = 0;
-  if (r->netns_name)
-    put_str(c, r->netns_name);
-  else if (r->has_netns)
-    put_int(c, r->netns);
-  else
-    put_str(c, "-");
-}
-
-static void queue_cell(int has, lua_Integer v, cell *c) {
-  c->n = 0;
-  if (has)
-    put_int(c, v);
-  else
-    put_str(c, "-");
 }
 
 /* ---- layout -------------------------------------------------------------------- */
@@ -310,12 +293,12 @@ static void row_cells(const sock_row *r, cell cells[COLUMNS], int netns) {
   cells[C_PROTO].n = 0;
   put_str(&cells[C_PROTO], r->proto ? r->proto : "?");
   endpoint_cell(r, &cells[C_ENDPOINT]);
-  queue_cell(r->has_recvq, r->recvq, &cells[C_RECVQ]);
-  queue_cell(r->has_sendq, r->sendq, &cells[C_SENDQ]);
+  text_or_number_cell(NULL, r->has_recvq, r->recvq, &cells[C_RECVQ]);
+  text_or_number_cell(NULL, r->has_sendq, r->sendq, &cells[C_SENDQ]);
   owners_cell(r, &cells[C_OWNERS]);
-  user_cell(r, &cells[C_USER]);
+  text_or_number_cell(r->user, r->has_uid, r->uid, &cells[C_USER]);
   where_cell(r, &cells[C_WHERE]);
-  if (netns) netns_cell(r, &cells[C_NETNS]);
+  if (netns) text_or_number_cell(r->netns_name, r->has_netns, r->netns, &cells[C_NETNS]);
 }
 
 static void fit(layout *lay, const cell cells[COLUMNS]) {
