@@ -974,7 +974,7 @@ local function name_unresolved(ctx, t, err, code)
   if conf.nameservers and #conf.nameservers > 0 then
     evidence[#evidence + 1] = "nameservers: " .. table.concat(conf.nameservers, ", ")
   end
-  local listed = cr.sys.hosts_lookup(t.host)
+  local listed = ctx:check("resolve " .. t.host .. " in /etc/hosts", cr.sys.hosts_lookup, t.host)
   if listed and #listed > 0 then
     evidence[#evidence + 1] = ("/etc/hosts line %d names %s, but the hosts: line above does not consult files"):format(
       listed[1].line, t.host)

@@ -6,6 +6,7 @@ return function(cr)
   util.bind(cr)
   local sys = cr.sys
   require("connrecipe.sys")._bind_interfaces(sys.interfaces)
+  require("connrecipe.hosts")._bind_scan(sys._hosts_scan)
   for _, name in ipairs({ "connrecipe.sys", "connrecipe.hosts", "connrecipe.resolver", "connrecipe.proxy" }) do
     for k, v in pairs(require(name)) do
       if not k:match("^_") then
