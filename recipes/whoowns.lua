@@ -9,6 +9,12 @@
 local json = require "connrecipe.json"
 local ipaddr = require "connrecipe.ipaddr"
 
+-- A line of the text output, its control bytes escaped (cr.text.escape):
+-- process names, command lines and socket paths are other users' choice.
+local function say(line)
+  print(cr.text.escape(line))
+end
+
 -- -> {port = n, addr = "..."|nil} or {path = "..."}
 local function parse_target(s)
   if not s then
@@ -219,27 +225,27 @@ local function whoowns(target_arg, target)
     print(json.encode({ recipe = "whoowns", target = target_arg, sockets = report, probe = probe,
       stale = probe and probe == "refused" or nil }))
   elseif unheld then
-    print(unheld)
+    say(unheld)
   elseif #report == 0 then
-    print(("nothing holds %s: it is free to bind"):format(target_arg))
+    say(("nothing holds %s: it is free to bind"):format(target_arg))
   else
     for _, r in ipairs(report) do
-      print(("%s %s %s (inode %d)"):format(r.proto, endpoint(r._sock), r.state, r.inode))
+      say(("%s %s %s (inode %d)"):format(r.proto, endpoint(r._sock), r.state, r.inode))
       for _, h in ipairs(r.holders) do
         if h.exited then
-          print(("  %s/%d (exited just now)"):format(h.comm, h.pid))
+          say(("  %s/%d (exited just now)"):format(h.comm, h.pid))
         else
           local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
-          print(("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age)))
-          print("    " .. table.concat(h.cmdline, " "))
+          say(("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age)))
+          say("    " .. table.concat(h.cmdline, " "))
         end
       end
       if r.owner_unknown then
-        print("  owner unknown: " .. (r.owner_unknown_reason or "?"))
+        say("  owner unknown: " .. (r.owner_unknown_reason or "?"))
       end
     end
     if detached then
-      print(detached)
+      say(detached)
     end
   end
   return code or (#report > 0 and 0 or 1)

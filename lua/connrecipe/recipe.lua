@@ -97,7 +97,7 @@ return function(cr)
   --- ctx:progress(fmt, ...): a progress line on stderr, only on a terminal
   function Context:progress(fmt, ...)
     if self.interactive then
-      io.stderr:write(fmt:format(...), "\n")
+      io.stderr:write(cr.text.escape(fmt:format(...)), "\n") -- names in it may hold control bytes
     end
   end
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/options.h"
+#include "connrecipe/text.h"
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
 #include "lua/bindings.h"
@@ -21,9 +22,13 @@ typedef struct {
   int exit_code;
 } cli_state;
 
+/* The message may quote a path or a name another user chose: escaped, only
+ * its own line breaks (a traceback's) kept. */
 static void error_line(const char *msg) {
   fflush(stdout); /* partial output first, then the reason */
-  fprintf(stderr, "connrecipe: %s\n", msg);
+  fputs("connrecipe: ", stderr);
+  cr_text_write(stderr, msg, strlen(msg), CR_TEXT_KEEP_LINES);
+  fputc('\n', stderr);
 }
 
 /* ---- running a chunk as a task ------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <editline/readline.h>
 #include <lauxlib.h>
 
+#include "connrecipe/text.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 
@@ -133,7 +134,8 @@ static void print_error(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
   if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
   fflush(stdout);
-  fprintf(stderr, "%s\n", msg);
+  cr_text_write(stderr, msg, strlen(msg), CR_TEXT_KEEP_LINES); /* it may quote any value */
+  fputc('\n', stderr);
   lua_pop(L, 1);
 }
 
@@ -225,8 +227,10 @@ static void finish_line(repl_state *r) {
     }
   } else {
     const char *msg = cr_task_message(r->line); /* NULL: cancelled by Ctrl-C */
+    if (!msg) msg = "interrupted";
     fflush(stdout);
-    fprintf(stderr, "%s\n", msg ? msg : "interrupted");
+    cr_text_write(stderr, msg, strlen(msg), CR_TEXT_KEEP_LINES);
+    fputc('\n', stderr);
   }
   lua_settop(L, base);
   cr_task_unref(r->line);

@@ -14,6 +14,7 @@ void cr_open_resolve(lua_State *L);
 void cr_open_sys(lua_State *L);   /* sys.interfaces (the rest of cr.sys is Lua) */
 void cr_open_sockets(lua_State *L); /* sockets, listeners, process.{get,list,find} */
 void cr_open_sockfmt(lua_State *L); /* format_sockets */
+void cr_open_text(lua_State *L);    /* text.escape, also require "connrecipe.text" */
 
 /* Pushes the task methods table (for connrecipe.tasks to extend). */
 void cr_push_task_methods(lua_State *L);

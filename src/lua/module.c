@@ -113,6 +113,7 @@ int luaopen_connrecipe(lua_State *L) {
   cr_open_sys(L);
   cr_open_sockets(L);
   cr_open_sockfmt(L);
+  cr_open_text(L);
 
   /* async calls inside a recipe's own coroutines */
   cr_require_embedded(L, "connrecipe.coroutines");
