@@ -22,14 +22,21 @@ typedef struct {
   int exit_code;
 } cli_state;
 
-/* The message may quote a path or a name another user chose: escaped, only
- * its own line breaks (a traceback's) kept. */
-static void error_line(const char *msg) {
+/* "connrecipe: MESSAGE" and, with -v, a traceback's lines. The message may
+ * quote a path or a name another user chose: all its control bytes are
+ * escaped, newlines too (it stays one line); the traceback keeps its own. */
+static void error_with_traceback(const char *msg, const char *traceback) {
   fflush(stdout); /* partial output first, then the reason */
+  if (!msg) msg = "(no message)";
+  size_t len = strlen(msg);
   fputs("connrecipe: ", stderr);
-  cr_text_write(stderr, msg, strlen(msg), CR_TEXT_KEEP_LINES);
+  cr_text_write(stderr, msg, len, 0);
+  if (traceback && strncmp(traceback, msg, len) == 0) /* luaL_traceback: the message first */
+    cr_text_write(stderr, traceback + len, strlen(traceback + len), CR_TEXT_KEEP_LINES);
   fputc('\n', stderr);
 }
+
+static void error_line(const char *msg) { error_with_traceback(msg, NULL); }
 
 /* ---- running a chunk as a task ------------------------------------------------------- */
 
@@ -85,7 +92,7 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   }
   switch (cr_task_get_state(t)) {
   case CR_TASK_FAILED:
-    error_line(cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t));
+    error_with_traceback(cr_task_message(t), cs->opts.verbose ? cr_task_traceback(t) : NULL);
     return EXIT_INTERNAL;
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");

@@ -134,7 +134,7 @@ static void print_error(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
   if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
   fflush(stdout);
-  cr_text_write(stderr, msg, strlen(msg), CR_TEXT_KEEP_LINES); /* it may quote any value */
+  cr_text_write(stderr, msg, strlen(msg), 0); /* it may quote any value: one line */
   fputc('\n', stderr);
   lua_pop(L, 1);
 }
@@ -229,7 +229,7 @@ static void finish_line(repl_state *r) {
     const char *msg = cr_task_message(r->line); /* NULL: cancelled by Ctrl-C */
     if (!msg) msg = "interrupted";
     fflush(stdout);
-    cr_text_write(stderr, msg, strlen(msg), CR_TEXT_KEEP_LINES);
+    cr_text_write(stderr, msg, strlen(msg), 0);
     fputc('\n', stderr);
   }
   lua_settop(L, base);
