@@ -13,6 +13,7 @@
 #include "cli/options.h"
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
+#include "cli/std_streams.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 #include "version.h"
@@ -24,7 +25,7 @@ typedef struct {
 } cli_state;
 
 static void error_line(const char *msg) {
-  fflush(stdout); /* partial output first, then the reason */
+  std_streams_flush_stdout(); /* partial output first, then the reason */
   fprintf(stderr, "connrecipe: %s\n", msg);
 }
 
@@ -327,6 +328,11 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  if (std_streams_reopen_closed() != 0) {
+    fputs("connrecipe: cannot open /dev/null for a closed standard stream\n", stderr);
+    return EXIT_INTERNAL;
+  }
+  if (std_streams_check_at_exit(EXIT_INTERNAL) != 0) return EXIT_INTERNAL;
   cli_state cs = {0};
   if (cli_parse(argc, argv, &cs.opts) != 0) return EXIT_USAGE;
   if (cs.opts.help) {
@@ -365,7 +371,7 @@ int main(int argc, char **argv) {
     error_line(lua_tostring(L, -1));
     cs.exit_code = EXIT_INTERNAL;
   }
-  fflush(stdout);
+  std_streams_flush_stdout();
   lua_close(L);
   recipe_path_free(&cs.path);
   cli_free(&cs.opts);
