@@ -688,7 +688,7 @@ local function mismatch(ctx, args, f, r)
     local l = other[1]
     ctx:finding {
       id = "family-mismatch", severity = "error", priority = 4,
-      summary = ("%s resolves to %s (%s) but the listener is %s only"):format(t.host, r.addr,
+      summary = ("%s resolves to %s (%s) but the listener is %s only"):format(t.given_host or t.host, r.addr,
         r.family == "inet6" and "IPv6" or "IPv4", l.family == "inet6" and "IPv6" or "IPv4"),
       evidence = { describe(l) },
       fix = ("connect to %s, or make the server listen on both families "
@@ -1011,8 +1011,9 @@ local function check_proxy(ctx, args)
     id = "proxy-env", severity = (status == "open" or status == "unknown") and "warn" or "error",
     priority = status == "open" and 0 or 7,
     summary = ("clients honouring %s send %s to the proxy %s (%s)"):format(var, t.url, proxy, status),
-    evidence = { ("%s=%s"):format(var, proxy), "no_proxy does not cover " .. t.host },
-    fix = ("add %s to no_proxy (export no_proxy=$no_proxy,%s), or unset %s"):format(t.host, t.host, var),
+    evidence = { ("%s=%s"):format(var, proxy), "no_proxy does not cover " .. (t.given_host or t.host) },
+    fix = ("add %s to no_proxy (export no_proxy=$no_proxy,%s), or unset %s"):format(t.given_host or t.host,
+      t.given_host or t.host, var),
   }
 end
 
