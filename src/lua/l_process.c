@@ -7,7 +7,7 @@
 
 #include <lauxlib.h>
 
-#include "connrecipe/sockets.h"
+#include "connrecipe/process.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 
@@ -123,9 +123,9 @@ static void push_process(lua_State *L, const proc_entry *e) {
   lua_setfield(L, -2, "state");
   cr_set_number(L, "start_time", p->start_time);
   cr_set_number(L, "age", p->age);
-  if (p->cgroup[0]) cr_set_string(L, "cgroup", p->cgroup);
-  if (p->unit[0]) cr_set_string(L, "unit", p->unit);
-  if (p->container[0]) cr_set_string(L, "container", p->container);
+  if (p->cgroup.path[0]) cr_set_string(L, "cgroup", p->cgroup.path);
+  if (p->cgroup.unit[0]) cr_set_string(L, "unit", p->cgroup.unit);
+  if (p->cgroup.container[0]) cr_set_string(L, "container", p->cgroup.container);
   if (p->netns) cr_set_integer(L, "netns", (lua_Integer)p->netns);
 }
 
