@@ -126,7 +126,13 @@ local cr = require "connrecipe"
 print(require("connrecipe.sysutil").json_decode('["seven"]')[1], require("connrecipe.json").encode({ 1 }))
 print(before == package.path .. package.cpath)
 ]]):format(os.getenv("CONNRECIPE_MODULE_DIR"))
-    local r = testenv.sh(("cd %s && %s -e %s"):format(q(dir), q(lua), q(code)))
+    local preload = os.getenv("CONNRECIPE_ASAN_PRELOAD")
+    if preload then -- an instrumented module needs the ASan runtime in the interpreter
+      lua = "LD_PRELOAD=" .. q(preload) .. " ASAN_OPTIONS=detect_leaks=0 " .. q(lua)
+    else
+      lua = q(lua)
+    end
+    local r = testenv.sh(("cd %s && %s -e %s"):format(q(dir), lua, q(code)))
     assert.equal(0, r.code, r.stderr)
     assert.equal("seven\t[1]\ntrue\n", r.stdout)
     assert.equal("", marks(dir))
