@@ -128,89 +128,42 @@ return function(cr)
   -- ---- the run in progress, for a run cut short -----------------------------------
 
   -- What the runner is running: {name, started, ctx (once the recipe runs),
-  -- wrote (anything went to stdout), inherited (cr._inherited() at the
-  -- start)}. When --deadline or Ctrl-C cuts it short, recipe.stopped() prints
-  -- the report (text or --json) of what it found so far.
+  -- stdout (what stdout_mark said at the start)}. When --deadline or Ctrl-C
+  -- cuts it short, recipe.stopped() prints the report (text or --json) of what
+  -- it found so far.
   local active
-  local watching = false
 
-  -- Notes whether the recipe printed anything itself (print, io.write,
-  -- io.stdout:write): a recipe that printed its own document or report (or
-  -- anything else) gets none from the framework when it is cut short or ends
-  -- without findings.
-  local function watch_stdout()
-    if watching then
-      return
+  -- How much has gone to stdout: the bytes through the C stream stdout that
+  -- print, io.write and io.stdout:write use (counted in C by the executable,
+  -- src/cli/counted_stdout.c: no Lua function is replaced), fd 1's offset and
+  -- size when it is a regular file (children and files opened on /dev/stdout
+  -- move them), and the children started on our terminal (cr.exec{inherit =
+  -- true}).
+  local function stdout_mark()
+    local mark = { inherited = cr._inherited() }
+    if cr._stdout_written then
+      mark.written, mark.offset, mark.size = cr._stdout_written()
     end
-    watching = true
-    local methods = getmetatable(io.stdout).__index
-    local file_write, plain_print, io_write = methods.write, print, io.write
-    -- files the recipe opened on our stdout by name (io.output("/dev/stdout"))
-    local on_stdout = setmetatable({}, { __mode = "k" })
-    local stdout_names = { ["/dev/stdout"] = true, ["/dev/fd/1"] = true, ["/proc/self/fd/1"] = true }
-    local function is_stdout(f)
-      return f == io.stdout or on_stdout[f] ~= nil
-    end
-    local plain_open, plain_output = io.open, io.output
-    io.open = function(name, ...) -- luacheck: ignore 122
-      local f, err, code = plain_open(name, ...)
-      if f and stdout_names[name] then
-        on_stdout[f] = true
-      end
-      return f, err, code
-    end
-    io.output = function(file, ...) -- luacheck: ignore 122
-      local f = plain_output(file, ...)
-      if type(file) == "string" and stdout_names[file] then
-        on_stdout[f] = true
-      end
-      return f
-    end
-    methods.write = function(f, ...)
-      if active and is_stdout(f) then
-        active.wrote = true
-      end
-      return file_write(f, ...)
-    end
-    print = function(...) -- luacheck: ignore 121
-      if active then
-        active.wrote = true
-      end
-      return plain_print(...)
-    end
-    io.write = function(...) -- luacheck: ignore 122
-      if active and is_stdout(io.output()) then
-        active.wrote = true
-      end
-      return io_write(...)
-    end
-    -- A shell command (os.execute) or a pipe the recipe writes to (io.popen
-    -- with "w") runs a child whose stdout is ours.
-    local plain_execute, plain_popen = os.execute, io.popen
-    os.execute = function(...) -- luacheck: ignore 122
-      if active and select("#", ...) > 0 then
-        active.wrote = true
-      end
-      return plain_execute(...)
-    end
-    io.popen = function(cmd, mode, ...) -- luacheck: ignore 122
-      if active and type(mode) == "string" and mode:find("w", 1, true) then
-        active.wrote = true
-      end
-      return plain_popen(cmd, mode, ...)
-    end
+    return mark
   end
 
   --- recipe.begin(file_name): the runner is about to run this recipe file.
   function recipe.begin(file_name)
-    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now(), inherited = cr._inherited() }
-    watch_stdout()
+    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now(), stdout = stdout_mark() }
   end
 
-  -- Whether the recipe wrote to stdout itself, or ran a child on our terminal
-  -- (cr.exec{inherit = true}) that may have.
+  -- Whether the recipe wrote to stdout itself since it started, or ran a
+  -- child on our terminal that may have: a recipe that printed its own
+  -- document or report (or anything else) gets none from the framework when
+  -- it is cut short or ends without findings.
   local function printed(run)
-    return run.wrote or cr._inherited() > run.inherited
+    local before, now = run.stdout, stdout_mark()
+    for _, k in ipairs { "inherited", "written", "offset", "size" } do
+      if now[k] and before[k] and now[k] ~= before[k] then
+        return true
+      end
+    end
+    return false
   end
 
   --- recipe.finish(): the recipe file's run is over; nothing is left to report.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/counted_stdout.h"
 #include "cli/options.h"
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
@@ -273,6 +274,7 @@ static int pmain(lua_State *L) {
   luaL_openlibs(L);
   luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
   set_cli_table(L, cs);
+  counted_stdout_register(L);
   lua_setglobal(L, "cr");
   cr_runtime *rt = cr_runtime_get(L);
   cr_runtime_catch_sigint(rt);
@@ -316,6 +318,9 @@ int main(int argc, char **argv) {
     cli_free(&cs.opts);
     return EXIT_USAGE;
   }
+  /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
+   * (its line editor needs the stream's file descriptor). Uncounted if it fails. */
+  if (cs.opts.recipe && !cs.opts.interactive) (void)counted_stdout_install();
   recipe_path_init(&cs.path);
   lua_State *L = luaL_newstate();
   if (!L) {
@@ -330,6 +335,7 @@ int main(int argc, char **argv) {
   }
   fflush(stdout);
   lua_close(L);
+  counted_stdout_uninstall();
   recipe_path_free(&cs.path);
   cli_free(&cs.opts);
   return cs.exit_code;
