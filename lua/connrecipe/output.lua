@@ -130,6 +130,7 @@ return function(cr)
   function output.data(r, ctx, data)
     if cr.cli.json then
       io.stdout:write(checked_text(r, "JSON", data_document(r, ctx, data)), "\n")
+      io.stdout:flush() -- before whatever the run does next (waitfor: a command on our stdout)
       return
     end
     local out, err
@@ -142,8 +143,8 @@ return function(cr)
     if out and out ~= "" then
       io.stdout:write(out)
     end
+    io.stdout:flush() -- before stderr's text (in order on a terminal) and whatever the run does next
     if err and err ~= "" then
-      io.stdout:flush() -- in order on a shared terminal
       io.stderr:write(err)
     end
   end
