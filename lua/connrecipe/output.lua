@@ -95,7 +95,7 @@ return function(cr)
     return status
   end
 
-  -- keys of the report's document that data cannot take over
+  -- keys of the report's document that data merged into it cannot take over
   local report_keys = { schema = true, verdict = true, findings = true, checks = true, elapsed_ms = true, ok = true,
     interrupted = true }
 
@@ -108,7 +108,7 @@ return function(cr)
     end
     local doc = with_report and report.document((report_run(r, ctx, false))) or {}
     for k, v in pairs(data) do
-      if report_keys[k] then
+      if with_report and report_keys[k] then
         error(("%s: its data has the key '%s', which the report's document uses"):format(r.name, tostring(k)), 0)
       end
       doc[k] = v
