@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/counted_stdout.h"
 #include "cli/exec_path.h"
 #include "cli/options.h"
 #include "cli/recipe_path.h"
@@ -310,6 +311,7 @@ static int pmain(lua_State *L) {
   cr_use_system_search_paths(L); /* never "./?.lua", nor LUA_PATH */
   luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
   set_cli_table(L, cs);
+  counted_stdout_register(L);
   lua_setglobal(L, "cr");
   cr_runtime *rt = cr_runtime_get(L);
   cr_runtime_catch_sigint(rt);
@@ -359,6 +361,9 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   exec_path_drop_relative();
+  /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
+   * (its line editor needs the stream's file descriptor). Uncounted if it fails. */
+  if (cs.opts.recipe && !cs.opts.interactive) (void)counted_stdout_install();
   recipe_path_init(&cs.path);
   lua_State *L = luaL_newstate();
   if (!L) {
@@ -373,6 +378,7 @@ int main(int argc, char **argv) {
   }
   std_streams_flush_stdout();
   lua_close(L);
+  counted_stdout_uninstall();
   recipe_path_free(&cs.path);
   cli_free(&cs.opts);
   return cs.exit_code;
