@@ -2,6 +2,8 @@
 -- reads as the investigation: which listener accepts which address, which
 -- ports look like typos of others, which program usually serves a port, how
 -- to name a process, where a process sets its port.
+local cr = require "connrecipe"
+
 local diagnose = {}
 
 -- ---- addresses ------------------------------------------------------------------

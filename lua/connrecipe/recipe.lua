@@ -3,8 +3,10 @@
 -- and renders the report. See docs/recipes.md.
 local params = require "connrecipe.params"
 local report = require "connrecipe.report"
+local cr = require "connrecipe"
 
-return function(cr)
+-- Called once by the module loader: cr.recipe and cr._recipe (for the runner).
+return function()
   local recipe = {}
   local recipe_mt = { __name = "connrecipe.recipe" }
   local Context = {}
@@ -35,7 +37,8 @@ return function(cr)
   local severities = { ok = true, info = true, warn = true, error = true }
 
   --- ctx:check(name, fn, ...) -> fn's results, or nil, message if it raised.
-  --- Times one investigation step; recorded for -v and --json.
+  --- Times one investigation step; recorded for -v and --json (with the code
+  --- of a nil, message, code failure as entry.code).
   function Context:check(name, fn, ...)
     local t0 = cr.now()
     local running = { name = name, started = t0 }
@@ -54,6 +57,8 @@ return function(cr)
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
+    elseif res[2] == nil and type(res[4]) == "string" then
+      entry.code = res[4] -- fn returned nil, message, code: the code is kept for the checks to decide on
     end
     self.checks[#self.checks + 1] = entry
     if not res[1] then
@@ -366,5 +371,6 @@ return function(cr)
     return status
   end
 
-  return recipe
+  cr.recipe = recipe.declare
+  cr._recipe = recipe
 end
