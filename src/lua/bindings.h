@@ -22,6 +22,15 @@ void cr_open_sockfmt(lua_State *L); /* format_sockets */
 void cr_open_docs(lua_State *L);    /* _docs (embedded.c) */
 void cr_open_errors(lua_State *L);  /* _errno_name (result.c) */
 
+/* ---- where require looks (searchpath.c) ------------------------------------ */
+
+/* package.path and package.cpath: the system's trusted Lua directories only.
+ * The executable calls this before anything is required. */
+void cr_use_system_search_paths(lua_State *L);
+/* package.preload["connrecipe.sysrequire"]: require over those directories,
+ * for the optional modules connrecipe loads itself (cjson.safe, dkjson). */
+void cr_register_sysrequire(lua_State *L);
+
 /* ---- result shapes (result.c) ------------------------------------------------ */
 
 /* t[field] = value, for the table at the top of the stack. */

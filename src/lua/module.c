@@ -46,6 +46,7 @@ int luaopen_connrecipe(lua_State *L) {
 
   cr_runtime_open(L);
   cr_embedded_preload(L);
+  cr_register_sysrequire(L);
   lua_newtable(L);
   /* the Lua parts' require "connrecipe" finds the module being built */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
