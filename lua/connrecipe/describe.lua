@@ -48,7 +48,7 @@ function describe.netns_of(l)
   end
   for _, p in ipairs(l.processes or {}) do
     if p.container and not l.container then
-      parts[#parts + 1] = "container " .. p.container
+      parts[#parts + 1] = "container " .. p.container:sub(1, 12) -- the id as tables show it
       break
     end
   end

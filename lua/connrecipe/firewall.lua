@@ -7,6 +7,7 @@
 -- in `conds` ({field, op, values, ...}); anything the matcher does not
 -- understand goes to `unknown` (a list of strings) and makes the rule's
 -- outcome uncertain instead of being ignored.
+local cr = require "connrecipe"
 local util = require "connrecipe.sysutil"
 local nft = require "connrecipe.firewall.nft"
 local iptables = require "connrecipe.firewall.iptables"
@@ -67,7 +68,7 @@ function firewall.rules(netns)
       return { rules = rules, tables = rules and tables_or_err, err = not rules and tables_or_err }
     end
   end
-  local outcomes = { util.all(jobs) }
+  local outcomes = { cr.all(jobs) }
   local results, failures = {}, {}
   for i, o in ipairs(outcomes) do
     if o.rules then
@@ -103,7 +104,8 @@ end
 --- cr.firewall.match{proto, addr, port [, direction] [, saddr] [, sport]
 --- [, iif] [, oif] [, rules] [, netns]} -> hits, info; or nil, reason.
 function firewall.match(q)
-  return match.match(q, { rules = firewall.rules, interfaces = firewall._interfaces })
+  -- local addresses go through lo
+  return match.match(q, { rules = firewall.rules, interfaces = cr.sys.interfaces })
 end
 
 return firewall

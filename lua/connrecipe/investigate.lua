@@ -8,6 +8,7 @@
 --
 -- A read that failed is kept as `error` (the reason), never as an empty
 -- list: unread is not absent.
+local cr = require "connrecipe"
 local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
 local situation = require "connrecipe.checks.situation"

@@ -3,9 +3,11 @@
 -- and has connrecipe.output render what it returned and found. See
 -- docs/recipes.md.
 local params = require "connrecipe.params"
+local cr = require "connrecipe"
+local output = require "connrecipe.output"
 
-return function(cr)
-  local output = require("connrecipe.output")(cr)
+-- Called once by the module loader: cr.recipe and cr._recipe (for the runner).
+return function()
   local recipe = {}
   local recipe_mt = { __name = "connrecipe.recipe" }
   local Context = {}
@@ -42,7 +44,8 @@ return function(cr)
   local severities = { ok = true, info = true, warn = true, error = true }
 
   --- ctx:check(name, fn, ...) -> fn's results, or nil, message if it raised.
-  --- Times one investigation step; recorded for -v and --json.
+  --- Times one investigation step; recorded for -v and --json (with the code
+  --- of a nil, message, code failure as entry.code).
   function Context:check(name, fn, ...)
     local t0 = cr.now()
     local running = { name = name, started = t0 }
@@ -61,6 +64,8 @@ return function(cr)
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
+    elseif res[2] == nil and type(res[4]) == "string" then
+      entry.code = res[4] -- fn returned nil, message, code: the code is kept for the checks to decide on
     end
     self.checks[#self.checks + 1] = entry
     if not res[1] then
@@ -266,5 +271,6 @@ return function(cr)
     return status
   end
 
-  return recipe
+  cr.recipe = recipe.declare
+  cr._recipe = recipe
 end

@@ -1,24 +1,20 @@
 -- Shared helpers for the system-fact modules: file reads that fail with a
 -- reason, and external tools run through cr.exec (optionally inside another
 -- network namespace), with failures turned into short reasons.
+local cr = require "connrecipe"
+
 local util = {}
 
-local exec -- cr.exec, set by util.bind
-
-function util.bind(cr)
-  exec = cr.exec
-  util.all = cr.all
-end
-
--- "No such file or directory" -> "not found", and so on.
-local function short_reason(msg)
-  msg = tostring(msg or "")
-  if msg:find("No such file", 1, true) then
-    return "not found", "ENOENT"
-  elseif msg:find("Permission denied", 1, true) or msg:find("Operation not permitted", 1, true) then
-    return "permission denied", "EACCES"
+-- io.open's and read's failure (message "PATH: text", errno number) as a
+-- short reason and the errno's name: ENOENT -> "not found", and so on.
+local function short_reason(msg, errnum)
+  local code = math.type(errnum) == "integer" and errnum > 0 and cr._errno_name(errnum) or nil
+  if code == "ENOENT" then
+    return "not found", code
+  elseif code == "EACCES" or code == "EPERM" then
+    return "permission denied", code
   end
-  return msg, "EIO"
+  return (tostring(msg or ""):gsub("^.-: ", "")), code
 end
 
 --- util.json_decode(text) -> value, or nil, reason. lua-cjson is loaded on
@@ -37,15 +33,15 @@ end
 
 --- util.read(path) -> text, or nil, "PATH: reason", code
 function util.read(path)
-  local f, err = io.open(path, "rb")
+  local f, err, errnum = io.open(path, "rb")
   if not f then
-    local why, code = short_reason(err)
+    local why, code = short_reason(err, errnum)
     return nil, path .. ": " .. why, code
   end
-  local text, rerr = f:read("a")
+  local text, rerr, rerrnum = f:read("a")
   f:close()
   if not text then
-    local why, code = short_reason(rerr)
+    local why, code = short_reason(rerr, rerrnum)
     return nil, path .. ": " .. why, code
   end
   return text
@@ -134,7 +130,7 @@ function util.run(argv, netns)
   if not full.timeout then
     full.timeout = 10
   end
-  local r, err, code = exec(full)
+  local r, err, code = cr.exec(full)
   if not r then
     if code == "ENOENT" then
       return nil, full[1] .. " not installed"

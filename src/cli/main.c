@@ -16,6 +16,7 @@
 #include "cli/repl.h"
 #include "cli/std_streams.h"
 #include "lua/bindings.h"
+#include "lua/embedded.h"
 #include "runtime/runtime.h"
 #include "version.h"
 
@@ -208,8 +209,6 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   set_arg_table(L, cs, where);
   /* connrecipe.runner: runs the chunk, then the recipe it declares, if any */
   cr_require_embedded(L, "connrecipe.runner");
-  lua_getglobal(L, "cr");
-  lua_call(L, 1, 1);
   if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
   lua_pushstring(L, loc.name);
   luaL_checkstack(L, cs->opts.recipe_argc, "too many arguments");
@@ -299,7 +298,6 @@ static void set_cli_table(lua_State *L, cli_state *cs) {
   cr_set_boolean(L, "verbose", cs->opts.verbose);
   cr_set_boolean(L, "quiet", cs->opts.quiet);
   cr_set_boolean(L, "color", cli_use_color(&cs->opts));
-  cr_set_boolean(L, "stdout_tty", isatty(STDOUT_FILENO));
   cr_set_boolean(L, "stderr_tty", isatty(STDERR_FILENO));
   if (cs->opts.deadline > 0) cr_set_number(L, "deadline", cs->opts.deadline);
   lua_setfield(L, -2, "cli");

@@ -20,6 +20,7 @@
 
 #include "connrecipe/trust.h"
 #include "lua/bindings.h"
+#include "lua/embedded.h"
 #include "runtime/runtime.h"
 
 #define PROMPT "cr> "
@@ -445,10 +446,6 @@ static void prompt_keys(void) {
 
 static void load_support(lua_State *L, repl_state *r) {
   cr_require_embedded(L, "connrecipe.repl");
-  lua_getglobal(L, "cr");
-  lua_getfield(L, -1, "_docs");
-  lua_call(L, 0, 1);
-  lua_call(L, 2, 1);
   lua_getfield(L, -1, "help");
   lua_setglobal(L, "help");
   r->support_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -163,26 +163,14 @@ static int process_push(cr_op *op, lua_State *L) {
   if (o->rc == -ECANCELED) return cr_push_failure(L, "cancelled", "ECANCELED");
   if (o->pid) {
     if (o->rc == -ESRCH) {
-      lua_pushnil(L);
       lua_pushfstring(L, "no process %d", (int)o->pid);
-      lua_pushstring(L, "ESRCH");
-      return 3;
+      return cr_push_failure(L, lua_tostring(L, -1), "ESRCH");
     }
-    if (o->rc) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "cannot read /proc/%d: %s", (int)o->pid, strerror(-o->rc));
-      lua_pushstring(L, o->rc == -EACCES ? "EACCES" : "EIO");
-      return 3;
-    }
+    if (o->rc) return cr_push_errno(L, o->rc, "cannot read /proc/%d", (int)o->pid);
     push_process(L, &o->v[0]);
     return 1;
   }
-  if (o->rc) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot list /proc: %s", strerror(-o->rc));
-    lua_pushstring(L, "EIO");
-    return 3;
-  }
+  if (o->rc) return cr_push_errno(L, o->rc, "cannot list /proc");
   lua_createtable(L, (int)o->n, 0);
   int k = 0;
   for (size_t i = 0; i < o->n; i++) {

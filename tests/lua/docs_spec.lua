@@ -37,7 +37,7 @@ end
 
 describe("docs", function()
   it("document every public function with a ## or ### heading", function()
-    local documented = require("connrecipe.repl")(cr, cr._docs()).documented()
+    local documented = require("connrecipe.repl").documented()
     local missing = {}
     for _, name in ipairs(public_functions()) do
       if not documented[name] then
