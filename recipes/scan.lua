@@ -37,7 +37,7 @@ return cr.recipe {
   name = "scan",
   description = "Which TCP ports on HOST accept a connection: a connect scan, as nmap -sT.",
   params = {
-    { "host", positional = true, help = "name or address to scan (resolved as a client would)" },
+    { "host", type = "host", positional = true, help = "name or address to scan (resolved as a client would)" },
     { "ports", default = "1-1024", metavar = "SPEC", help = "ports: lists and ranges, e.g. 22,80,8000-8100" },
     { "timeout", type = "number", default = 2, min = 0.001, max = 3600, metavar = "S",
       help = "seconds to wait per port" },

@@ -28,16 +28,21 @@ local function parse_target(s)
   if not port or port < 1 or port > 65535 then
     return nil, ("'%s' is not PORT, ADDR:PORT or a socket path"):format(s)
   end
+  if addr == "0" then -- as servers print it: 0.0.0.0
+    addr = "0.0.0.0"
+  end
   if addr and not ipaddr.parse(addr) then
     return nil, ("'%s' is not an IP address (whoowns does not resolve names: use 127.0.0.1 or [::1])"):format(addr)
   end
-  return { port = port, addr = addr, text = s }
+  -- binding ::ffff:127.0.0.1 takes IPv4 127.0.0.1
+  return { port = port, addr = addr and ipaddr.unmap(addr:match("^%[(.*)%]$") or addr), text = s }
 end
 
--- The same address, whatever its spelling ([0:0:0:0:0:0:0:1] is ::1)?
+-- The same address, whatever its spelling ([0:0:0:0:0:0:0:1] is ::1,
+-- ::ffff:127.0.0.1 is 127.0.0.1)?
 local function same_addr(a, b)
-  local fa, ba = ipaddr.parse(a)
-  local fb, bb = ipaddr.parse(b)
+  local fa, ba = ipaddr.parse(ipaddr.unmap(a))
+  local fb, bb = ipaddr.parse(ipaddr.unmap(b))
   if not fa or fa ~= fb then
     return false
   end
@@ -56,16 +61,18 @@ end
 -- Would binding addr:port collide with socket s on that port? A wildcard
 -- takes every address of its family, a dual-stack [::] the IPv4 ones too --
 -- on either side: binding 0.0.0.0 collides with a socket on 127.0.0.1.
+-- A socket bound to ::ffff:127.0.0.1 holds IPv4 127.0.0.1.
 local function covers(s, addr)
   if not addr or same_addr(s.addr, addr) then
     return true
   end
   local v4 = addr:find(":", 1, true) == nil
-  local dual = s.family == "inet6" and same_addr(s.addr, "::") and s.v6only == false
+  local family = ipaddr.unmap(s.addr) ~= s.addr and "inet" or s.family
+  local dual = family == "inet6" and same_addr(s.addr, "::") and s.v6only == false
   if is_wildcard(addr) then
-    return (s.family == "inet") == v4 or (v4 and dual) or (not v4 and s.family == "inet")
+    return (family == "inet") == v4 or (v4 and dual) or (not v4 and family == "inet")
   end
-  if s.family == "inet" then
+  if family == "inet" then
     return v4 and same_addr(s.addr, "0.0.0.0")
   end
   return same_addr(s.addr, "::") and (not v4 or dual)
