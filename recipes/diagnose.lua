@@ -48,8 +48,8 @@ end
 
 -- The facts of a saved run, or nil and the status of the usage error.
 local function replayed(ctx, args)
-  if args.target or args.process or args.unit then
-    return nil, usage_error("--from-facts replays a saved run: give no TARGET, --process or --unit")
+  if args.target or args.process or args.unit or args.save_facts then
+    return nil, usage_error("--from-facts replays a saved run: give no TARGET, --process, --unit or --save-facts")
   end
   local text, err = ctx:check("facts saved in " .. args.from_facts, read_file, args.from_facts)
   if not text then
