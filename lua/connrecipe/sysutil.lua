@@ -26,7 +26,7 @@ end
 local cjson
 function util.json_decode(text)
   if cjson == nil then
-    local ok, mod = pcall(require, "cjson.safe")
+    local ok, mod = pcall(require "connrecipe.sysrequire", "cjson.safe") -- never from "."
     cjson = ok and mod or false
   end
   if not cjson then

@@ -18,6 +18,13 @@ void cr_open_sockfmt(lua_State *L); /* format_sockets */
 /* Pushes the task methods table (for connrecipe.tasks to extend). */
 void cr_push_task_methods(lua_State *L);
 
+/* package.path and package.cpath: the system's trusted Lua directories only
+ * (searchpath.c). The executable calls this before anything is required. */
+void cr_use_system_search_paths(lua_State *L);
+/* package.preload["connrecipe.sysrequire"]: require over those directories,
+ * for the optional modules connrecipe loads itself (cjson.safe, dkjson). */
+void cr_register_sysrequire(lua_State *L);
+
 /* Runs the embedded Lua module `name` (require semantics) and returns its value. */
 void cr_require_embedded(lua_State *L, const char *name);
 

@@ -21,7 +21,7 @@ typedef struct {
 
 typedef struct {
   cr_netns ns;
-  const char *how;
+  const char *via; /* how it was read: self, setns, procfs, none */
   int rc;
 } ns_result;
 
@@ -117,8 +117,7 @@ static void dump_all_netns(sockets_op *o) {
   for (int i = 0; i < n; i++) {
     ns_result *r = &o->ns[o->nns++];
     r->ns = list[i];
-    r->how = "none";
-    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->how);
+    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->via);
     if (r->rc == -ENOMEM) o->rc = -ENOMEM;
   }
   free(list);
@@ -386,7 +385,7 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
       if (r->ns.pid) cr_set_integer(L, "pid", r->ns.pid);
       if (r->ns.name[0]) cr_set_string(L, "name", r->ns.name);
       if (r->ns.container[0]) cr_set_string(L, "container", r->ns.container);
-      cr_set_string(L, "via", r->how);
+      cr_set_string(L, "via", r->via);
       if (r->rc) cr_set_string(L, "error", strerror(-r->rc));
       lua_rawseti(L, -2, i + 1);
     }

@@ -96,6 +96,7 @@ int luaopen_connrecipe(lua_State *L) {
 
   cr_runtime_open(L);
   register_embedded_modules(L);
+  cr_register_sysrequire(L);
 
   lua_newtable(L);
   cr_set_string(L, "version", CONNRECIPE_VERSION);

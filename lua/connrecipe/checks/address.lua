@@ -46,7 +46,8 @@ local function other_family(ctx, s)
   local reach = l.addr == "::" and "::1" or l.addr == "0.0.0.0" and "127.0.0.1" or l.addr
   ctx:finding {
     id = "family-mismatch", severity = "error",
-    summary = ("%s resolves to %s (%s) but the listener is %s only"):format(s.target.host, r.addr,
+    summary = ("%s resolves to %s (%s) but the listener is %s only"):format(
+      s.target.given_host or s.target.host, r.addr,
       r.family == "inet6" and "IPv6" or "IPv4", l.family == "inet6" and "IPv6" or "IPv4"),
     evidence = { describe.listener(l) },
     fix = ("connect to %s, or make the server listen on both families "

@@ -13,11 +13,12 @@ function check.run(ctx, facts)
   if not p then
     return
   end
+  local host = t.given_host or t.host
   ctx:finding {
     id = "proxy-env", severity = check.failing(facts) and "error" or "warn",
     summary = ("clients honouring %s send %s to the proxy %s (%s)"):format(p.var, p.url, p.proxy, p.status),
-    evidence = { ("%s=%s"):format(p.var, p.proxy), "no_proxy does not cover " .. t.host },
-    fix = ("add %s to no_proxy (export no_proxy=$no_proxy,%s), or unset %s"):format(t.host, t.host, p.var),
+    evidence = { ("%s=%s"):format(p.var, p.proxy), "no_proxy does not cover " .. host },
+    fix = ("add %s to no_proxy (export no_proxy=$no_proxy,%s), or unset %s"):format(host, host, p.var),
   }
 end
 
