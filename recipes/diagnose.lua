@@ -48,8 +48,8 @@ end
 
 -- The facts of a saved run, or nil and the status of the usage error.
 local function replayed(ctx, args)
-  if args.target or args.process or args.unit then
-    return nil, usage_error("--from-facts replays a saved run: give no TARGET, --process or --unit")
+  if args.target or args.process or args.unit or args.save_facts then
+    return nil, usage_error("--from-facts replays a saved run: give no TARGET, --process, --unit or --save-facts")
   end
   local text, err = ctx:check("facts saved in " .. args.from_facts, read_file, args.from_facts)
   if not text then
@@ -67,7 +67,7 @@ return cr.recipe {
   description = "Why a connection is refused or times out: the root cause, the process responsible, and the fix.",
   params = {
     { "target", type = "target", positional = true, optional = true,
-      help = "host:port, [v6]:port, PORT (this host), a URL, unix:/path or unix:@name" },
+      help = "host:port, [v6]:port, PORT (this host), a URL, unix:/path or unix:@name (none with --from-facts)" },
     { "timeout", type = "number", default = 2, min = 0.001, max = 3600, metavar = "S",
       help = "seconds to wait for each probe" },
     { "process", metavar = "NAME", help = "the program that should be listening (its comm or executable name)" },

@@ -8,9 +8,11 @@
 --
 -- A read that failed is kept as `error` (the reason), never as an empty
 -- list: unread is not absent.
+local address = require "connrecipe.address"
 local cr = require "connrecipe"
 local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
+local target = require "connrecipe.target"
 local situation = require "connrecipe.checks.situation"
 
 local investigate = {}
@@ -98,7 +100,7 @@ local function read_proxy(ctx, facts)
   -- curl's proxy default port: 443 for https:// proxies, 1080 for any other
   local scheme, rest = proxy:match("^(%a[%w+.-]*)://(.*)$")
   local default = scheme and scheme:lower() == "https" and 443 or 1080
-  local p = require("connrecipe.target").parse((rest or proxy):gsub("/.*$", ""), { default_port = default })
+  local p = target.parse((rest or proxy):gsub("/.*$", ""), { default_port = default })
   if p and p.kind == "inet" then
     local r = ctx:check("probe proxy " .. p.display, cr.probe.tcp, p.host, p.port, { timeout = facts.args.timeout })
     facts.proxy.status = r and r.status or "error"
@@ -154,7 +156,7 @@ end
 local function read_firewall(ctx, facts, s)
   local r, port = s.r, s.port
   local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil }
-  local hits, err = ctx:check("firewall rules for " .. require("connrecipe.address").endpoint(r.addr, port),
+  local hits, err = ctx:check("firewall rules for " .. address.endpoint(r.addr, port),
     cr.firewall.match, query)
   facts.firewall = type(hits) == "table" and { hits = hits } or { error = tostring(err) }
 end

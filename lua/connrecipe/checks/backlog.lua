@@ -68,20 +68,19 @@ function check.run(ctx, facts)
   if not (s and not s.any_open and s.here_is_local and #s.accepting > 0) then
     return
   end
-  local firewall = require "connrecipe.checks.firewall"
   local status, o = s.r.status, check.overflowing(facts, s)
   if not o then
     return
   end
   if status == "refused" then -- with net.ipv4.tcp_abort_on_overflow a full queue refuses
-    if #firewall.hits(facts, { reject = true }) == 0 then
+    if #situation.firewall_hits(facts, { reject = true }) == 0 then
       finding(ctx, o, "error")
     end
   elseif status == "timeout" then
     -- a drop rule that matches is the verdict even when the queue is full too:
     -- the SYN it drops never reaches the queue; deleting the rule alone would
     -- not let clients in, so the full queue is a warning beside it
-    finding(ctx, o, #firewall.hits(facts, { drop = true }) > 0 and "warn" or "error")
+    finding(ctx, o, #situation.firewall_hits(facts, { drop = true }) > 0 and "warn" or "error")
   end
 end
 

@@ -4,24 +4,11 @@ local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local errtext = require "connrecipe.errtext"
 local situation = require "connrecipe.checks.situation"
+local backlog = require "connrecipe.checks.backlog"
 
 local check = { ids = { "firewall-reject", "firewall-drop", "firewall-check-incomplete" } }
 
---- The matching rules whose action is in `actions` ({drop = true, ...}).
-function check.hits(facts, actions)
-  local out = {}
-  for _, h in ipairs(facts.firewall and facts.firewall.hits or {}) do
-    if actions[h.action] then
-      out[#out + 1] = h
-    end
-  end
-  return out
-end
-
---- Why the rules could not be read, or nil (read, or not needed).
-function check.unread(facts)
-  return facts.firewall and facts.firewall.error
-end
+check.hits, check.unread = situation.firewall_hits, situation.firewall_unread
 
 local function delete_rule_command(rule)
   if rule.policy then
@@ -108,7 +95,7 @@ function check.run(ctx, facts)
   end
   local status, l = s.r.status, s.accepting[1]
   if s.here_is_local and status == "refused" then
-    return refused_with_listener(ctx, facts, s, require("connrecipe.checks.backlog").overflowing(facts, s))
+    return refused_with_listener(ctx, facts, s, backlog.overflowing(facts, s))
   end
   local hits = check.hits(facts, status == "timeout" and s.here_is_local and { drop = true }
     or { reject = true, drop = true })

@@ -197,6 +197,23 @@ function situation.expected(facts, usual_programs)
   return out
 end
 
+--- The firewall rules matching the deciding address whose action is in
+--- `actions` ({drop = true, ...}); none when they were not read.
+function situation.firewall_hits(facts, actions)
+  local out = {}
+  for _, h in ipairs(facts.firewall and facts.firewall.hits or {}) do
+    if actions[h.action] then
+      out[#out + 1] = h
+    end
+  end
+  return out
+end
+
+--- Why the firewall rules could not be read, or nil (read, or not needed).
+function situation.firewall_unread(facts)
+  return facts.firewall and facts.firewall.error
+end
+
 --- This namespace's listeners held by pid, one per port, by port.
 function situation.ports_of(s, pid)
   local list, seen = {}, {}
