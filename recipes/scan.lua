@@ -44,8 +44,8 @@ return cr.recipe {
     { "concurrency", type = "integer", default = 1000, min = 1, max = 65535, metavar = "N",
       help = "connections in flight at once" },
   },
-  run = function(_, o)
-    local show_progress = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty
+  run = function(ctx, o)
+    local show_progress = ctx.interactive -- a terminal on stderr, neither --json nor -q
     local ok, result, msg = pcall(cr.probe.scan, {
       host = o.host,
       ports = o.ports,

@@ -183,6 +183,12 @@ function output.failure(name, message, status)
   return status
 end
 
+--- output.help(text) -> 0: a recipe's --help
+function output.help(text)
+  io.stdout:write(text)
+  return 0
+end
+
 --- output.usage_error(name, message) -> 2
 function output.usage_error(name, message)
   return output.failure(name, ("%s (see 'connrecipe %s --help')"):format(message, name), 2)

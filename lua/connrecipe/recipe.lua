@@ -244,8 +244,7 @@ return function()
     r.name = r.name or file_name:gsub("%.lua$", "")
     local args, err = params.parse(r.params, r.by_name, argv)
     if args == "help" then
-      io.stdout:write(params.help(r.name, r.description, r.params))
-      return 0
+      return output.help(params.help(r.name, r.description, r.params))
     elseif not args then
       return output.usage_error(r.name, err)
     end

@@ -79,13 +79,13 @@ static const char *fd_name(int fd, char *buf, size_t len) {
   return buf;
 }
 
-/* Opens the history to read it: -1 when there is none (ENOENT), or when it
+/* Opens the history to read it: -1 when there is none, or when it
  * is not to be used (a warning says why, and r->history is cleared so that
  * it is not written either). Makes it 0600 when it was more open. */
 static int history_open_checked(repl_state *r) {
   int fd = open(r->history, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return -1;
+    if (errno == ENOENT || errno == ENOTDIR) return -1; /* none yet; saving says if it cannot */
     history_warn("not using the REPL history", r->history,
                  errno == ELOOP ? "it is a symbolic link" : strerror(errno));
     r->history[0] = '\0';

@@ -17,6 +17,7 @@
 #include "connrecipe/probe.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "connrecipe/duration.h"
 
 #define SCAN_MT "connrecipe.scan"
 
@@ -45,12 +46,27 @@ static int check_addrs(lua_State *L, int idx, int port, cr_sockaddr *out, int ma
 static double opt_number(lua_State *L, int idx, const char *k, double dflt) {
   double v = dflt;
   if (lua_getfield(L, idx, k) != LUA_TNIL) {
-    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
+    if (!lua_isnumber(L, -1) || !(lua_tonumber(L, -1) > 0)) /* NaN too */
       luaL_error(L, "cr.probe: %s must be a number > 0", k);
     v = lua_tonumber(L, -1);
   }
   lua_pop(L, 1);
   return v;
+}
+
+#define MAX_READ_BYTES (16 * 1024 * 1024)
+
+/* opts.read_bytes: an integer, 1 to 16 MiB (the banner buffer is allocated at once). */
+static size_t opt_read_bytes(lua_State *L, int idx) {
+  lua_Integer v = 256;
+  if (lua_getfield(L, idx, "read_bytes") != LUA_TNIL) {
+    int isint = 0;
+    v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < 1 || v > MAX_READ_BYTES)
+      luaL_error(L, "cr.probe: read_bytes must be an integer from 1 to %d", MAX_READ_BYTES);
+  }
+  lua_pop(L, 1);
+  return (size_t)v;
 }
 
 /* opts.send: a string kept alive in the opts table for the call's duration. */
@@ -274,7 +290,7 @@ static int l_tcp(lua_State *L) {
   check_options_table(L);
   tcp_args a = {0};
   a.o.timeout = opt_number(L, 3, "timeout", 2.0);
-  a.o.read_bytes = (size_t)opt_number(L, 3, "read_bytes", 256);
+  a.o.read_bytes = opt_read_bytes(L, 3);
   a.o.send = opt_string(L, 3, "send", &a.o.send_len);
   lua_getfield(L, 3, "banner");
   a.o.read_banner = lua_toboolean(L, -1) || a.o.send;
@@ -325,7 +341,7 @@ static int l_udp(lua_State *L) {
   check_options_table(L);
   cr_udp_probe_options o = {0};
   o.timeout = opt_number(L, 3, "timeout", 2.0);
-  o.read_bytes = (size_t)opt_number(L, 3, "read_bytes", 256);
+  o.read_bytes = opt_read_bytes(L, 3);
   o.send = opt_string(L, 3, "send", &o.send_len);
   cr_check_async(L, "cr.probe.udp");
   return probes_run(L, &udp_kind, addrs, n, &o);
@@ -470,7 +486,7 @@ static int scan_step(lua_State *L) {
     uv_timer_init(cr_runtime_loop(s->op.rt), &s->timer);
     s->timer.data = s;
     cr_op_ref(&s->op);
-    uv_timer_start(&s->timer, step_timer_fired, (uint64_t)(secs * 1000 + 0.5), 0);
+    uv_timer_start(&s->timer, step_timer_fired, cr_seconds_to_ms(secs), 0);
   }
   return cr_op_await(L, &s->op);
 }

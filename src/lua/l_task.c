@@ -7,6 +7,7 @@
 
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "connrecipe/duration.h"
 
 #define TASK_MT "connrecipe.task"
 
@@ -127,8 +128,8 @@ static const cr_op_type sleep_type = {"sleep", sleep_cancel, sleep_push, NULL};
 
 static uint64_t check_seconds_ms(lua_State *L, int idx, const char *what) {
   lua_Number s = luaL_checknumber(L, idx);
-  luaL_argcheck(L, s >= 0 && s < 1e9, idx, what);
-  return (uint64_t)(s * 1000 + 0.5);
+  luaL_argcheck(L, s >= 0, idx, what); /* NaN too; huge values are clamped */
+  return cr_seconds_to_ms(s);
 }
 
 /* cr.sleep(seconds): yields the task; other tasks run meanwhile. */

@@ -19,6 +19,9 @@ local RECENT = 10 -- seconds: a process younger than this may still be starting
 -- users' processes are hidden from us (hidepid, subset=pid) and we are not root.
 local function blind_process_list(facts)
   local all, sec = facts.processes.list, facts.security or {}
+  if facts.processes.error then
+    return ("the process list could not be read (%s)"):format(facts.processes.error)
+  end
   local self_seen = false
   for _, p in ipairs(all) do
     if p.pid == facts.pid then

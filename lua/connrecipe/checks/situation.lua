@@ -8,8 +8,6 @@ local errtext = require "connrecipe.errtext"
 
 local situation = {}
 
-local cache = setmetatable({}, { __mode = "k" })
-
 -- The listeners (state listen) split into this namespace's, the others', and
 -- those on the target's port in any namespace.
 local function split_listeners(facts, port)
@@ -108,13 +106,10 @@ end
 --- deciding result), is_local(addr), here, elsewhere, on_port, accepting,
 --- same_family, other_family, elsewhere_on_port, gaps, nothing_here}.
 --- nil for a target that was not probed over TCP (Unix, unresolved).
+--- Computed afresh on each call (cheap), so facts changed in between count.
 function situation.of(facts)
-  if cache[facts] ~= nil then
-    return cache[facts] or nil
-  end
   local probe = facts.probe
   if not (probe and probe.results and probe.results[1]) then
-    cache[facts] = false
     return nil
   end
   local t = facts.args.target
@@ -150,7 +145,6 @@ function situation.of(facts)
   -- namespace accounts for: the service itself is the question
   s.nothing_here = not s.any_open and s.here_is_local and s.r.status == "refused" and #s.accepting == 0
     and #s.same_family == 0 and #s.other_family == 0 and #s.elsewhere_on_port == 0
-  cache[facts] = s
   return s
 end
 
