@@ -160,11 +160,10 @@ static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
 
 static int process_push(cr_op *op, lua_State *L) {
   process_op *o = (process_op *)op;
-  if (o->rc == -ECANCELED) return cr_push_failure(L, "cancelled", "ECANCELED");
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "cancelled");
   if (o->pid) {
     if (o->rc == -ESRCH) {
-      lua_pushfstring(L, "no process %d", (int)o->pid);
-      return cr_push_failure(L, lua_tostring(L, -1), "ESRCH");
+      return cr_push_failure(L, "ESRCH", "no process %d", (int)o->pid);
     }
     if (o->rc) return cr_push_errno(L, o->rc, "cannot read /proc/%d", (int)o->pid);
     push_process(L, &o->v[0]);
@@ -202,7 +201,7 @@ static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) 
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);
-    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "%s: cannot start", fname);
   }
   return cr_op_await(L, &o->op);
 }
