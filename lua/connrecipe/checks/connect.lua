@@ -55,13 +55,14 @@ local function timeout(ctx, facts, s)
   elseif backlog.overflowing(facts, s) then
     return -- connrecipe.checks.backlog names it
   end
-  local unread = firewall.unread(facts)
+  local unread, needs_root = firewall.unread(facts)
   ctx:finding {
     id = "timeout", severity = "error",
     summary = ("%s did not answer within %g s although %s listens with room in its queue"):format(
       where, s.timeout, describe.holders(l.processes) or "a process"),
     evidence = { describe.listener(l), ("accept queue %d of %d"):format(l.recvq, l.sendq) },
-    fix = unread and ("the firewall rules could not be read (%s): %s"):format(unread, firewall.unread_fix(s, unread))
+    fix = unread
+        and ("the firewall rules could not be read (%s): %s"):format(unread, firewall.unread_fix(s, needs_root))
       or "no firewall rule drops it: look at tc qdiscs, eBPF programs, or a saturated host (ss -ti, nstat)",
   }
 end
