@@ -64,8 +64,9 @@ return function()
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
-    elseif res[2] == nil and type(res[4]) == "string" then
-      entry.code = res[4] -- fn returned nil, message, code: the code is kept for the checks to decide on
+    elseif res[2] == nil and type(res[3]) == "string" then
+      entry.failure = res[3] -- fn returned nil, message [, code]: shown by -v and --json
+      entry.code = type(res[4]) == "string" and res[4] or nil -- kept for the checks to decide on
     end
     self.checks[#self.checks + 1] = entry
     if not res[1] then
