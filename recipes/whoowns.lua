@@ -9,11 +9,9 @@
 local json = require "connrecipe.json"
 local ipaddr = require "connrecipe.ipaddr"
 
--- A line of the text output, its control bytes escaped (cr.text.escape):
+-- Each line of the text output has its control bytes escaped (cr.text.escape):
 -- process names, command lines and socket paths are other users' choice.
-local function say(line)
-  print(cr.text.escape(line))
-end
+local escape = cr.text.escape
 
 -- -> {port = n, addr = "..."|nil} or {path = "..."}
 local function parse_target(s)
@@ -157,8 +155,7 @@ local function whoowns(target_arg, target)
   local socks, info = cr.sockets({ port = target.port, processes = true,
     proto = target.path and "unix" or nil })
   if not socks then
-    io.stderr:write("connrecipe: whoowns: ", info, "\n")
-    return 1
+    return nil, info
   end
   local found = {}
   for _, s in ipairs(socks) do
@@ -189,7 +186,7 @@ local function whoowns(target_arg, target)
     end
     report[#report + 1] = { proto = s.proto, family = s.family, addr = s.addr or s.path,
       port = s.port, state = s.state, inode = s.inode, owner_unknown = s.owner_unknown,
-      owner_unknown_reason = s.owner_unknown_reason, holders = holders, _sock = s }
+      owner_unknown_reason = s.owner_unknown_reason, holders = holders, endpoint = endpoint(s) }
   end
 
   -- a file path nothing here holds: stale, not a socket, or held from elsewhere?
@@ -218,37 +215,55 @@ local function whoowns(target_arg, target)
     end
   end
 
-  if cr.cli.json then
-    for _, r in ipairs(report) do
-      r._sock = nil
-    end
-    print(json.encode({ recipe = "whoowns", target = target_arg, sockets = report, probe = probe,
-      stale = probe and probe == "refused" or nil }))
-  elseif unheld then
-    say(unheld)
-  elseif #report == 0 then
-    say(("nothing holds %s: it is free to bind"):format(target_arg))
-  else
-    for _, r in ipairs(report) do
-      say(("%s %s %s (inode %d)"):format(r.proto, endpoint(r._sock), r.state, r.inode))
-      for _, h in ipairs(r.holders) do
-        if h.exited then
-          say(("  %s/%d (exited just now)"):format(h.comm, h.pid))
-        else
-          local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
-          say(("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age)))
-          say("    " .. table.concat(h.cmdline, " "))
-        end
-      end
-      if r.owner_unknown then
-        say("  owner unknown: " .. (r.owner_unknown_reason or "?"))
+  local data = { target = target_arg, sockets = report, probe = probe, stale = probe and probe == "refused" or nil,
+    note = unheld or detached }
+  return data, code or (#report > 0 and 0 or 1)
+end
+
+-- The text: each socket, its holders with their process tree, unit or
+-- container and age, and what probing a path nothing holds said.
+local function text(data)
+  local out = {}
+  if #data.sockets == 0 then
+    out[1] = data.note or ("nothing holds %s: it is free to bind"):format(data.target)
+    return escape(out[1]) .. "\n"
+  end
+  for _, r in ipairs(data.sockets) do
+    out[#out + 1] = ("%s %s %s (inode %d)"):format(r.proto, r.endpoint, r.state, r.inode)
+    for _, h in ipairs(r.holders) do
+      if h.exited then
+        out[#out + 1] = ("  %s/%d (exited just now)"):format(h.comm, h.pid)
+      else
+        local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
+        out[#out + 1] = ("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age))
+        out[#out + 1] = "    " .. table.concat(h.cmdline, " ")
       end
     end
-    if detached then
-      say(detached)
+    if r.owner_unknown then
+      out[#out + 1] = "  owner unknown: " .. (r.owner_unknown_reason or "?")
     end
   end
-  return code or (#report > 0 and 0 or 1)
+  out[#out + 1] = data.note
+  for i, line in ipairs(out) do
+    out[i] = escape(line)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- The --json document: the sockets without their display text, and no note
+-- (the probe's status says it).
+local function document(data)
+  local sockets = json.array({})
+  for i, r in ipairs(data.sockets) do
+    local row = {}
+    for k, v in pairs(r) do
+      row[k] = v
+    end
+    row.endpoint = nil
+    sockets[i] = row
+  end
+  return json.encode({ recipe = "whoowns", target = data.target, sockets = sockets, probe = data.probe,
+    stale = data.stale })
 end
 
 return cr.recipe {
@@ -261,4 +276,6 @@ return cr.recipe {
   run = function(_, args)
     return whoowns(args.what.text, args.what)
   end,
+  text = text,
+  json = document,
 }

@@ -29,6 +29,10 @@ size_t cr_text_clean_prefix(const char *s, size_t len, unsigned flags);
 size_t cr_text_escape(const char *s, size_t len, char *out, size_t cap, unsigned flags,
                       size_t *consumed);
 
+/* Copies the NUL-terminated s escaped into out, NUL-terminated; cut at a
+ * whole character or escape when out is too small. For a path in a message. */
+void cr_text_escape_cstr(const char *s, char *out, size_t outlen);
+
 /* Writes s[0, len) escaped to f. Returns what fwrite's failure would: 0 on
  * success, EOF when a write failed. */
 int cr_text_write(FILE *f, const char *s, size_t len, unsigned flags);

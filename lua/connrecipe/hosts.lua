@@ -1,4 +1,5 @@
 -- cr.sys.hosts: /etc/hosts as the files NSS backend reads it.
+local cr = require "connrecipe"
 local util = require "connrecipe.sysutil"
 
 local hosts = {}
@@ -55,7 +56,6 @@ function hosts.hosts(path)
   return hosts.parse_hosts(text)
 end
 
-local scan -- cr.sys._hosts_scan, the C scanner, set by hosts._bind_scan
 
 --- cr.sys.hosts_lookup(name [, path]) -> the entries naming `name` (case
 --- insensitive), in file order: glibc returns the first for gethostbyname and,
@@ -64,7 +64,7 @@ local scan -- cr.sys._hosts_scan, the C scanner, set by hosts._bind_scan
 --- more memory than a short one.
 function hosts.hosts_lookup(name, path)
   path = path or "/etc/hosts"
-  local lines, err, code = scan(name, path)
+  local lines, err, code = cr.sys._hosts_scan(name, path)
   if not lines then
     return nil, err, code
   end
@@ -77,11 +77,6 @@ function hosts.hosts_lookup(name, path)
     end
   end
   return found
-end
-
---- Called by facts.lua with the C scanner before cr.sys is filled in.
-function hosts._bind_scan(c_fn)
-  scan = c_fn
 end
 
 return hosts

@@ -157,10 +157,15 @@ function report.text(run)
       out[#out + 1] = ""
     end
     out[#out + 1] = "checks:"
+    local width = 0
     for _, c in ipairs(run.checks) do
-      local state = c.unfinished and "unfinished" or c.ok and "ok" or "FAILED"
-      out[#out + 1] = ("  %-32s %8.2f ms  %s%s"):format(escape(c.name), c.ms, state,
-        c.error and (": " .. escape(c.error)) or "")
+      width = math.max(width, #escape(c.name))
+    end
+    for _, c in ipairs(run.checks) do
+      local state = c.unfinished and "unfinished" .. (c.error and (": " .. c.error) or "")
+        or not c.ok and "FAILED: " .. tostring(c.error)
+        or c.failure and ("no result: %s%s"):format(c.failure, c.code and (" (" .. c.code .. ")") or "") or "ok"
+      out[#out + 1] = ("  %-" .. width .. "s %8.2f ms  %s"):format(escape(c.name), c.ms, escape(state))
     end
     out[#out + 1] = ("elapsed %.1f ms"):format(run.elapsed_ms)
   end
@@ -189,8 +194,8 @@ local function evidence_json(evidence)
   return is_array and json.array(value) or value
 end
 
---- report.json(run) -> the one JSON document of --json
-function report.json(run)
+--- report.document(run) -> the one JSON document of --json, as a table
+function report.document(run)
   local findings = json.array()
   for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
     findings[#findings + 1] = {
@@ -201,9 +206,9 @@ function report.json(run)
   end
   local checks = json.array()
   for _, c in ipairs(run.checks) do
-    checks[#checks + 1] = { name = c.name, ms = c.ms, ok = c.ok, error = c.error }
+    checks[#checks + 1] = { name = c.name, ms = c.ms, ok = c.ok, error = c.error, failure = c.failure, code = c.code }
   end
-  return json.encode {
+  return {
     schema = 1,
     recipe = run.recipe,
     target = run.target or json.null,
@@ -214,6 +219,11 @@ function report.json(run)
     ok = run.ok, -- true exactly when the exit status is 0
     interrupted = run.interrupted, -- "deadline" or "sigint" when the run was cut short, else absent
   }
+end
+
+--- report.json(run) -> the one JSON document of --json
+function report.json(run)
+  return json.encode(report.document(run))
 end
 
 return report

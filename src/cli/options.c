@@ -172,7 +172,8 @@ void cli_print_help(void) {
       "  0    success, nothing wrong found\n"
       "  1    the recipe found a problem\n"
       "  2    bad usage or bad input\n"
-      "  3    error in the recipe or in connrecipe (also: --deadline expired)\n"
+      "  3    error in the recipe or in connrecipe (also: --deadline expired, a\n"
+      "       write to standard output failed)\n"
       "  130  interrupted (Ctrl-C)\n",
       stdout);
 }

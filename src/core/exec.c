@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "connrecipe/duration.h"
 
 typedef struct {
   char *data;
@@ -155,7 +156,7 @@ static void on_timeout(uv_timer_t *t) {
   if (!ex->exited) {
     ex->timed_out = 1;
     kill_group(ex, SIGTERM);
-    uv_timer_start(&ex->kill_timer, on_kill_timer, (uint64_t)(ex->kill_grace * 1000), 0);
+    uv_timer_start(&ex->kill_timer, on_kill_timer, cr_seconds_to_ms(ex->kill_grace), 0);
   } else {
     kill_group(ex, SIGKILL); /* what is left of the group holds the pipes */
   }
@@ -240,7 +241,7 @@ static void start_io(cr_exec *ex, const cr_exec_options *opts, int with_stdin) {
     close_handle(ex, (uv_handle_t *)&ex->in);
   }
   if (opts->timeout > 0)
-    uv_timer_start(&ex->timeout_timer, on_timeout, (uint64_t)(opts->timeout * 1000 + 0.5), 0);
+    uv_timer_start(&ex->timeout_timer, on_timeout, cr_seconds_to_ms(opts->timeout), 0);
 }
 
 int cr_exec_start(uv_loop_t *loop, const cr_exec_options *opts, cr_exec_cb cb, void *data,
@@ -288,5 +289,3 @@ void cr_exec_cancel(cr_exec *ex) {
   kill_group(ex, SIGKILL);
   close_all(ex); /* the process handle follows in on_child_exit, once reaped */
 }
-
-int cr_exec_pid(const cr_exec *ex) { return ex->process.pid; }

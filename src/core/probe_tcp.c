@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "connrecipe/probe.h"
+#include "connrecipe/duration.h"
 
 #define BANNER_QUIET_MS 100 /* after data, stop reading once the peer pauses this long */
 
@@ -214,7 +215,7 @@ int cr_tcp_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tcp_prob
   p->data = data;
   p->fd = -1;
   p->t0 = uv_hrtime();
-  p->timeout_ms = (uint64_t)((o->timeout > 0 ? o->timeout : 2.0) * 1000 + 0.5);
+  p->timeout_ms = cr_seconds_to_ms(o->timeout > 0 ? o->timeout : 2.0);
   p->read_banner = o->read_banner || o->send;
   p->read_bytes = o->read_bytes ? o->read_bytes : 256;
   if (o->send && o->send_len) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "connrecipe/probe.h"
+#include "connrecipe/duration.h"
 
 struct cr_udp_probe {
   uv_loop_t *loop;
@@ -108,7 +109,7 @@ int cr_udp_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_udp_prob
   p->fd = -1;
   p->t0 = uv_hrtime();
   p->read_bytes = o->read_bytes ? o->read_bytes : 256;
-  uint64_t timeout_ms = (uint64_t)((o->timeout > 0 ? o->timeout : 2.0) * 1000 + 0.5);
+  uint64_t timeout_ms = cr_seconds_to_ms(o->timeout > 0 ? o->timeout : 2.0);
   uv_timer_init(loop, &p->timer);
   p->timer.data = p;
   p->handles = 1;

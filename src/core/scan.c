@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "connrecipe/probe.h"
+#include "connrecipe/duration.h"
 
 #define FILL_BATCH 2048  /* connects started per loop turn, so timers still run */
 #define FD_RETRY_MS 10   /* wait before retrying when no descriptor is left */
@@ -365,7 +366,7 @@ int cr_scan_start(uv_loop_t *loop, const cr_scan_options *o, cr_scan_cb cb, void
   s->loop = loop;
   s->target = o->target;
   s->ports = *o->ports;
-  s->timeout_ms = (uint64_t)((o->timeout > 0 ? o->timeout : 2.0) * 1000 + 0.5);
+  s->timeout_ms = cr_seconds_to_ms(o->timeout > 0 ? o->timeout : 2.0);
   if (s->timeout_ms == 0) s->timeout_ms = 1;
   int want = o->concurrency > 0 ? o->concurrency : 1000;
   s->max_window = want < s->ports.count ? want : s->ports.count;

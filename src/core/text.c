@@ -111,6 +111,12 @@ size_t cr_text_escape(const char *s, size_t len, char *out, size_t cap, unsigned
   return o;
 }
 
+void cr_text_escape_cstr(const char *s, char *out, size_t outlen) {
+  if (outlen == 0) return;
+  size_t used;
+  out[cr_text_escape(s, strlen(s), out, outlen - 1, 0, &used)] = '\0';
+}
+
 int cr_text_write(FILE *f, const char *s, size_t len, unsigned flags) {
   char buf[4096];
   while (len > 0) {

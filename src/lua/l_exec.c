@@ -8,6 +8,7 @@
 #include "connrecipe/exec.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "connrecipe/duration.h"
 
 typedef struct {
   cr_op op;
@@ -93,9 +94,9 @@ static void check_options(lua_State *L, cr_exec_options *o) {
       luaL_error(L, "cr.exec: unknown option '%s' (expected timeout, stdin, max_output, inherit)", k);
   }
   if (lua_getfield(L, 1, "timeout") != LUA_TNIL) {
-    if (!lua_isnumber(L, -1) || !(lua_tonumber(L, -1) > 0) || lua_tonumber(L, -1) > 1e9) /* NaN too */
+    if (!lua_isnumber(L, -1) || !(lua_tonumber(L, -1) > 0)) /* NaN too */
       luaL_error(L, "cr.exec: timeout must be a number of seconds > 0");
-    o->timeout = lua_tonumber(L, -1);
+    o->timeout = cr_seconds_clamp(lua_tonumber(L, -1));
   }
   if (lua_getfield(L, 1, "stdin") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "cr.exec: stdin must be a string");
@@ -114,10 +115,7 @@ static void check_options(lua_State *L, cr_exec_options *o) {
 
 static int push_spawn_failure(lua_State *L, const char *prog, int rc) {
   const char *why = rc == UV_ENOENT ? "not found" : rc == UV_EACCES ? "permission denied" : uv_strerror(rc);
-  lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", prog, why);
-  lua_pushstring(L, uv_err_name(rc));
-  return 3;
+  return cr_push_failure(L, uv_err_name(rc), "%s: %s", prog, why);
 }
 
 /* Children started with inherit = true: they may have written to our stdout,

@@ -7,7 +7,7 @@
 
 #include <lauxlib.h>
 
-#include "connrecipe/sockets.h"
+#include "connrecipe/process.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 
@@ -20,8 +20,10 @@ typedef struct {
   cr_op op;
   uv_work_t req;
   pid_t pid;    /* get: this one; 0: all */
-  int find_ref; /* find: registry ref of the pattern, LUA_NOREF otherwise */
-  lua_State *L; /* only for luaL_unref in destroy */
+  /* find: a copy of the pattern, NULL otherwise. The op holds no Lua reference:
+   * it may be freed after the coroutine that started it is gone. */
+  char *pattern;
+  size_t pattern_len;
   int rc;
   proc_entry *v;
   size_t n;
@@ -90,7 +92,7 @@ static void process_destroy(cr_op *op) {
   for (size_t i = 0; i < o->n; i++)
     cr_process_free(&o->v[i].p);
   free(o->v);
-  if (o->find_ref != LUA_NOREF) luaL_unref(o->L, LUA_REGISTRYINDEX, o->find_ref);
+  free(o->pattern);
 }
 
 /* Pushes the cmdline as an array of strings. */
@@ -121,18 +123,18 @@ static void push_process(lua_State *L, const proc_entry *e) {
   lua_setfield(L, -2, "state");
   cr_set_number(L, "start_time", p->start_time);
   cr_set_number(L, "age", p->age);
-  if (p->cgroup[0]) cr_set_string(L, "cgroup", p->cgroup);
-  if (p->unit[0]) cr_set_string(L, "unit", p->unit);
-  if (p->container[0]) cr_set_string(L, "container", p->container);
+  if (p->cgroup.path[0]) cr_set_string(L, "cgroup", p->cgroup.path);
+  if (p->cgroup.unit[0]) cr_set_string(L, "unit", p->cgroup.unit);
+  if (p->cgroup.container[0]) cr_set_string(L, "container", p->cgroup.container);
   if (p->netns) cr_set_integer(L, "netns", (lua_Integer)p->netns);
 }
 
 /* string.find(subject, pattern) as pgrep -f does with a regex. */
-static int matches(lua_State *L, int pattern_ref, const char *subject, size_t len) {
+static int matches(lua_State *L, const process_op *o, const char *subject, size_t len) {
   lua_getglobal(L, "string");
   lua_getfield(L, -1, "find");
   lua_pushlstring(L, subject, len);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, pattern_ref);
+  lua_pushlstring(L, o->pattern, o->pattern_len);
   lua_call(L, 2, 1);
   int hit = !lua_isnil(L, -1);
   lua_pop(L, 2);
@@ -140,7 +142,7 @@ static int matches(lua_State *L, int pattern_ref, const char *subject, size_t le
 }
 
 static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
-  if (matches(L, o->find_ref, p->comm, strlen(p->comm))) return 1;
+  if (matches(L, o, p->comm, strlen(p->comm))) return 1;
   if (!p->cmdline_len) return 0;
   /* the command line joined with spaces, as pgrep -f matches it */
   char *joined = malloc(p->cmdline_len);
@@ -151,40 +153,27 @@ static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
     len--;
   for (size_t i = 0; i < len; i++)
     if (joined[i] == '\0') joined[i] = ' ';
-  int hit = matches(L, o->find_ref, joined, len);
+  int hit = matches(L, o, joined, len);
   free(joined);
   return hit;
 }
 
 static int process_push(cr_op *op, lua_State *L) {
   process_op *o = (process_op *)op;
-  if (o->rc == -ECANCELED) return cr_push_failure(L, "cancelled", "ECANCELED");
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "cancelled");
   if (o->pid) {
     if (o->rc == -ESRCH) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "no process %d", (int)o->pid);
-      lua_pushstring(L, "ESRCH");
-      return 3;
+      return cr_push_failure(L, "ESRCH", "no process %d", (int)o->pid);
     }
-    if (o->rc) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "cannot read /proc/%d: %s", (int)o->pid, strerror(-o->rc));
-      lua_pushstring(L, o->rc == -EACCES ? "EACCES" : "EIO");
-      return 3;
-    }
+    if (o->rc) return cr_push_errno(L, o->rc, "cannot read /proc/%d", (int)o->pid);
     push_process(L, &o->v[0]);
     return 1;
   }
-  if (o->rc) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot list /proc: %s", strerror(-o->rc));
-    lua_pushstring(L, "EIO");
-    return 3;
-  }
+  if (o->rc) return cr_push_errno(L, o->rc, "cannot list /proc");
   lua_createtable(L, (int)o->n, 0);
   int k = 0;
   for (size_t i = 0; i < o->n; i++) {
-    if (o->find_ref != LUA_NOREF && !find_hit(L, o, &o->v[i].p)) continue;
+    if (o->pattern && !find_hit(L, o, &o->v[i].p)) continue;
     push_process(L, &o->v[i]);
     lua_rawseti(L, -2, ++k);
   }
@@ -197,11 +186,14 @@ static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) 
   cr_check_async(L, fname);
   process_op *o = cr_op_new(L, &process_type, sizeof *o);
   o->pid = pid;
-  o->L = L;
-  o->find_ref = LUA_NOREF;
   if (pattern_index) {
-    lua_pushvalue(L, pattern_index);
-    o->find_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    const char *pattern = lua_tolstring(L, pattern_index, &o->pattern_len);
+    o->pattern = malloc(o->pattern_len + 1);
+    if (!o->pattern) {
+      cr_op_unref(&o->op);
+      return luaL_error(L, "not enough memory");
+    }
+    memcpy(o->pattern, pattern, o->pattern_len + 1);
   }
   o->req.data = o;
   cr_op_ref(&o->op);
@@ -209,7 +201,7 @@ static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) 
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);
-    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "%s: cannot start", fname);
   }
   return cr_op_await(L, &o->op);
 }

@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 
 #include "runtime/internal.h"
+#include "connrecipe/duration.h"
 
 #define RUNTIME_KEY "connrecipe.runtime"   /* registry: the runtime's userdata */
 #define RUNTIME_MT "connrecipe.runtime.mt" /* registry: its metatable */
@@ -198,8 +199,8 @@ int cr_runtime_sigint_leave(cr_runtime *rt, cr_sigint_scope *scope) {
 
 void cr_runtime_set_deadline(cr_runtime *rt, double seconds) {
   if (seconds <= 0) return;
-  deadline_ns = uv_hrtime() + (uint64_t)(seconds * 1e9);
-  uv_timer_start(&rt->deadline_timer, on_deadline, (uint64_t)(seconds * 1000 + 0.5), 0);
+  deadline_ns = uv_hrtime() + cr_seconds_to_ns(seconds);
+  uv_timer_start(&rt->deadline_timer, on_deadline, cr_seconds_to_ms(seconds), 0);
   if (!sigint_runtime) sigint_runtime = rt;
 }
 

@@ -75,6 +75,16 @@ static void cut_between_whole_units(void **state) {
   assert_int_equal(used, sizeof in);
 }
 
+static void a_c_string_escaped_and_terminated(void **state) {
+  char out[64];
+  cr_text_escape_cstr("a\033]0;t\007\n\t\\b\x7f", out, sizeof out);
+  assert_string_equal(out, "a\\x1b]0;t\\a\\n\\t\\b\\x7f");
+  cr_text_escape_cstr("C1 \xc2\x9b, not \xc3\xa9 or \xc3\x80", out, sizeof out);
+  assert_string_equal(out, "C1 \\xc2\\x9b, not \xc3\xa9 or \xc3\x80");
+  cr_text_escape_cstr("\033\033\033", out, 9); /* cut at a whole escape */
+  assert_string_equal(out, "\\x1b\\x1b");
+}
+
 static void writes_to_a_stream(void **state) {
   char buf[64] = {0};
   FILE *f = fmemopen(buf, sizeof buf, "w");
@@ -91,6 +101,7 @@ int main(void) {
       cmocka_unit_test(printable_text_passes),
       cmocka_unit_test(keep_lines_keeps_newline_and_tab_only),
       cmocka_unit_test(cut_between_whole_units),
+      cmocka_unit_test(a_c_string_escaped_and_terminated),
       cmocka_unit_test(writes_to_a_stream),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
