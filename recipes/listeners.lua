@@ -15,7 +15,9 @@ local function print_table(socks, info, opts)
   if (info.owners_unknown or 0) > 0 then
     io.stderr:write(("connrecipe: listeners: %d socket(s) with no visible owner (%s)\n"):format(
       info.owners_unknown,
-      (info.processes_unreadable or 0) > 0
+      (info.processes_no_fds or 0) > 0
+          and "connrecipe reached its limit on open files while reading /proc: raise ulimit -n"
+        or (info.processes_unreadable or 0) > 0
           and ("the fds of %d process(es) could not be read: not root, hidepid or a security module")
             :format(info.processes_unreadable)
         or "held outside this pid namespace or by the kernel"))

@@ -12,6 +12,7 @@
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
+#include "cli/thread_pool.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 #include "version.h"
@@ -321,6 +322,10 @@ int main(int argc, char **argv) {
           stderr);
     cli_free(&cs.opts);
     return EXIT_USAGE;
+  }
+  if (thread_pool_start() != 0) {
+    cli_free(&cs.opts);
+    return EXIT_INTERNAL;
   }
   recipe_path_init(&cs.path);
   lua_State *L = luaL_newstate();
