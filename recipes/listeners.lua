@@ -3,28 +3,31 @@
 -- holding each one, its user, systemd unit or container and namespace.
 local json = require "connrecipe.json"
 
--- The table itself is rendered in C (cr.format_sockets): sorted by protocol,
--- address and port, it stays fast at 50k listeners.
-local function print_table(socks, info, opts)
-  io.stdout:write(cr.format_sockets(socks, { netns = opts.all_netns }))
-  if opts.all_netns and (info.namespaces_unreadable or 0) > 0 then
-    io.stderr:write(("connrecipe: listeners: the network namespace of %d process(es) could not be read "
+-- The text: the table, rendered in C (cr.format_sockets: sorted by protocol,
+-- address and port, it stays fast at 50k listeners), and on stderr what could
+-- not be seen.
+local function text(data, ctx)
+  local notes = {}
+  if ctx.args.all_netns and (data.namespaces_unreadable or 0) > 0 then
+    notes[#notes + 1] = ("connrecipe: listeners: the network namespace of %d process(es) could not be read "
       .. "(not root, or a security module): a namespace only they are in is not shown\n"):format(
-        info.namespaces_unreadable))
+        data.namespaces_unreadable)
   end
-  if (info.owners_unknown or 0) > 0 then
-    io.stderr:write(("connrecipe: listeners: %d socket(s) with no visible owner (%s)\n"):format(
-      info.owners_unknown,
-      (info.processes_no_fds or 0) > 0
+  if (data.owners_unknown or 0) > 0 then
+    notes[#notes + 1] = ("connrecipe: listeners: %d socket(s) with no visible owner (%s)\n"):format(
+      data.owners_unknown,
+      (data.processes_no_fds or 0) > 0
           and "connrecipe reached its limit on open files while reading /proc: raise ulimit -n"
-        or (info.processes_unreadable or 0) > 0
+        or data.hidepid and "/proc is mounted with hidepid: other users' processes are invisible; run as root"
+        or (data.processes_unreadable or 0) > 0
           and ("the fds of %d process(es) could not be read: not root, hidepid or a security module")
-            :format(info.processes_unreadable)
-        or "held outside this pid namespace or by the kernel"))
+            :format(data.processes_unreadable)
+        or "held outside this pid namespace or by the kernel")
   end
+  return cr.format_sockets(data.sockets, { netns = ctx.args.all_netns }), table.concat(notes)
 end
 
--- JSON written directly: the fixed shape of a socket row, fast for 50k rows
+-- JSON written by hand: the fixed shape of a socket row, fast for 50k rows
 -- (json.encode sorts every key of the document, which is slow at that size).
 local function jstr(v)
   return '"' .. json.utf8(v):gsub('[%c"\\]', function(c)
@@ -65,13 +68,14 @@ local function json_row(s)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
-local function print_json(socks, info)
+-- The --json document: {"recipe", "sources", "sockets"}
+local function document(data)
   local rows = {}
-  for i, s in ipairs(socks) do
+  for i, s in ipairs(data.sockets) do
     rows[i] = json_row(s)
   end
-  io.stdout:write('{"recipe":"listeners","sources":', json.encode(info.sources or {}), ',"sockets":[',
-    table.concat(rows, ","), "]}\n")
+  return '{"recipe":"listeners","sources":' .. json.encode(data.sources or {}) .. ',"sockets":['
+    .. table.concat(rows, ",") .. "]}"
 end
 
 return cr.recipe {
@@ -89,14 +93,12 @@ return cr.recipe {
       netns = opts.all_netns and "all" or "self",
     })
     if not socks then
-      io.stderr:write("connrecipe: listeners: ", info, "\n")
-      return 1
+      return nil, info
     end
-    if cr.cli.json then
-      print_json(socks, info)
-    else
-      print_table(socks, info, opts)
-    end
-    return 0
+    return { sockets = socks, sources = info.sources, namespaces_unreadable = info.namespaces_unreadable,
+      owners_unknown = info.owners_unknown, processes_unreadable = info.processes_unreadable,
+      processes_no_fds = info.processes_no_fds, hidepid = info.hidepid }
   end,
+  text = text,
+  json = document,
 }

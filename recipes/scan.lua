@@ -13,19 +13,39 @@ local function progress_bar(p)
   io.stderr:flush()
 end
 
+-- The text: a summary line, then each open port (with -v, how many ports
+-- ended in each status).
+local function text(data, ctx)
+  local shown = data.addr == data.host and data.host or ("%s (%s)"):format(data.host, data.addr)
+  local out = { ("%s: %d open of %d TCP ports scanned in %.2f s"):format(shown, #data.open, data.total,
+    data.elapsed) }
+  for _, port in ipairs(data.open) do
+    out[#out + 1] = ("%d/tcp open"):format(port)
+  end
+  if ctx.verbose then
+    local parts = {}
+    for status, n in pairs(data.counts) do
+      parts[#parts + 1] = ("%s %d"):format(status, n)
+    end
+    table.sort(parts)
+    out[#out + 1] = "counts: " .. table.concat(parts, ", ")
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
 return cr.recipe {
   name = "scan",
   description = "Which TCP ports on HOST accept a connection: a connect scan, as nmap -sT.",
   params = {
-    { "host", positional = true, help = "name or address to scan (resolved as a client would)" },
+    { "host", type = "host", positional = true, help = "name or address to scan (resolved as a client would)" },
     { "ports", default = "1-1024", metavar = "SPEC", help = "ports: lists and ranges, e.g. 22,80,8000-8100" },
     { "timeout", type = "number", default = 2, min = 0.001, max = 3600, metavar = "S",
       help = "seconds to wait per port" },
     { "concurrency", type = "integer", default = 1000, min = 1, max = 65535, metavar = "N",
       help = "connections in flight at once" },
   },
-  run = function(_, o)
-    local show_progress = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty
+  run = function(ctx, o)
+    local show_progress = ctx.interactive -- a terminal on stderr, neither --json nor -q
     local ok, result, msg = pcall(cr.probe.scan, {
       host = o.host,
       ports = o.ports,
@@ -37,40 +57,13 @@ return cr.recipe {
       io.stderr:write("\r\27[K")
     end
     if not ok then -- a bad port spec: the message names the bad part
-      io.stderr:write("connrecipe: scan: --ports: ", (tostring(result):gsub("^.-cr%.probe%.scan: ", "")), "\n")
-      return 2
+      return nil, "--ports: " .. tostring(result):gsub("^.-cr%.probe%.scan: ", ""), 2
     end
     if not result then
-      io.stderr:write("connrecipe: scan: ", msg, "\n")
-      return 1
+      return nil, msg
     end
-
-    if cr.cli.json then
-      print(json.encode({
-        recipe = "scan",
-        host = o.host,
-        addr = result.addr,
-        open = json.array(result.open),
-        counts = result.counts,
-        total = result.total,
-        elapsed = result.elapsed,
-      }))
-      return 0
-    end
-
-    local shown = result.addr == o.host and o.host or ("%s (%s)"):format(o.host, result.addr)
-    print(("%s: %d open of %d TCP ports scanned in %.2f s"):format(shown, #result.open, result.total, result.elapsed))
-    for _, port in ipairs(result.open) do
-      print(("%d/tcp open"):format(port))
-    end
-    if cr.cli.verbose then
-      local parts = {}
-      for status, n in pairs(result.counts) do
-        parts[#parts + 1] = ("%s %d"):format(status, n)
-      end
-      table.sort(parts)
-      print("counts: " .. table.concat(parts, ", "))
-    end
-    return 0
+    return { host = o.host, addr = result.addr, open = json.array(result.open), counts = result.counts,
+      total = result.total, elapsed = result.elapsed }
   end,
+  text = text,
 }

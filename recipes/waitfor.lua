@@ -4,8 +4,6 @@
 -- becomes connrecipe's ("--" alone is a usage error, exit 2: as with timeout(1),
 -- a command was announced and is missing). Retries with backoff; progress on
 -- stderr on a terminal.
-local json = require "connrecipe.json"
-
 local MAX_INTERVAL = 2 -- seconds between attempts, at most, after backoff
 
 -- One attempt: "open", or the status that says why not, and a detail line.
@@ -24,33 +22,30 @@ local function attempt(target, probe_timeout)
   return r.status, r.results[1] and r.results[1].errno
 end
 
-local function report(o, up, elapsed, attempts, last)
-  if cr.cli.json then
-    print(json.encode {
-      recipe = "waitfor", target = o.target.display, up = up, elapsed = elapsed,
-      attempts = attempts, last_status = last,
-    })
-    return
+-- The text: one line saying whether the target came up. With a command to
+-- run, stdout belongs to the command: the line goes to stderr.
+local function text(data, ctx)
+  if ctx.quiet then
+    return nil
   end
-  if cr.cli.quiet then
-    return
-  end
-  -- with a command to run, stdout belongs to it: our line goes to stderr
-  local out = o.command and io.stderr or io.stdout
-  if up then
-    out:write(("%s is up after %.2f s (%d attempt%s)\n"):format(o.target.display, elapsed, attempts,
-      attempts == 1 and "" or "s"))
+  local line
+  if data.up then
+    line = ("%s is up after %.2f s (%d attempt%s)\n"):format(data.target, data.elapsed, data.attempts,
+      data.attempts == 1 and "" or "s")
   else
-    out:write(("%s did not accept a connection within %g s (%d attempts, last: %s)\n"):format(
-      o.target.display, o.timeout, attempts, last))
+    line = ("%s did not accept a connection within %g s (%d attempts, last: %s)\n"):format(
+      data.target, ctx.args.timeout, data.attempts, data.last_status)
   end
+  if ctx.args.command then
+    return nil, line
+  end
+  return line
 end
 
 local function run_command(command)
   local r, err, code = cr.exec { inherit = true, table.unpack(command) }
   if not r then
-    io.stderr:write("connrecipe: waitfor: ", err, "\n")
-    return code == "ENOENT" and 127 or 126 -- as a shell says it
+    return nil, err, code == "ENOENT" and 127 or 126 -- as a shell says it
   end
   return r.status
 end
@@ -83,16 +78,19 @@ return cr.recipe {
       ctx:progress("waiting for %s: %s%s, %.1f s", o.target.display, last, detail and (" " .. detail) or "",
         now - start)
       if deadline - now < 0.005 then -- timers have millisecond resolution: this is the end
-        report(o, false, now - start, attempts, last)
-        return 1
+        return { target = o.target.display, up = false, elapsed = now - start, attempts = attempts,
+          last_status = last }, 1
       end
       cr.sleep(math.min(interval, deadline - now))
       interval = math.min(interval * 1.5, MAX_INTERVAL)
     end
-    report(o, true, cr.now() - start, attempts, last)
+    -- shown before the command runs: its output follows ours
+    ctx:output { target = o.target.display, up = true, elapsed = cr.now() - start, attempts = attempts,
+      last_status = last }
     if o.command then -- never empty: "--" with nothing after it is a usage error
       return run_command(o.command)
     end
     return 0
   end,
+  text = text,
 }

@@ -28,16 +28,21 @@ local function parse_target(s)
   if not port or port < 1 or port > 65535 then
     return nil, ("'%s' is not PORT, ADDR:PORT or a socket path"):format(s)
   end
+  if addr == "0" then -- as servers print it: 0.0.0.0
+    addr = "0.0.0.0"
+  end
   if addr and not ipaddr.parse(addr) then
     return nil, ("'%s' is not an IP address (whoowns does not resolve names: use 127.0.0.1 or [::1])"):format(addr)
   end
-  return { port = port, addr = addr, text = s }
+  -- binding ::ffff:127.0.0.1 takes IPv4 127.0.0.1
+  return { port = port, addr = addr and ipaddr.unmap(addr:match("^%[(.*)%]$") or addr), text = s }
 end
 
--- The same address, whatever its spelling ([0:0:0:0:0:0:0:1] is ::1)?
+-- The same address, whatever its spelling ([0:0:0:0:0:0:0:1] is ::1,
+-- ::ffff:127.0.0.1 is 127.0.0.1)?
 local function same_addr(a, b)
-  local fa, ba = ipaddr.parse(a)
-  local fb, bb = ipaddr.parse(b)
+  local fa, ba = ipaddr.parse(ipaddr.unmap(a))
+  local fb, bb = ipaddr.parse(ipaddr.unmap(b))
   if not fa or fa ~= fb then
     return false
   end
@@ -56,16 +61,18 @@ end
 -- Would binding addr:port collide with socket s on that port? A wildcard
 -- takes every address of its family, a dual-stack [::] the IPv4 ones too --
 -- on either side: binding 0.0.0.0 collides with a socket on 127.0.0.1.
+-- A socket bound to ::ffff:127.0.0.1 holds IPv4 127.0.0.1.
 local function covers(s, addr)
   if not addr or same_addr(s.addr, addr) then
     return true
   end
   local v4 = addr:find(":", 1, true) == nil
-  local dual = s.family == "inet6" and same_addr(s.addr, "::") and s.v6only == false
+  local family = ipaddr.unmap(s.addr) ~= s.addr and "inet" or s.family
+  local dual = family == "inet6" and same_addr(s.addr, "::") and s.v6only == false
   if is_wildcard(addr) then
-    return (s.family == "inet") == v4 or (v4 and dual) or (not v4 and s.family == "inet")
+    return (family == "inet") == v4 or (v4 and dual) or (not v4 and family == "inet")
   end
-  if s.family == "inet" then
+  if family == "inet" then
     return v4 and same_addr(s.addr, "0.0.0.0")
   end
   return same_addr(s.addr, "::") and (not v4 or dual)
@@ -144,8 +151,7 @@ local function whoowns(target_arg, target)
   local socks, info = cr.sockets({ port = target.port, processes = true,
     proto = target.path and "unix" or nil })
   if not socks then
-    io.stderr:write("connrecipe: whoowns: ", info, "\n")
-    return 1
+    return nil, info
   end
   local found = {}
   for _, s in ipairs(socks) do
@@ -176,7 +182,7 @@ local function whoowns(target_arg, target)
     end
     report[#report + 1] = { proto = s.proto, family = s.family, addr = s.addr or s.path,
       port = s.port, state = s.state, inode = s.inode, owner_unknown = s.owner_unknown,
-      owner_unknown_reason = s.owner_unknown_reason, holders = holders, _sock = s }
+      owner_unknown_reason = s.owner_unknown_reason, holders = holders, endpoint = endpoint(s) }
   end
 
   -- a file path nothing here holds: stale, not a socket, or held from elsewhere?
@@ -205,37 +211,52 @@ local function whoowns(target_arg, target)
     end
   end
 
-  if cr.cli.json then
-    for _, r in ipairs(report) do
-      r._sock = nil
-    end
-    print(json.encode({ recipe = "whoowns", target = target_arg, sockets = report, probe = probe,
-      stale = probe and probe == "refused" or nil }))
-  elseif unheld then
-    print(unheld)
-  elseif #report == 0 then
-    print(("nothing holds %s: it is free to bind"):format(target_arg))
-  else
-    for _, r in ipairs(report) do
-      print(("%s %s %s (inode %d)"):format(r.proto, endpoint(r._sock), r.state, r.inode))
-      for _, h in ipairs(r.holders) do
-        if h.exited then
-          print(("  %s/%d (exited just now)"):format(h.comm, h.pid))
-        else
-          local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
-          print(("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age)))
-          print("    " .. table.concat(h.cmdline, " "))
-        end
-      end
-      if r.owner_unknown then
-        print("  owner unknown: " .. (r.owner_unknown_reason or "?"))
+  local data = { target = target_arg, sockets = report, probe = probe, stale = probe and probe == "refused" or nil,
+    note = unheld or detached }
+  return data, code or (#report > 0 and 0 or 1)
+end
+
+-- The text: each socket, its holders with their process tree, unit or
+-- container and age, and what probing a path nothing holds said.
+local function text(data)
+  local out = {}
+  if #data.sockets == 0 then
+    out[1] = data.note or ("nothing holds %s: it is free to bind"):format(data.target)
+    return out[1] .. "\n"
+  end
+  for _, r in ipairs(data.sockets) do
+    out[#out + 1] = ("%s %s %s (inode %d)"):format(r.proto, r.endpoint, r.state, r.inode)
+    for _, h in ipairs(r.holders) do
+      if h.exited then
+        out[#out + 1] = ("  %s/%d (exited just now)"):format(h.comm, h.pid)
+      else
+        local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
+        out[#out + 1] = ("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age))
+        out[#out + 1] = "    " .. table.concat(h.cmdline, " ")
       end
     end
-    if detached then
-      print(detached)
+    if r.owner_unknown then
+      out[#out + 1] = "  owner unknown: " .. (r.owner_unknown_reason or "?")
     end
   end
-  return code or (#report > 0 and 0 or 1)
+  out[#out + 1] = data.note
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- The --json document: the sockets without their display text, and no note
+-- (the probe's status says it).
+local function document(data)
+  local sockets = json.array({})
+  for i, r in ipairs(data.sockets) do
+    local row = {}
+    for k, v in pairs(r) do
+      row[k] = v
+    end
+    row.endpoint = nil
+    sockets[i] = row
+  end
+  return json.encode({ recipe = "whoowns", target = data.target, sockets = sockets, probe = data.probe,
+    stale = data.stale })
 end
 
 return cr.recipe {
@@ -248,4 +269,6 @@ return cr.recipe {
   run = function(_, args)
     return whoowns(args.what.text, args.what)
   end,
+  text = text,
+  json = document,
 }

@@ -6,14 +6,17 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 case "$seconds" in *[!0-9]* | "") echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCONNRECIPE_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j1 --target fuzz_procnet fuzz_portspec
+cmake --build build-fuzz -j1 --target fuzz_procnet fuzz_portspec fuzz_cgroup
 work="$(mktemp -d /tmp/connrecipe-fuzz.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/procnet" "$work/portspec"
+mkdir "$work/procnet" "$work/portspec" "$work/cgroup"
 cp tests/fuzz/corpus/procnet/* "$work/procnet/"
+cp tests/fuzz/corpus/cgroup/* "$work/cgroup/"
 printf '1-1024,8080' >"$work/portspec/seed"
 # crash artifacts land in build-fuzz/ so CI can keep them
 ./build-fuzz/tests/fuzz/fuzz_procnet -max_total_time="$seconds" -max_len=4096 \
   -artifact_prefix=build-fuzz/ "$work/procnet"
 ./build-fuzz/tests/fuzz/fuzz_portspec -max_total_time="$seconds" -max_len=256 \
   -artifact_prefix=build-fuzz/ "$work/portspec"
+./build-fuzz/tests/fuzz/fuzz_cgroup -max_total_time="$seconds" -max_len=4096 \
+  -artifact_prefix=build-fuzz/ "$work/cgroup"

@@ -46,7 +46,4 @@ int cr_exec_start(uv_loop_t *loop, const cr_exec_options *opts, cr_exec_cb cb, v
  * every handle (the loop must keep running until then). */
 void cr_exec_cancel(cr_exec *ex);
 
-/* Process id of the child (for messages and tests). */
-int cr_exec_pid(const cr_exec *ex);
-
 #endif

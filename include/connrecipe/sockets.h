@@ -10,8 +10,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "connrecipe/process.h"
+
 /* Protocol bits, also used as masks. */
-enum { CR_PROTO_TCP = 1, CR_PROTO_UDP = 2, CR_PROTO_UNIX = 4, CR_PROTO_ALL = 7 };
+enum { CR_PROTO_TCP = 1, CR_PROTO_UDP = 2, CR_PROTO_UNIX = 4 };
 
 /* Socket states use the kernel's TCP numbering (TCP_ESTABLISHED = 1 ...
  * TCP_LISTEN = 10); unconnected UDP and Unix sockets are CR_ST_CLOSE. */
@@ -66,9 +68,27 @@ typedef struct cr_sock_query {
   int listeners;   /* listeners only: TCP LISTEN, UDP CLOSE, Unix LISTEN */
 } cr_sock_query;
 
+/* ---- the table as a container (socktable.c) --------------------------------- */
+
+/* An empty entry: all zero, v6only and drops unknown (-1). */
+void cr_sock_init(cr_sock *s);
 void cr_sock_table_free(cr_sock_table *t);
-/* Appends a zeroed entry; NULL when out of memory. */
+/* Drops the entries from index n on. */
+void cr_sock_table_truncate(cr_sock_table *t, size_t n);
+/* Appends an empty entry (cr_sock_init); NULL when out of memory. */
 cr_sock *cr_sock_table_add(cr_sock_table *t);
+/* Appends a copy of s (its path duplicated) with netns set, if s matches q.
+ * 0 or -ENOMEM. */
+int cr_sock_table_take(cr_sock_table *t, const cr_sock *s, const cr_sock_query *q, uint64_t netns);
+/* Does s match q (protocol, family, state, listeners)? */
+int cr_sock_matches(const cr_sock *s, const cr_sock_query *q);
+const char *cr_sock_state_name(int state);
+int cr_sock_state_from_name(const char *name); /* -1 unknown */
+const char *cr_sock_kind_name(int kind);       /* "tcp4", "tcp6", "udp4", "udp6", "unix" */
+int cr_sock_kind_proto(int kind);              /* CR_PROTO_* */
+int cr_sock_kind_family(int kind);             /* AF_INET, AF_INET6, AF_UNIX */
+
+/* ---- dumps: netlink first, /proc/net when it is missing (sockdump.c) ------- */
 
 /* Dumps the sockets matching q in the calling thread's network namespace with
  * NETLINK_SOCK_DIAG, falling back per kind to /proc/net/<file> when the
@@ -79,19 +99,14 @@ int cr_sock_dump(cr_sock_table *t, const cr_sock_query *q, uint64_t netns_inode)
  * "/proc/1234/net"): the way into another namespace without privilege. */
 int cr_sock_dump_procfs(cr_sock_table *t, const cr_sock_query *q, uint64_t netns_inode,
                         const char *procdir);
-/* The netlink part alone for one kind: 0, -ENOENT when the kernel lacks the
+/* The two readers (the leaves): sockdiag.c, procnet.c.
+ * The netlink part alone for one kind: 0, -ENOENT when the kernel lacks the
  * family / protocol, other -errno. */
 int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, uint64_t netns);
 /* The /proc fallback for one kind, reading `dir` (e.g. "/proc/net" or
  * "/proc/1234/net"): 0, -ENOENT when the file is missing. */
 int cr_procnet_read_kind(cr_sock_table *t, int kind, const char *dir, const cr_sock_query *q,
                          uint64_t netns);
-
-/* Does s match q (protocol, family, state, listeners)? */
-int cr_sock_matches(const cr_sock *s, const cr_sock_query *q);
-const char *cr_sock_state_name(int state);
-int cr_sock_state_from_name(const char *name); /* -1 unknown */
-const char *cr_sock_kind_name(int kind);       /* "tcp4", "tcp6", "udp4", "udp6", "unix" */
 
 /* ---- /proc/net line parsers (pure; fuzzed) -------------------------------- */
 
@@ -117,8 +132,8 @@ int cr_sockdiag_parse_unix(const void *msg, size_t len, cr_sock *out, char *path
 typedef struct cr_owner {
   pid_t pid;
   char comm[16];
-  char unit[64];      /* systemd unit from its cgroup, or "" */
-  char container[16]; /* short (12 hex) container id from its cgroup, or "" */
+  char unit[CR_UNIT_LEN];                  /* systemd unit from its cgroup, or "" */
+  char container[CR_CONTAINER_ID_LEN + 1]; /* full container id from its cgroup, or "" */
 } cr_owner;
 
 typedef struct cr_owner_map {
@@ -142,14 +157,13 @@ typedef struct cr_owner_map {
 int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m);
 void cr_owner_map_free(cr_owner_map *m);
 
-
 /* ---- network namespaces --------------------------------------------------- */
 
 typedef struct cr_netns {
   uint64_t inode;
-  pid_t pid;          /* a member process (0 when only a /run/netns file) */
-  char name[64];      /* /run/netns name, or "" */
-  char container[80]; /* container id from the member's cgroup, or "" */
+  pid_t pid;                               /* a member process (0 when only a /run/netns file) */
+  char name[64];                           /* /run/netns name, or "" */
+  char container[CR_CONTAINER_ID_LEN + 1]; /* full container id from the member's cgroup, or "" */
 } cr_netns;
 
 /* Inode of the caller's current network namespace (/proc/thread-self/ns/net). */
@@ -162,36 +176,8 @@ uint64_t cr_netns_self(void);
 int cr_netns_list(cr_netns **out, int *unreadable);
 /* Dumps the sockets of namespace ns: by entering it on a short-lived thread
  * (setns, needs CAP_SYS_ADMIN) or else via /proc/PID/net of a member.
- * *how is set to "self", "setns" or "procfs". Returns 0 or -errno. */
-int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **how);
-
-/* ---- processes ------------------------------------------------------------ */
-
-typedef struct cr_process {
-  pid_t pid, ppid;
-  uid_t uid;
-  char state;
-  char comm[64];
-  char *cmdline; /* NUL-separated args, cmdline_len bytes; NULL if none (kernel thread) */
-  size_t cmdline_len;
-  char exe[4096];
-  double start_time; /* epoch seconds */
-  double age;        /* seconds */
-  char cgroup[512];
-  char unit[128];
-  char container[80];
-  uint64_t netns;
-} cr_process;
-
-/* Reads everything through one open /proc/PID directory fd, so a recycled pid
- * is never mixed with the old process. 0, -ESRCH when gone, -errno. Fields that
- * cannot be read (exe without privilege) are left empty. */
-int cr_process_get(pid_t pid, cr_process *p);
-void cr_process_free(cr_process *p);
-/* Process ids (not threads) from /proc via getdents64; *out malloc'd. */
-int cr_process_pids(pid_t **out);
-/* The systemd unit and container id contained in a cgroup path. */
-void cr_cgroup_unit(const char *cgroup, char *unit, size_t cap);
-void cr_cgroup_container(const char *cgroup, char *id, size_t cap);
+ * *via is set to "self", "setns", "procfs", or "none" when no way in was
+ * left to try. Returns 0 or -errno. */
+int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **via);
 
 #endif

@@ -5,7 +5,10 @@
 -- coroutine.resume instead of the scheduler. These wrappers notice the marker,
 -- yield it on to the enclosing task, and hand the results back down when the
 -- scheduler resumes the task. Plain yields pass through untouched.
-return function(marker)
+local cr = require "connrecipe"
+
+return function()
+  local marker = cr._async_marker
   local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
   local co_status, co_close = coroutine.status, coroutine.close
 

@@ -1,11 +1,10 @@
 -- System facts on the module table: cr.sys, cr.firewall, cr.service.
--- Called once by luaopen_connrecipe with the module table (cr.sys already
--- holds the C binding for interfaces).
-return function(cr)
-  local util = require "connrecipe.sysutil"
-  util.bind(cr)
+-- Called once by the module loader (cr.sys already holds the C binding for
+-- interfaces, cr.sys._interfaces).
+local cr = require "connrecipe"
+
+return function()
   local sys = cr.sys
-  require("connrecipe.sys")._bind_interfaces(sys.interfaces)
   for _, name in ipairs({ "connrecipe.sys", "connrecipe.hosts", "connrecipe.resolver", "connrecipe.proxy" }) do
     for k, v in pairs(require(name)) do
       if not k:match("^_") then
@@ -14,6 +13,5 @@ return function(cr)
     end
   end
   cr.firewall = require "connrecipe.firewall"
-  cr.firewall._interfaces = sys.interfaces -- local addresses go through lo
   cr.service = require "connrecipe.service"
 end

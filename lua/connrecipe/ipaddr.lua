@@ -89,6 +89,25 @@ function ipaddr.parse(s)
   return nil
 end
 
+--- ipaddr.unmap(addr) -> "a.b.c.d" for an IPv4-mapped IPv6 address
+--- (::ffff:a.b.c.d, in any spelling): IPv4 on the wire. Anything else is
+--- returned as it is.
+function ipaddr.unmap(addr)
+  local family, b = ipaddr.parse(addr)
+  if family ~= "inet6" then
+    return addr
+  end
+  for i = 1, 10 do
+    if b[i] ~= 0 then
+      return addr
+    end
+  end
+  if b[11] ~= 0xff or b[12] ~= 0xff then
+    return addr
+  end
+  return ("%d.%d.%d.%d"):format(b[13], b[14], b[15], b[16])
+end
+
 --- ipaddr.parse_prefix("10.0.0.0/8") -> family, bytes, bits; a plain address
 --- has the full length. nil when malformed.
 function ipaddr.parse_prefix(s)

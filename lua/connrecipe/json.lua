@@ -1,7 +1,7 @@
 -- JSON for reports and --json output, over Debian's lua-dkjson (pure Lua).
 -- Arrays that may be empty must be marked with json.array so they encode as
 -- [] rather than {}.
-local dkjson = require "dkjson"
+local dkjson = require "connrecipe.sysrequire" ("dkjson") -- the system's, never one in "."
 
 local json = {}
 

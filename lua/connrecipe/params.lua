@@ -49,6 +49,13 @@ local converters = {
   target = function(text, p)
     return target.parse(text, { default_port = p.default_port })
   end,
+  host = function(text)
+    local ok, err = target.check_host(text)
+    if not ok then
+      return nil, err
+    end
+    return text
+  end,
   boolean = function(text)
     local v = ({ ["true"] = true, yes = true, on = true, ["1"] = true,
                  ["false"] = false, no = false, off = false, ["0"] = false })[text:lower()]

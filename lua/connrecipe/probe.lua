@@ -1,18 +1,22 @@
 -- cr.probe.tcp, cr.probe.udp and cr.probe.scan: name resolution, defaults and
 -- verdicts in Lua over the C halves (cr.probe._tcp, _udp, _scan). Called once
--- by the module loader with the module and the probe table.
-return function(cr, probe)
+-- by the module loader.
+local cr = require "connrecipe"
+
+return function()
+  local probe = cr.probe
   local c_tcp, c_udp, c_scan = probe._tcp, probe._udp, probe._scan
 
+  -- level: where a mistake is reported, the caller of probe.tcp / probe.udp
   local function check_target(fname, host, port, opts)
     if type(host) ~= "string" or host == "" then
-      error(("%s: host must be a non-empty string, got %s"):format(fname, type(host)), 3)
+      error(("%s: host must be a non-empty string, got %s"):format(fname, type(host)), 4)
     end
     if math.type(port) ~= "integer" or port < 1 or port > 65535 then
-      error(("%s: port must be an integer 1-65535, got %s"):format(fname, tostring(port)), 3)
+      error(("%s: port must be an integer 1-65535, got %s"):format(fname, tostring(port)), 4)
     end
     if opts ~= nil and type(opts) ~= "table" then
-      error(("%s: options must be a table, got %s"):format(fname, type(opts)), 3)
+      error(("%s: options must be a table, got %s"):format(fname, type(opts)), 4)
     end
     return opts or {}
   end
@@ -41,16 +45,25 @@ return function(cr, probe)
     return results[1].status, results[1]
   end
 
-  --- cr.probe.tcp(host, port [, opts]) -> {host, port, status, results = {...}}
-  function probe.tcp(host, port, opts)
-    opts = check_target("cr.probe.tcp", host, port, opts)
+  -- What TCP and UDP share: resolve, probe every address at once with the C
+  -- half, and the verdict. -> report, the decisive result; or nil, message, code.
+  local function probe_addresses(fname, c_probe, host, port, opts)
+    opts = check_target(fname, host, port, opts)
     local addrs, msg, code = addresses(host, opts)
     if not addrs then
       return nil, msg, code
     end
-    local results = c_tcp(addrs, port, opts)
+    local results = c_probe(addrs, port, opts)
     local status, decisive = overall(results)
-    local report = { host = host, port = port, status = status, results = results }
+    return { host = host, port = port, status = status, results = results }, decisive
+  end
+
+  --- cr.probe.tcp(host, port [, opts]) -> {host, port, status, results = {...}}
+  function probe.tcp(host, port, opts)
+    local report, decisive, code = probe_addresses("cr.probe.tcp", c_tcp, host, port, opts)
+    if not report then
+      return nil, decisive, code
+    end
     report.banner = decisive.banner
     report.self_connect = decisive.self_connect
     return report
@@ -58,14 +71,12 @@ return function(cr, probe)
 
   --- cr.probe.udp(host, port [, opts]) -> {host, port, status, results = {...}}
   function probe.udp(host, port, opts)
-    opts = check_target("cr.probe.udp", host, port, opts)
-    local addrs, msg, code = addresses(host, opts)
-    if not addrs then
-      return nil, msg, code
+    local report, decisive, code = probe_addresses("cr.probe.udp", c_udp, host, port, opts)
+    if not report then
+      return nil, decisive, code
     end
-    local results = c_udp(addrs, port, opts)
-    local status, decisive = overall(results)
-    return { host = host, port = port, status = status, results = results, reply = decisive.reply }
+    report.reply = decisive.reply
+    return report
   end
 
   local scan_keys = { host = true, ports = true, timeout = true, concurrency = true, on_progress = true,

@@ -1,16 +1,19 @@
 -- The recipe framework: cr.recipe{...} declares a playbook, execute() parses
 -- its arguments, runs it with a context that records checks and findings,
--- and renders the report. See docs/recipes.md.
+-- and has connrecipe.output render what it returned and found. See
+-- docs/recipes.md.
 local params = require "connrecipe.params"
-local report = require "connrecipe.report"
+local cr = require "connrecipe"
+local output = require "connrecipe.output"
 
-return function(cr)
+-- Called once by the module loader: cr.recipe and cr._recipe (for the runner).
+return function()
   local recipe = {}
   local recipe_mt = { __name = "connrecipe.recipe" }
   local Context = {}
   Context.__index = Context
 
-  --- cr.recipe{name, description, params = {...}, run = function(ctx, args)}
+  --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)}
   function recipe.declare(decl)
     if type(decl) ~= "table" then
       error("cr.recipe: expected a table {name, description, params, run}", 2)
@@ -23,6 +26,12 @@ return function(cr)
     r.description = decl.description or ""
     r.params, r.by_name = params.normalize(decl.params)
     r.run = decl.run
+    for _, renderer in ipairs { "text", "json" } do -- how its data reads (see connrecipe.output)
+      if decl[renderer] ~= nil and type(decl[renderer]) ~= "function" then
+        error(("cr.recipe: '%s' must be a function(data, ctx) returning text"):format(renderer), 2)
+      end
+      r[renderer] = decl[renderer]
+    end
     return r
   end
 
@@ -35,7 +44,8 @@ return function(cr)
   local severities = { ok = true, info = true, warn = true, error = true }
 
   --- ctx:check(name, fn, ...) -> fn's results, or nil, message if it raised.
-  --- Times one investigation step; recorded for -v and --json.
+  --- Times one investigation step; recorded for -v and --json (with the code
+  --- of a nil, message, code failure as entry.code).
   function Context:check(name, fn, ...)
     local t0 = cr.now()
     local running = { name = name, started = t0 }
@@ -54,6 +64,8 @@ return function(cr)
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
+    elseif res[2] == nil and type(res[4]) == "string" then
+      entry.code = res[4] -- fn returned nil, message, code: the code is kept for the checks to decide on
     end
     self.checks[#self.checks + 1] = entry
     if not res[1] then
@@ -101,116 +113,60 @@ return function(cr)
     end
   end
 
-  local function find(findings, id)
-    for _, f in ipairs(findings) do
-      if f.id == id then
-        return f
-      end
+  --- ctx:output(data): shows the data now, rendered by the framework (text by
+  --- the declaration's `text`, or --json), before run returns: waitfor shows
+  --- the target is up before it runs the command. Once per run; returning
+  --- data from run does the same at the end.
+  function Context:output(data)
+    if type(data) ~= "table" then
+      error("ctx:output: expected a table of data, got " .. type(data), 2)
     end
-  end
-
-  -- most severe first; among equals, higher `priority`, then the first recorded
-  local function default_verdict(findings)
-    local best
-    for _, f in ipairs(findings) do
-      if not best then
-        best = f
-      else
-        local fr, br = report.severity_rank[f.severity], report.severity_rank[best.severity]
-        if fr > br or (fr == br and (f.priority or 0) > (best.priority or 0)) then
-          best = f
-        end
-      end
+    if self.shown then
+      error("ctx:output: the run's data was already shown (once per run)", 2)
     end
-    return best
+    self.shown = { findings = #self.findings }
+    output.data(self._recipe, self, data)
   end
 
   -- ---- the run in progress, for a run cut short -----------------------------------
 
   -- What the runner is running: {name, started, ctx (once the recipe runs),
-  -- wrote (anything went to stdout), inherited (cr._inherited() at the
-  -- start)}. When --deadline or Ctrl-C cuts it short, recipe.stopped() prints
-  -- the report (text or --json) of what it found so far.
+  -- stdout (what stdout_mark said at the start)}. When --deadline or Ctrl-C
+  -- cuts it short, recipe.stopped() prints the report (text or --json) of what
+  -- it found so far.
   local active
-  local watching = false
 
-  -- Notes whether the recipe printed anything itself (print, io.write,
-  -- io.stdout:write): a recipe that printed its own document or report (or
-  -- anything else) gets none from the framework when it is cut short or ends
-  -- without findings.
-  local function watch_stdout()
-    if watching then
-      return
+  -- How much has gone to stdout: the bytes through the C stream stdout that
+  -- print, io.write and io.stdout:write use (counted in C by the executable,
+  -- src/cli/counted_stdout.c: no Lua function is replaced), fd 1's offset and
+  -- size when it is a regular file (children and files opened on /dev/stdout
+  -- move them), and the children started on our terminal (cr.exec{inherit =
+  -- true}).
+  local function stdout_mark()
+    local mark = { inherited = cr._inherited() }
+    if cr._stdout_written then
+      mark.written, mark.offset, mark.size = cr._stdout_written()
     end
-    watching = true
-    local methods = getmetatable(io.stdout).__index
-    local file_write, plain_print, io_write = methods.write, print, io.write
-    -- files the recipe opened on our stdout by name (io.output("/dev/stdout"))
-    local on_stdout = setmetatable({}, { __mode = "k" })
-    local stdout_names = { ["/dev/stdout"] = true, ["/dev/fd/1"] = true, ["/proc/self/fd/1"] = true }
-    local function is_stdout(f)
-      return f == io.stdout or on_stdout[f] ~= nil
-    end
-    local plain_open, plain_output = io.open, io.output
-    io.open = function(name, ...) -- luacheck: ignore 122
-      local f, err, code = plain_open(name, ...)
-      if f and stdout_names[name] then
-        on_stdout[f] = true
-      end
-      return f, err, code
-    end
-    io.output = function(file, ...) -- luacheck: ignore 122
-      local f = plain_output(file, ...)
-      if type(file) == "string" and stdout_names[file] then
-        on_stdout[f] = true
-      end
-      return f
-    end
-    methods.write = function(f, ...)
-      if active and is_stdout(f) then
-        active.wrote = true
-      end
-      return file_write(f, ...)
-    end
-    print = function(...) -- luacheck: ignore 121
-      if active then
-        active.wrote = true
-      end
-      return plain_print(...)
-    end
-    io.write = function(...) -- luacheck: ignore 122
-      if active and is_stdout(io.output()) then
-        active.wrote = true
-      end
-      return io_write(...)
-    end
-    -- A shell command (os.execute) or a pipe the recipe writes to (io.popen
-    -- with "w") runs a child whose stdout is ours.
-    local plain_execute, plain_popen = os.execute, io.popen
-    os.execute = function(...) -- luacheck: ignore 122
-      if active and select("#", ...) > 0 then
-        active.wrote = true
-      end
-      return plain_execute(...)
-    end
-    io.popen = function(cmd, mode, ...) -- luacheck: ignore 122
-      if active and type(mode) == "string" and mode:find("w", 1, true) then
-        active.wrote = true
-      end
-      return plain_popen(cmd, mode, ...)
-    end
+    return mark
   end
 
   --- recipe.begin(file_name): the runner is about to run this recipe file.
   function recipe.begin(file_name)
-    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now(), inherited = cr._inherited() }
-    watch_stdout()
+    active = { name = (file_name:gsub("%.lua$", "")), started = cr.now(), stdout = stdout_mark() }
   end
 
-  -- Whether the recipe wrote to stdout itself, or ran a child on our terminal
-  -- (cr.exec{inherit = true}) that may have.
+  -- Whether the recipe wrote to stdout itself since it started, or ran a
+  -- child on our terminal that may have: a recipe that printed its own
+  -- document or report (or anything else) gets none from the framework when
+  -- it is cut short or ends without findings.
   local function printed(run)
-    return run.wrote or cr._inherited() > run.inherited
+    local before, now = run.stdout, stdout_mark()
+    for _, k in ipairs { "inherited", "written", "offset", "size" } do
+      if now[k] and before[k] and now[k] ~= before[k] then
+        return true
+      end
+    end
+    return false
   end
 
   --- recipe.finish(): the recipe file's run is over; nothing is left to report.
@@ -218,102 +174,69 @@ return function(cr)
     active = nil
   end
 
-  local function stop_message(reason)
-    return reason == "deadline" and "deadline expired" or "interrupted"
-  end
-
   --- recipe.stopped(reason): called by the executable when --deadline
   --- ("deadline") or Ctrl-C ("sigint") cut the run short. Prints the report of
-  --- the findings and checks so far, with no verdict, unless the recipe already
-  --- printed something itself: --json always gives one document, and a
-  --- recipe's own output is not followed by the framework's. Under --json a
-  --- plain script gets the (empty) document too; the text report is only for
-  --- a declared recipe whose run had started.
+  --- the findings and checks so far, with no verdict, unless the recipe (or
+  --- the framework, for its data) already printed something: --json always
+  --- gives one document, and a recipe's own output is not followed by the
+  --- framework's. Under --json a plain script gets the (empty) document too;
+  --- the text report is only for a declared recipe whose run had started.
   function recipe.stopped(reason)
     local run = active
     active = nil
     if not run or printed(run) or not (cr.cli.json or run.ctx) then
       return
     end
-    local ctx = run.ctx or { findings = {}, checks = {}, running = {} }
-    local checks = table.move(ctx.checks, 1, #ctx.checks, 1, {})
-    local unfinished = {}
-    for c in pairs(ctx.running) do
-      unfinished[#unfinished + 1] = c
-    end
-    table.sort(unfinished, function(a, b) return a.started < b.started end)
-    local now = cr.now()
-    for _, c in ipairs(unfinished) do
-      checks[#checks + 1] = { name = c.name, ms = (now - c.started) * 1000, ok = false, unfinished = true,
-        error = stop_message(reason) }
-    end
-    local partial = {
-      recipe = run.name, target = ctx.target, findings = ctx.findings, checks = checks,
-      elapsed_ms = (now - run.started) * 1000, interrupted = reason, ok = false,
-      verbose = cr.cli.verbose, color = cr.cli.color,
-    }
-    if cr.cli.json then
-      io.stdout:write(report.json(partial), "\n")
-    elseif cr.cli.quiet then
-      io.stdout:write(report.cut_short_line(reason), "\n")
-    else
-      io.stdout:write(report.text(partial))
-    end
-    io.stdout:flush()
+    output.cut_short(run, reason)
   end
 
-  -- The verdict of a finished run and its exit status: 1 when the verdict is
-  -- an error (or, with no findings, when run returned false), else 0.
-  local function conclude(ctx, returned_false)
-    local verdict = ctx.verdict_id and find(ctx.findings, ctx.verdict_id) or default_verdict(ctx.findings)
-    if ctx.verdict_id and not verdict then
-      error(("ctx:verdict('%s'): no finding has that id"):format(ctx.verdict_id), 0)
-    end
-    local status = (verdict and verdict.severity == "error") and 1 or 0
-    if not verdict and returned_false then
-      status = 1
-    end
-    return verdict, status
-  end
-
-  -- Prints the report of a finished run and returns the exit status.
-  local function render(r, ctx, returned_false)
-    local verdict, status = conclude(ctx, returned_false)
-    local run = {
-      recipe = r.name, target = ctx.target, verdict = verdict and verdict.id, verdict_finding = verdict,
-      findings = ctx.findings, checks = ctx.checks, elapsed_ms = (cr.now() - ctx.started) * 1000,
-      verbose = cr.cli.verbose, color = cr.cli.color, ok = status == 0, returned_false = returned_false,
-    }
+  -- After data was shown: in text the report of any findings follows it;
+  -- under --json they were in the document, but those recorded later cannot
+  -- be. The exit status: the one run returned, else the verdict's.
+  local function after_data(r, ctx, outcome)
+    local _, verdict_status = output.conclude(ctx, false)
+    local later = #ctx.findings - ctx.shown.findings
     if cr.cli.json then
-      io.stdout:write(report.json(run), "\n")
-    else
-      local text = report.text(run)
-      if cr.cli.quiet then -- the headline alone
-        text = text:match("^[^\n]*\n")
+      if later > 0 then
+        output.late_findings(r, later)
       end
-      io.stdout:write(text)
+    elseif #ctx.findings > 0 then
+      output.report(r, ctx, false)
     end
-    return status
+    return outcome.status or verdict_status
   end
 
-  -- --json prints exactly one document. A recipe that printed to stdout itself
-  -- (or ran a child on our terminal) has made its own: the framework adds
-  -- none, and says on stderr that the findings it recorded are not shown. The
-  -- exit status still follows the verdict.
-  local function findings_left_out(r, ctx, returned_false)
-    local _, status = conclude(ctx, returned_false)
-    local n = #ctx.findings
-    io.stdout:flush()
-    io.stderr:write(("connrecipe: %s: the recipe printed to stdout itself under --json, so no document of its "
-      .. "%d finding%s follows (--json prints one document); the exit status still follows %s\n")
-      :format(r.name, n, n == 1 and "" or "s", n == 1 and "it" or "them"))
-    return status
-  end
-
-  local function usage_error(name, message)
-    io.stdout:flush()
-    io.stderr:write(("connrecipe: %s: %s (see 'connrecipe %s --help')\n"):format(name, message, name))
-    return 2
+  -- What the framework writes once run has returned, and the exit status.
+  local function finish_run(r, ctx, outcome)
+    if outcome.message then
+      return output.failure(r.name, outcome.message, outcome.status)
+    elseif outcome.data then
+      if ctx.shown then
+        error(r.name .. ": run returned data after ctx:output had shown it", 0)
+      end
+      ctx:output(outcome.data)
+    end
+    if ctx.shown then
+      return after_data(r, ctx, outcome)
+    elseif outcome.own then
+      return outcome.status -- the recipe printed its own output
+    end
+    local wrote = active and printed(active)
+    local returned_false = outcome.returned_false
+    if cr.cli.json and wrote then
+      if #ctx.findings > 0 then
+        output.left_out(r, #ctx.findings)
+        local _, status = output.conclude(ctx, returned_false)
+        return status
+      end
+    elseif #ctx.findings > 0 or cr.cli.json then
+      -- --json prints one document, also of a run that found nothing to say
+      return output.report(r, ctx, returned_false)
+    elseif cr.cli.verbose and not cr.cli.quiet and not wrote then
+      -- -v shows the checks that ran, also when they found nothing to say
+      return output.report(r, ctx, returned_false)
+    end
+    return returned_false and 1 or 0
   end
 
   --- Runs a declared recipe with its command-line arguments; returns the exit status.
@@ -321,15 +244,14 @@ return function(cr)
     r.name = r.name or file_name:gsub("%.lua$", "")
     local args, err = params.parse(r.params, r.by_name, argv)
     if args == "help" then
-      io.stdout:write(params.help(r.name, r.description, r.params))
-      return 0
+      return output.help(params.help(r.name, r.description, r.params))
     elseif not args then
-      return usage_error(r.name, err)
+      return output.usage_error(r.name, err)
     end
     local ctx = setmetatable({
       recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(),
       json = cr.cli.json, verbose = cr.cli.verbose, quiet = cr.cli.quiet,
-      interactive = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty,
+      interactive = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
     }, Context)
     for _, p in ipairs(r.params) do
       if p.type == "target" and type(args[p.key]) == "table" then
@@ -339,32 +261,15 @@ return function(cr)
     if active then
       active.name, active.ctx = r.name, ctx
     end
-    local res = table.pack(r.run(ctx, args))
-    local wrote = active and printed(active)
-    local returned_false = res[1] == false
-    -- `active` stays set while the report is built: a stop (--deadline, Ctrl-C)
-    -- that lands before the report is written still gets recipe.stopped's
-    -- document; once render has written, the write marks the run as printed.
-    local status
-    if math.type(res[1]) == "integer" then
-      status = res[1] -- the recipe printed its own output
-    elseif cr.cli.json and wrote then
-      if #ctx.findings > 0 then
-        status = findings_left_out(r, ctx, returned_false)
-      end
-    elseif #ctx.findings > 0 or cr.cli.json then
-      -- --json prints one document, also of a run that found nothing to say
-      status = render(r, ctx, returned_false)
-    elseif cr.cli.verbose and not cr.cli.quiet and not wrote then
-      -- -v shows the checks that ran, also when they found nothing to say
-      status = render(r, ctx, returned_false)
-    end
+    local outcome = output.outcome(table.pack(r.run(ctx, args)))
+    -- `active` stays set while the output is written: a stop (--deadline,
+    -- Ctrl-C) that lands before it is written still gets recipe.stopped's
+    -- document; once written, the write marks the run as printed.
+    local status = finish_run(r, ctx, outcome)
     active = nil
-    if status == nil then
-      status = returned_false and 1 or 0
-    end
     return status
   end
 
-  return recipe
+  cr.recipe = recipe.declare
+  cr._recipe = recipe
 end

@@ -183,8 +183,8 @@ local function evidence_json(evidence)
   return is_array and json.array(value) or value
 end
 
---- report.json(run) -> the one JSON document of --json
-function report.json(run)
+--- report.document(run) -> the one JSON document of --json, as a table
+function report.document(run)
   local findings = json.array()
   for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
     findings[#findings + 1] = {
@@ -197,7 +197,7 @@ function report.json(run)
   for _, c in ipairs(run.checks) do
     checks[#checks + 1] = { name = c.name, ms = c.ms, ok = c.ok, error = c.error }
   end
-  return json.encode {
+  return {
     schema = 1,
     recipe = run.recipe,
     target = run.target or json.null,
@@ -208,6 +208,11 @@ function report.json(run)
     ok = run.ok, -- true exactly when the exit status is 0
     interrupted = run.interrupted, -- "deadline" or "sigint" when the run was cut short, else absent
   }
+end
+
+--- report.json(run) -> the one JSON document of --json
+function report.json(run)
+  return json.encode(report.document(run))
 end
 
 return report

@@ -1,6 +1,7 @@
 -- cr.sys: kernel settings, protocol counters, security context. Fast local
 -- file reads (synchronous); cr.sys.interfaces is C (src/lua/l_sys.c), the
 -- netns variants of interfaces and counters run `ip` through cr.exec.
+local cr = require "connrecipe"
 local util = require "connrecipe.sysutil"
 
 local sys = {}
@@ -188,14 +189,12 @@ local function interfaces_from_ip_json(text)
   return result
 end
 
-local c_interfaces -- the C binding, captured when the module is bound
-
 --- cr.sys.interfaces([netns]) -> { {name, index, up, running, loopback,
 --- addrs = { {addr, family, prefix} }} }. Without netns: getifaddrs(3) in this
 --- namespace (synchronous). With netns: `ip -j addr` in it (inside a task).
 local function interfaces(netns)
   if netns == nil then
-    return c_interfaces()
+    return cr.sys._interfaces()
   end
   local r, err = util.run({ "ip", "-j", "addr", "show" }, netns)
   if not r then
@@ -283,10 +282,5 @@ function sys.security()
 end
 
 sys.interfaces = interfaces
-
---- Called by facts.lua with the C binding before cr.sys is filled in.
-function sys._bind_interfaces(c_fn)
-  c_interfaces = c_fn
-end
 
 return sys

@@ -1,24 +1,20 @@
 -- Shared helpers for the system-fact modules: file reads that fail with a
 -- reason, and external tools run through cr.exec (optionally inside another
 -- network namespace), with failures turned into short reasons.
+local cr = require "connrecipe"
+
 local util = {}
 
-local exec -- cr.exec, set by util.bind
-
-function util.bind(cr)
-  exec = cr.exec
-  util.all = cr.all
-end
-
--- "No such file or directory" -> "not found", and so on.
-local function short_reason(msg)
-  msg = tostring(msg or "")
-  if msg:find("No such file", 1, true) then
-    return "not found", "ENOENT"
-  elseif msg:find("Permission denied", 1, true) or msg:find("Operation not permitted", 1, true) then
-    return "permission denied", "EACCES"
+-- io.open's and read's failure (message "PATH: text", errno number) as a
+-- short reason and the errno's name: ENOENT -> "not found", and so on.
+local function short_reason(msg, errnum)
+  local code = math.type(errnum) == "integer" and errnum > 0 and cr._errno_name(errnum) or nil
+  if code == "ENOENT" then
+    return "not found", code
+  elseif code == "EACCES" or code == "EPERM" then
+    return "permission denied", code
   end
-  return msg, "EIO"
+  return (tostring(msg or ""):gsub("^.-: ", "")), code
 end
 
 --- util.json_decode(text) -> value, or nil, reason. lua-cjson is loaded on
@@ -26,7 +22,7 @@ end
 local cjson
 function util.json_decode(text)
   if cjson == nil then
-    local ok, mod = pcall(require, "cjson.safe")
+    local ok, mod = pcall(require "connrecipe.sysrequire", "cjson.safe") -- never from "."
     cjson = ok and mod or false
   end
   if not cjson then
@@ -37,15 +33,15 @@ end
 
 --- util.read(path) -> text, or nil, "PATH: reason", code
 function util.read(path)
-  local f, err = io.open(path, "rb")
+  local f, err, errnum = io.open(path, "rb")
   if not f then
-    local why, code = short_reason(err)
+    local why, code = short_reason(err, errnum)
     return nil, path .. ": " .. why, code
   end
-  local text, rerr = f:read("a")
+  local text, rerr, rerrnum = f:read("a")
   f:close()
   if not text then
-    local why, code = short_reason(rerr)
+    local why, code = short_reason(rerr, rerrnum)
     return nil, path .. ": " .. why, code
   end
   return text
@@ -123,8 +119,9 @@ function util.check_netns(netns)
   return true
 end
 
---- util.run(argv [, netns]) -> {status, stdout, stderr}, or nil, reason where
---- reason is "PROG not installed", "permission denied", "PROG failed: ...".
+--- util.run(argv [, netns]) -> {status, stdout, stderr}, or nil, reason, code
+--- where reason is "PROG not installed" (code ENOENT), "permission denied"
+--- (EACCES, EPERM: ours, or the one the program reported), "PROG failed: ...".
 function util.run(argv, netns)
   local ok, why = util.check_netns(netns)
   if not ok then
@@ -134,14 +131,14 @@ function util.run(argv, netns)
   if not full.timeout then
     full.timeout = 10
   end
-  local r, err, code = exec(full)
+  local r, err, code = cr.exec(full)
   if not r then
     if code == "ENOENT" then
-      return nil, full[1] .. " not installed"
+      return nil, full[1] .. " not installed", code
     elseif code == "EACCES" then
-      return nil, "permission denied"
+      return nil, "permission denied", code
     end
-    return nil, err
+    return nil, err, code
   end
   if r.timed_out then
     return nil, argv[1] .. " timed out"
@@ -149,11 +146,14 @@ function util.run(argv, netns)
   if r.status ~= 0 then
     local msg = util.trim(r.stderr ~= "" and r.stderr or r.stdout)
     -- ip netns exec / nsenter report a missing program themselves
+    -- (their words, not our strerror: the program's own stderr is all there is)
     if msg:find("No such file or directory", 1, true) and msg:find(argv[1], 1, true) then
-      return nil, argv[1] .. " not installed"
+      return nil, argv[1] .. " not installed", "ENOENT"
     end
-    if msg:find("Operation not permitted", 1, true) or msg:find("Permission denied", 1, true) then
-      return nil, "permission denied"
+    if msg:find("Operation not permitted", 1, true) then
+      return nil, "permission denied", "EPERM"
+    elseif msg:find("Permission denied", 1, true) then
+      return nil, "permission denied", "EACCES"
     end
     return nil, ("%s failed (exit %d): %s"):format(argv[1], r.status, msg:match("[^\n]*"))
   end

@@ -1,6 +1,8 @@
 -- Target strings, as users type them: host:port, [v6]:port, a bare port,
 -- URLs with their schemes' default ports, unix:/path, unix:@abstract and
 -- absolute socket paths. Shared by every recipe that takes a target.
+local ipaddr = require "connrecipe.ipaddr"
+
 local target = {}
 
 --- Default ports of URL schemes.
@@ -30,6 +32,39 @@ local function is_ipv6_literal(host)
   return host:find(":", 1, true) ~= nil
 end
 
+-- The length limits of a DNS name (RFC 1035): 253 characters without the
+-- trailing dot, 63 in a label, and no empty label. Resolvers reject longer
+-- names in their own ways (EAI_NONAME, EAI_FAIL, a raised argument error).
+local function check_name(host, whole)
+  local name = host:gsub("%.$", "")
+  if #name > 253 then
+    return nil, ("host name of %d characters (at most 253) in '%s...'"):format(#name, whole:sub(1, 40))
+  end
+  for label in (name .. "."):gmatch("([^.]*)%.") do
+    if #label > 63 then
+      return nil, ("label '%s...' of %d characters (at most 63) in host name '%s...'"):format(label:sub(1, 20),
+        #label, whole:sub(1, 40))
+    elseif label == "" then
+      return nil, ("empty label in host name '%s'"):format(whole)
+    end
+  end
+  return true
+end
+
+-- An address, or a name within DNS's length limits.
+local function check_host(host, whole)
+  if host == "0" or is_ipv6_literal(host) or ipaddr.parse(host) then
+    return true
+  end
+  return check_name(host, whole)
+end
+
+--- target.check_host(host) -> true, or nil, message: an IP address, or a
+--- name within DNS's length limits (253 characters, 63 in a label).
+function target.check_host(host)
+  return check_host(host, host)
+end
+
 --- "host:port" or "[v6]:port" (or just a host when a default port is given)
 local function parse_hostport(text, whole, default_port)
   local host, rest
@@ -56,6 +91,10 @@ local function parse_hostport(text, whole, default_port)
   if host == "" then
     return nil, ("missing host in '%s'"):format(whole)
   end
+  local ok, why = check_host(host, whole)
+  if not ok then
+    return nil, why
+  end
   if rest == "" then
     if not default_port then
       return nil, ("no port in '%s' (use host:port)"):format(whole)
@@ -69,9 +108,36 @@ local function parse_hostport(text, whole, default_port)
   return host, port
 end
 
+-- The address a connection to this literal reaches: the kernel sends one to
+-- 0.0.0.0 ("0") to 127.0.0.1 and one to :: to ::1, and an IPv4-mapped IPv6
+-- address (::ffff:127.0.0.1) is IPv4 on the wire; nil for anything else.
+local function connect_address(host)
+  if host == "0" then
+    return "127.0.0.1"
+  end
+  local family, bytes = ipaddr.parse(host)
+  if not family then
+    return nil
+  end
+  local mapped = ipaddr.unmap(host)
+  if mapped ~= host then
+    return mapped
+  end
+  for _, b in ipairs(bytes) do
+    if b ~= 0 then
+      return nil
+    end
+  end
+  return family == "inet" and "127.0.0.1" or "::1"
+end
+
+-- An inet target; host is the address connections go to (see
+-- connect_address), given_host what the user wrote when that differs.
 local function inet(host, port, fields)
   local t = fields or {}
-  t.kind, t.host, t.port = "inet", host, port
+  t.kind, t.port = "inet", port
+  t.host = connect_address(host) or host
+  t.given_host = t.host ~= host and host or nil
   t.display = (is_ipv6_literal(host) and ("[" .. host .. "]") or host) .. ":" .. port
   return t
 end
@@ -108,8 +174,11 @@ local function unix(path, text)
 end
 
 --- target.parse(text [, {default_port = n}]) -> target table, or nil, message
---- Targets: {kind = "inet", host, port, display [, scheme, url, path]} or
---- {kind = "unix", path, abstract, display}.
+--- Targets: {kind = "inet", host, given_host, port, display [, scheme, url,
+--- path]} or {kind = "unix", path, abstract, display}. host is where a
+--- connection goes: 0, 0.0.0.0 and :: (this host) are 127.0.0.1 or ::1, and
+--- ::ffff:a.b.c.d is a.b.c.d; given_host is the host as written, when it
+--- is not host.
 function target.parse(text, opts)
   if type(text) ~= "string" or text:match("^%s*$") then
     return nil, "empty target"

@@ -1,5 +1,8 @@
 -- task:join(), cr.all and cr.timeout, written over the C primitive cr._wait.
-return function(cr, task_methods)
+local cr = require "connrecipe"
+
+return function()
+  local task_methods = cr._task_methods
   local wait = cr._wait
   local unpack = table.unpack
 

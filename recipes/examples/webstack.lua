@@ -2,6 +2,19 @@
 -- The tutorial in docs/recipes.md builds this recipe step by step. Copy it to
 -- ~/.config/connrecipe/recipes/ and run: connrecipe webstack [--web ...]
 
+local investigate = require "connrecipe.investigate"
+local checklist = require "connrecipe.checklist"
+
+local function check(name)
+  return (require("connrecipe.checks." .. name)) -- one value: require also returns where it found it
+end
+
+-- diagnose's checks (recipes/diagnose.lua), but the proxy one: we connect directly
+local CAUSES = {
+  check "resolve", check "unix", check "reachable", check "service", check "address", check "netns",
+  check "listener", check "firewall", check "backlog", check "connect", check "remote", check "gaps",
+}
+
 -- One probe, whatever the target is: a TCP address or a Unix socket.
 local function probe(target, opts)
   if target.kind == "unix" then
@@ -10,8 +23,15 @@ local function probe(target, opts)
   return cr.probe.tcp(target.host, target.port, opts)
 end
 
--- A finding for one component: up, or down with the fix to try first.
-local function judge(ctx, name, target, result, err)
+-- Why a component is down: diagnose's verdict for its target, or nil.
+local function cause(ctx, target, timeout)
+  local facts = investigate.target(ctx, { target = target, timeout = timeout })
+  local verdict = checklist.explain(facts, CAUSES)
+  return verdict and verdict.severity ~= "ok" and verdict or nil
+end
+
+-- A finding for one component: up, or down with its cause and the fix to try first.
+local function judge(ctx, name, target, result, err, timeout)
   if result and result.status == "open" then
     ctx:finding { id = name .. "-up", severity = "ok", summary = ("%s answers on %s"):format(name, target.display) }
     return true
@@ -21,11 +41,18 @@ local function judge(ctx, name, target, result, err)
   for _, r in ipairs(result and result.results or {}) do -- one line per address tried
     evidence[#evidence + 1] = ("%s: %s (%s)"):format(r.addr, r.status, tostring(r.errno))
   end
+  local why = cause(ctx, target, timeout)
+  if why then
+    evidence[#evidence + 1] = ("why: %s: %s"):format(why.id, why.summary)
+    for _, line in ipairs(type(why.evidence) == "table" and why.evidence or {}) do
+      evidence[#evidence + 1] = line
+    end
+  end
   ctx:finding {
     id = name .. "-down", severity = "error",
     summary = ("%s is down: %s is %s"):format(name, target.display, status),
     evidence = evidence,
-    fix = ("connrecipe diagnose %s   # why, and which process should be there"):format(target.display),
+    fix = why and why.fix or ("connrecipe diagnose %s -v   # what was read"):format(target.display),
   }
   return false
 end
@@ -55,9 +82,9 @@ return cr.recipe {
       end,
     }
     -- the backends first: when they are down, the web app's trouble follows from them
-    local db_up = judge(ctx, "postgres", args.postgres, postgres[1], postgres[2])
-    local cache_up = judge(ctx, "redis", args.redis, redis[1], redis[2])
-    local web_up = judge(ctx, "web", args.web, web[1], web[2])
+    local db_up = judge(ctx, "postgres", args.postgres, postgres[1], postgres[2], args.timeout)
+    local cache_up = judge(ctx, "redis", args.redis, redis[1], redis[2], args.timeout)
+    local web_up = judge(ctx, "web", args.web, web[1], web[2], args.timeout)
     if web_up and web[1].banner and not web[1].banner:match("^HTTP/%d") then
       ctx:finding { id = "web-not-http", severity = "warn",
                     summary = ("%s accepts connections but does not answer HTTP"):format(args.web.display) }

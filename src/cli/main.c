@@ -1,6 +1,7 @@
 /* connrecipe: run a recipe, a -e chunk or standard input as tasks on the
  * runtime, and turn the outcome into an exit status. All Lua work happens
  * under one lua_pcall (as in lua.c). */
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -8,12 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/counted_stdout.h"
+#include "cli/exec_path.h"
 #include "cli/options.h"
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
 #include "cli/thread_pool.h"
 #include "lua/bindings.h"
+#include "lua/embedded.h"
 #include "runtime/runtime.h"
 #include "version.h"
 
@@ -147,7 +151,40 @@ static void set_arg_table(lua_State *L, cli_state *cs, const char *script) {
   lua_setglobal(L, "arg");
 }
 
+/* Loads the recipe file on descriptor FD (closed here) as luaL_loadfile
+ * would load its path: a "#" first line skipped, "@PATH" as the chunk name.
+ * The descriptor is the file the trust walk checked; the path may since
+ * name another. */
+static int load_checked_file(lua_State *L, int fd, const char *path) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) luaL_addlstring(&b, buf, (size_t)n);
+  int err = n < 0 ? errno : 0;
+  close(fd);
+  luaL_pushresult(&b);
+  if (err) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "cannot read %s: %s", path, strerror(err));
+    return LUA_ERRFILE;
+  }
+  size_t len;
+  const char *text = lua_tolstring(L, -1, &len);
+  if (len > 0 && text[0] == '#') { /* a shebang: skip it, keep its newline for line numbers */
+    const char *nl = memchr(text, '\n', len);
+    len = nl ? len - (size_t)(nl - text) : 0;
+    text = nl ? nl : text + len;
+  }
+  lua_pushfstring(L, "@%s", path);
+  int status = luaL_loadbufferx(L, text, len, lua_tostring(L, -1), NULL);
+  lua_remove(L, -2); /* the chunk name */
+  lua_remove(L, -2); /* the text */
+  return status;
+}
+
 static int load_recipe(lua_State *L, const recipe_location *loc) {
+  if (loc->fd >= 0) return load_checked_file(L, loc->fd, loc->path);
   if (!loc->builtin) return luaL_loadfile(L, loc->path);
   lua_pushfstring(L, "=builtin:%s", loc->name);
   int status = cr_embedded_load(L, loc->builtin, lua_tostring(L, -1));
@@ -173,8 +210,6 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   set_arg_table(L, cs, where);
   /* connrecipe.runner: runs the chunk, then the recipe it declares, if any */
   cr_require_embedded(L, "connrecipe.runner");
-  lua_getglobal(L, "cr");
-  lua_call(L, 1, 1);
   if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
   lua_pushstring(L, loc.name);
   luaL_checkstack(L, cs->opts.recipe_argc, "too many arguments");
@@ -264,7 +299,6 @@ static void set_cli_table(lua_State *L, cli_state *cs) {
   cr_set_boolean(L, "verbose", cs->opts.verbose);
   cr_set_boolean(L, "quiet", cs->opts.quiet);
   cr_set_boolean(L, "color", cli_use_color(&cs->opts));
-  cr_set_boolean(L, "stdout_tty", isatty(STDOUT_FILENO));
   cr_set_boolean(L, "stderr_tty", isatty(STDERR_FILENO));
   if (cs->opts.deadline > 0) cr_set_number(L, "deadline", cs->opts.deadline);
   lua_setfield(L, -2, "cli");
@@ -273,8 +307,10 @@ static void set_cli_table(lua_State *L, cli_state *cs) {
 static int pmain(lua_State *L) {
   cli_state *cs = lua_touserdata(L, 1);
   luaL_openlibs(L);
+  cr_use_system_search_paths(L); /* never "./?.lua", nor LUA_PATH */
   luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
   set_cli_table(L, cs);
+  counted_stdout_register(L);
   lua_setglobal(L, "cr");
   cr_runtime *rt = cr_runtime_get(L);
   cr_runtime_catch_sigint(rt);
@@ -327,6 +363,10 @@ int main(int argc, char **argv) {
     cli_free(&cs.opts);
     return EXIT_INTERNAL;
   }
+  exec_path_drop_relative();
+  /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
+   * (its line editor needs the stream's file descriptor). Uncounted if it fails. */
+  if (cs.opts.recipe && !cs.opts.interactive) (void)counted_stdout_install();
   recipe_path_init(&cs.path);
   lua_State *L = luaL_newstate();
   if (!L) {
@@ -341,6 +381,7 @@ int main(int argc, char **argv) {
   }
   std_streams_flush_stdout();
   lua_close(L);
+  counted_stdout_uninstall();
   recipe_path_free(&cs.path);
   cli_free(&cs.opts);
   return cs.exit_code;

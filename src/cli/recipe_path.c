@@ -3,10 +3,14 @@
 #include "cli/recipe_path.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "connrecipe/trust.h"
 
 static void add_dir(recipe_path *rp, const char *dir, size_t len) {
   if (len == 0 || rp->ndirs == RECIPE_DIRS_MAX) return;
@@ -39,9 +43,19 @@ void recipe_path_free(recipe_path *rp) {
   rp->ndirs = 0;
 }
 
-static int is_regular_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+/* Opens PATH, a recipe in a directory of the search path, when it exists and
+ * is trusted: owned by root or the user running connrecipe and writable by
+ * nobody else, up to "/". One that exists but is not is skipped with a
+ * warning: as root, running another user's file is handing them root. */
+static int open_trusted(const char *path) {
+  char why[2048];
+  int fd = cr_trust_open(path, geteuid(), why, sizeof why);
+  if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
+    char shown[PATH_MAX * 2];
+    cr_trust_escape(path, shown, sizeof shown);
+    fprintf(stderr, "connrecipe: skipping recipe %s: %s\n", shown, why);
+  }
+  return fd;
 }
 
 static int has_lua_suffix(const char *name) {
@@ -52,6 +66,7 @@ static int has_lua_suffix(const char *name) {
 int recipe_find(const recipe_path *rp, const char *recipe, recipe_location *out, char *why,
                 size_t whylen) {
   memset(out, 0, sizeof *out);
+  out->fd = -1;
   if (strchr(recipe, '/')) { /* a path, as given */
     struct stat st;
     if (stat(recipe, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -68,7 +83,8 @@ int recipe_find(const recipe_path *rp, const char *recipe, recipe_location *out,
   for (int i = 0; i < rp->ndirs; i++) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", rp->dirs[i], out->name);
-    if (is_regular_file(path)) {
+    out->fd = open_trusted(path);
+    if (out->fd >= 0) {
       snprintf(out->path, sizeof out->path, "%s", path);
       snprintf(out->origin, sizeof out->origin, "%s", rp->dirs[i]);
       return 0;
@@ -126,13 +142,15 @@ void recipe_list(const recipe_path *rp, recipe_visit_fn fn, void *data) {
     int n;
     char **names = lua_files(rp->dirs[i], &n);
     for (int j = 0; j < n; j++) {
-      recipe_location loc = {0};
+      recipe_location loc = {.fd = -1};
       snprintf(loc.path, sizeof loc.path, "%s/%s", rp->dirs[i], names[j]);
-      if (!name_seen(seen, nseen, names[j]) && nseen < 4096 && is_regular_file(loc.path)) {
+      if (!name_seen(seen, nseen, names[j]) && nseen < 4096 &&
+          (loc.fd = open_trusted(loc.path)) >= 0) {
         seen[nseen++] = strdup(names[j]);
         snprintf(loc.name, sizeof loc.name, "%s", names[j]);
         snprintf(loc.origin, sizeof loc.origin, "%s", rp->dirs[i]);
         fn(&loc, data);
+        close(loc.fd);
       }
       free(names[j]);
     }
@@ -140,7 +158,7 @@ void recipe_list(const recipe_path *rp, recipe_visit_fn fn, void *data) {
   }
   for (const cr_embedded_file *f = cr_embedded_files; f->name; f++) {
     if (f->kind != CR_EMBED_RECIPE || name_seen(seen, nseen, f->name)) continue;
-    recipe_location loc = {0};
+    recipe_location loc = {.fd = -1};
     snprintf(loc.name, sizeof loc.name, "%s", f->name);
     snprintf(loc.origin, sizeof loc.origin, "built-in");
     loc.builtin = f;
@@ -169,11 +187,10 @@ void recipe_description(const recipe_location *loc, char *out, size_t outlen) {
   if (loc->builtin) {
     len = loc->builtin->len < sizeof head - 1 ? loc->builtin->len : sizeof head - 1;
     memcpy(head, loc->builtin->source, len);
-  } else {
-    FILE *f = fopen(loc->path, "r");
-    if (!f) return;
-    len = fread(head, 1, sizeof head - 1, f);
-    fclose(f);
+  } else { /* the file that was checked, never the path again */
+    ssize_t n = loc->fd >= 0 ? pread(loc->fd, head, sizeof head - 1, 0) : -1;
+    if (n < 0) return;
+    len = (size_t)n;
   }
   head[len] = '\0';
   for (char *line = head; line && *line;) {

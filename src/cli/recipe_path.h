@@ -18,18 +18,23 @@ typedef struct {
   char path[PATH_MAX];  /* the file, or "" for a built-in */
   const cr_embedded_file *builtin;
   char origin[PATH_MAX]; /* the directory it was found in, or "built-in" */
+  int fd;                /* a recipe from a directory: the file, opened when it passed the
+                            trust walk (connrecipe/trust.h); -1 for a built-in or a path */
 } recipe_location;
 
 /* The directories from $CONNRECIPE_PATH, $XDG_CONFIG_HOME (or ~/.config) and /etc. */
 void recipe_path_init(recipe_path *rp);
 void recipe_path_free(recipe_path *rp);
 
-/* Finds RECIPE. Returns 0, or -1 with a one-line reason in `why`. */
+/* Finds RECIPE: a path as given, else the first trusted file of that name in
+ * the directories (an untrusted one is skipped with a warning on stderr),
+ * else a built-in. Returns 0 (close out->fd when >= 0), or -1 with a
+ * one-line reason in `why`. */
 int recipe_find(const recipe_path *rp, const char *recipe, recipe_location *out, char *why,
                 size_t whylen);
 
-/* Calls fn for every recipe on the path, first hit per name only, in search
- * order then by name. */
+/* Calls fn for every recipe on the path, first trusted hit per name only, in
+ * search order then by name; loc->fd is closed after fn returns. */
 typedef void (*recipe_visit_fn)(const recipe_location *loc, void *data);
 void recipe_list(const recipe_path *rp, recipe_visit_fn fn, void *data);
 

@@ -6,6 +6,7 @@
 #include "cli/repl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 #include <editline/readline.h>
 #include <lauxlib.h>
 
+#include "connrecipe/trust.h"
 #include "lua/bindings.h"
+#include "lua/embedded.h"
 #include "runtime/runtime.h"
 
 #define PROMPT "cr> "
@@ -45,6 +48,20 @@ static void input_closed(uv_handle_t *h) { *(int *)h->data = 1; }
 
 /* ---- history ------------------------------------------------------------------ */
 
+/* The history file is the user's own, never followed through a link and
+ * never another user's: as root, $XDG_STATE_HOME may be a user's directory
+ * (sudo keeps it), and a link planted there must not truncate what it points
+ * to. It is read through the descriptor that was checked and replaced as a
+ * whole (a new file renamed over it), so a link put there meanwhile is
+ * replaced, not written through. A history that cannot be read or written
+ * is a warning. */
+
+static void history_warn(const char *what, const char *path, const char *reason) {
+  char shown[PATH_MAX * 2];
+  cr_trust_escape(path, shown, sizeof shown);
+  fprintf(stderr, "connrecipe: %s %s: %s\n", what, shown, reason);
+}
+
 static int make_dirs(char *path) {
   for (char *p = path + 1; *p; p++) {
     if (*p != '/') continue;
@@ -54,6 +71,47 @@ static int make_dirs(char *path) {
     if (rc != 0 && errno != EEXIST) return -1;
   }
   return 0;
+}
+
+/* libedit reads and writes by name: the name of a descriptor of ours. */
+static const char *fd_name(int fd, char *buf, size_t len) {
+  snprintf(buf, len, "/proc/self/fd/%d", fd);
+  return buf;
+}
+
+/* Opens the history to read it: -1 when there is none, or when it
+ * is not to be used (a warning says why, and r->history is cleared so that
+ * it is not written either). Makes it 0600 when it was more open. */
+static int history_open_checked(repl_state *r) {
+  int fd = open(r->history, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return -1; /* none yet; saving says if it cannot */
+    history_warn("not using the REPL history", r->history,
+                 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+    r->history[0] = '\0';
+    return -1;
+  }
+  struct stat st;
+  const char *bad = NULL;
+  char owner[64];
+  if (fstat(fd, &st) != 0) {
+    bad = strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    bad = "not a regular file";
+  } else if (st.st_uid != geteuid()) {
+    snprintf(owner, sizeof owner, "owned by uid %u, not by uid %u", (unsigned)st.st_uid,
+             (unsigned)geteuid());
+    bad = owner;
+  } else if ((st.st_mode & 077) && fchmod(fd, 0600) != 0) {
+    bad = strerror(errno);
+  }
+  if (bad) {
+    history_warn("not using the REPL history", r->history, bad);
+    r->history[0] = '\0';
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 /* $XDG_STATE_HOME/connrecipe/history, default ~/.local/state/connrecipe/history */
@@ -66,12 +124,32 @@ static void history_open(repl_state *r) {
   else
     r->history[0] = '\0';
   stifle_history(HISTORY_MAX);
-  if (r->history[0]) read_history(r->history);
+  if (!r->history[0]) return;
+  int fd = history_open_checked(r);
+  if (fd < 0) return;
+  char name[64];
+  read_history(fd_name(fd, name, sizeof name));
+  close(fd);
 }
 
+/* Writes the history into a new 0600 file beside the old one, then renames
+ * it over the old: whatever the old name is by then (a link, another user's
+ * file in a shared directory), it is replaced, never written through. */
 static void history_save(repl_state *r) {
-  if (!r->history[0] || make_dirs(r->history) != 0) return;
-  if (write_history(r->history) == 0) history_truncate_file(r->history, HISTORY_MAX);
+  if (!r->history[0]) return;
+  char tmp[PATH_MAX + 16], name[64];
+  snprintf(tmp, sizeof tmp, "%s.XXXXXX", r->history);
+  int fd = -1, err = 0;
+  if (make_dirs(r->history) != 0 || (fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+    err = errno;
+  else if (write_history(fd_name(fd, name, sizeof name)) != 0)
+    err = errno ? errno : EIO;
+  else if (rename(tmp, r->history) != 0)
+    err = errno;
+  if (fd >= 0) close(fd);
+  if (!err) return;
+  if (fd >= 0) unlink(tmp);
+  history_warn("cannot save the REPL history to", r->history, strerror(err));
 }
 
 /* ---- compiling a chunk ------------------------------------------------------------- */
@@ -368,10 +446,6 @@ static void prompt_keys(void) {
 
 static void load_support(lua_State *L, repl_state *r) {
   cr_require_embedded(L, "connrecipe.repl");
-  lua_getglobal(L, "cr");
-  lua_getfield(L, -1, "_docs");
-  lua_call(L, 0, 1);
-  lua_call(L, 2, 1);
   lua_getfield(L, -1, "help");
   lua_setglobal(L, "help");
   r->support_ref = luaL_ref(L, LUA_REGISTRYINDEX);

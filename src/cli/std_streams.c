@@ -25,10 +25,17 @@ int std_streams_reopen_closed(void) {
 
 static int failure_status;
 static int first_flush_errno; /* of the first flush of ours that failed */
+static int saw_failure;       /* a flush of ours, or a write before it, failed */
 
+/* Remembered here as well as in the stream: main may swap stdout back to
+ * glibc's after this (the counted stdout of a recipe run). */
 void std_streams_flush_stdout(void) {
+  if (ferror(stdout)) saw_failure = 1;
   errno = 0;
-  if (fflush(stdout) != 0 && !first_flush_errno) first_flush_errno = errno;
+  if (fflush(stdout) != 0) {
+    saw_failure = 1;
+    if (!first_flush_errno) first_flush_errno = errno;
+  }
 }
 
 /* The reader of a pipe or socket on fd went away: poll says so, even after
@@ -39,7 +46,7 @@ static int reader_gone(int fd) {
 }
 
 static void check_stdout(void) {
-  int failed_before = ferror(stdout);
+  int failed_before = ferror(stdout) || saw_failure;
   errno = 0;
   int flush_failed = fflush(stdout) != 0;
   int err = flush_failed ? errno : first_flush_errno;

@@ -289,5 +289,3 @@ void cr_exec_cancel(cr_exec *ex) {
   kill_group(ex, SIGKILL);
   close_all(ex); /* the process handle follows in on_child_exit, once reaped */
 }
-
-int cr_exec_pid(const cr_exec *ex) { return ex->process.pid; }

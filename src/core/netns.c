@@ -45,16 +45,12 @@ static cr_netns *ns_find_or_add(ns_list *l, uint64_t inode, int *added) {
   return ns;
 }
 
+/* The container a namespace belongs to: its member's, from the cgroup. */
 static void container_of_pid(pid_t pid, char *out, size_t cap) {
-  char path[64], buf[4096];
+  char path[64];
+  cr_cgroup cg;
   snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = '\0';
-  cr_cgroup_container(buf, out, cap);
+  if (cr_cgroup_read(AT_FDCWD, path, &cg) == 0) snprintf(out, cap, "%s", cg.container);
 }
 
 int cr_netns_list(cr_netns **out, int *unreadable) {
@@ -141,9 +137,10 @@ static int open_ns(const cr_netns *ns) {
   return fd;
 }
 
-int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **how) {
+int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **via) {
+  *via = "none";
   if (ns->inode == cr_netns_self()) {
-    *how = "self";
+    *via = "self";
     return cr_sock_dump(t, q, ns->inode);
   }
   int fd = open_ns(ns);
@@ -155,7 +152,7 @@ int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, 
       pthread_join(tid, NULL);
       close(fd);
       if (j.rc != -EPERM) {
-        *how = "setns";
+        *via = "setns";
         return j.rc;
       }
     } else {
@@ -166,6 +163,6 @@ int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, 
   if (!ns->pid) return fd < 0 ? fd : -EPERM;
   char dir[64];
   snprintf(dir, sizeof dir, "/proc/%d/net", (int)ns->pid);
-  *how = "procfs";
+  *via = "procfs";
   return cr_sock_dump_procfs(t, q, ns->inode, dir);
 }

@@ -8,24 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "connrecipe/sockets.h"
+#include "dirent64.h"
 
 #define MAX_THREADS 8
 /* processes a walker takes at a time (4, 32 and 64 measured no better) */
 #define WALK_CHUNK 16
-
-struct linux_dirent64 {
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
-
-static long getdents64(int fd, void *buf, size_t n) { return syscall(SYS_getdents64, fd, buf, n); }
 
 /* ---- the inode hash: open addressing, inode -> socket index ---------------- */
 
@@ -69,68 +59,6 @@ static int hash_find(const inode_hash *h, uint64_t k, uint32_t *idx) {
   return 0;
 }
 
-/* ---- the process list ------------------------------------------------------ */
-
-static int parse_pid(const char *name, pid_t *pid) {
-  long v = 0;
-  if (!*name) return 0;
-  for (const char *p = name; *p; p++) {
-    if (*p < '0' || *p > '9') return 0;
-    v = v * 10 + (*p - '0');
-    if (v > 0x7fffffff) return 0;
-  }
-  *pid = (pid_t)v;
-  return 1;
-}
-
-/* Process ids in /proc: its numeric entries are thread-group leaders only
- * (threads live under /proc/PID/task). */
-static int list_pids(int procfd, pid_t **out, size_t *count) {
-  size_t n = 0, cap = 1024;
-  pid_t *v = malloc(cap * sizeof *v);
-  char buf[32768];
-  if (!v) return -ENOMEM;
-  if (lseek(procfd, 0, SEEK_SET) < 0) {
-    free(v);
-    return -errno;
-  }
-  long got;
-  while ((got = getdents64(procfd, buf, sizeof buf)) > 0) {
-    for (long off = 0; off < got;) {
-      struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
-      off += d->d_reclen;
-      pid_t pid;
-      if (!parse_pid(d->d_name, &pid)) continue;
-      if (n == cap) {
-        pid_t *nv = realloc(v, (cap *= 2) * sizeof *v);
-        if (!nv) {
-          free(v);
-          return -ENOMEM;
-        }
-        v = nv;
-      }
-      v[n++] = pid;
-    }
-  }
-  if (got < 0) {
-    int e = errno;
-    free(v);
-    return -e;
-  }
-  *out = v;
-  *count = n;
-  return 0;
-}
-
-int cr_process_pids(pid_t **out) {
-  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (procfd < 0) return -errno;
-  size_t n = 0;
-  int rc = list_pids(procfd, out, &n);
-  close(procfd);
-  return rc ? rc : (int)n;
-}
-
 /* ---- the walk --------------------------------------------------------------- */
 
 typedef struct {
@@ -170,34 +98,16 @@ static int read_comm(int procfd, pid_t pid, char comm[16]) {
   return 0;
 }
 
-/* The unit and container of a socket's holder, from its cgroup path. Returns
- * as read_comm does. */
+/* The unit and container of a socket's holder, from its cgroup. Returns as
+ * read_comm does. */
 static int read_cgroup(int procfd, pid_t pid, cr_owner *o) {
-  char path[32], buf[2048], cg[512];
-  snprintf(path, sizeof path, "%d/cgroup", (int)pid);
-  int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out_of_fds(errno) ? -errno : 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  /* unified hierarchy "0::/path", else the first line's path */
-  char *line = strstr(buf, "0::");
-  if (!line || (line != buf && line[-1] != '\n')) {
-    line = strchr(buf, ':');
-    line = line ? strchr(line + 1, ':') : NULL;
-    if (!line) return 0;
-    line++;
-  } else {
-    line += 3;
-  }
-  char *nl = strchr(line, '\n');
-  if (nl) *nl = '\0';
-  snprintf(cg, sizeof cg, "%s", line);
-  cr_cgroup_unit(cg, o->unit, sizeof o->unit);
-  char id[80];
-  cr_cgroup_container(cg, id, sizeof id);
-  snprintf(o->container, sizeof o->container, "%.12s", id);
+  char name[32];
+  cr_cgroup cg;
+  snprintf(name, sizeof name, "%d/cgroup", (int)pid);
+  int rc = cr_cgroup_read(procfd, name, &cg);
+  if (rc != 0) return out_of_fds(-rc) ? rc : 0;
+  memcpy(o->unit, cg.unit, sizeof o->unit);
+  memcpy(o->container, cg.container, sizeof o->container);
   return 0;
 }
 
@@ -255,9 +165,9 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
   size_t first = w->n;
   int denied = 0;
   long got;
-  while ((got = getdents64(dfd, buf, bufsize)) > 0) {
+  while ((got = cr_getdents64(dfd, buf, bufsize)) > 0) {
     for (long off = 0; off < got;) {
-      struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+      struct cr_dirent64 *d = (struct cr_dirent64 *)(buf + off);
       off += d->d_reclen;
       if (d->d_name[0] == '.') continue;
       char link[64];
@@ -387,7 +297,7 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   memset(w, 0, sizeof w);
   int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (procfd < 0) return -errno;
-  if ((rc = hash_build(&h, t)) || (rc = list_pids(procfd, &pids, &npids))) goto out;
+  if ((rc = hash_build(&h, t)) || (rc = cr_process_pids_at(procfd, &pids, &npids))) goto out;
 
   atomic_size_t next = 0;
   nw = threads > 0 ? threads : default_threads(npids);

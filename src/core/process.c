@@ -1,6 +1,6 @@
 /* Process facts read through one open /proc/PID directory fd: every read
- * refers to the same process, so a recycled pid cannot mix two processes. */
-#include <ctype.h>
+ * refers to the same process, so a recycled pid cannot mix two processes.
+ * And the list of process ids. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "connrecipe/sockets.h"
+#include "connrecipe/process.h"
+#include "dirent64.h"
 
 /* Reads a whole small file under dfd; returns bytes read (NUL-terminated) or -errno. */
 static ssize_t read_at(int dfd, const char *name, char *buf, size_t cap) {
@@ -99,75 +100,6 @@ static void parse_status_uid(const char *s, cr_process *p) {
   if (u && sscanf(u + 5, " %u %u", &ruid, &euid) == 2) p->uid = euid;
 }
 
-/* The unified (v2) line "0::/path", else the first hierarchy's path
- * ("N:controllers:/path"). */
-static void parse_cgroup(const char *s, char *out, size_t cap) {
-  const char *chosen = NULL;
-  for (const char *line = s; line && *line;) {
-    const char *nl = strchr(line, '\n');
-    const char *c1 = memchr(line, ':', nl ? (size_t)(nl - line) : strlen(line));
-    const char *c2 =
-        c1 ? memchr(c1 + 1, ':', (size_t)((nl ? nl : c1 + strlen(c1)) - c1 - 1)) : NULL;
-    if (c2) {
-      if (strncmp(line, "0::", 3) == 0) {
-        chosen = c2 + 1;
-        break;
-      }
-      if (!chosen) chosen = c2 + 1;
-    }
-    line = nl ? nl + 1 : NULL;
-  }
-  if (!chosen) return;
-  const char *end = strchr(chosen, '\n');
-  size_t n = end ? (size_t)(end - chosen) : strlen(chosen);
-  if (n >= cap) n = cap - 1;
-  memcpy(out, chosen, n);
-  out[n] = '\0';
-}
-
-static int ends_with(const char *s, size_t n, const char *suffix) {
-  size_t k = strlen(suffix);
-  return n >= k && memcmp(s + n - k, suffix, k) == 0;
-}
-
-void cr_cgroup_unit(const char *cgroup, char *unit, size_t cap) {
-  unit[0] = '\0';
-  /* the innermost component that names a systemd unit */
-  const char *p = cgroup;
-  while (p && *p) {
-    const char *start = *p == '/' ? p + 1 : p;
-    const char *end = strchr(start, '/');
-    size_t n = end ? (size_t)(end - start) : strlen(start);
-    if (ends_with(start, n, ".service") || ends_with(start, n, ".scope") ||
-        ends_with(start, n, ".socket") || ends_with(start, n, ".mount")) {
-      if (n >= cap) n = cap - 1;
-      memcpy(unit, start, n);
-      unit[n] = '\0';
-    }
-    p = end;
-  }
-}
-
-void cr_cgroup_container(const char *cgroup, char *id, size_t cap) {
-  id[0] = '\0';
-  /* docker-<64hex>.scope, libpod-<64hex>.scope, cri-containerd-<64hex>.scope,
-   * crio-<64hex>.scope, /docker/<64hex>, /kubepods/.../<64hex>: a run of 64
-   * hex digits in a cgroup path is a container id. */
-  size_t run = 0;
-  for (const char *p = cgroup;; p++) {
-    if (*p && isxdigit((unsigned char)*p) && !isupper((unsigned char)*p)) {
-      run++;
-      continue;
-    }
-    if (run == 64 && cap > 64) {
-      memcpy(id, p - 64, 64);
-      id[64] = '\0';
-    }
-    run = 0;
-    if (!*p) break;
-  }
-}
-
 int cr_process_get(pid_t pid, cr_process *p) {
   memset(p, 0, sizeof *p);
   char path[32], buf[8192];
@@ -201,11 +133,7 @@ int cr_process_get(pid_t pid, cr_process *p) {
   }
   ssize_t el = readlinkat(dfd, "exe", p->exe, sizeof p->exe - 1);
   p->exe[el > 0 ? el : 0] = '\0';
-  if (read_at(dfd, "cgroup", buf, sizeof buf) > 0) {
-    parse_cgroup(buf, p->cgroup, sizeof p->cgroup);
-    cr_cgroup_unit(p->cgroup, p->unit, sizeof p->unit);
-    cr_cgroup_container(p->cgroup, p->container, sizeof p->container);
-  }
+  cr_cgroup_read(dfd, "cgroup", &p->cgroup);
   struct stat st;
   if (fstatat(dfd, "ns/net", &st, 0) == 0) p->netns = st.st_ino;
   /* still the same process? a read of stat after everything else tells */
@@ -222,4 +150,64 @@ void cr_process_free(cr_process *p) {
   free(p->cmdline);
   p->cmdline = NULL;
   p->cmdline_len = 0;
+}
+
+static int parse_pid(const char *name, pid_t *pid) {
+  long v = 0;
+  if (!*name) return 0;
+  for (const char *p = name; *p; p++) {
+    if (*p < '0' || *p > '9') return 0;
+    v = v * 10 + (*p - '0');
+    if (v > 0x7fffffff) return 0;
+  }
+  *pid = (pid_t)v;
+  return 1;
+}
+
+/* The numeric entries of /proc are thread-group leaders only (threads live
+ * under /proc/PID/task). */
+int cr_process_pids_at(int procfd, pid_t **out, size_t *count) {
+  size_t n = 0, cap = 1024;
+  pid_t *v = malloc(cap * sizeof *v);
+  char buf[32768];
+  if (!v) return -ENOMEM;
+  if (lseek(procfd, 0, SEEK_SET) < 0) {
+    free(v);
+    return -errno;
+  }
+  long got;
+  while ((got = cr_getdents64(procfd, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < got;) {
+      struct cr_dirent64 *d = (struct cr_dirent64 *)(buf + off);
+      off += d->d_reclen;
+      pid_t pid;
+      if (!parse_pid(d->d_name, &pid)) continue;
+      if (n == cap) {
+        pid_t *nv = realloc(v, (cap *= 2) * sizeof *v);
+        if (!nv) {
+          free(v);
+          return -ENOMEM;
+        }
+        v = nv;
+      }
+      v[n++] = pid;
+    }
+  }
+  if (got < 0) {
+    int e = errno;
+    free(v);
+    return -e;
+  }
+  *out = v;
+  *count = n;
+  return 0;
+}
+
+int cr_process_pids(pid_t **out) {
+  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0) return -errno;
+  size_t n = 0;
+  int rc = cr_process_pids_at(procfd, out, &n);
+  close(procfd);
+  return rc ? rc : (int)n;
 }

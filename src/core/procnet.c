@@ -91,9 +91,7 @@ static int read_endpoint(cursor *c, int family, uint8_t addr[16], uint16_t *port
 int cr_procnet_parse_inet(const char *line, size_t len, int proto, int family, cr_sock *out) {
   cursor c = {line, line + len};
   uint64_t v, tx, rx, uid, inode;
-  memset(out, 0, sizeof *out);
-  out->v6only = -1;
-  out->drops = -1;
+  cr_sock_init(out);
   out->proto = (uint8_t)proto;
   out->family = (uint8_t)family;
   skip_spaces(&c); /* "  12: " slot number */
@@ -133,9 +131,7 @@ int cr_procnet_parse_unix(const char *line, size_t len, cr_sock *out, char *path
                           size_t pathcap) {
   cursor c = {line, line + len};
   uint64_t refcnt, protocol, flags, type, st, inode;
-  memset(out, 0, sizeof *out);
-  out->v6only = -1;
-  out->drops = -1;
+  cr_sock_init(out);
   out->proto = CR_PROTO_UNIX;
   out->family = AF_UNIX;
   skip_spaces(&c);
@@ -180,37 +176,13 @@ int cr_procnet_parse_unix(const char *line, size_t len, cr_sock *out, char *path
   return 0;
 }
 
-static int kind_file(int kind, const char **name, int *proto, int *family) {
-  static const char *const files[CR_KIND_COUNT] = {"tcp", "tcp6", "udp", "udp6", "unix"};
-  if (kind < 0 || kind >= CR_KIND_COUNT) return -1;
-  *name = files[kind];
-  *proto = kind == CR_KIND_UNIX   ? CR_PROTO_UNIX
-           : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP
-                                  : CR_PROTO_UDP;
-  *family = kind == CR_KIND_UNIX                             ? AF_UNIX
-            : (kind == CR_KIND_TCP4 || kind == CR_KIND_UDP4) ? AF_INET
-                                                             : AF_INET6;
-  return 0;
-}
-
-/* Takes one parsed line into the table if it matches. */
-static int keep_line(cr_sock_table *t, const cr_sock *s, const cr_sock_query *q, uint64_t netns) {
-  if (!cr_sock_matches(s, q)) return 0;
-  cr_sock *d = cr_sock_table_add(t);
-  if (!d) return -ENOMEM;
-  *d = *s;
-  d->netns = netns;
-  if (s->path && !(d->path = strdup(s->path))) return -ENOMEM;
-  return 0;
-}
-
 int cr_procnet_read_kind(cr_sock_table *t, int kind, const char *dir, const cr_sock_query *q,
                          uint64_t netns) {
-  const char *name;
-  int proto, family;
-  if (kind_file(kind, &name, &proto, &family)) return -EINVAL;
+  static const char *const files[CR_KIND_COUNT] = {"tcp", "tcp6", "udp", "udp6", "unix"};
+  if (kind < 0 || kind >= CR_KIND_COUNT) return -EINVAL;
+  int proto = cr_sock_kind_proto(kind), family = cr_sock_kind_family(kind);
   char path[256];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(path, sizeof path, "%s/%s", dir, files[kind]);
   FILE *f = fopen(path, "re");
   if (!f) return -errno;
   char *line = NULL;
@@ -230,7 +202,7 @@ int cr_procnet_read_kind(cr_sock_table *t, int kind, const char *dir, const cr_s
                   ? cr_procnet_parse_unix(line, (size_t)len, &s, pathbuf, sizeof pathbuf)
                   : cr_procnet_parse_inet(line, (size_t)len, proto, family, &s);
     if (bad) continue; /* a line we do not understand is skipped, not fatal */
-    if ((rc = keep_line(t, &s, q, netns))) break;
+    if ((rc = cr_sock_table_take(t, &s, q, netns))) break;
   }
   free(line);
   fclose(f);

@@ -49,9 +49,7 @@ int cr_sockdiag_parse_inet(const void *msg, size_t len, int proto, cr_sock *out)
   struct inet_diag_msg m;
   if (len < sizeof m) return -1;
   memcpy(&m, msg, sizeof m);
-  memset(out, 0, sizeof *out);
-  out->v6only = -1;
-  out->drops = -1;
+  cr_sock_init(out);
   if (m.idiag_family != AF_INET && m.idiag_family != AF_INET6) return -1;
   if (m.idiag_state == 0 || m.idiag_state >= CR_ST_MAX) return -1;
   out->proto = (uint8_t)proto;
@@ -117,9 +115,7 @@ int cr_sockdiag_parse_unix(const void *msg, size_t len, cr_sock *out, char *path
   struct unix_diag_msg m;
   if (len < sizeof m) return -1;
   memcpy(&m, msg, sizeof m);
-  memset(out, 0, sizeof *out);
-  out->v6only = -1;
-  out->drops = -1;
+  cr_sock_init(out);
   if (m.udiag_family != AF_UNIX || m.udiag_state >= CR_ST_MAX) return -1;
   out->proto = CR_PROTO_UNIX;
   out->family = AF_UNIX;
@@ -156,11 +152,11 @@ static int send_request(int fd, int kind, const cr_sock_query *q) {
     req.r.ux.udiag_show =
         UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
   } else {
-    int udp = kind == CR_KIND_UDP4 || kind == CR_KIND_UDP6;
+    int proto = cr_sock_kind_proto(kind);
     req.nlh.nlmsg_len = NLMSG_LENGTH(sizeof req.r.inet);
-    req.r.inet.sdiag_family = (kind == CR_KIND_TCP4 || kind == CR_KIND_UDP4) ? AF_INET : AF_INET6;
-    req.r.inet.sdiag_protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
-    req.r.inet.idiag_states = wanted_states(q, udp ? CR_PROTO_UDP : CR_PROTO_TCP);
+    req.r.inet.sdiag_family = (uint8_t)cr_sock_kind_family(kind);
+    req.r.inet.sdiag_protocol = proto == CR_PROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
+    req.r.inet.idiag_states = wanted_states(q, proto);
     req.r.inet.idiag_ext = 1 << (INET_DIAG_SKMEMINFO - 1);
   }
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
@@ -175,17 +171,9 @@ static int take_message(cr_sock_table *t, int kind, const struct nlmsghdr *h,
   char pathbuf[256];
   const void *body = NLMSG_DATA(h);
   size_t len = h->nlmsg_len - NLMSG_HDRLEN;
-  int bad = kind == CR_KIND_UNIX
-                ? cr_sockdiag_parse_unix(body, len, &s, pathbuf, sizeof pathbuf)
-                : cr_sockdiag_parse_inet(body, len,
-                                         kind <= CR_KIND_TCP6 ? CR_PROTO_TCP : CR_PROTO_UDP, &s);
-  if (bad || !cr_sock_matches(&s, q)) return 0;
-  cr_sock *d = cr_sock_table_add(t);
-  if (!d) return -ENOMEM;
-  *d = s;
-  d->netns = netns;
-  if (s.path && !(d->path = strdup(s.path))) return -ENOMEM;
-  return 0;
+  int bad = kind == CR_KIND_UNIX ? cr_sockdiag_parse_unix(body, len, &s, pathbuf, sizeof pathbuf)
+                                 : cr_sockdiag_parse_inet(body, len, cr_sock_kind_proto(kind), &s);
+  return bad ? 0 : cr_sock_table_take(t, &s, q, netns);
 }
 
 /* Reads the dump's replies. Returns 0 at NLMSG_DONE, 1 when the dump was
@@ -216,12 +204,6 @@ static int read_replies(int fd, int kind, cr_sock_table *t, const cr_sock_query 
   }
 }
 
-static void truncate_table(cr_sock_table *t, size_t n) {
-  for (size_t i = n; i < t->n; i++)
-    free(t->v[i].path);
-  t->n = n;
-}
-
 int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, uint64_t netns) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT ? -ENOENT : -errno;
@@ -233,13 +215,13 @@ int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, ui
   size_t start = t->n;
   int rc = 0;
   for (int attempt = 0; attempt < DUMP_RETRIES; attempt++) {
-    truncate_table(t, start);
+    cr_sock_table_truncate(t, start);
     if ((rc = send_request(fd, kind, q)) != 0) break;
     rc = read_replies(fd, kind, t, q, netns, buf);
     if (rc != 1) break;
   }
   if (rc == 1) rc = 0; /* still changing after the retries: keep the last, best-effort dump */
-  if (rc < 0) truncate_table(t, start);
+  if (rc < 0) cr_sock_table_truncate(t, start);
   /* a family the kernel lacks (no IPv6, no udp_diag module) answers ENOENT */
   if (rc == -EINVAL || rc == -EOPNOTSUPP || rc == -EAFNOSUPPORT) rc = -ENOENT;
   free(buf);

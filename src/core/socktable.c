@@ -1,5 +1,7 @@
-/* The socket table: growth, names of states and kinds, query matching, and the
- * per-kind choice between netlink and /proc/net. */
+/* The socket table as a container: entries (one initialiser), growth, the
+ * names of states and kinds, and the query match. Both table readers
+ * (sockdiag.c, procnet.c) fill it through these; which reader runs is
+ * sockdump.c's choice. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +40,32 @@ const char *cr_sock_kind_name(int kind) {
   return kind >= 0 && kind < CR_KIND_COUNT ? names[kind] : "?";
 }
 
+int cr_sock_kind_proto(int kind) {
+  return kind == CR_KIND_UNIX ? CR_PROTO_UNIX : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP : CR_PROTO_UDP;
+}
+
+int cr_sock_kind_family(int kind) {
+  return kind == CR_KIND_UNIX                             ? AF_UNIX
+         : (kind == CR_KIND_TCP4 || kind == CR_KIND_UDP4) ? AF_INET
+                                                          : AF_INET6;
+}
+
+void cr_sock_init(cr_sock *s) {
+  memset(s, 0, sizeof *s);
+  s->v6only = -1;
+  s->drops = -1;
+}
+
 void cr_sock_table_free(cr_sock_table *t) {
-  for (size_t i = 0; i < t->n; i++)
-    free(t->v[i].path);
+  cr_sock_table_truncate(t, 0);
   free(t->v);
   memset(t, 0, sizeof *t);
+}
+
+void cr_sock_table_truncate(cr_sock_table *t, size_t n) {
+  for (size_t i = n; i < t->n; i++)
+    free(t->v[i].path);
+  if (n < t->n) t->n = n;
 }
 
 cr_sock *cr_sock_table_add(cr_sock_table *t) {
@@ -54,10 +77,19 @@ cr_sock *cr_sock_table_add(cr_sock_table *t) {
     t->cap = cap;
   }
   cr_sock *s = &t->v[t->n++];
-  memset(s, 0, sizeof *s);
-  s->v6only = -1;
-  s->drops = -1;
+  cr_sock_init(s);
   return s;
+}
+
+int cr_sock_table_take(cr_sock_table *t, const cr_sock *s, const cr_sock_query *q, uint64_t netns) {
+  if (!cr_sock_matches(s, q)) return 0;
+  cr_sock *d = cr_sock_table_add(t);
+  if (!d) return -ENOMEM;
+  *d = *s;
+  d->netns = netns;
+  d->path = NULL;
+  if (s->path && !(d->path = strdup(s->path))) return -ENOMEM;
+  return 0;
 }
 
 /* A listener: TCP LISTEN, UDP not connected, Unix stream/seqpacket LISTEN. */
@@ -72,56 +104,4 @@ int cr_sock_matches(const cr_sock *s, const cr_sock_query *q) {
   if (q->states && !(q->states & (1u << s->state))) return 0;
   if (q->listeners && !is_listener(s)) return 0;
   return 1;
-}
-
-static int kind_proto(int kind) {
-  return kind == CR_KIND_UNIX ? CR_PROTO_UNIX : kind <= CR_KIND_TCP6 ? CR_PROTO_TCP : CR_PROTO_UDP;
-}
-
-static int kind_family(int kind) {
-  return kind == CR_KIND_UNIX                             ? AF_UNIX
-         : (kind == CR_KIND_TCP4 || kind == CR_KIND_UDP4) ? AF_INET
-                                                          : AF_INET6;
-}
-
-/* Per kind: netlink first; /proc/<dir> when the netlink family or protocol is
- * missing; a missing /proc file (tcp6 without IPv6) is recorded, not an error. */
-static int dump_in(cr_sock_table *t, const cr_sock_query *q, uint64_t netns, const char *procdir,
-                   int use_netlink) {
-  int first_error = 0;
-  for (int kind = 0; kind < CR_KIND_COUNT; kind++) {
-    if (q->protos && !(q->protos & kind_proto(kind))) continue;
-    if (q->family && q->family != kind_family(kind)) continue;
-    int rc = use_netlink ? cr_sockdiag_dump_kind(t, kind, q, netns) : -ENOENT;
-    if (rc == 0) {
-      t->netlink_kinds |= 1u << kind;
-      continue;
-    }
-    if (rc != -ENOENT && rc != -EPROTONOSUPPORT && rc != -EACCES && rc != -EPERM) {
-      if (!first_error) first_error = rc;
-      continue;
-    }
-    rc = cr_procnet_read_kind(t, kind, procdir, q, netns);
-    if (rc == 0)
-      t->proc_kinds |= 1u << kind;
-    else if (rc == -ENOENT)
-      t->missing_kinds |= 1u << kind;
-    else if (!first_error)
-      first_error = rc;
-  }
-  return first_error;
-}
-
-int cr_sock_dump(cr_sock_table *t, const cr_sock_query *q, uint64_t netns_inode) {
-  /* /proc/thread-self: after setns() on this thread, /proc/self/net would
-   * still show the main thread's namespace. */
-  const char *env = getenv("CONNRECIPE_SOCK_DIAG"); /* "off": test the fallback */
-  int use_netlink = !(env && strcmp(env, "off") == 0);
-  return dump_in(t, q, netns_inode, "/proc/thread-self/net", use_netlink);
-}
-
-/* Only /proc/<pid>/net: the way into a namespace without privilege. */
-int cr_sock_dump_procfs(cr_sock_table *t, const cr_sock_query *q, uint64_t netns_inode,
-                        const char *procdir) {
-  return dump_in(t, q, netns_inode, procdir, 0);
 }

@@ -1,5 +1,7 @@
-/* The Lua bindings: each l_*.c adds its functions to the module table on top of
- * the stack. They check arguments, call the core or runtime, build tables. */
+/* The Lua bindings. Each cr_open_* adds its functions to the module table on
+ * top of the stack and opens nothing else; module.c calls them from one list.
+ * A binding checks arguments, calls the core or runtime, and builds tables
+ * with the helpers of result.c. */
 #ifndef CONNRECIPE_LUA_BINDINGS_H
 #define CONNRECIPE_LUA_BINDINGS_H
 
@@ -7,27 +9,46 @@
 
 int luaopen_connrecipe(lua_State *L);
 
-void cr_open_tasks(lua_State *L); /* sleep, now, spawn, run, _wait, task methods */
-void cr_open_exec(lua_State *L);  /* exec */
-void cr_open_probe(lua_State *L); /* resolve, probe.* (calls cr_open_resolve) */
-void cr_open_resolve(lua_State *L);
-void cr_open_sys(lua_State *L);   /* sys.interfaces (the rest of cr.sys is Lua) */
-void cr_open_sockets(lua_State *L); /* sockets, listeners, process.{get,list,find} */
+/* ---- the C parts of the module (module.c lists them) ------------------------ */
+
+void cr_open_tasks(lua_State *L); /* sleep, now, spawn, run, _wait, _task_methods, _async_marker */
+void cr_open_exec(lua_State *L);  /* exec, _inherited */
+void cr_open_resolve(lua_State *L); /* resolve */
+void cr_open_probe(lua_State *L);   /* probe._tcp, probe._udp, probe.unix, probe._scan */
+void cr_open_sys(lua_State *L);     /* sys._interfaces (the rest of cr.sys is Lua) */
+void cr_open_sockets(lua_State *L); /* sockets, listeners */
+void cr_open_process(lua_State *L); /* process.{get,list,find} */
 void cr_open_sockfmt(lua_State *L); /* format_sockets */
+void cr_open_docs(lua_State *L);    /* _docs (embedded.c) */
+void cr_open_errors(lua_State *L);  /* _errno_name (result.c) */
 
-/* Pushes the task methods table (for connrecipe.tasks to extend). */
-void cr_push_task_methods(lua_State *L);
+/* ---- where require looks (searchpath.c) ------------------------------------ */
 
-/* Runs the embedded Lua module `name` (require semantics) and returns its value. */
-void cr_require_embedded(lua_State *L, const char *name);
+/* package.path and package.cpath: the system's trusted Lua directories only.
+ * The executable calls this before anything is required. */
+void cr_use_system_search_paths(lua_State *L);
+/* package.preload["connrecipe.sysrequire"]: require over those directories,
+ * for the optional modules connrecipe loads itself (cjson.safe, dkjson). */
+void cr_register_sysrequire(lua_State *L);
 
-/* Sets t[field] = value-at-top for common result shapes (pops the value). */
+/* ---- result shapes (result.c) ------------------------------------------------ */
+
+/* t[field] = value, for the table at the top of the stack. */
 void cr_set_string(lua_State *L, const char *field, const char *s);
 void cr_set_integer(lua_State *L, const char *field, lua_Integer v);
 void cr_set_number(lua_State *L, const char *field, lua_Number v);
 void cr_set_boolean(lua_State *L, const char *field, int v);
+/* t[field] = the name of errno err ("EACCES"; err or -err), unless err is 0. */
+void cr_set_errno(lua_State *L, const char *field, int err);
 
-/* Pushes the nil, message, code triple of a system failure; returns 3. */
-int cr_push_failure(lua_State *L, const char *message, const char *code);
+/* A system failure, luv's convention: pushes nil, message, code; returns 3.
+ * The message is fmt formatted (lua_pushfstring's formats). */
+int cr_push_failure(lua_State *L, const char *code, const char *fmt, ...);
+/* For errno err (err or -err): the message gets ": " and strerror, the code
+ * is the errno's name ("EACCES"). */
+int cr_push_errno(lua_State *L, int err, const char *fmt, ...);
+/* For a libuv error rc: ": " and uv_strerror, and uv_err_name ("ENOENT",
+ * "EAI_NONAME"). */
+int cr_push_uv_error(lua_State *L, int rc, const char *fmt, ...);
 
 #endif

@@ -26,4 +26,10 @@ const cr_embedded_file *cr_embedded_find(cr_embed_kind kind, const char *name);
  * from its bytecode when that loads, else from source under `chunkname`. */
 int cr_embedded_load(lua_State *L, const cr_embedded_file *f, const char *chunkname);
 
+/* Makes every embedded module requirable (package.preload). */
+void cr_embedded_preload(lua_State *L);
+
+/* require(name): runs an embedded Lua module (once) and pushes its value. */
+void cr_require_embedded(lua_State *L, const char *name);
+
 #endif

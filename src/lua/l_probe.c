@@ -90,7 +90,7 @@ static void push_addr(lua_State *L, const cr_sockaddr *a, const char *addr_key,
 
 static void push_status(lua_State *L, cr_probe_status st, int err, double ms) {
   cr_set_string(L, "status", cr_probe_status_name(st));
-  if (err) cr_set_string(L, "errno", cr_errno_name(err));
+  cr_set_errno(L, "errno", err);
   cr_set_number(L, "ms", ms);
 }
 
@@ -104,67 +104,167 @@ static void push_address_result(lua_State *L, const cr_sockaddr *to, cr_probe_st
   push_status(L, st, err, ms);
 }
 
-/* ---- TCP ------------------------------------------------------------------------- */
+/* ---- TCP and UDP: one probe per address, all at once ------------------------- */
+
+/* What the TCP and UDP ops share: a slot per address, the op done when the
+ * last slot's callback came; a cancel abandons the slots still running. The
+ * kind supplies how to start and cancel one probe and its own result fields. */
 
 #define MAX_ADDRS 64
 
-typedef struct tcp_op tcp_op;
-typedef struct {
-  tcp_op *op;
-  cr_tcp_probe *probe; /* NULL once its callback came */
-  cr_sockaddr to;
-  cr_tcp_probe_result r;
-} tcp_one;
+typedef struct probe_op probe_op;
 
-struct tcp_op {
+typedef struct {
+  probe_op *op;
+  void *probe; /* the core's probe; NULL once its callback came */
+  cr_sockaddr to;
+  cr_probe_status status;
+  int err;
+  double ms;
+  union {
+    cr_tcp_probe_result tcp;
+    cr_udp_probe_result udp;
+  } r;
+} probe_slot;
+
+typedef struct {
+  cr_op_type type;
+  /* 0, or a negative libuv error: nothing started, no callback */
+  int (*start)(uv_loop_t *loop, probe_slot *slot, const void *opts);
+  void (*cancel)(void *probe);
+  void (*push_fields)(lua_State *L, const probe_slot *slot); /* onto the address's table */
+  void (*free_result)(probe_slot *slot);
+  int nfields;
+} probe_kind;
+
+struct probe_op {
   cr_op op;
+  const probe_kind *kind;
   int n, pending;
-  tcp_one one[];
+  probe_slot slot[];
 };
 
-static void tcp_done(cr_tcp_probe *p, cr_tcp_probe_result *r, void *data) {
-  tcp_one *o = data;
-  o->r = *r;
-  o->probe = NULL;
-  if (--o->op->pending == 0) cr_op_complete(&o->op->op);
-  cr_op_unref(&o->op->op);
+/* A probe's callback came: the slot has its result. */
+static void slot_done(probe_slot *s, cr_probe_status status, int err, double ms) {
+  s->probe = NULL;
+  s->status = status;
+  s->err = err;
+  s->ms = ms;
+  if (--s->op->pending == 0) cr_op_complete(&s->op->op);
+  cr_op_unref(&s->op->op);
 }
 
-static void tcp_cancel(cr_op *op) {
-  tcp_op *t = (tcp_op *)op;
-  for (int i = 0; i < t->n; i++) {
-    if (!t->one[i].probe) continue;
-    cr_tcp_probe_cancel(t->one[i].probe); /* closes the socket; no callback */
-    t->one[i].probe = NULL;
+static void probes_cancel(cr_op *op) {
+  probe_op *p = (probe_op *)op;
+  for (int i = 0; i < p->n; i++) {
+    if (!p->slot[i].probe) continue;
+    p->kind->cancel(p->slot[i].probe); /* closes the socket; no callback */
+    p->slot[i].probe = NULL;
     cr_op_unref(op);
   }
 }
 
-static int tcp_push(cr_op *op, lua_State *L) {
-  tcp_op *t = (tcp_op *)op;
-  lua_createtable(L, t->n, 0);
-  for (int i = 0; i < t->n; i++) {
-    tcp_one *o = &t->one[i];
-    push_address_result(L, &o->to, o->r.status, o->r.err, o->r.ms, 8);
-    if (o->r.have_local) push_addr(L, &o->r.local, "local_addr", "local_port");
-    if (o->r.self_connect) cr_set_boolean(L, "self_connect", 1);
-    if (o->r.banner) {
-      lua_pushlstring(L, o->r.banner, o->r.banner_len);
-      lua_setfield(L, -2, "banner");
-    }
-    if (o->r.read_err) cr_set_string(L, "read_errno", cr_errno_name(o->r.read_err));
+static int probes_push(cr_op *op, lua_State *L) {
+  probe_op *p = (probe_op *)op;
+  lua_createtable(L, p->n, 0);
+  for (int i = 0; i < p->n; i++) {
+    const probe_slot *s = &p->slot[i];
+    push_address_result(L, &s->to, s->status, s->err, s->ms, p->kind->nfields);
+    p->kind->push_fields(L, s);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
 }
 
-static void tcp_destroy(cr_op *op) {
-  tcp_op *t = (tcp_op *)op;
-  for (int i = 0; i < t->n; i++)
-    free(t->one[i].r.banner);
+static void probes_destroy(cr_op *op) {
+  probe_op *p = (probe_op *)op;
+  for (int i = 0; i < p->n; i++)
+    p->kind->free_result(&p->slot[i]);
 }
 
-static const cr_op_type tcp_type = {"probe.tcp", tcp_cancel, tcp_push, tcp_destroy};
+/* Starts one probe per address and waits for them all. */
+static int probes_run(lua_State *L, const probe_kind *kind, const cr_sockaddr *addrs, int n,
+                      const void *opts) {
+  probe_op *p = cr_op_new(L, &kind->type, sizeof *p + (size_t)n * sizeof(probe_slot));
+  p->kind = kind;
+  p->n = n;
+  uv_loop_t *loop = cr_runtime_loop(p->op.rt);
+  for (int i = 0; i < n; i++) {
+    probe_slot *s = &p->slot[i];
+    s->op = p;
+    s->to = addrs[i];
+    cr_op_ref(&p->op);
+    p->pending++;
+    int rc = kind->start(loop, s, opts);
+    if (rc != 0) { /* out of memory: an error outcome for this address */
+      s->probe = NULL;
+      s->status = CR_PROBE_ERROR;
+      s->err = -rc;
+      p->pending--;
+      cr_op_unref(&p->op);
+    }
+  }
+  if (p->pending == 0) cr_op_complete(&p->op);
+  return cr_op_await(L, &p->op);
+}
+
+/* The options table at 3 (an empty one when absent). */
+static void check_options_table(lua_State *L) {
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+}
+
+/* ---- TCP ------------------------------------------------------------------------- */
+
+typedef struct {
+  cr_tcp_probe_options o;
+  cr_sockaddr source;
+  int have_source;
+} tcp_args;
+
+static void tcp_done(cr_tcp_probe *probe, cr_tcp_probe_result *r, void *data) {
+  probe_slot *s = data;
+  s->r.tcp = *r;
+  slot_done(s, r->status, r->err, r->ms);
+}
+
+static int tcp_start(uv_loop_t *loop, probe_slot *s, const void *opts) {
+  const tcp_args *a = opts;
+  cr_tcp_probe_options o = a->o;
+  /* the source address applies to the addresses of its family */
+  o.source = a->have_source && a->source.sa.sa_family == s->to.sa.sa_family ? &a->source : NULL;
+  cr_tcp_probe *probe;
+  int rc = cr_tcp_probe_start(loop, &s->to, &o, tcp_done, s, &probe);
+  if (rc == 0) s->probe = probe;
+  return rc;
+}
+
+static void tcp_cancel(void *probe) { cr_tcp_probe_cancel(probe); }
+
+static void tcp_push_fields(lua_State *L, const probe_slot *s) {
+  const cr_tcp_probe_result *r = &s->r.tcp;
+  if (r->have_local) push_addr(L, &r->local, "local_addr", "local_port");
+  if (r->self_connect) cr_set_boolean(L, "self_connect", 1);
+  if (r->banner) {
+    lua_pushlstring(L, r->banner, r->banner_len);
+    lua_setfield(L, -2, "banner");
+  }
+  cr_set_errno(L, "read_errno", r->read_err);
+}
+
+static void tcp_free_result(probe_slot *s) { free(s->r.tcp.banner); }
+
+static const probe_kind tcp_kind = {
+    {"probe.tcp", probes_cancel, probes_push, probes_destroy},
+    tcp_start,
+    tcp_cancel,
+    tcp_push_fields,
+    tcp_free_result,
+    8,
+};
 
 /* opts.source_addr / opts.source_port: where to bind before connecting. */
 static int check_source(lua_State *L, int idx, int family, cr_sockaddr *src) {
@@ -187,137 +287,64 @@ static int l_tcp(lua_State *L) {
   int port = check_port(L, 2);
   cr_sockaddr addrs[MAX_ADDRS];
   int n = check_addrs(L, 1, port, addrs, MAX_ADDRS);
-  if (lua_isnoneornil(L, 3)) {
-    lua_settop(L, 2);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 3, LUA_TTABLE);
-  cr_tcp_probe_options o = {0};
-  o.timeout = opt_number(L, 3, "timeout", 2.0);
-  o.read_bytes = opt_read_bytes(L, 3);
-  o.send = opt_string(L, 3, "send", &o.send_len);
+  check_options_table(L);
+  tcp_args a = {0};
+  a.o.timeout = opt_number(L, 3, "timeout", 2.0);
+  a.o.read_bytes = opt_read_bytes(L, 3);
+  a.o.send = opt_string(L, 3, "send", &a.o.send_len);
   lua_getfield(L, 3, "banner");
-  o.read_banner = lua_toboolean(L, -1) || o.send;
+  a.o.read_banner = lua_toboolean(L, -1) || a.o.send;
   lua_pop(L, 1);
-  cr_sockaddr src;
-  int have_src = check_source(L, 3, addrs[0].sa.sa_family, &src);
+  a.have_source = check_source(L, 3, addrs[0].sa.sa_family, &a.source);
   cr_check_async(L, "cr.probe.tcp");
-
-  tcp_op *t = cr_op_new(L, &tcp_type, sizeof *t + (size_t)n * sizeof(tcp_one));
-  t->n = n;
-  uv_loop_t *loop = cr_runtime_loop(t->op.rt);
-  for (int i = 0; i < n; i++) {
-    tcp_one *one = &t->one[i];
-    one->op = t;
-    one->to = addrs[i];
-    o.source = have_src && src.sa.sa_family == addrs[i].sa.sa_family ? &src : NULL;
-    cr_op_ref(&t->op);
-    t->pending++;
-    int rc = cr_tcp_probe_start(loop, &addrs[i], &o, tcp_done, one, &one->probe);
-    if (rc != 0) { /* out of memory: an error outcome for this address */
-      one->probe = NULL;
-      one->r.status = CR_PROBE_ERROR;
-      one->r.err = -rc;
-      t->pending--;
-      cr_op_unref(&t->op);
-    }
-  }
-  if (t->pending == 0) cr_op_complete(&t->op);
-  return cr_op_await(L, &t->op);
+  return probes_run(L, &tcp_kind, addrs, n, &a);
 }
 
 /* ---- UDP ------------------------------------------------------------------------- */
 
-typedef struct udp_op udp_op;
-typedef struct {
-  udp_op *op;
+static void udp_done(cr_udp_probe *probe, cr_udp_probe_result *r, void *data) {
+  probe_slot *s = data;
+  s->r.udp = *r;
+  slot_done(s, r->status, r->err, r->ms);
+}
+
+static int udp_start(uv_loop_t *loop, probe_slot *s, const void *opts) {
   cr_udp_probe *probe;
-  cr_sockaddr to;
-  cr_udp_probe_result r;
-} udp_one;
+  int rc = cr_udp_probe_start(loop, &s->to, opts, udp_done, s, &probe);
+  if (rc == 0) s->probe = probe;
+  return rc;
+}
 
-struct udp_op {
-  cr_op op;
-  int n, pending;
-  udp_one one[];
+static void udp_cancel(void *probe) { cr_udp_probe_cancel(probe); }
+
+static void udp_push_fields(lua_State *L, const probe_slot *s) {
+  if (!s->r.udp.reply) return;
+  lua_pushlstring(L, s->r.udp.reply, s->r.udp.reply_len);
+  lua_setfield(L, -2, "reply");
+}
+
+static void udp_free_result(probe_slot *s) { free(s->r.udp.reply); }
+
+static const probe_kind udp_kind = {
+    {"probe.udp", probes_cancel, probes_push, probes_destroy},
+    udp_start,
+    udp_cancel,
+    udp_push_fields,
+    udp_free_result,
+    6,
 };
-
-static void udp_done(cr_udp_probe *p, cr_udp_probe_result *r, void *data) {
-  udp_one *o = data;
-  o->r = *r;
-  o->probe = NULL;
-  if (--o->op->pending == 0) cr_op_complete(&o->op->op);
-  cr_op_unref(&o->op->op);
-}
-
-static void udp_cancel(cr_op *op) {
-  udp_op *u = (udp_op *)op;
-  for (int i = 0; i < u->n; i++) {
-    if (!u->one[i].probe) continue;
-    cr_udp_probe_cancel(u->one[i].probe);
-    u->one[i].probe = NULL;
-    cr_op_unref(op);
-  }
-}
-
-static int udp_push(cr_op *op, lua_State *L) {
-  udp_op *u = (udp_op *)op;
-  lua_createtable(L, u->n, 0);
-  for (int i = 0; i < u->n; i++) {
-    udp_one *o = &u->one[i];
-    push_address_result(L, &o->to, o->r.status, o->r.err, o->r.ms, 6);
-    if (o->r.reply) {
-      lua_pushlstring(L, o->r.reply, o->r.reply_len);
-      lua_setfield(L, -2, "reply");
-    }
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
-static void udp_destroy(cr_op *op) {
-  udp_op *u = (udp_op *)op;
-  for (int i = 0; i < u->n; i++)
-    free(u->one[i].r.reply);
-}
-
-static const cr_op_type udp_type = {"probe.udp", udp_cancel, udp_push, udp_destroy};
 
 static int l_udp(lua_State *L) {
   int port = check_port(L, 2);
   cr_sockaddr addrs[MAX_ADDRS];
   int n = check_addrs(L, 1, port, addrs, MAX_ADDRS);
-  if (lua_isnoneornil(L, 3)) {
-    lua_settop(L, 2);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 3, LUA_TTABLE);
+  check_options_table(L);
   cr_udp_probe_options o = {0};
   o.timeout = opt_number(L, 3, "timeout", 2.0);
   o.read_bytes = opt_read_bytes(L, 3);
   o.send = opt_string(L, 3, "send", &o.send_len);
   cr_check_async(L, "cr.probe.udp");
-
-  udp_op *u = cr_op_new(L, &udp_type, sizeof *u + (size_t)n * sizeof(udp_one));
-  u->n = n;
-  uv_loop_t *loop = cr_runtime_loop(u->op.rt);
-  for (int i = 0; i < n; i++) {
-    udp_one *one = &u->one[i];
-    one->op = u;
-    one->to = addrs[i];
-    cr_op_ref(&u->op);
-    u->pending++;
-    int rc = cr_udp_probe_start(loop, &addrs[i], &o, udp_done, one, &one->probe);
-    if (rc != 0) {
-      one->probe = NULL;
-      one->r.status = CR_PROBE_ERROR;
-      one->r.err = -rc;
-      u->pending--;
-      cr_op_unref(&u->op);
-    }
-  }
-  if (u->pending == 0) cr_op_complete(&u->op);
-  return cr_op_await(L, &u->op);
+  return probes_run(L, &udp_kind, addrs, n, &o);
 }
 
 /* ---- Unix ---------------------------------------------------------------------- */
@@ -326,17 +353,30 @@ static const char *socket_type_name(int type) {
   return type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : "dgram";
 }
 
+/* A Unix connect has nothing to tune (Linux answers it at once): an option
+ * is a mistake, said so rather than ignored. An empty table passes. */
+static void check_no_options(lua_State *L) {
+  if (lua_isnoneornil(L, 2)) return;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  lua_pushnil(L);
+  if (lua_next(L, 2))
+    luaL_error(L,
+               "cr.probe.unix: unknown option '%s' (it takes none: Linux answers a Unix "
+               "connect at once, there is nothing to wait for)",
+               luaL_tolstring(L, -2, NULL));
+}
+
 /* cr.probe.unix(path) -> {path, status, errno, ms [, socket_type]} */
 static int l_unix(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  check_no_options(L);
   cr_unix_probe_result r;
   if (cr_unix_probe(path, &r) != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cr.probe.unix: path too long for a Unix socket (%d bytes, at most 107): %s",
-                    (int)strlen(path), path);
-    lua_pushstring(L, "ENAMETOOLONG");
-    return 3;
+    return cr_push_failure(
+        L, "ENAMETOOLONG",
+        "cr.probe.unix: path too long for a Unix socket (%d bytes, at most 107): %s",
+        (int)strlen(path), path);
   }
   lua_createtable(L, 0, 5);
   cr_set_string(L, "path", path);
@@ -395,13 +435,13 @@ static void push_progress(lua_State *L, scan_box *b, const cr_scan_progress *p) 
   for (int i = 0; i < CR_PROBE_STATUS_COUNT; i++)
     if (p->counts[i]) cr_set_integer(L, cr_probe_status_name(i), p->counts[i]);
   lua_setfield(L, -2, "counts");
-  if (p->fatal_err) cr_set_string(L, "errno", cr_errno_name(p->fatal_err));
+  cr_set_errno(L, "errno", p->fatal_err);
 }
 
 /* Progress is read from the scan when the task resumes. */
 static int step_push(cr_op *op, lua_State *L) {
   scan_box *b = ((step_op *)op)->owner;
-  if (!b->scan) return cr_push_failure(L, "cr.probe.scan: the scan was closed", "ECANCELED");
+  if (!b->scan) return cr_push_failure(L, "ECANCELED", "cr.probe.scan: the scan was closed");
   push_progress(L, b, cr_scan_get_progress(b->scan));
   return 1;
 }
@@ -521,21 +561,14 @@ static int l_scan(lua_State *L) {
   int rc = cr_scan_start(cr_runtime_loop(cr_runtime_get(L)), &o, scan_finished, b, &b->scan);
   if (rc != 0) {
     b->scan = NULL;
-    return cr_push_failure(L, "cr.probe.scan: out of memory", uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "cr.probe.scan: cannot start");
   }
-  return 1;
-}
-
-/* cr.probe._stderr_tty() -> whether progress output would reach a terminal */
-static int l_stderr_tty(lua_State *L) {
-  lua_pushboolean(L, isatty(STDERR_FILENO));
   return 1;
 }
 
 /* ---- registration --------------------------------------------------------------- */
 
 void cr_open_probe(lua_State *L) {
-  cr_open_resolve(L);
   if (luaL_newmetatable(L, SCAN_MT)) {
     static const luaL_Reg methods[] = {{"step", scan_step},
                                        {"progress", scan_progress},
@@ -550,17 +583,8 @@ void cr_open_probe(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"_tcp", l_tcp},
-                                 {"_udp", l_udp},
-                                 {"unix", l_unix},
-                                 {"_scan", l_scan},
-                                 {"_stderr_tty", l_stderr_tty},
-                                 {NULL, NULL}};
-  luaL_newlib(L, fns);
-  /* tcp, udp, scan: written in Lua over these (resolution, verdicts, progress) */
-  cr_require_embedded(L, "connrecipe.probe");
-  lua_pushvalue(L, -3); /* the module */
-  lua_pushvalue(L, -3); /* the probe table */
-  lua_call(L, 2, 0);
+  static const luaL_Reg fns[] = {
+      {"_tcp", l_tcp}, {"_udp", l_udp}, {"unix", l_unix}, {"_scan", l_scan}, {NULL, NULL}};
+  luaL_newlib(L, fns); /* tcp, udp, scan: connrecipe.probe adds them, in Lua */
   lua_setfield(L, -2, "probe");
 }

@@ -7,7 +7,7 @@
 
 #include <lauxlib.h>
 
-#include "connrecipe/sockets.h"
+#include "connrecipe/process.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
 
@@ -128,9 +128,9 @@ static void push_process(lua_State *L, const proc_entry *e) {
   lua_setfield(L, -2, "state");
   cr_set_number(L, "start_time", p->start_time);
   cr_set_number(L, "age", p->age);
-  if (p->cgroup[0]) cr_set_string(L, "cgroup", p->cgroup);
-  if (p->unit[0]) cr_set_string(L, "unit", p->unit);
-  if (p->container[0]) cr_set_string(L, "container", p->container);
+  if (p->cgroup.path[0]) cr_set_string(L, "cgroup", p->cgroup.path);
+  if (p->cgroup.unit[0]) cr_set_string(L, "unit", p->cgroup.unit);
+  if (p->cgroup.container[0]) cr_set_string(L, "container", p->cgroup.container);
   if (p->netns) cr_set_integer(L, "netns", (lua_Integer)p->netns);
 }
 
@@ -165,29 +165,16 @@ static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
 
 static int process_push(cr_op *op, lua_State *L) {
   process_op *o = (process_op *)op;
-  if (o->rc == -ECANCELED) return cr_push_failure(L, "cancelled", "ECANCELED");
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "cancelled");
   if (o->pid) {
     if (o->rc == -ESRCH) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "no process %d", (int)o->pid);
-      lua_pushstring(L, "ESRCH");
-      return 3;
+      return cr_push_failure(L, "ESRCH", "no process %d", (int)o->pid);
     }
-    if (o->rc) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "cannot read /proc/%d: %s", (int)o->pid, strerror(-o->rc));
-      lua_pushstring(L, o->rc == -EACCES ? "EACCES" : "EIO");
-      return 3;
-    }
+    if (o->rc) return cr_push_errno(L, o->rc, "cannot read /proc/%d", (int)o->pid);
     push_process(L, &o->v[0]);
     return 1;
   }
-  if (o->rc) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot list /proc: %s", strerror(-o->rc));
-    lua_pushstring(L, o->rc == -EMFILE ? "EMFILE" : o->rc == -ENFILE ? "ENFILE" : "EIO");
-    return 3;
-  }
+  if (o->rc) return cr_push_errno(L, o->rc, "cannot list /proc");
   lua_createtable(L, (int)o->n, 0);
   int k = 0;
   for (size_t i = 0; i < o->n; i++) {
@@ -219,7 +206,7 @@ static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) 
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);
-    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "%s: cannot start", fname);
   }
   return cr_op_await(L, &o->op);
 }

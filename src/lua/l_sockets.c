@@ -21,7 +21,7 @@ typedef struct {
 
 typedef struct {
   cr_netns ns;
-  const char *how;
+  const char *via; /* how it was read: self, setns, procfs, none */
   int rc;
 } ns_result;
 
@@ -117,8 +117,7 @@ static void dump_all_netns(sockets_op *o) {
   for (int i = 0; i < n; i++) {
     ns_result *r = &o->ns[o->nns++];
     r->ns = list[i];
-    r->how = "none";
-    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->how);
+    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->via);
     if (r->rc == -ENOMEM) o->rc = -ENOMEM;
   }
   free(list);
@@ -369,8 +368,10 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
   }
   lua_setfield(L, -2, "sources");
   cr_set_integer(L, "count", (lua_Integer)o->t.n);
-  if (o->rc) /* some kind or namespace failed; the rest is here */
+  if (o->rc) { /* some kind or namespace failed; the rest is here */
     cr_set_string(L, "error", strerror(-o->rc));
+    cr_set_errno(L, "errno", o->rc);
+  }
   if (o->a.processes) {
     cr_set_boolean(L, "processes_mapped", o->have_map);
     cr_set_integer(L, "owners_unknown", unknown);
@@ -389,8 +390,11 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
       if (r->ns.pid) cr_set_integer(L, "pid", r->ns.pid);
       if (r->ns.name[0]) cr_set_string(L, "name", r->ns.name);
       if (r->ns.container[0]) cr_set_string(L, "container", r->ns.container);
-      cr_set_string(L, "via", r->how);
-      if (r->rc) cr_set_string(L, "error", strerror(-r->rc));
+      cr_set_string(L, "via", r->via);
+      if (r->rc) {
+        cr_set_string(L, "error", strerror(-r->rc));
+        cr_set_errno(L, "errno", r->rc);
+      }
       lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "namespaces");
@@ -400,14 +404,10 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
 
 static int sockets_push(cr_op *op, lua_State *L) {
   sockets_op *o = (sockets_op *)op;
-  if (o->rc == -ECANCELED) return cr_push_failure(L, "socket dump cancelled", "ECANCELED");
-  if (o->rc && (o->rc == -ENOMEM || o->dumped == 0)) {
-    /* nothing could be read at all (a filter that leaves no row is no failure) */
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot read the socket tables: %s", strerror(-o->rc));
-    lua_pushstring(L, uv_err_name(o->rc)); /* libuv's codes are -errno on Linux */
-    return 3;
-  }
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "socket dump cancelled");
+  /* nothing could be read at all (a filter that leaves no row is no failure) */
+  if (o->rc && (o->rc == -ENOMEM || o->dumped == 0))
+    return cr_push_errno(L, o->rc, "cannot read the socket tables");
   int unknown = 0;
   row_ctx c = {.o = o};
   push_row_strings(L, &c);
@@ -540,7 +540,7 @@ static int start(lua_State *L, int listeners, const char *fname) {
   a.q.listeners = listeners;
   cr_check_async(L, fname);
   char *path = a.path ? strdup(a.path) : NULL;
-  if (a.path && !path) return cr_push_failure(L, "out of memory", "ENOMEM");
+  if (a.path && !path) return cr_push_failure(L, "ENOMEM", "out of memory");
   sockets_op *o = cr_op_new(L, &sockets_type, sizeof *o);
   o->a = a;
   o->a.path = path;
@@ -550,7 +550,7 @@ static int start(lua_State *L, int listeners, const char *fname) {
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);
-    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "%s: cannot start", fname);
   }
   return cr_op_await(L, &o->op);
 }
@@ -558,10 +558,7 @@ static int start(lua_State *L, int listeners, const char *fname) {
 static int l_sockets(lua_State *L) { return start(L, 0, "cr.sockets"); }
 static int l_listeners(lua_State *L) { return start(L, 1, "cr.listeners"); }
 
-void cr_open_process(lua_State *L); /* l_process.c */
-
 void cr_open_sockets(lua_State *L) {
-  cr_open_process(L);
   lua_pushcfunction(L, l_sockets);
   lua_setfield(L, -2, "sockets");
   lua_pushcfunction(L, l_listeners);

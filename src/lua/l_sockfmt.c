@@ -10,6 +10,7 @@
 
 #include <lauxlib.h>
 
+#include "connrecipe/process.h"
 #include "lua/bindings.h"
 
 #define MAX_SHOWN_OWNERS 3
@@ -259,15 +260,14 @@ static void text_or_number_cell(const char *text, int has_number, lua_Integer nu
     put_str(c, "-");
 }
 
-/* the holder's container, the namespace's container, or the holder's unit */
+/* the holder's container, the namespace's container (their ids cut to 12
+ * characters, as docker ps shows them), or the holder's unit */
 static void where_cell(const sock_row *r, cell *c) {
   c->n = 0;
-  if (r->first_container) {
+  const char *container = r->first_container ? r->first_container : r->container;
+  if (container) {
     put_str(c, "container ");
-    put_str(c, r->first_container);
-  } else if (r->container) {
-    put_str(c, "container ");
-    put(c, r->container, strnlen(r->container, 12));
+    put(c, container, strnlen(container, CR_CONTAINER_SHORT_LEN));
   } else {
     put_str(c, r->first_unit ? r->first_unit : "-");
   }

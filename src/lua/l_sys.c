@@ -1,5 +1,5 @@
-/* cr.sys.interfaces(): the network interfaces of this network namespace and
- * their addresses, from getifaddrs(3). The rest of cr.sys is Lua
+/* cr.sys._interfaces(), behind cr.sys.interfaces(): the network interfaces of this network
+ * namespace and their addresses, from getifaddrs(3). The rest of cr.sys is Lua
  * (lua/connrecipe/sys.lua); only what Lua cannot read from a file is here.
  * -> { {name, index, up, running, loopback, addrs = { {addr, family, prefix} }} }
  *    or nil, message, code */
@@ -78,13 +78,7 @@ static void add_address(lua_State *L, const struct ifaddrs *ifa) {
 
 static int l_interfaces(lua_State *L) {
   struct ifaddrs *list;
-  if (getifaddrs(&list) != 0) {
-    int err = errno;
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot list interfaces: %s", strerror(err));
-    lua_pushstring(L, err == EACCES || err == EPERM ? "EACCES" : "EIO");
-    return 3;
-  }
+  if (getifaddrs(&list) != 0) return cr_push_errno(L, errno, "cannot list interfaces");
   lua_newtable(L); /* the result, in the order the kernel lists them */
   lua_newtable(L); /* name -> entry */
   int by_name = lua_gettop(L);
@@ -103,6 +97,6 @@ static int l_interfaces(lua_State *L) {
 void cr_open_sys(lua_State *L) {
   lua_createtable(L, 0, 16);
   lua_pushcfunction(L, l_interfaces);
-  lua_setfield(L, -2, "interfaces");
+  lua_setfield(L, -2, "_interfaces");
   lua_setfield(L, -2, "sys");
 }

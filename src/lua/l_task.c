@@ -11,6 +11,8 @@
 
 #define TASK_MT "connrecipe.task"
 
+extern char cr_async_marker; /* runtime/task.c */
+
 /* ---- the task object (a box holding a reference) ----------------------------------- */
 
 typedef struct {
@@ -65,12 +67,6 @@ static int task_outcome(lua_State *L) {
 
 static const luaL_Reg task_methods[] = {
     {"status", task_status}, {"cancel", task_cancel}, {"_outcome", task_outcome}, {NULL, NULL}};
-
-void cr_push_task_methods(lua_State *L) {
-  luaL_getmetatable(L, TASK_MT);
-  lua_getfield(L, -1, "__index");
-  lua_remove(L, -2);
-}
 
 /* ---- cr.spawn, cr.run ------------------------------------------------------------------ */
 
@@ -294,7 +290,13 @@ void cr_open_tasks(lua_State *L) {
     luaL_newlib(L, task_methods);
     lua_setfield(L, -2, "__index");
   }
+  /* cr._task_methods: the methods table, which connrecipe.tasks extends */
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, "_task_methods");
   lua_pop(L, 1);
+  /* cr._async_marker: what an async call yields (connrecipe.coroutines relays it) */
+  lua_pushlightuserdata(L, &cr_async_marker);
+  lua_setfield(L, -2, "_async_marker");
   static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"now", l_now},   {"spawn", l_spawn},
                                  {"run", l_run},     {"_wait", l_wait}, {"_stopping", l_stopping},
                                  {NULL, NULL}};

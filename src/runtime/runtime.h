@@ -91,7 +91,7 @@ void cr_task_observe(cr_task *t);
 const char *cr_task_message(const cr_task *t);
 const char *cr_task_traceback(const cr_task *t);
 
-/* A "watch" lets an op wait for a task to finish (used by wait_any). */
+/* A "watch" lets an op wait for a task to finish (used by cr._wait). */
 typedef struct cr_watch {
   cr_op *op;
   cr_task *task;

@@ -171,26 +171,6 @@ static void netlink_unix(void **state) {
   assert_int_equal(s.inode, 4242);
 }
 
-static void cgroup_names(void **state) {
-  char unit[128], id[80];
-  cr_cgroup_unit("/system.slice/nginx.service", unit, sizeof unit);
-  assert_string_equal(unit, "nginx.service");
-  cr_cgroup_unit("/user.slice/user-1000.slice/session-2.scope", unit, sizeof unit);
-  assert_string_equal(unit, "session-2.scope");
-  cr_cgroup_unit("/", unit, sizeof unit);
-  assert_string_equal(unit, "");
-  const char *hex = "4f0cbd1bb6e54d2a8e3a3c1c5b0a2b9d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b";
-  char path[256];
-  snprintf(path, sizeof path, "/system.slice/docker-%s.scope", hex);
-  cr_cgroup_container(path, id, sizeof id);
-  assert_string_equal(id, hex);
-  snprintf(path, sizeof path, "/kubepods/besteffort/pod1234/%s", hex);
-  cr_cgroup_container(path, id, sizeof id);
-  assert_string_equal(id, hex);
-  cr_cgroup_container("/system.slice/sshd.service", id, sizeof id);
-  assert_string_equal(id, "");
-}
-
 static void states(void **state) {
   assert_string_equal(cr_sock_state_name(CR_ST_LISTEN), "listen");
   assert_int_equal(cr_sock_state_from_name("time-wait"), CR_ST_TIME_WAIT);
@@ -202,8 +182,7 @@ int main(void) {
       cmocka_unit_test(tcp4_listener),   cmocka_unit_test(tcp6_established),
       cmocka_unit_test(udp4_with_drops), cmocka_unit_test(malformed_inet),
       cmocka_unit_test(unix_lines),      cmocka_unit_test(netlink_inet),
-      cmocka_unit_test(netlink_unix),    cmocka_unit_test(cgroup_names),
-      cmocka_unit_test(states),
+      cmocka_unit_test(netlink_unix),    cmocka_unit_test(states),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,7 +146,7 @@ describe("recipe lookup", function()
   end)
 
   it("looks in XDG_CONFIG_HOME/connrecipe/recipes", function()
-    local dir = testenv.tmpdir()
+    local dir = testenv.trusted_tmpdir()
     os.execute("mkdir -p " .. dir .. "/connrecipe/recipes")
     testenv.write_file(dir .. "/connrecipe/recipes/mine.lua", "-- My site check.\nprint('mine ran')\n")
     local r = run({ "mine" }, { env = "CONNRECIPE_PATH= XDG_CONFIG_HOME=" .. dir })
@@ -170,7 +170,7 @@ describe("recipe lookup", function()
     if not name then
       return pending("no built-in recipe yet")
     end
-    local dir = testenv.tmpdir()
+    local dir = testenv.trusted_tmpdir()
     testenv.write_file(dir .. "/" .. name .. ".lua", "-- Overrides the built-in.\nprint('override')\n")
     local r = run({ name }, { env = "CONNRECIPE_PATH=" .. dir })
     assert.equal("override\n", r.stdout)

@@ -85,7 +85,7 @@ describe("bash completion", function()
   end)
 
   it("finds recipes and their options on CONNRECIPE_PATH", function()
-    local dir = testenv.tmpdir()
+    local dir = testenv.trusted_tmpdir()
     testenv.write_file(dir .. "/zz_site_check.lua", [[
 -- A site check for the completion test.
 return cr.recipe {
@@ -104,7 +104,7 @@ return cr.recipe {
   end)
 
   it("never runs a plain-script recipe to learn its options", function()
-    local dir = testenv.tmpdir()
+    local dir = testenv.trusted_tmpdir()
     local marker = dir .. "/ran"
     testenv.write_file(dir .. "/zz_plain.lua", ("io.open(%q, 'w'):close()\n"):format(marker))
     local env = "CONNRECIPE_PATH=" .. quote(dir)

@@ -336,6 +336,55 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("iptables %-t filter %-D INPUT", f["firewall-reject"].fix)
   end)
 
+  it("firewall-check-incomplete as nobody: rules it cannot read are unread, not 'no rule explains it'", function()
+    if not testenv.have("setpriv") then
+      return pending("setpriv not installed")
+    end
+    listen(port(80))
+    sh_ns("iptables -A INPUT -p tcp --dport " .. port(80) .. " -j REJECT --reject-with tcp-reset")
+    local doc, f, r = diagnose({ "127.0.0.1:" .. port(80) },
+      { prefix = "setpriv --reuid=65534 --regid=65534 --clear-groups " })
+    assert.equal(1, r.code)
+    assert.equal("firewall-check-incomplete", doc.verdict)
+    assert.is_nil(f["firewall-reject"])
+    assert.matches("could not be read %(permission denied%)", f["firewall-check-incomplete"].summary)
+    assert.matches("run as root", f["firewall-check-incomplete"].fix)
+  end)
+
+  it("--save-facts writes what was read, and --from-facts replays the same verdict without reading", function()
+    listen(port(80), "127.0.0.2")
+    local file = testenv.tmpdir() .. "/facts.json"
+    local doc = diagnose { "127.0.0.1:" .. port(80), "--save-facts", file }
+    assert.equal("address-mismatch", doc.verdict)
+    local saved = dkjson.decode(assert(testenv.read_file(file)))
+    assert.equal(1, saved.schema)
+    assert.equal(port(80), saved.args.target.port)
+    -- replayed outside the namespace, where nothing listens on that port at all
+    local r = testenv.sh(q(testenv.bin) .. " diagnose.lua --json --from-facts " .. q(file))
+    local again = dkjson.decode(r.stdout)
+    assert.equal(1, r.code, r.stderr)
+    assert.equal("address-mismatch", again.verdict)
+    assert.same(doc.findings, again.findings)
+    assert.equal("127.0.0.1:" .. port(80), again.target.display)
+  end)
+
+  it("--from-facts: a missing or malformed file, or a TARGET beside it, is a one-line usage error", function()
+    netns()
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/bad.json", "{")
+    for _, args in ipairs { { "--from-facts", dir .. "/none.json" }, { "--from-facts", dir .. "/bad.json" },
+                            { "127.0.0.1:1", "--from-facts", dir .. "/bad.json" }, {} } do
+      local parts = {}
+      for _, a in ipairs(args) do
+        parts[#parts + 1] = q(a)
+      end
+      local r = testenv.sh(q(testenv.bin) .. " diagnose.lua " .. table.concat(parts, " "))
+      assert.equal(2, r.code, r.stderr)
+      assert.equal("", r.stdout)
+      assert.matches("^connrecipe: diagnose: [^\n]+ %(see 'connrecipe diagnose %-%-help'%)\n$", r.stderr)
+    end
+  end)
+
   it("firewall-reject for icmp-admin-prohibited (nft)", function()
     listen(port(80))
     nft_input("tcp dport " .. port(80) .. " reject with icmpx type admin-prohibited")

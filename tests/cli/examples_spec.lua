@@ -116,7 +116,9 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local doc, r, with_nulls = webstack()
     assert.equal(1, r.code)
     assert.equal("redis-down", doc.verdict)
-    assert.matches("connrecipe diagnose unix:", doc.findings[1].fix)
+    -- why, from diagnose's checks: the socket is missing; its fix, not "run diagnose"
+    assert.matches("^why: unix%-socket%-missing: ", doc.findings[1].evidence[1])
+    assert.not_matches("connrecipe diagnose", doc.findings[1].fix)
     -- the run docs/recipes.md shows: its --json example has the real shape
     assert_same_shape(docs_example(), with_nulls)
     assert.same({ kind = "inet", host = "localhost", port = 8443, display = "localhost:8443" }, doc.target)
@@ -126,5 +128,8 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     end))
     doc = webstack()
     assert.equal("postgres-down", doc.verdict)
+    -- why, from diagnose's checks (no-listener; or starting-up when another run's initdb, whose
+    -- namespace could not be read, counts as a postgres here)
+    assert.matches("^why: [%w-]+: ", doc.findings[1].evidence[2])
   end)
 end)

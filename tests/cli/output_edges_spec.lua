@@ -1,7 +1,9 @@
 -- Edge cases of a run's output and of the REPL: --json gives exactly one
 -- document when a stop lands while the report is built, a child on our stdout
 -- (os.execute, io.popen "w", /dev/stdout by name) counts as the recipe
--- printing, and Ctrl-C and os.exit from background tasks at the REPL prompt.
+-- printing when stdout is a file, print and io.write count on a pipe too,
+-- while print, io.write and the file methods stay the stock C functions, and
+-- Ctrl-C and os.exit from background tasks at the REPL prompt.
 local testenv = require "testenv"
 local json = require "dkjson"
 
@@ -112,6 +114,81 @@ end }
     local r = testenv.run { "--json", path }
     assert.equal(0, r.code, r.stderr)
     assert.equal("pipe_in", one_document(r.stdout).recipe)
+  end)
+end)
+
+describe("a recipe's stdout on a pipe", function()
+  local prints = testenv.source_dir .. "/tests/fixtures/recipes/prints_and_finds.lua"
+
+  local function piped(args)
+    local parts = { testenv.quote(testenv.bin) }
+    for _, a in ipairs(args) do
+      parts[#parts + 1] = testenv.quote(a)
+    end
+    return testenv.sh(table.concat(parts, " ") .. " | cat")
+  end
+
+  for _, how in ipairs { "print", "io-write", "stdout-write" } do
+    it("--json (" .. how .. "): its own output is the one document, the findings left out on stderr", function()
+      local r = piped { prints, "--how=" .. how, "--json" }
+      assert.equal('{"own":true}\n', r.stdout)
+      assert.matches("so no document of its 2 findings follows", r.stderr)
+    end)
+  end
+
+  it("in text: its own output, then the report", function()
+    local r = piped { prints }
+    assert.matches('^{"own":true}\nOK: the first finding\n', r.stdout)
+  end)
+end)
+
+-- Issue 13.5: the framework noticed a recipe's output by replacing print,
+-- io.write, io.open, io.output, os.execute, io.popen and every file's write
+-- with Lua wrappers. It counts stdout in C now; the standard library is the
+-- stock one, so the same script prints the same under lua5.4 and as a recipe.
+describe("the standard library in a recipe", function()
+  local script = [[
+print(pcall(string.dump, print))
+print(pcall(string.dump, io.write))
+print(pcall(debug.upvaluejoin, print, 1, function() return print end, 1))
+print("print still prints")
+print(pcall(io.write, {}))
+print(pcall(io.stdout.write, io.stdout, {}))
+print(pcall(io.open, {}))
+print(pcall(os.execute, {}))
+for _, name in ipairs { "print", "io.write", "io.open", "io.output", "io.popen", "os.execute" } do
+  local f = load("return " .. name)()
+  print(name, debug.getinfo(f, "S").what)
+end
+print("file:write", debug.getinfo(io.stdout.write, "S").what)
+local out = io.stdout
+io = nil -- luacheck: ignore 121
+print(out:write("file:write after io = nil\n") == out)
+]]
+
+  local function stock(path)
+    local r = testenv.sh("lua5.4 " .. testenv.quote(path))
+    assert.equal(0, r.code, r.stderr)
+    return r.stdout
+  end
+
+  it("behaves as in stock lua5.4: a plain script", function()
+    local path = recipe_file("stock_io", script)
+    local r = testenv.run { path }
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("false\tunable to dump given function\n", r.stdout)
+    assert.matches("\nprint\tC\n", r.stdout)
+    assert.matches("\nfile:write after io = nil\ntrue\n$", r.stdout)
+    assert.equal(stock(path), r.stdout)
+  end)
+
+  it("behaves as in stock lua5.4: inside a declared recipe's run, with --json", function()
+    local path = recipe_file("stock_io_recipe",
+      "return cr.recipe{ name = 'stock_io_recipe', run = function()\n" .. script .. "end }\n")
+    local plain = recipe_file("stock_io_plain", script)
+    local r = testenv.run { "--json", path }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(stock(plain), r.stdout) -- and no document after its own output
   end)
 end)
 

@@ -98,6 +98,27 @@ function testenv.tmpdir()
   return dir
 end
 
+--- testenv.trusted_base(): where testenv.trusted_tmpdir() makes its
+--- directories, beside the executable (the build tree), or nil without one.
+function testenv.trusted_base()
+  return testenv.bin and (testenv.bin:match("^(.*)/[^/]+$") or ".") .. "/test-tmp"
+end
+
+--- testenv.trusted_tmpdir() -> a fresh directory (mode 0755) in the build
+--- tree, removed by testenv.cleanup(). connrecipe only runs recipes from a
+--- directory whose every parent is root's (or the user's) and writable by
+--- nobody else; under /tmp (world-writable) nothing is, so recipe
+--- directories of tests are made here.
+function testenv.trusted_tmpdir()
+  local base = assert(testenv.trusted_base(), "CONNRECIPE_BIN is not set")
+  local dir = capture("mkdir -p " .. shell_quote(base) .. " && chmod 755 " .. shell_quote(base)
+    .. " && d=$(mktemp -d " .. shell_quote(base .. "/connrecipe-test." .. testenv.owner .. ".XXXXXX")
+    .. ") && chmod 755 \"$d\" && echo \"$d\""):match("[^\n]+")
+  assert(dir, "cannot make a directory in " .. base)
+  tmpdirs[#tmpdirs + 1] = dir
+  return dir
+end
+
 --- testenv.sh(command [, {stdin = "..."}]) -> {code, stdout, stderr}
 --- Runs a shell command line and captures everything.
 function testenv.sh(cmd, opts)
@@ -239,7 +260,8 @@ function testenv.sweep()
     end
   end
   local listing = capture("ip netns list 2>/dev/null | cut -d' ' -f1; ls -1 /etc/netns 2>/dev/null; echo @; "
-    .. "ls -1d /tmp/connrecipe-test.* 2>/dev/null; echo @; "
+    .. "ls -1d /tmp/connrecipe-test.* " .. shell_quote(testenv.trusted_base() or "/nonexistent")
+    .. "/connrecipe-test.* 2>/dev/null; echo @; "
     .. "find " .. PORT_DIR .. " -mindepth 1 -maxdepth 1 -type l -printf '%f %l\\n' 2>/dev/null")
   local netns_part, tmp_part, port_part = listing:match("^(.-)@\n(.-)@\n(.*)$")
   local seen = {}
@@ -252,7 +274,7 @@ function testenv.sweep()
     end
   end
   for dir in (tmp_part or ""):gmatch("[^\n]+") do
-    local owner = dir:match("^/tmp/connrecipe%-test%.(%d+%-%d+)%.")
+    local owner = dir:match("/connrecipe%-test%.(%d+%-%d+)%.[^/]*$")
     if owner and is_dead(owner) then
       os.execute("rm -rf " .. shell_quote(dir))
       removed.dirs[#removed.dirs + 1] = dir

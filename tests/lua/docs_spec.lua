@@ -1,5 +1,5 @@
 -- The documentation cannot drift from the code: every public function has a
--- heading in docs/, every finding diagnose.lua can produce is in causes.md,
+-- heading in docs/, every finding diagnose.lua's checks declare is in causes.md,
 -- and the README's Quick start holds exactly two lines.
 local cr = require "connrecipe"
 local source = os.getenv("CONNRECIPE_SOURCE_DIR")
@@ -37,7 +37,7 @@ end
 
 describe("docs", function()
   it("document every public function with a ## or ### heading", function()
-    local documented = require("connrecipe.repl")(cr, cr._docs()).documented()
+    local documented = require("connrecipe.repl").documented()
     local missing = {}
     for _, name in ipairs(public_functions()) do
       if not documented[name] then
@@ -49,14 +49,24 @@ describe("docs", function()
 
   it("explain every finding diagnose.lua can produce in docs/causes.md", function()
     local recipe, causes = read("recipes/diagnose.lua"), read("docs/causes.md")
-    -- ids written as `id = "..."`, plus those built from tables and arguments
-    local ids = { "firewall-drop", "remote-refused", "remote-timeout", "host-unreachable", "not-a-socket" }
-    for id in recipe:gmatch('id = "([%w-]+)"') do
-      ids[#ids + 1] = id
+    -- the checks diagnose.lua runs, each declaring the ids it can record
+    local names = {}
+    for name in recipe:gmatch('check "([%w_]+)"') do
+      names[#names + 1] = name
     end
-    for _, id in ipairs(ids) do
-      assert.truthy(recipe:find('"' .. id .. '"', 1, true), id .. " is not produced by diagnose.lua")
-      assert.truthy(causes:find("| `" .. id .. "` |", 1, true), id .. " is not in docs/causes.md")
+    assert.is_true(#names >= 10, "no check list found in recipes/diagnose.lua")
+    for _, name in ipairs(names) do
+      local check = require("connrecipe.checks." .. name)
+      local text = read("lua/connrecipe/checks/" .. name .. ".lua")
+      local declared = {}
+      for _, id in ipairs(check.ids) do
+        declared[id] = true
+        assert.truthy(text:find('"' .. id .. '"', 1, true), id .. " is declared but not produced by checks/" .. name)
+        assert.truthy(causes:find("| `" .. id .. "` |", 1, true), id .. " is not in docs/causes.md")
+      end
+      for id in text:gmatch('id = "([%w-]+)"') do
+        assert.truthy(declared[id], id .. " is produced by checks/" .. name .. " but not in its ids")
+      end
     end
   end)
 

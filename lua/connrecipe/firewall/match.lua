@@ -310,14 +310,37 @@ end
 --- info: {verdict = "drop"|"accept"|"unknown", hooks, doubts (accept rules that
 --- might have let it through), notes}.
 --- deps: {rules = fn(netns), interfaces = fn(netns)}.
+-- The packet as the kernel sends it: an IPv4-mapped address
+-- (::ffff:127.0.0.1) is IPv4, and a connection to 0.0.0.0 or :: goes to
+-- 127.0.0.1 or ::1. A copy: the caller's table is left alone.
+local function as_sent(q)
+  local out = {}
+  for k, v in pairs(q) do
+    out[k] = v
+  end
+  out.addr = ipaddr.unmap(q.addr)
+  out.saddr = q.saddr and ipaddr.unmap(q.saddr)
+  local family, bytes = ipaddr.parse(out.addr)
+  local any = true
+  for _, b in ipairs(bytes) do
+    any = any and b == 0
+  end
+  if any then
+    out.addr = family == "inet" and "127.0.0.1" or "::1"
+  end
+  return out
+end
+
 function match.match(q, deps)
+  check_match_args(q)
+  q = as_sent(q)
   local proto, family = check_match_args(q)
   local rules = q.rules
   if rules == nil then
-    local err
-    rules, err = deps.rules(q.netns)
+    local err, code
+    rules, err, code = deps.rules(q.netns)
     if not rules then
-      return nil, err
+      return nil, err, code
     end
   end
   local ctx = { hits = {}, doubts = {}, notes = {} }

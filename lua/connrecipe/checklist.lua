@@ -1,0 +1,58 @@
+-- Runs an ordered list of checks (connrecipe.checks.*) over a target's
+-- facts (connrecipe.investigate). Each check reads only the facts and
+-- records its findings; the order of the list decides the verdict: the
+-- framework heads the report with the most severe finding, the first
+-- recorded among equals.
+local report = require "connrecipe.report"
+
+local checklist = {}
+
+--- checklist.run(ctx, facts, list): every check of the list, in order.
+function checklist.run(ctx, facts, list)
+  for _, check in ipairs(list) do
+    check.run(ctx, facts)
+  end
+end
+
+--- checklist.explain(facts, list) -> verdict, findings: the same checks
+--- recorded apart from the recipe's own findings, for a playbook that wants
+--- the cause of one component's failure inside its own finding. The verdict
+--- is what diagnose would head its report with.
+function checklist.explain(facts, list)
+  local sub = { findings = {} }
+  function sub.finding(_, f)
+    sub.findings[#sub.findings + 1] = f
+    return f
+  end
+  function sub.verdict(_, id)
+    sub.verdict_id = id
+  end
+  checklist.run(sub, facts, list)
+  local best
+  for _, f in ipairs(sub.findings) do
+    if f.id == sub.verdict_id then
+      return f, sub.findings
+    end
+    if not best or report.severity_rank[f.severity] > report.severity_rank[best.severity] then
+      best = f
+    end
+  end
+  return best, sub.findings
+end
+
+--- checklist.ids(list) -> every finding id the checks of the list can record, sorted
+function checklist.ids(list)
+  local seen, out = {}, {}
+  for _, check in ipairs(list) do
+    for _, id in ipairs(check.ids) do
+      if not seen[id] then
+        seen[id] = true
+        out[#out + 1] = id
+      end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+return checklist

@@ -1,0 +1,322 @@
+-- Everything diagnose reads about a target, as one plain table (the facts):
+-- every read goes through ctx:check, so -v and --json list it with its
+-- duration, and nothing here decides a cause. The checks
+-- (connrecipe.checks.*) read only this table, which is why a run can be
+-- saved (--save-facts) and replayed (--from-facts) and the checks tested
+-- from canned facts. What is read beyond the probe and the listeners depends
+-- only on facts already read (connrecipe.checks.situation), never on a check.
+--
+-- A read that failed is kept as `error` (the reason), never as an empty
+-- list: unread is not absent.
+local address = require "connrecipe.address"
+local cr = require "connrecipe"
+local json = require "connrecipe.json"
+local ports = require "connrecipe.ports"
+local target = require "connrecipe.target"
+local situation = require "connrecipe.checks.situation"
+
+local investigate = {}
+
+investigate.SCHEMA = 1
+
+local function copy_plain(t)
+  local out = {}
+  for k, v in pairs(t) do
+    if type(v) ~= "function" then
+      out[k] = v
+    end
+  end
+  return out
+end
+
+local function unprefixed(err)
+  return (tostring(err or "?"):gsub("^cannot read the socket tables: ", ""))
+end
+
+-- ---- reads ------------------------------------------------------------------------
+
+-- The set of this host's own addresses (loopback and every interface's).
+local function local_addresses()
+  local set = {}
+  for _, iface in ipairs(cr.sys.interfaces() or {}) do
+    for _, a in ipairs(iface.addrs or {}) do
+      set[a.addr] = iface.name
+    end
+  end
+  return set
+end
+
+-- ListenDrops counts every SYN or connection a listener dropped, overflows
+-- of a full accept queue included (each of those counts in ListenOverflows too).
+local function listen_drops()
+  local ext = (cr.sys.counters() or {}).TcpExt or {}
+  return ext.ListenDrops or ext.ListenOverflows or 0
+end
+
+-- The drop counters of this namespace's TCP listeners on a port, by inode
+-- (as a string): read before and after the probe, they tell which listener
+-- dropped it. nil drops from the /proc/net fallback.
+local function listener_drops(port)
+  local by_inode = {}
+  for _, l in ipairs(cr.listeners { proto = "tcp", port = port } or {}) do
+    by_inode[tostring(l.inode)] = l.drops
+  end
+  return by_inode
+end
+
+-- Where a process's command line and environment set a port.
+local function port_settings(pid, cmdline)
+  if not cmdline then
+    local p = cr.process.get(pid)
+    cmdline = p and p.cmdline
+  end
+  local environ
+  local f = io.open(("/proc/%d/environ"):format(pid), "rb")
+  if f then
+    environ = f:read("a")
+    f:close()
+  end
+  return ports.settings(cmdline, environ)
+end
+
+local function read_resolver(ctx, facts)
+  local host = facts.args.target.host
+  local conf = ctx:check("resolver configuration (nsswitch.conf, resolv.conf)", cr.sys.resolver)
+  facts.resolver = type(conf) == "table" and conf or {}
+  local entries, err = ctx:check("/etc/hosts entries for " .. host, cr.sys.hosts_lookup, host)
+  facts.hosts = entries and { entries = entries } or { error = tostring(err) }
+end
+
+local function read_proxy(ctx, facts)
+  local t = facts.args.target
+  if not t.url then
+    return
+  end
+  local proxy, var = ctx:check("proxy a client would use for " .. t.url, cr.sys.proxy_for, t.url)
+  if not proxy then
+    return
+  end
+  facts.proxy = { url = t.url, proxy = proxy, var = var, status = "unknown" }
+  -- curl's proxy default port: 443 for https:// proxies, 1080 for any other
+  local scheme, rest = proxy:match("^(%a[%w+.-]*)://(.*)$")
+  local default = scheme and scheme:lower() == "https" and 443 or 1080
+  local p = target.parse((rest or proxy):gsub("/.*$", ""), { default_port = default })
+  if p and p.kind == "inet" then
+    local r = ctx:check("probe proxy " .. p.display, cr.probe.tcp, p.host, p.port, { timeout = facts.args.timeout })
+    facts.proxy.status = r and r.status or "error"
+  end
+end
+
+-- The probe, with the listeners of every namespace and the drop counters
+-- read around it.
+local function read_probe_and_listeners(ctx, facts)
+  local t = facts.args.target
+  facts.local_addrs = ctx:check("this host's addresses", local_addresses) or {}
+  facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe", listen_drops) or 0 }
+  facts.listener_drops = { before = ctx:check("drop counters of the listeners on port " .. t.port
+    .. ", before the probe", listener_drops, t.port) or {} }
+  local probe_error
+  facts.probe, facts.listeners, facts.netns = cr.all {
+    function()
+      local r, err = ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port, { timeout = facts.args.timeout })
+      probe_error = not r and tostring(err) or nil
+      return r
+    end,
+    function()
+      local list, info, code = ctx:check("listeners, all namespaces, with owners", cr.listeners,
+        { proto = "tcp", netns = "all", processes = true })
+      if type(list) ~= "table" then
+        return { error = unprefixed(info), code = code }
+      end
+      return { list = list, info = info or {} }
+    end,
+    function()
+      local me = ctx:check("own network namespace", cr.process.get, cr.pid)
+      return me and me.netns
+    end,
+  }
+  facts.probe_error = probe_error
+  facts.listen_drops.after = ctx:check("TCP listen drops, after the probe", listen_drops) or 0
+  facts.listener_drops.after = ctx:check("drop counters of the listeners on port " .. t.port
+    .. ", after the probe", listener_drops, t.port) or {}
+end
+
+-- The firewall rules that could explain a failed connect: for a local
+-- refusal with a listener, a timeout, an ICMP error; outgoing rules for a
+-- remote host.
+local function wants_firewall(s)
+  local status = s.r.status
+  if s.here_is_local then
+    return (status == "refused" and #s.accepting > 0) or status == "timeout" or status == "unreachable"
+      or status == "denied"
+  end
+  return status ~= "addr-unavailable" and status ~= "reset"
+end
+
+local function read_firewall(ctx, facts, s)
+  local r, port = s.r, s.port
+  local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil }
+  local hits, err, code = ctx:check("firewall rules for " .. address.endpoint(r.addr, port),
+    cr.firewall.match, query)
+  facts.firewall = type(hits) == "table" and { hits = hits } or { error = tostring(err), code = code }
+end
+
+local function read_local_ports(ctx, facts, r)
+  if r.family == "inet6" then
+    local on, why = ctx:check("IPv6 enabled", cr.sys.ipv6_enabled)
+    facts.ipv6 = { enabled = on == true, why = why }
+    if not on then
+      return
+    end
+  end
+  local range, err = ctx:check("local port range", cr.sys.port_range)
+  facts.port_range = range or { error = tostring(err) }
+end
+
+-- The UDP sockets bound to the port in this namespace: a service that speaks UDP.
+-- The dump alone is cheap; the /proc walk for owners only runs when one exists.
+local function read_udp(ctx, facts, port)
+  local list, err = ctx:check("UDP sockets on port " .. port, cr.listeners, { proto = "udp", port = port })
+  if type(list) ~= "table" then
+    facts.udp = { error = unprefixed(err) }
+    return
+  end
+  if #list > 0 then
+    local owned = ctx:check("owners of the UDP sockets on port " .. port, cr.listeners,
+      { proto = "udp", port = port, processes = true })
+    list = type(owned) == "table" and owned or list
+  end
+  facts.udp = { list = list }
+end
+
+-- The program that should serve the port: its unit's state, the process
+-- list, and where the processes that matter set their ports.
+local function read_service(ctx, facts, s)
+  local args = facts.args
+  if args.unit then
+    local st, err = ctx:check("service " .. args.unit, cr.service.status, args.unit)
+    facts.unit = st and { status = st } or { error = tostring(err) }
+    if st then
+      facts.unit.logs = ctx:check("service logs", cr.service.logs, args.unit, 5)
+    end
+    if st and st.ActiveState == "activating" then
+      return -- starting: the process list would not say more
+    end
+  end
+  if args.process or args.unit or ports.usual_programs[s.port] then
+    local all, err = ctx:check("process list", cr.process.list)
+    facts.processes = type(all) == "table" and { list = all } or { list = {}, error = tostring(err) }
+  end
+  facts.port_settings = {}
+  local function settings_of(pid, cmdline)
+    local key = tostring(pid)
+    if not facts.port_settings[key] then
+      facts.port_settings[key] = ctx:check("port settings of pid " .. key, port_settings, pid, cmdline) or {}
+    end
+  end
+  local expected = situation.expected(facts, ports.usual_programs)
+  if expected and not s.gaps.own then
+    for _, p in ipairs(expected.here) do -- the first one listening elsewhere is the one named
+      if #situation.ports_of(s, p.pid) > 0 then
+        settings_of(p.pid, p.cmdline)
+        break
+      end
+    end
+  end
+  for _, l in ipairs(s.here) do -- listeners on a port that looks like a typo
+    if ports.near(s.port, l.port) and l.processes and l.processes[1] then
+      settings_of(l.processes[1].pid)
+    end
+  end
+end
+
+-- What the situation calls for beyond the probe and the listeners.
+local function read_further(ctx, facts)
+  local s = situation.of(facts)
+  if s.any_open then
+    return
+  end
+  if s.r.status == "addr-unavailable" then
+    read_local_ports(ctx, facts, s.r)
+  elseif wants_firewall(s) then
+    read_firewall(ctx, facts, s)
+  end
+  if s.nothing_here then
+    if not s.gaps.own then
+      read_udp(ctx, facts, s.port)
+    end
+    read_service(ctx, facts, s)
+  end
+end
+
+local function read_unix(ctx, facts)
+  local t = facts.args.target
+  local r, err = ctx:check("probe " .. t.display, cr.probe.unix, t.path)
+  if not r then
+    facts.probe_error = tostring(err)
+    return
+  end
+  facts.probe = r
+  local socks, info = ctx:check("listening Unix sockets with owners", cr.listeners,
+    { proto = "unix", processes = true })
+  facts.unix_sockets = type(socks) == "table" and { list = socks, info = info or {} } or { error = unprefixed(info) }
+  if r.status == "denied" and not t.abstract then
+    local st = ctx:check("mode and owner of " .. t.path, cr.exec, { "stat", "-c", "%A %U:%G %n", t.path })
+    if st and st.status == 0 then
+      facts.stat = st.stdout:gsub("\n$", "")
+    end
+  end
+end
+
+--- investigate.target(ctx, args) -> facts: everything read about
+--- args.target (a parsed target) with args.timeout, args.process, args.unit.
+function investigate.target(ctx, args)
+  local t = args.target
+  local facts = {
+    schema = investigate.SCHEMA, pid = cr.pid,
+    args = { target = copy_plain(t), timeout = args.timeout, process = args.process, unit = args.unit },
+  }
+  facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
+  if t.kind == "unix" then
+    read_unix(ctx, facts)
+    return facts
+  end
+  local addrs, err, code = ctx:check("resolve " .. t.host, cr.resolve, t.host)
+  facts.resolve = addrs and { addrs = addrs } or { error = tostring(err), code = code }
+  if not addrs then
+    read_resolver(ctx, facts)
+    return facts
+  end
+  read_probe_and_listeners(ctx, facts)
+  if not facts.probe then
+    read_resolver(ctx, facts)
+    return facts
+  end
+  read_proxy(ctx, facts)
+  read_further(ctx, facts)
+  return facts
+end
+
+-- ---- saving and replaying -----------------------------------------------------------
+
+--- investigate.encode(facts) -> JSON text (keys sorted, one document)
+function investigate.encode(facts)
+  return json.encode(facts, { indent = true }) .. "\n"
+end
+
+--- investigate.decode(text) -> facts, or nil, why it cannot be replayed
+function investigate.decode(text)
+  local facts, err = json.decode(text)
+  if type(facts) ~= "table" then
+    return nil, "not JSON: " .. tostring(err or "not an object")
+  end
+  if facts.schema ~= investigate.SCHEMA then
+    return nil, ("not a facts file of schema %d (schema %s)"):format(investigate.SCHEMA, tostring(facts.schema))
+  end
+  if type(facts.args) ~= "table" or type(facts.args.target) ~= "table" then
+    return nil, "no target in the facts"
+  end
+  return facts
+end
+
+return investigate

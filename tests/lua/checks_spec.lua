@@ -1,0 +1,472 @@
+-- Every check of diagnose.lua from canned facts, without root, namespaces or
+-- a network: facts in the format investigate gathers (and --save-facts
+-- writes), built here or read from tests/fixtures/facts/ (runs saved with
+-- --save-facts, replayed: each file is named after its verdict).
+require "connrecipe" -- the embedded Lua modules
+local checklist = require "connrecipe.checklist"
+local investigate = require "connrecipe.investigate"
+local target = require "connrecipe.target"
+
+local source = os.getenv("CONNRECIPE_SOURCE_DIR")
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- diagnose.lua's list of checks, in its order
+local CHECKS = {}
+for name in read(source .. "/recipes/diagnose.lua"):gmatch('check "([%w_]+)"') do
+  CHECKS[#CHECKS + 1] = require("connrecipe.checks." .. name)
+end
+
+local NS, OTHER_NS = 4026530001, 4026530002
+local inode = 1000
+
+--- A TCP listener in our namespace (opts override): nginx, queue empty.
+local function listener(addr, port, opts)
+  inode = inode + 1
+  local l = { addr = addr, port = port, family = addr:find(":", 1, true) and "inet6" or "inet", state = "listen",
+              proto = "tcp", netns = NS, inode = inode, recvq = 0, sendq = 128, drops = 0,
+              processes = { { pid = 200, comm = "nginx" } } }
+  for k, v in pairs(opts or {}) do
+    l[k] = v
+  end
+  return l
+end
+
+local function result(addr, status, errno)
+  local family = addr:find(":", 1, true) and "inet6" or "inet"
+  return { addr = addr, status = status, errno = errno, ms = 0.1, family = family }
+end
+
+--- Facts of a TCP target (o.target, default 127.0.0.1:8080) probed with
+--- o.results, o.listeners in the dump (or o.dump_error), o.process and
+--- o.unit as arguments, o.unit_state as facts.unit; any other field of o is a fact.
+local function tcp(o)
+  local t = assert(target.parse(o.target or "127.0.0.1:8080"))
+  local facts = {
+    schema = 1, pid = 100, netns = NS,
+    args = { target = t, timeout = 2, process = o.process, unit = o.unit },
+    security = { root = true },
+    resolve = { addrs = { { addr = t.host, family = "inet" } } },
+    local_addrs = { ["127.0.0.1"] = "lo", ["::1"] = "lo" },
+    listen_drops = { before = 0, after = 0 }, listener_drops = { before = {}, after = {} },
+    probe = { results = o.results or { result("127.0.0.1", "refused", "ECONNREFUSED") } },
+    listeners = { list = o.listeners or {}, info = { namespaces = { { inode = NS, via = "self" } },
+                                                    sources = { tcp4 = "netlink", tcp6 = "netlink" } } },
+    unit = o.unit_state,
+  }
+  if o.dump_error then
+    facts.listeners = { error = o.dump_error, code = o.dump_code }
+  end
+  local args = { target = true, results = true, listeners = true, process = true, unit = true, unit_state = true,
+                 dump_error = true, dump_code = true }
+  for k, v in pairs(o) do
+    if not args[k] then
+      facts[k] = v
+    end
+  end
+  return facts
+end
+
+local function unix(path, status, o)
+  local facts = { schema = 1, pid = 100, args = { target = assert(target.parse(path)), timeout = 2 },
+                  security = { root = true, euid = 0 }, probe = status and { status = status, errno = "E" } }
+  for k, v in pairs(o or {}) do
+    facts[k] = v
+  end
+  return facts
+end
+
+-- The verdict id and the findings by id the checks reach from facts.
+local function diagnose(facts)
+  local verdict, findings = checklist.explain(facts, CHECKS)
+  local by_id = {}
+  for _, f in ipairs(findings) do
+    by_id[f.id] = by_id[f.id] or f
+  end
+  return verdict and verdict.id, by_id, findings
+end
+
+local function text(f)
+  return require("connrecipe.json").encode(f)
+end
+
+local REJECT = { action = "reject", source = "iptables", family = "ip", table = "filter", chain = "INPUT",
+                 text = "-A INPUT -p tcp -m tcp --dport 8080 -j REJECT --reject-with tcp-reset" }
+local DROP = { action = "drop", source = "nft", family = "inet", table = "crtest", chain = "in", handle = 4,
+               text = "tcp dport 8080 drop" }
+
+describe("checks", function()
+  describe("resolve", function()
+    it("name-unresolved names the EAI reason and the hosts file", function()
+      local facts = tcp { target = "nosuch.test:80", resolve = { error = "cannot resolve", code = "EAI_NONAME" },
+                          probe = false, resolver = { hosts_line = "files dns", nameservers = { "10.0.0.53" } },
+                          hosts = { entries = {} } }
+      facts.probe = nil
+      local verdict, f = diagnose(facts)
+      assert.equal("name-unresolved", verdict)
+      assert.matches("EAI_NONAME", f["name-unresolved"].summary)
+      assert.matches("/etc/hosts has no entry for nosuch.test", text(f["name-unresolved"]), 1, true)
+    end)
+
+    it("an unreadable /etc/hosts is unread, not without an entry", function()
+      local facts = tcp { target = "nosuch.test:80", resolve = { error = "x", code = "EAI_NONAME" },
+                          hosts = { error = "Permission denied" } }
+      facts.probe = nil
+      local _, f = diagnose(facts)
+      assert.matches("/etc/hosts could not be read (Permission denied)", text(f["name-unresolved"]), 1, true)
+      assert.not_matches("has no entry", text(f["name-unresolved"]))
+    end)
+  end)
+
+  describe("unix", function()
+    it("unix-socket-missing suggests a similar listening socket", function()
+      local verdict, f = diagnose(unix("/run/redis.sock", "missing", { unix_sockets = {
+        list = { { path = "/run/redis-server.sock", processes = { { pid = 9, comm = "redis-server" } } } },
+        info = { sources = { unix = "netlink" } } } }))
+      assert.equal("unix-socket-missing", verdict)
+      assert.matches("/run/redis-server.sock held by redis-server (pid 9)", text(f["unix-socket-missing"]), 1, true)
+    end)
+
+    it("unix-socket-missing says the sockets were not read, not that none is similar", function()
+      local _, f = diagnose(unix("/run/app.sock", "missing", { unix_sockets = { error = "Permission denied" } }))
+      assert.matches("could not be read (Permission denied)", text(f["unix-socket-missing"]), 1, true)
+    end)
+
+    it("stale, denied, busy, not a socket, open, and a probe that failed", function()
+      local socks = { unix_sockets = { list = {}, info = { sources = { unix = "netlink" } } } }
+      assert.equal("stale-unix-socket", (diagnose(unix("/run/a.sock", "refused", socks))))
+      assert.equal("unix-socket-missing", (diagnose(unix("unix:@abstract", "refused", socks))))
+      local _, f = diagnose(unix("/run/a.sock", "denied", { unix_sockets = socks.unix_sockets,
+        stat = "srwx------ root:root /run/a.sock", security = { euid = 65534, selinux = "enforcing" } }))
+      assert.matches("srwx------ root:root", text(f["permission-denied"]), 1, true)
+      assert.matches("SELinux is enforcing", text(f["permission-denied"]), 1, true)
+      assert.equal("backlog-full", (diagnose(unix("/run/a.sock", "busy", socks))))
+      assert.equal("not-a-socket", (diagnose(unix("/run/a.sock", "not-a-socket", socks))))
+      assert.equal("reachable", (diagnose(unix("/run/a.sock", "open", socks))))
+      local facts = unix("/run/a.sock", nil, { probe_error = "bad path" })
+      assert.equal("probe-error", (diagnose(facts)))
+    end)
+  end)
+
+  describe("proxy and reachable", function()
+    local function open_facts(extra)
+      local o = { results = { result("127.0.0.1", "open") }, listeners = { listener("127.0.0.1", 8080) } }
+      for k, v in pairs(extra or {}) do
+        o[k] = v
+      end
+      return tcp(o)
+    end
+
+    it("reachable names the accepting process", function()
+      local verdict, f = diagnose(open_facts())
+      assert.equal("reachable", verdict)
+      assert.matches("nginx %(pid 200%)", f.reachable.summary)
+    end)
+
+    it("an unreachable proxy is the verdict; a reachable one is a warning beside reachable", function()
+      local proxy = { url = "http://127.0.0.1:8080/", proxy = "http://127.0.0.1:3128", var = "http_proxy",
+                      status = "refused" }
+      local verdict, f = diagnose(open_facts { target = "http://127.0.0.1:8080/", proxy = proxy })
+      assert.equal("proxy-env", verdict)
+      assert.equal("error", f["proxy-env"].severity)
+      proxy.status = "open"
+      verdict, f = diagnose(open_facts { target = "http://127.0.0.1:8080/", proxy = proxy })
+      assert.equal("reachable", verdict)
+      assert.equal("warn", f["proxy-env"].severity)
+    end)
+  end)
+
+  describe("address", function()
+    it("address-mismatch: the listener is bound to another address", function()
+      local verdict, f = diagnose(tcp { listeners = { listener("127.0.0.2", 8080) } })
+      assert.equal("address-mismatch", verdict)
+      assert.matches("127.0.0.2:8080", f["address-mismatch"].fix, 1, true)
+    end)
+
+    it("family-mismatch: the listener is IPv6 only", function()
+      local verdict, f = diagnose(tcp { listeners = { listener("::1", 8080) } })
+      assert.equal("family-mismatch", verdict)
+      assert.matches("IPv6 only", f["family-mismatch"].summary)
+    end)
+
+    it("a warning when one of the name's addresses works and another does not", function()
+      local verdict, f = diagnose(tcp { target = "localhost:8080",
+        results = { result("::1", "refused", "ECONNREFUSED"), result("127.0.0.1", "open") },
+        listeners = { listener("127.0.0.1", 8080) } })
+      assert.equal("reachable", verdict)
+      assert.equal("warn", f["family-mismatch"].severity)
+    end)
+  end)
+
+  describe("netns", function()
+    it("other-netns names the namespace and the holder", function()
+      local verdict, f = diagnose(tcp { listeners = { listener("127.0.0.1", 8080,
+        { netns = OTHER_NS, netns_name = "web1" }) } })
+      assert.equal("other-netns", verdict)
+      assert.matches("netns web1", f["other-netns"].summary, 1, true)
+      assert.matches("ip netns exec web1", f["other-netns"].fix, 1, true)
+    end)
+  end)
+
+  describe("listener", function()
+    it("no-listener, and a near port as a warning with where its owner sets it", function()
+      local verdict, f = diagnose(tcp { listeners = { listener("127.0.0.1", 8081) }, udp = { list = {} },
+                                        port_settings = { ["200"] = { "environment: PORT=8081" } } })
+      assert.equal("no-listener", verdict)
+      assert.equal("warn", f["port-mismatch"].severity)
+      assert.matches("environment: PORT=8081", text(f["port-mismatch"]), 1, true)
+    end)
+
+    it("udp-only for a UDP socket on the wildcard; one bound elsewhere is evidence only", function()
+      local udp = listener("0.0.0.0", 8080, { proto = "udp", state = "unconn" })
+      local verdict, f = diagnose(tcp { udp = { list = { udp } } })
+      assert.equal("udp-only", verdict)
+      assert.matches("bound by nginx (pid 200)", f["udp-only"].summary, 1, true)
+      udp.addr = "127.0.0.2"
+      verdict, f = diagnose(tcp { udp = { list = { udp } } })
+      assert.equal("no-listener", verdict)
+      assert.matches("bound elsewhere", text(f["no-listener"]), 1, true)
+    end)
+
+    it("UDP sockets that could not be read are said to be unread", function()
+      local _, f = diagnose(tcp { udp = { error = "Permission denied" } })
+      assert.matches("could not be read (Permission denied)", text(f["no-listener"]), 1, true)
+    end)
+  end)
+
+  describe("service", function()
+    local function procs(list)
+      table.insert(list, 1, { pid = 100, comm = "connrecipe", netns = NS })
+      return { list = list }
+    end
+
+    it("service-not-running for --process, as the verdict over no-listener", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {}, udp = { list = {} } })
+      assert.equal("service-not-running", verdict)
+      assert.truthy(f["no-listener"])
+    end)
+
+    it("starting-up for a young process and for an activating unit", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 2 } } })
+      assert.equal("starting-up", verdict)
+      assert.matches("waitfor", f["starting-up"].fix)
+      verdict = diagnose(tcp { unit = "my.service", unit_state = { status = { ActiveState = "activating" } } })
+      assert.equal("starting-up", verdict)
+    end)
+
+    it("port-mismatch as the verdict when the usual program listens elsewhere", function()
+      local verdict, f = diagnose(tcp { target = "127.0.0.1:6379",
+        listeners = { listener("127.0.0.1", 6380, { processes = { { pid = 300, comm = "redis-server" } } }) },
+        processes = procs { { pid = 300, comm = "redis-server", netns = NS, age = 100 } },
+        port_settings = { ["300"] = { "cmdline: --port 6380" } } })
+      assert.equal("port-mismatch", verdict)
+      assert.equal("error", f["port-mismatch"].severity)
+      assert.matches("cmdline: --port 6380", text(f["port-mismatch"]), 1, true)
+    end)
+
+    it("other-netns as a warning for a --process running in another namespace", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = OTHER_NS } } })
+      assert.equal("no-listener", verdict)
+      assert.equal("warn", f["other-netns"].severity)
+    end)
+
+    it("process-check-incomplete, not service-not-running, when the process list is blind", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = { list = {} } })
+      assert.equal("no-listener", verdict)
+      assert.is_nil(f["service-not-running"])
+      assert.matches("not visible", f["process-check-incomplete"].summary)
+    end)
+
+    it("not-listening; and with owners it could not see, no claim that it listens nowhere", function()
+      local running = procs { { pid = 300, comm = "mydaemon", netns = NS, age = 1000 } }
+      local _, f = diagnose(tcp { process = "mydaemon", processes = running })
+      assert.matches("listens on no TCP port", f["not-listening"].summary)
+      _, f = diagnose(tcp { process = "mydaemon", processes = running,
+                            listeners = { listener("127.0.0.1", 9000, { processes = {}, owner_unknown = true }) } })
+      assert.not_matches("listens on no TCP port", f["not-listening"].summary)
+      assert.matches("run as root", f["not-listening"].fix)
+    end)
+
+    it("unit-state-unknown when the unit's state cannot be read", function()
+      local _, f = diagnose(tcp { unit = "my.service", unit_state = { error = "systemd is not running" },
+                                  processes = procs {} })
+      assert.equal("info", f["unit-state-unknown"].severity)
+    end)
+  end)
+
+  describe("firewall and backlog", function()
+    local function refused_with_listener(extra)
+      local o = { listeners = { listener("127.0.0.1", 8080) } }
+      for k, v in pairs(extra) do
+        o[k] = v
+      end
+      return tcp(o)
+    end
+
+    it("firewall-reject quotes the rule and the delete command", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { hits = { REJECT } } })
+      assert.equal("firewall-reject", verdict)
+      assert.matches("iptables -t filter -D INPUT", f["firewall-reject"].fix, 1, true)
+    end)
+
+    it("firewall-reject when the rules were read and none explains it", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { hits = {} } })
+      assert.equal("firewall-reject", verdict)
+      assert.matches("no iptables/nft rule explains it", f["firewall-reject"].summary, 1, true)
+    end)
+
+    it("firewall-check-incomplete, not 'no rule explains it', when the rules could not be read", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { error = "permission denied", code = "EPERM" } })
+      assert.equal("firewall-check-incomplete", verdict)
+      assert.is_nil(f["firewall-reject"])
+      assert.matches("run as root", f["firewall-check-incomplete"].fix)
+    end)
+
+    it("backlog-full on a refusal when the queue is over its limit", function()
+      local verdict = diagnose(refused_with_listener { listeners = { listener("127.0.0.1", 8080,
+        { recvq = 129, sendq = 128 }) }, firewall = { hits = {} } })
+      assert.equal("backlog-full", verdict)
+    end)
+
+    it("firewall-drop on a timeout, with a full queue as a warning beside it", function()
+      local full = listener("127.0.0.1", 8080, { drops = 5 })
+      local verdict, f = diagnose(tcp { results = { result("127.0.0.1", "timeout", "ETIMEDOUT") },
+        listeners = { full }, firewall = { hits = { DROP } },
+        listener_drops = { before = { [tostring(full.inode)] = 1 }, after = { [tostring(full.inode)] = 5 } } })
+      assert.equal("firewall-drop", verdict)
+      assert.equal("warn", f["backlog-full"].severity)
+      assert.matches("nft delete rule inet crtest in handle 4", f["firewall-drop"].fix, 1, true)
+    end)
+
+    it("a timeout with unread rules says so beside it, and in its fix", function()
+      local verdict, f = diagnose(tcp { results = { result("127.0.0.1", "timeout", "ETIMEDOUT") },
+        listeners = { listener("127.0.0.1", 8080) }, firewall = { error = "permission denied", code = "EPERM" } })
+      assert.equal("timeout", verdict)
+      assert.equal("warn", f["firewall-check-incomplete"].severity)
+      assert.matches("could not be read", f.timeout.fix)
+    end)
+  end)
+
+  describe("connect", function()
+    it("timeout, connection-reset, host-unreachable, probe-error", function()
+      local function verdict_of(status, extra)
+        local o = { results = { result("127.0.0.1", status, "E") }, firewall = { hits = {} } }
+        for k, v in pairs(extra or {}) do
+          o[k] = v
+        end
+        return (diagnose(tcp(o)))
+      end
+      assert.equal("timeout", verdict_of("timeout"))
+      assert.equal("connection-reset", verdict_of("reset"))
+      assert.equal("host-unreachable", verdict_of("unreachable"))
+      assert.equal("permission-denied", verdict_of("denied"))
+      assert.equal("probe-error", verdict_of("weird"))
+    end)
+
+    it("ipv6-disabled, else ephemeral-ports-exhausted, for EADDRNOTAVAIL", function()
+      local verdict = diagnose(tcp { target = "[::1]:8080", results = { result("::1", "addr-unavailable") },
+                                     ipv6 = { enabled = false, why = "net.ipv6.conf.all.disable_ipv6 = 1" } })
+      assert.equal("ipv6-disabled", verdict)
+      local f
+      verdict, f = diagnose(tcp { results = { result("127.0.0.1", "addr-unavailable") },
+                                  port_range = { first = 40000, last = 40000, available = 1 } })
+      assert.equal("ephemeral-ports-exhausted", verdict)
+      assert.matches("40000-40000, 1 usable", text(f["ephemeral-ports-exhausted"]), 1, true)
+    end)
+  end)
+
+  describe("remote", function()
+    it("remote-refused, remote-timeout, host-unreachable; an outgoing rule of ours first", function()
+      local function verdict_of(status, hits)
+        return (diagnose(tcp { target = "10.9.9.9:80", results = { result("10.9.9.9", status, "E") },
+                               firewall = { hits = hits or {} } }))
+      end
+      assert.equal("remote-refused", verdict_of("refused"))
+      assert.equal("remote-timeout", verdict_of("timeout"))
+      assert.equal("host-unreachable", verdict_of("unreachable"))
+      assert.equal("firewall-drop", verdict_of("timeout", { DROP }))
+    end)
+  end)
+
+  describe("gaps", function()
+    it("listener-check-incomplete is the verdict when this namespace's tables could not be read", function()
+      local facts = tcp { dump_error = "Permission denied", dump_code = "EACCES" }
+      local verdict, f = diagnose(facts)
+      assert.equal("listener-check-incomplete", verdict)
+      assert.equal("error", f["listener-check-incomplete"].severity)
+      assert.is_nil(f["no-listener"])
+      assert.matches("run as root", f["listener-check-incomplete"].fix)
+    end)
+
+    it("a warning beside no-listener for another namespace; info beside reachable; owner-unknown", function()
+      -- as nobody under hidepid, reachable: other namespaces do not matter, this one's tables do
+      local facts = tcp { udp = { list = {} } }
+      facts.listeners.info.namespaces[2] = { inode = OTHER_NS, name = "web1", error = "Operation not permitted",
+                                             errno = "EPERM" }
+      local verdict, f = diagnose(facts)
+      assert.equal("no-listener", verdict)
+      assert.equal("warn", f["listener-check-incomplete"].severity)
+      facts = tcp { results = { result("127.0.0.1", "open") },
+                    listeners = { listener("127.0.0.1", 8080, { processes = {}, owner_unknown = true }) } }
+      facts.listeners.info.hidepid = true
+      facts.security = { root = false, proc_restricted = true, hidepid = "2" }
+      verdict, f = diagnose(facts)
+      assert.equal("reachable", verdict)
+      assert.is_nil(f["listener-check-incomplete"])
+      facts.listeners.info.error, facts.listeners.info.errno = "Permission denied", "EACCES"
+      verdict, f = diagnose(facts)
+      assert.equal("reachable", verdict)
+      assert.equal("info", f["listener-check-incomplete"].severity)
+      assert.equal("info", f["owner-unknown"].severity)
+    end)
+
+    it("a namespace that vanished during the dump is not a gap", function()
+      local facts = tcp { udp = { list = {} } }
+      facts.listeners.info.namespaces[2] = { inode = OTHER_NS, name = "gone", error = "No such process",
+                                             errno = "ESRCH" }
+      local _, f = diagnose(facts)
+      assert.is_nil(f["listener-check-incomplete"])
+    end)
+  end)
+
+  describe("saved runs", function()
+    local dir = source .. "/tests/fixtures/facts/"
+    local files = {}
+    for name in io.popen("ls " .. dir):lines() do
+      files[#files + 1] = name
+    end
+
+    it("are all replayed", function()
+      assert.is_true(#files >= 4)
+    end)
+
+    for _, name in ipairs(files) do
+      it(name .. " replays its verdict", function()
+        local facts = assert(investigate.decode(read(dir .. name)))
+        assert.equal(name:gsub("%.json$", ""), (diagnose(facts)))
+      end)
+    end
+
+    it("survive a round trip through the JSON they are saved as", function()
+      local facts = tcp { listeners = { listener("127.0.0.1", 8081) }, udp = { list = {} },
+                          port_settings = { ["200"] = { "cmdline: --port 8081" } } }
+      local again = assert(investigate.decode(investigate.encode(facts)))
+      local _, want = diagnose(facts)
+      local _, got = diagnose(again)
+      assert.same(want, got)
+    end)
+
+    it("a document that is not facts is refused with the reason", function()
+      assert.matches("not JSON", select(2, investigate.decode("{")))
+      assert.matches("schema", select(2, investigate.decode('{"schema":9}')))
+      assert.matches("no target", select(2, investigate.decode('{"schema":1}')))
+    end)
+  end)
+end)
