@@ -15,6 +15,7 @@
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
+#include "cli/thread_pool.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
 #include "runtime/runtime.h"
@@ -357,6 +358,10 @@ int main(int argc, char **argv) {
           stderr);
     cli_free(&cs.opts);
     return EXIT_USAGE;
+  }
+  if (thread_pool_start() != 0) {
+    cli_free(&cs.opts);
+    return EXIT_INTERNAL;
   }
   exec_path_drop_relative();
   /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
