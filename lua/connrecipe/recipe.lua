@@ -5,6 +5,7 @@
 local params = require "connrecipe.params"
 local cr = require "connrecipe"
 local output = require "connrecipe.output"
+local formats = require "connrecipe.formats"
 
 -- Called once by the module loader: cr.recipe and cr._recipe (for the runner).
 return function()
@@ -13,7 +14,8 @@ return function()
   local Context = {}
   Context.__index = Context
 
-  --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)}
+  --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)
+  ---            [, json = function(data, ctx), metrics = function(data, ctx)]}
   function recipe.declare(decl)
     if type(decl) ~= "table" then
       error("cr.recipe: expected a table {name, description, params, run}", 2)
@@ -26,9 +28,10 @@ return function()
     r.description = decl.description or ""
     r.params, r.by_name = params.normalize(decl.params)
     r.run = decl.run
-    for _, renderer in ipairs { "text", "json" } do -- how its data reads (see connrecipe.output)
+    for _, renderer in ipairs { "text", "json", "metrics" } do -- how its data reads (see connrecipe.output)
       if decl[renderer] ~= nil and type(decl[renderer]) ~= "function" then
-        error(("cr.recipe: '%s' must be a function(data, ctx) returning text"):format(renderer), 2)
+        error(("cr.recipe: '%s' must be a function(data, ctx) returning %s"):format(renderer,
+          renderer == "metrics" and "a list of {name, value}" or "text"), 2)
       end
       r[renderer] = decl[renderer]
     end
@@ -206,6 +209,20 @@ return function()
     return outcome.status or verdict_status
   end
 
+  -- Under --format nagios, junit, tap or prometheus: the run, written once
+  -- it is over (data shown mid-run waits for it), and the exit status.
+  local function finish_formatted(r, ctx, outcome)
+    if outcome.own and outcome.status > 1 and #ctx.findings == 0 and not ctx.shown then
+      return output.failure(r.name, ("the recipe failed with exit status %d"):format(outcome.status), outcome.status)
+    end
+    if not ctx.shown and active and printed(active) then -- its own output already broke the document
+      output.left_out(r, #ctx.findings)
+      local _, status = output.conclude(ctx, outcome.returned_false)
+      return outcome.status or status
+    end
+    return output.formatted(r, ctx, outcome.status, outcome.returned_false)
+  end
+
   -- What the framework writes once run has returned, and the exit status.
   local function finish_run(r, ctx, outcome)
     if outcome.message then
@@ -216,7 +233,9 @@ return function()
       end
       ctx:output(outcome.data)
     end
-    if ctx.shown then
+    if formats.is_machine() then
+      return finish_formatted(r, ctx, outcome)
+    elseif ctx.shown then
       return after_data(r, ctx, outcome)
     elseif outcome.own then
       return outcome.status -- the recipe printed its own output
@@ -250,8 +269,8 @@ return function()
     end
     local ctx = setmetatable({
       recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(),
-      json = cr.cli.json, verbose = cr.cli.verbose, quiet = cr.cli.quiet,
-      interactive = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
+      json = cr.cli.json, format = formats.current(), verbose = cr.cli.verbose, quiet = cr.cli.quiet,
+      interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
     }, Context)
     for _, p in ipairs(r.params) do
       if p.type == "target" and type(args[p.key]) == "table" then
