@@ -109,11 +109,30 @@ return function()
     end
   end
 
-  --- ctx:progress(fmt, ...): a progress line on stderr, only on a terminal
+  -- the progress line fits the terminal: a wrapped line cannot be rewritten
+  local function fitted(line)
+    local width = math.tointeger(tonumber(os.getenv("COLUMNS") or "")) or 80
+    return utf8.len(line) and utf8.len(line) >= width and line:sub(1, utf8.offset(line, width) - 1) or line
+  end
+
+  --- ctx:progress(fmt, ...): the progress line on stderr, rewritten in place
+  --- each call; only on a terminal, and neither under -q nor another
+  --- --format than text (ctx.interactive). ctx:progress() clears it; the
+  --- framework clears it before it writes the run's output.
   function Context:progress(fmt, ...)
-    if self.interactive then
-      io.stderr:write(fmt:format(...), "\n")
+    if not self.interactive then
+      return
+    elseif fmt == nil then
+      if self.progress_shown then
+        io.stderr:write("\r\27[K")
+        io.stderr:flush()
+        self.progress_shown = false
+      end
+      return
     end
+    io.stderr:write("\r", fitted(fmt:format(...)), "\27[K")
+    io.stderr:flush()
+    self.progress_shown = true
   end
 
   --- ctx:output(data): shows the data now, rendered by the framework (text by
@@ -128,6 +147,7 @@ return function()
       error("ctx:output: the run's data was already shown (once per run)", 2)
     end
     self.shown = { findings = #self.findings }
+    self:progress()
     output.data(self._recipe, self, data)
   end
 
@@ -187,6 +207,9 @@ return function()
   function recipe.stopped(reason)
     local run = active
     active = nil
+    if run and run.ctx then
+      run.ctx:progress()
+    end
     if not run or printed(run) or not (cr.cli.json or run.ctx) then
       return
     end
@@ -281,6 +304,7 @@ return function()
       active.name, active.ctx = r.name, ctx
     end
     local outcome = output.outcome(table.pack(r.run(ctx, args)))
+    ctx:progress() -- the run is over: its progress line goes before its output
     -- `active` stays set while the output is written: a stop (--deadline,
     -- Ctrl-C) that lands before it is written still gets recipe.stopped's
     -- document; once written, the write marks the run as printed.
