@@ -164,8 +164,8 @@ end
 local function read_local_ports(ctx, facts, r)
   if r.family == "inet6" then
     local on, why = ctx:check("IPv6 enabled", cr.sys.ipv6_enabled)
-    facts.ipv6 = { enabled = on == true, why = why }
-    if not on then
+    facts.ipv6 = on == nil and { error = tostring(why) } or { enabled = on == true, why = why }
+    if on == false then
       return
     end
   end

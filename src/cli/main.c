@@ -15,6 +15,7 @@
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
+#include "cli/thread_pool.h"
 #include "connrecipe/text.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
@@ -26,6 +27,12 @@ typedef struct {
   recipe_path path;
   int exit_code;
 } cli_state;
+
+/* --format=nagios: a failure of connrecipe itself is the plugin's UNKNOWN,
+ * with a status line on stdout when nothing else was written there. */
+static int nagios_mode, nagios_line_written;
+
+#define NAGIOS_UNKNOWN 3
 
 /* "connrecipe: MESSAGE" and, with -v, a traceback's lines. The message may
  * quote a path or a name another user chose: all its control bytes are
@@ -39,9 +46,19 @@ static void error_with_traceback(const char *msg, const char *traceback) {
   if (traceback && strncmp(traceback, msg, len) == 0) /* luaL_traceback: the message first */
     cr_text_write(stderr, traceback + len, strlen(traceback + len), CR_TEXT_KEEP_LINES);
   fputc('\n', stderr);
+  if (nagios_mode && !nagios_line_written && counted_stdout_bytes() <= 0) {
+    fputs("CONNRECIPE UNKNOWN - ", stdout);
+    cr_text_write(stdout, msg, len, 0);
+    fputc('\n', stdout);
+    fflush(stdout);
+    nagios_line_written = 1;
+  }
 }
 
 static void error_line(const char *msg) { error_with_traceback(msg, NULL); }
+
+/* The exit status of a failure of connrecipe (not a recipe's verdict). */
+static int failure_status(int code) { return nagios_mode ? NAGIOS_UNKNOWN : code; }
 
 /* ---- running a chunk as a task ------------------------------------------------------- */
 
@@ -84,13 +101,13 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   switch (cr_runtime_stop_reason(rt)) {
   case CR_STOP_INTERRUPT:
     error_line("interrupted");
-    return EXIT_INTERRUPTED;
+    return failure_status(EXIT_INTERRUPTED);
   case CR_STOP_DEADLINE: {
     char msg[128];
     snprintf(msg, sizeof msg, "deadline of %g s expired; the output above is partial",
              cs->opts.deadline);
     error_line(msg);
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   }
   default:
     break;
@@ -98,10 +115,10 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   switch (cr_task_get_state(t)) {
   case CR_TASK_FAILED:
     error_with_traceback(cr_task_message(t), cs->opts.verbose ? cr_task_traceback(t) : NULL);
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   default:
     return returned_status(L, t);
   }
@@ -122,7 +139,7 @@ static int run_task(lua_State *L, cli_state *cs, int nargs) {
 static int load_failed(lua_State *L) {
   error_line(lua_tostring(L, -1));
   lua_pop(L, 1);
-  return EXIT_INTERNAL;
+  return failure_status(EXIT_INTERNAL);
 }
 
 /* ---- the modes ---------------------------------------------------------------------------- */
@@ -208,7 +225,7 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   char why[2048];
   if (recipe_find(&cs->path, cs->opts.recipe, &loc, why, sizeof why) != 0) {
     error_line(why);
-    return EXIT_USAGE;
+    return failure_status(EXIT_USAGE);
   }
   const char *where = loc.builtin ? loc.name : loc.path;
   lua_getglobal(L, "cr");
@@ -306,6 +323,8 @@ static int list_recipes(lua_State *L, cli_state *cs) {
 /* cr.cli: what the command line said, for recipes and the recipe framework. */
 static void set_cli_table(lua_State *L, cli_state *cs) {
   lua_createtable(L, 0, 8);
+  lua_pushstring(L, cs->opts.format);
+  lua_setfield(L, -2, "format");
   cr_set_boolean(L, "json", cs->opts.json);
   cr_set_boolean(L, "verbose", cs->opts.verbose);
   cr_set_boolean(L, "quiet", cs->opts.quiet);
@@ -346,7 +365,18 @@ int main(int argc, char **argv) {
   }
   if (std_streams_check_at_exit(EXIT_INTERNAL) != 0) return EXIT_INTERNAL;
   cli_state cs = {0};
-  if (cli_parse(argc, argv, &cs.opts) != 0) return EXIT_USAGE;
+  int parsed = cli_parse(argc, argv, &cs.opts);
+  nagios_mode = !strcmp(cs.opts.format, "nagios");
+  if (parsed != 0) {
+    if (nagios_mode) printf("CONNRECIPE UNKNOWN - %s\n", cli_last_error());
+    cli_free(&cs.opts);
+    return failure_status(EXIT_USAGE);
+  }
+  if (cs.opts.list && !cs.opts.json && strcmp(cs.opts.format, "text")) {
+    fprintf(stderr, "connrecipe: --list prints text or --json, not --format=%s\n", cs.opts.format);
+    cli_free(&cs.opts);
+    return failure_status(EXIT_USAGE);
+  }
   if (cs.opts.help) {
     cli_print_help();
     cli_free(&cs.opts);
@@ -368,7 +398,11 @@ int main(int argc, char **argv) {
     fputs("connrecipe: -i needs a terminal on standard input (pipe code to 'connrecipe -')\n",
           stderr);
     cli_free(&cs.opts);
-    return EXIT_USAGE;
+    return failure_status(EXIT_USAGE);
+  }
+  if (thread_pool_start() != 0) {
+    cli_free(&cs.opts);
+    return EXIT_INTERNAL;
   }
   exec_path_drop_relative();
   /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
@@ -384,7 +418,7 @@ int main(int argc, char **argv) {
   lua_pushlightuserdata(L, &cs);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     error_line(lua_tostring(L, -1));
-    cs.exit_code = EXIT_INTERNAL;
+    cs.exit_code = failure_status(EXIT_INTERNAL);
   }
   std_streams_flush_stdout();
   lua_close(L);

@@ -65,7 +65,12 @@ static void process_work(uv_work_t *req) {
   }
   for (int i = 0; i < np; i++) {
     proc_entry *e = &o->v[o->n];
-    if (cr_process_get(pids[i], &e->p) != 0) continue; /* exited meanwhile */
+    int rc = cr_process_get(pids[i], &e->p);
+    if (rc == -EMFILE || rc == -ENFILE) { /* unread, not absent: no partial list */
+      o->rc = rc;
+      break;
+    }
+    if (rc != 0) continue; /* exited meanwhile */
     e->user[0] = '\0';
     for (size_t k = 0; k < o->n; k++) /* a small cache: few distinct users */
       if (o->v[k].p.uid == e->p.uid) {

@@ -263,7 +263,9 @@ static int user_slot(const row_ctx *c, uint32_t uid) {
 }
 
 static const char *owner_unknown_reason(const cr_owner_map *m) {
-  return m->hidepid      ? "/proc is mounted with hidepid: other users' processes are invisible "
+  return m->no_fds       ? "connrecipe reached its limit on open files while reading /proc "
+                           "(raise ulimit -n)"
+         : m->hidepid    ? "/proc is mounted with hidepid: other users' processes are invisible "
                            "(run as root)"
          : m->unreadable ? "some processes' fds cannot be read (not root, /proc mounted with "
                            "hidepid, or a security module)"
@@ -375,6 +377,7 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
     cr_set_integer(L, "owners_unknown", unknown);
     cr_set_integer(L, "processes_unreadable", o->m.unreadable);
     cr_set_integer(L, "processes_vanished", o->m.vanished);
+    cr_set_integer(L, "processes_no_fds", o->m.no_fds);
     cr_set_integer(L, "processes_walked", o->m.processes);
     if (o->m.hidepid) cr_set_boolean(L, "hidepid", 1);
   }

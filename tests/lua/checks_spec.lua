@@ -380,6 +380,16 @@ describe("checks", function()
       assert.equal("ephemeral-ports-exhausted", verdict)
       assert.matches("40000-40000, 1 usable", text(f["ephemeral-ports-exhausted"]), 1, true)
     end)
+
+    it("an IPv6 state that could not be read is not 'IPv6 is disabled'", function()
+      local verdict, f = diagnose(tcp { target = "[::1]:8080", results = { result("::1", "addr-unavailable") },
+        ipv6 = { error = "/proc/sys/net/ipv6/conf/all/disable_ipv6: permission denied" },
+        port_range = { first = 32768, last = 60999, available = 28232 } })
+      assert.equal("ephemeral-ports-exhausted", verdict)
+      assert.is_nil(f["ipv6-disabled"])
+      assert.matches("whether IPv6 is enabled could not be read (/proc/sys", text(f["ephemeral-ports-exhausted"]), 1,
+        true)
+    end)
   end)
 
   describe("remote", function()
