@@ -58,10 +58,12 @@ describe("host names beyond DNS's limits", function()
 end)
 
 describe("special addresses, with real listeners", function()
+  local port -- from a block no other run uses: diagnose looks at every namespace
   local netns = testenv.per_test_netns(before_each, after_each, function(why)
     pending(why)
-  end, { needs = { "socat", "nft" } })
-  local port = 23480 -- inside a namespace of its own: no other run sees it
+  end, { needs = { "socat", "nft" }, prepare = function()
+    port = testenv.port_block() + 480
+  end })
 
   local function listen(bind, opts)
     testenv.tcp_listen(netns(), port, { bind = bind, options = opts })
