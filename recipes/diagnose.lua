@@ -31,11 +31,6 @@ local CHECKS = {
   check "gaps", -- listener-check-incomplete, owner-unknown
 }
 
-local function usage_error(message)
-  io.stderr:write(("connrecipe: diagnose: %s (see 'connrecipe diagnose --help')\n"):format(message))
-  return 2
-end
-
 local function read_file(path)
   local f, err = io.open(path, "rb")
   if not f then
@@ -49,15 +44,15 @@ end
 -- The facts of a saved run, or nil and the status of the usage error.
 local function replayed(ctx, args)
   if args.target or args.process or args.unit or args.save_facts then
-    return nil, usage_error("--from-facts replays a saved run: give no TARGET, --process, --unit or --save-facts")
+    return nil, ctx:usage_error("--from-facts replays a saved run: give no TARGET, --process, --unit or --save-facts")
   end
   local text, err = ctx:check("facts saved in " .. args.from_facts, read_file, args.from_facts)
   if not text then
-    return nil, usage_error("--from-facts: cannot read " .. tostring(err))
+    return nil, ctx:usage_error("--from-facts: cannot read " .. tostring(err))
   end
   local facts, why = investigate.decode(text)
   if not facts then
-    return nil, usage_error(("--from-facts: %s: %s"):format(args.from_facts, why))
+    return nil, ctx:usage_error(("--from-facts: %s: %s"):format(args.from_facts, why))
   end
   return facts
 end
@@ -85,23 +80,21 @@ return cr.recipe {
       end
       ctx.target = facts.args.target
     elseif not args.target then
-      return usage_error("missing TARGET")
+      return ctx:usage_error("missing TARGET")
     else
       local out, err
       if args.save_facts then
         out, err = io.open(args.save_facts, "wb")
       end
       if args.save_facts and not out then
-        return usage_error("--save-facts: cannot write " .. tostring(err))
+        return ctx:usage_error("--save-facts: cannot write " .. tostring(err))
       end
       facts = investigate.target(ctx, args)
       if out then
         local ok, werr = out:write(investigate.encode(facts))
         local closed, cerr = out:close()
         if not (ok and closed) then
-          io.stderr:write(("connrecipe: diagnose: --save-facts: cannot write %s: %s\n"):format(args.save_facts,
-            tostring(werr or cerr)))
-          return 3
+          return nil, ("--save-facts: cannot write %s: %s"):format(args.save_facts, tostring(werr or cerr)), 3
         end
       end
     end
