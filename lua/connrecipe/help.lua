@@ -272,8 +272,9 @@ end
 local function recipe_text(name, width)
   local r, info = recipecall.declaration(name)
   if not r then
+    local description = info.description:gsub("([^%.!?])$", "%1.")
     local lines = mdterm.wrap(("%s (%s): %s A plain script: %s(...) runs it with those arguments and returns "
-      .. "what it returns."):format(name, info.path, info.description, name), width, "", "  ")
+      .. "what it returns."):format(name, info.path, description, name), width, "", "  ")
     return table.concat(lines, "\n") .. "\n"
   end
   local text = require("connrecipe.params").help(r.name, r.description, r.params)
