@@ -152,9 +152,15 @@ function report.text(run)
       out[#out + 1] = ""
     end
     out[#out + 1] = "checks:"
+    local width = 0
     for _, c in ipairs(run.checks) do
-      local state = c.unfinished and "unfinished" or c.ok and "ok" or "FAILED"
-      out[#out + 1] = ("  %-32s %8.2f ms  %s%s"):format(c.name, c.ms, state, c.error and (": " .. c.error) or "")
+      width = math.max(width, #c.name)
+    end
+    for _, c in ipairs(run.checks) do
+      local state = c.unfinished and "unfinished" .. (c.error and (": " .. c.error) or "")
+        or not c.ok and "FAILED: " .. tostring(c.error)
+        or c.failure and ("no result: %s%s"):format(c.failure, c.code and (" (" .. c.code .. ")") or "") or "ok"
+      out[#out + 1] = ("  %-" .. width .. "s %8.2f ms  %s"):format(c.name, c.ms, state)
     end
     out[#out + 1] = ("elapsed %.1f ms"):format(run.elapsed_ms)
   end
@@ -195,7 +201,7 @@ function report.document(run)
   end
   local checks = json.array()
   for _, c in ipairs(run.checks) do
-    checks[#checks + 1] = { name = c.name, ms = c.ms, ok = c.ok, error = c.error }
+    checks[#checks + 1] = { name = c.name, ms = c.ms, ok = c.ok, error = c.error, failure = c.failure, code = c.code }
   end
   return {
     schema = 1,

@@ -15,6 +15,7 @@
 #include "lua/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
+#include "cli/thread_pool.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
 #include "runtime/runtime.h"
@@ -26,10 +27,24 @@ typedef struct {
   int exit_code;
 } cli_state;
 
+/* --format=nagios: a failure of connrecipe itself is the plugin's UNKNOWN,
+ * with a status line on stdout when nothing else was written there. */
+static int nagios_mode, nagios_line_written;
+
+#define NAGIOS_UNKNOWN 3
+
 static void error_line(const char *msg) {
   std_streams_flush_stdout(); /* partial output first, then the reason */
   fprintf(stderr, "connrecipe: %s\n", msg);
+  if (nagios_mode && !nagios_line_written && counted_stdout_bytes() <= 0) {
+    printf("CONNRECIPE UNKNOWN - %s\n", msg);
+    fflush(stdout);
+    nagios_line_written = 1;
+  }
 }
+
+/* The exit status of a failure of connrecipe (not a recipe's verdict). */
+static int failure_status(int code) { return nagios_mode ? NAGIOS_UNKNOWN : code; }
 
 /* ---- running a chunk as a task ------------------------------------------------------- */
 
@@ -72,24 +87,26 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   switch (cr_runtime_stop_reason(rt)) {
   case CR_STOP_INTERRUPT:
     error_line("interrupted");
-    return EXIT_INTERRUPTED;
+    return failure_status(EXIT_INTERRUPTED);
   case CR_STOP_DEADLINE: {
     char msg[128];
     snprintf(msg, sizeof msg, "deadline of %g s expired; the output above is partial",
              cs->opts.deadline);
     error_line(msg);
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   }
   default:
     break;
   }
   switch (cr_task_get_state(t)) {
-  case CR_TASK_FAILED:
-    error_line(cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t));
-    return EXIT_INTERNAL;
+  case CR_TASK_FAILED: {
+    const char *msg = cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t);
+    error_line(msg ? msg : "not enough memory"); /* the message could not even be copied */
+    return failure_status(EXIT_INTERNAL);
+  }
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   default:
     return returned_status(L, t);
   }
@@ -110,7 +127,7 @@ static int run_task(lua_State *L, cli_state *cs, int nargs) {
 static int load_failed(lua_State *L) {
   error_line(lua_tostring(L, -1));
   lua_pop(L, 1);
-  return EXIT_INTERNAL;
+  return failure_status(EXIT_INTERNAL);
 }
 
 /* ---- the modes ---------------------------------------------------------------------------- */
@@ -155,7 +172,7 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   char why[2048];
   if (recipe_find(&cs->path, cs->opts.recipe, &loc, why, sizeof why) != 0) {
     error_line(why);
-    return EXIT_USAGE;
+    return failure_status(EXIT_USAGE);
   }
   const char *where = loc.builtin ? loc.name : loc.path;
   lua_getglobal(L, "cr");
@@ -194,6 +211,8 @@ static int list_recipes(lua_State *L, cli_state *cs) {
 /* cr.cli: what the command line said, for recipes and the recipe framework. */
 static void set_cli_table(lua_State *L, cli_state *cs) {
   lua_createtable(L, 0, 8);
+  lua_pushstring(L, cs->opts.format);
+  lua_setfield(L, -2, "format");
   cr_set_boolean(L, "json", cs->opts.json);
   cr_set_boolean(L, "verbose", cs->opts.verbose);
   cr_set_boolean(L, "quiet", cs->opts.quiet);
@@ -234,7 +253,18 @@ int main(int argc, char **argv) {
   }
   if (std_streams_check_at_exit(EXIT_INTERNAL) != 0) return EXIT_INTERNAL;
   cli_state cs = {0};
-  if (cli_parse(argc, argv, &cs.opts) != 0) return EXIT_USAGE;
+  int parsed = cli_parse(argc, argv, &cs.opts);
+  nagios_mode = !strcmp(cs.opts.format, "nagios");
+  if (parsed != 0) {
+    if (nagios_mode) printf("CONNRECIPE UNKNOWN - %s\n", cli_last_error());
+    cli_free(&cs.opts);
+    return failure_status(EXIT_USAGE);
+  }
+  if (cs.opts.list && !cs.opts.json && strcmp(cs.opts.format, "text")) {
+    fprintf(stderr, "connrecipe: --list prints text or --json, not --format=%s\n", cs.opts.format);
+    cli_free(&cs.opts);
+    return failure_status(EXIT_USAGE);
+  }
   if (cs.opts.help) {
     cli_print_help();
     cli_free(&cs.opts);
@@ -256,7 +286,11 @@ int main(int argc, char **argv) {
     fputs("connrecipe: -i needs a terminal on standard input (pipe code to 'connrecipe -')\n",
           stderr);
     cli_free(&cs.opts);
-    return EXIT_USAGE;
+    return failure_status(EXIT_USAGE);
+  }
+  if (thread_pool_start() != 0) {
+    cli_free(&cs.opts);
+    return EXIT_INTERNAL;
   }
   exec_path_drop_relative();
   /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
@@ -272,7 +306,7 @@ int main(int argc, char **argv) {
   lua_pushlightuserdata(L, &cs);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     error_line(lua_tostring(L, -1));
-    cs.exit_code = EXIT_INTERNAL;
+    cs.exit_code = failure_status(EXIT_INTERNAL);
   }
   std_streams_flush_stdout();
   lua_close(L);
