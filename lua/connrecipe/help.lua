@@ -416,6 +416,8 @@ function help.show(what)
   end
   if what == cr.recipes then
     return write(recipecall.list_text(recipecall.list()))
+  elseif recipecall.is_report(what) then -- what can be done with it
+    return write(help.text("report", width))
   end
   local recipe = type(what) == "function" and recipecall.name_of(what)
   if recipe then

@@ -145,6 +145,10 @@ describe("help() in the REPL", function()
     assert.matches("\n  proxy_env ", text)
     assert.matches("\n  proxy_for ", text)
     assert.not_matches("sleep", text)
+    -- a short name two modules share is a search too
+    text = printed("help('status')")
+    assert.matches("^cr%.service\n  status ", text)
+    assert.matches("\ntask: [^\n]*\n  status ", text)
     text = printed("help('no such thing anywhere')")
     assert.matches("nothing in help matches 'no such thing anywhere'", text)
   end)
@@ -182,6 +186,8 @@ describe("recipes as functions in the REPL", function()
       line("r"), expect("ERROR: nothing listens on port " .. closed), expect("fix: "), expect(PROMPT),
       line("=r.verdict, r.ok, r.status"), expect('"no-listener"\r\nfalse\r\n1\r\n'), expect(PROMPT),
       line("=r:finding('no-listener').severity"), expect('"error"'), expect(PROMPT),
+      line("help(r)"), expect("report: what a recipe called as a function returns"), expect("\\n  finding +"),
+      expect(PROMPT),
       line(("=diagnose{target = '127.0.0.1:%d', timeout = 1}.verdict"):format(port)), expect('"reachable"'),
       expect(PROMPT),
       { send = "\4" },
