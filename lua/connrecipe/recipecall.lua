@@ -27,8 +27,9 @@ local function word(name, p, v)
     return v
   elseif math.type(v) == "integer" then
     return ("%d"):format(v)
-  elseif type(v) == "number" then
-    return ("%.17g"):format(v)
+  elseif type(v) == "number" then -- the shortest that reads back as v
+    local s = ("%.14g"):format(v)
+    return tonumber(s) == v and s or ("%.17g"):format(v)
   elseif p.type == "list" and type(v) == "table" then
     local items = {}
     for i, item in ipairs(v) do
