@@ -365,6 +365,9 @@ local function search(word, width)
       end
     end
     if any then
+      if #out > 0 then
+        out[#out + 1] = ""
+      end
       group_lines(g, width, out, only)
     end
   end
@@ -376,6 +379,9 @@ local function search(word, width)
     end
   end
   if #hits > 0 then
+    if #out > 0 then
+      out[#out + 1] = ""
+    end
     out[#out + 1] = "recipes"
     recipe_lines(hits, width, out)
   end
