@@ -286,15 +286,18 @@ function recipecall.list()
 end
 
 --- recipecall.list_text(list) -> --list's table: RECIPE  DESCRIPTION  FROM
+--- (names, descriptions and directories escaped for the terminal)
 function recipecall.list_text(list)
-  local wname, wdesc = #"RECIPE", #"DESCRIPTION"
-  for _, e in ipairs(list) do
-    wname, wdesc = math.max(wname, #e.name), math.max(wdesc, #e.description)
+  local rows, wname, wdesc = {}, #"RECIPE", #"DESCRIPTION"
+  for i, e in ipairs(list) do
+    local description = e.description ~= "" and e.description or "-"
+    rows[i] = { cr.text.escape(e.name), cr.text.escape(description), cr.text.escape(e.origin) }
+    wname, wdesc = math.max(wname, #rows[i][1]), math.max(wdesc, #rows[i][2])
   end
   local row = "%-" .. wname .. "s  %-" .. wdesc .. "s  %s\n"
   local out = { row:format("RECIPE", "DESCRIPTION", "FROM") }
-  for _, e in ipairs(list) do
-    out[#out + 1] = row:format(e.name, e.description ~= "" and e.description or "-", e.origin)
+  for _, r in ipairs(rows) do
+    out[#out + 1] = row:format(r[1], r[2], r[3])
   end
   return table.concat(out)
 end
