@@ -271,6 +271,7 @@ static void set_cli_table(lua_State *L, cli_state *cs) {
 static int pmain(lua_State *L) {
   cli_state *cs = lua_touserdata(L, 1);
   luaL_openlibs(L);
+  lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c runs its chunks */
   luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
   set_cli_table(L, cs);
   lua_setglobal(L, "cr");

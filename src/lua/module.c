@@ -10,8 +10,6 @@
 #include "runtime/runtime.h"
 #include "version.h"
 
-extern char cr_async_marker;
-
 const cr_embedded_file *cr_embedded_find(cr_embed_kind kind, const char *name) {
   for (const cr_embedded_file *f = cr_embedded_files; f->name; f++)
     if (f->kind == kind && strcmp(f->name, name) == 0) return f;
@@ -114,10 +112,6 @@ int luaopen_connrecipe(lua_State *L) {
   cr_open_sockets(L);
   cr_open_sockfmt(L);
 
-  /* async calls inside a recipe's own coroutines */
-  cr_require_embedded(L, "connrecipe.coroutines");
-  lua_pushlightuserdata(L, &cr_async_marker);
-  lua_call(L, 1, 0);
   /* join, all, timeout: written in Lua over cr._wait */
   cr_require_embedded(L, "connrecipe.tasks");
   lua_pushvalue(L, -2);

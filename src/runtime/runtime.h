@@ -107,8 +107,10 @@ void cr_watch_remove(cr_watch *w);
 typedef enum { CR_STOP_NONE = 0, CR_STOP_INTERRUPT, CR_STOP_DEADLINE } cr_stop_reason;
 
 /* Creates the runtime for L and anchors it in L's registry; it is freed when
- * the state closes. Installs a count hook so CPU-bound Lua code can be
- * interrupted. */
+ * the state closes. Replaces the coroutine library's functions (but create)
+ * with its own, which relay async calls made inside the recipe's coroutines.
+ * No hook is installed: CPU-bound Lua is interrupted by a hook the signal
+ * handlers set when a stop is due. */
 cr_runtime *cr_runtime_open(lua_State *L);
 cr_runtime *cr_runtime_get(lua_State *L);
 uv_loop_t *cr_runtime_loop(cr_runtime *rt);
