@@ -25,7 +25,7 @@ static const char *const statname[] = {"running", "dead", "suspended", "normal"}
 
 static lua_State *getco(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
-  luaL_argexpected(L, co, 1, "coroutine");
+  luaL_argexpected(L, co, 1, "thread"); /* as Debian's liblua5.4 words it */
   return co;
 }
 
