@@ -69,14 +69,25 @@ static int auxstatus(lua_State *L, lua_State *co) {
  * on L's top. Returns their count, -1 on error, RELAY when co waits in an async
  * call (the marker then stays on co's stack: it tells who may resume co).
  * relayed: the relay hands co the results of the call it waited for. */
-static int auxresume(lua_State *L, lua_State *co, int narg, int relayed) {
-  if (!relayed && waits_for_async(co)) {
-    lua_pushliteral(L, "cannot resume non-suspended coroutine (it waits in an async call "
-                       "of its task; only the scheduler resumes it)");
-    return -1;
+/* Why nobody but the scheduler or the relay may resume co, or NULL. */
+static const char *refusal(lua_State *L, lua_State *co, int relayed) {
+  int status = lua_status(co);
+  if (status == LUA_YIELD) { /* one look at the top: the common case, a generator */
+    const void *top = lua_gettop(co) > 0 ? lua_touserdata(co, -1) : NULL;
+    if (top == &cr_async_marker && !relayed)
+      return "cannot resume non-suspended coroutine (it waits in an async call of its task; "
+             "only the scheduler resumes it)";
+    if (top == &cr_task_waiting_marker) return "cannot resume non-suspended coroutine";
+    return NULL;
   }
-  if (co != L && is_idle_task(co)) {
-    lua_pushliteral(L, "cannot resume non-suspended coroutine");
+  if (status == LUA_OK && co != L && is_idle_task(co)) return "cannot resume non-suspended coroutine";
+  return NULL;
+}
+
+static int auxresume(lua_State *L, lua_State *co, int narg, int relayed) {
+  const char *refused = refusal(L, co, relayed);
+  if (refused) {
+    lua_pushstring(L, refused);
     return -1;
   }
   if (!lua_checkstack(co, narg)) {
@@ -86,10 +97,10 @@ static int auxresume(lua_State *L, lua_State *co, int narg, int relayed) {
   lua_xmove(L, co, narg);
   cr_resume_frame frame = {L, cr_resume_chain};
   cr_resume_chain = &frame;
-  cr_runtime_enter_thread(co);
+  cr_enter_thread(co);
   int nres;
   int status = lua_resume(co, L, narg, &nres);
-  cr_runtime_enter_thread(L);
+  cr_enter_thread(L);
   cr_resume_chain = frame.prev;
   if (status == LUA_OK || status == LUA_YIELD) {
     if (status == LUA_YIELD && nres == 1 && cr_running_task && cr_running_task->op &&

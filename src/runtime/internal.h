@@ -56,6 +56,13 @@ extern volatile sig_atomic_t cr_stop_request;
  * the running thread, and every switch to another thread (a resume, a return
  * from one) hooks that thread while a stop is pending. */
 void cr_runtime_enter_thread(lua_State *co);
+extern lua_State *volatile cr_running_thread;
+void cr_runtime_hook_for_stop(lua_State *co);
+/* cr_runtime_enter_thread, inlined for the coroutine library's hot path */
+static inline void cr_enter_thread(lua_State *co) {
+  cr_running_thread = co;
+  if (cr_stop_request) cr_runtime_hook_for_stop(co);
+}
 
 /* Values left on a coroutine's stack, so the coroutine library can tell who
  * may resume it (coroutines.c). */

@@ -16,7 +16,7 @@
 
 volatile sig_atomic_t cr_stop_request;
 static volatile sig_atomic_t sigint_seen;
-static lua_State *volatile running_thread; /* the Lua thread running now */
+lua_State *volatile cr_running_thread; /* the Lua thread running now */
 static pthread_t lua_os_thread;            /* the OS thread that runs Lua */
 static int deadline_set;                   /* our SIGALRM handler and timer are in place */
 static cr_runtime *sigint_runtime;
@@ -43,7 +43,7 @@ static int runtime_gc(lua_State *L) {
     sigint_installed = deadline_set = 0;
     sigint_runtime = NULL;
   }
-  running_thread = NULL;
+  cr_running_thread = NULL;
   rt->from = L;
   cr_tasks_cancel_all(rt);
   cr_tasks_free_unobserved(rt, 0);
@@ -77,14 +77,13 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
 }
 
-void cr_runtime_enter_thread(lua_State *co) {
-  running_thread = co;
-  if (cr_stop_request) lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
-}
+void cr_runtime_hook_for_stop(lua_State *co) { lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY); }
+
+void cr_runtime_enter_thread(lua_State *co) { cr_enter_thread(co); }
 
 /* From a signal handler: the running thread stops at its next instruction. */
 static void hook_running_thread(void) {
-  lua_State *L = running_thread;
+  lua_State *L = cr_running_thread;
   if (L) lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
 }
 
@@ -120,7 +119,7 @@ cr_runtime *cr_runtime_open(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
 
-  running_thread = rt->L;
+  cr_running_thread = rt->L;
   lua_os_thread = pthread_self();
   cr_open_coroutines(L); /* async calls inside the recipe's own coroutines */
   /* A child that closes its stdin early must not kill us with SIGPIPE. */

@@ -218,6 +218,15 @@ describe("issue 13.9: smaller ones", function()
       .. "%./f%.lua:3: in upvalue 'inner'\n.*in function 'connrecipe.run'", r.stderr)
   end)
 
+  it("C modules load in the executable as in lua5.4 (it links the VM in and exports its API)", function()
+    local probe = sh(quote(lua) .. " -e 'require \"cjson\"'")
+    if probe.code ~= 0 then
+      pending("lua-cjson is not installed")
+      return
+    end
+    same_as_stock('print(require("cjson").encode({1, 2}))\n')
+  end)
+
   it("the executable collects garbage in generational mode, as lua.c", function()
     same_as_stock('print(collectgarbage("incremental"))\n')
   end)
