@@ -73,6 +73,10 @@ typedef enum {
  * holds one reference for the runtime; the caller takes one more with
  * cr_task_ref() if it keeps the pointer. */
 cr_task *cr_task_spawn(lua_State *L, int nargs);
+/* The same for [then, fn, args...]: the task returns then(fn(args...)), called
+ * in the same task once fn has returned (the recipe runner: the chunk stays
+ * the bottom frame of its traceback, as lua.c's main chunk is). */
+cr_task *cr_task_spawn_then(lua_State *L, int nargs);
 void cr_task_ref(cr_task *t);
 void cr_task_unref(cr_task *t);
 cr_task_state cr_task_get_state(const cr_task *t);

@@ -219,20 +219,28 @@ static int task_msgh(lua_State *L) {
   return 1;
 }
 
-static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)ctx;
+enum { STAGE_BODY, STAGE_THEN };
+
+static int task_main_k(lua_State *L, int status, lua_KContext stage) {
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L); /* tbc variables are closed */
+  if (stage == STAGE_BODY && lua_isfunction(L, lua_upvalueindex(1))) {
+    int nres = lua_gettop(L) - 1;
+    lua_pushvalue(L, lua_upvalueindex(1)); /* then(results...) */
+    lua_insert(L, 2);
+    return task_main_k(L, lua_pcallk(L, nres, LUA_MULTRET, 1, STAGE_THEN, task_main_k), STAGE_THEN);
+  }
   return lua_gettop(L) - 1; /* the results, above the message handler */
 }
 
-/* [fn, args...] -> fn's results. A protected call with a continuation: the
- * error unwinding (and its __close handlers) happens inside the task, where
- * they can still wait. */
+/* [fn, args...] -> fn's results, or then(fn's results) when the closure has a
+ * `then` upvalue. A protected call with a continuation: the error unwinding
+ * (and its __close handlers) happens inside the task, where they can still
+ * wait. fn is called from C, so a traceback names a loaded chunk "main chunk". */
 int cr_task_main(lua_State *L) {
   int nargs = lua_gettop(L) - 1;
   lua_pushcfunction(L, task_msgh);
   lua_insert(L, 1);
-  return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 1, 0, task_main_k), 0);
+  return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 1, STAGE_BODY, task_main_k), STAGE_BODY);
 }
 
 void cr_task_note_relay(lua_State *L, lua_State *co) {
@@ -256,7 +264,8 @@ static void forget_relays(cr_task *t) {
 
 /* ---- creating tasks ------------------------------------------------------------ */
 
-cr_task *cr_task_spawn(lua_State *L, int nargs) {
+/* [body, fn, args...] (nargs arguments) become the new task's coroutine. */
+static cr_task *spawn_body(lua_State *L, int nargs) {
   cr_runtime *rt = cr_runtime_get(L);
   cr_task *t = calloc(1, sizeof *t);
   if (!t) luaL_error(L, "not enough memory");
@@ -268,14 +277,26 @@ cr_task *cr_task_spawn(lua_State *L, int nargs) {
   lua_State *co = lua_newthread(L);
   t->co = co;
   t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushcfunction(co, cr_task_main);
-  lua_xmove(L, co, nargs + 1); /* the function and its arguments */
+  lua_xmove(L, co, nargs + 2); /* cr_task_main, the function and its arguments */
   t->start_nargs = nargs + 1;
   t->state = CR_TASK_READY;
   live_add(t);
   if (rt->current) adopt(rt->current, t);
   cr_ready_push(t);
   return t;
+}
+
+cr_task *cr_task_spawn(lua_State *L, int nargs) {
+  lua_pushcfunction(L, cr_task_main);
+  lua_insert(L, -(nargs + 2));
+  return spawn_body(L, nargs);
+}
+
+cr_task *cr_task_spawn_then(lua_State *L, int nargs) {
+  lua_pushvalue(L, -(nargs + 2));
+  lua_pushcclosure(L, cr_task_main, 1);
+  lua_replace(L, -(nargs + 3));
+  return spawn_body(L, nargs);
 }
 
 cr_task_state cr_task_get_state(const cr_task *t) { return t->state; }

@@ -6,6 +6,13 @@ local sh, quote = testenv.sh, testenv.quote
 
 local lua = os.getenv("CONNRECIPE_LUA")
 local cpath = os.getenv("CONNRECIPE_MODULE_DIR") .. "/?.so;"
+-- The stock lua5.4 with connrecipe.so; in a sanitizer build the module needs
+-- the ASan runtime preloaded (testenv.sh keeps it out of commands otherwise).
+local lua_with_module = testenv.quote(lua)
+if os.getenv("CONNRECIPE_ASAN_PRELOAD") then
+  lua_with_module = "LD_PRELOAD=" .. testenv.quote(os.getenv("CONNRECIPE_ASAN_PRELOAD"))
+    .. " ASAN_OPTIONS=detect_leaks=0 " .. lua_with_module
+end
 
 after_each(testenv.cleanup)
 
@@ -37,7 +44,7 @@ local modes = {
       if t:status() ~= "done" then error(err, 0) end]]))
   end,
   ["cr.run"] = function(dir)
-    return in_dir(dir, quote(lua) .. " -e " .. quote("package.cpath = " .. ("%q"):format(cpath)
+    return in_dir(dir, lua_with_module .. " -e " .. quote("package.cpath = " .. ("%q"):format(cpath)
       .. " .. package.cpath; require('connrecipe').run(dofile, './f.lua')"))
   end,
 }
@@ -138,10 +145,20 @@ describe("issue 13.4: no internals leak", function()
   end)
 end)
 
+describe("issue 13.4: a recipe's traceback", function()
+  it("is lua.c's: the file is the main chunk, no frame of the runner below it", function()
+    local code = "local function f() error('x') end\nf()\n"
+    local want = stock(code)
+    local r = in_dir(script(code), quote(testenv.bin) .. " -v ./f.lua")
+    assert.equal(3, r.code)
+    assert.equal(want.stderr:match("^[^:]*: (.*)$"), r.stderr:match("^connrecipe: (.*)$"))
+  end)
+end)
+
 describe("issue 13.6: no hook unless a stop is due", function()
   it("debug.gethook() is nil in every mode, and after a bare require from the stock lua5.4", function()
     same_as_stock("print(debug.gethook())\nprint(coroutine.wrap(function() return debug.gethook() end)())\n")
-    local r = sh(quote(lua) .. " -e " .. quote("package.cpath = " .. ("%q"):format(cpath)
+    local r = sh(lua_with_module .. " -e " .. quote("package.cpath = " .. ("%q"):format(cpath)
       .. " .. package.cpath; require 'connrecipe'; print(debug.gethook())"))
     assert.equal("nil\n", r.stdout, r.stderr)
   end)
@@ -212,7 +229,7 @@ describe("issue 13.9: smaller ones", function()
       print(pcall(cr.run, function() error("caught", 0) end))
       cr.run(function() inner() end)
     ]])
-    local r = in_dir(dir, quote(lua) .. " ./f.lua")
+    local r = in_dir(dir, lua_with_module .. " ./f.lua")
     assert.equal("false\tcaught\n", r.stdout)
     assert.matches("^[^:]*lua5.4: %./f%.lua:3: boom\nstack traceback:\n\t%[C%]: in function 'error'\n\t"
       .. "%./f%.lua:3: in upvalue 'inner'\n.*in function 'connrecipe.run'", r.stderr)
