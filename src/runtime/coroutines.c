@@ -65,10 +65,6 @@ static int auxstatus(lua_State *L, lua_State *co) {
   }
 }
 
-/* Resumes co with narg values from L's top; leaves its results (or the error)
- * on L's top. Returns their count, -1 on error, RELAY when co waits in an async
- * call (the marker then stays on co's stack: it tells who may resume co).
- * relayed: the relay hands co the results of the call it waited for. */
 /* Why nobody but the scheduler or the relay may resume co, or NULL. */
 static const char *refusal(lua_State *L, lua_State *co, int relayed) {
   int status = lua_status(co);
@@ -80,10 +76,15 @@ static const char *refusal(lua_State *L, lua_State *co, int relayed) {
     if (top == &cr_task_waiting_marker) return "cannot resume non-suspended coroutine";
     return NULL;
   }
-  if (status == LUA_OK && co != L && is_idle_task(co)) return "cannot resume non-suspended coroutine";
+  if (status == LUA_OK && co != L && is_idle_task(co))
+    return "cannot resume non-suspended coroutine";
   return NULL;
 }
 
+/* Resumes co with narg values from L's top; leaves its results (or the error)
+ * on L's top. Returns their count, -1 on error, RELAY when co waits in an async
+ * call (the marker then stays on co's stack: it tells who may resume co).
+ * relayed: the relay hands co the results of the call it waited for. */
 static int auxresume(lua_State *L, lua_State *co, int narg, int relayed) {
   const char *refused = refusal(L, co, relayed);
   if (refused) {
@@ -171,8 +172,8 @@ static int wrap_from(lua_State *L, int relayed) {
   if (r >= 0) return r;
   int stat = lua_status(co);
   if (stat != LUA_OK && stat != LUA_YIELD) { /* an error in the coroutine */
-    stat = lua_resetthread(co);                /* close its to-be-closed variables */
-    lua_xmove(co, L, 1);                       /* the error they leave */
+    stat = lua_resetthread(co);              /* close its to-be-closed variables */
+    lua_xmove(co, L, 1);                     /* the error they leave */
   }
   if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
     luaL_where(L, 1); /* the caller's position, as lcorolib's auxwrap adds it */
@@ -206,7 +207,7 @@ static int co_wrap(lua_State *L) {
 
 /* ---- the rest -------------------------------------------------------------------------------- */
 
-static int co_yield(lua_State *L) {
+static int co_yield (lua_State *L) {
   if (cr_running_task && cr_running_task->co == L)
     return luaL_error(L, "attempt to yield from outside a coroutine");
   return lua_yield(L, lua_gettop(L));
@@ -247,10 +248,10 @@ static int co_close(lua_State *L) {
 /* Replaces the functions in the coroutine table (package.loaded.coroutine, the
  * same table as the global) but create, which stays lcorolib's. */
 void cr_open_coroutines(lua_State *L) {
-  static const luaL_Reg fns[] = {{"resume", co_resume},       {"wrap", co_wrap},
-                                 {"yield", co_yield},         {"status", co_status},
-                                 {"running", co_running},     {"isyieldable", co_isyieldable},
-                                 {"close", co_close},         {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"resume", co_resume},   {"wrap", co_wrap},
+                                 {"yield", co_yield },    {"status", co_status},
+                                 {"running", co_running}, {"isyieldable", co_isyieldable},
+                                 {"close", co_close},     {NULL, NULL}};
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, LUA_COLIBNAME) == LUA_TTABLE) luaL_setfuncs(L, fns, 0);
   lua_pop(L, 2);

@@ -17,8 +17,8 @@
 volatile sig_atomic_t cr_stop_request;
 static volatile sig_atomic_t sigint_seen;
 lua_State *volatile cr_running_thread; /* the Lua thread running now */
-static pthread_t lua_os_thread;            /* the OS thread that runs Lua */
-static int deadline_set;                   /* our SIGALRM handler and timer are in place */
+static pthread_t lua_os_thread;        /* the OS thread that runs Lua */
+static int deadline_set;               /* our SIGALRM handler and timer are in place */
 static cr_runtime *sigint_runtime;
 static int sigint_installed; /* our handler is in place (the executable's choice) */
 
@@ -77,7 +77,9 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
 }
 
-void cr_runtime_hook_for_stop(lua_State *co) { lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY); }
+void cr_runtime_hook_for_stop(lua_State *co) {
+  lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
 
 void cr_runtime_enter_thread(lua_State *co) { cr_enter_thread(co); }
 

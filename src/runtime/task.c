@@ -175,8 +175,10 @@ static int can_wait(lua_State *L, cr_task *t) {
 void cr_check_async(lua_State *L, const char *fname) {
   cr_runtime *rt = cr_runtime_get(L);
   if (!rt->current && rt->closing)
-    luaL_error(L, "%s: cannot wait here: the task was cancelled and its to-be-closed "
-                  "variables are being closed", fname);
+    luaL_error(L,
+               "%s: cannot wait here: the task was cancelled and its to-be-closed "
+               "variables are being closed",
+               fname);
   if (!rt->current)
     luaL_error(L, "%s: can only wait inside a task (a recipe, a -e chunk, cr.run or cr.spawn)",
                fname);
