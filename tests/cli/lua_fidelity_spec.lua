@@ -74,6 +74,23 @@ describe("issue 13.1: the top level of a recipe or a task is lua.c's main chunk"
     assert.matches("^false\tattempt to yield from outside a coroutine\nafter\nfalse\ttrue\tfalse\n", out)
   end)
 
+  it("so is a REPL line", function()
+    local json = require "dkjson"
+    local steps = {
+      { expect = "cr> " },
+      { send = "print(pcall(coroutine.yield, 1))\r" },
+      { expect = "false\tattempt to yield from outside a coroutine" },
+      { send = "print(coroutine.isyieldable(), select(2, coroutine.running()))\r" },
+      { expect = "false\ttrue" }, { expect = "cr> " },
+      { send = "\4" },
+    }
+    local r = sh(("python3 %s/tests/lib/ptydrive.py %s -- env XDG_STATE_HOME=%s %s"):format(
+      testenv.source_dir, quote(json.encode(steps)), testenv.tmpdir(), quote(testenv.bin)))
+    assert.equal(0, r.code, r.stderr)
+    local doc = json.decode(r.stdout)
+    assert.is_nil(doc.failed, "a step timed out; screen so far:\n" .. doc.output)
+  end)
+
   it("another task cannot resume a task's coroutine", function()
     local r = testenv.run { "-e", [[
       local other
