@@ -70,6 +70,9 @@ def main():
         done, st = os.waitpid(pid, os.WNOHANG)
         if done:
             status = os.waitstatus_to_exitcode(st)
+            # what it wrote just before exiting (a warning at exit) is still in the pty
+            while read_available(fd, out, 0.2):
+                pass
             break
         read_available(fd, out, 0.05)
     if status is None:
