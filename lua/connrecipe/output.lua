@@ -241,9 +241,14 @@ function output.help(text)
   return 0
 end
 
+--- output.usage_message(name, message) -> "message (see 'connrecipe NAME --help')"
+function output.usage_message(name, message)
+  return ("%s (see 'connrecipe %s --help')"):format(message, name)
+end
+
 --- output.usage_error(name, message) -> 2
 function output.usage_error(name, message)
-  return output.failure(name, ("%s (see 'connrecipe %s --help')"):format(message, name), 2)
+  return output.failure(name, output.usage_message(name, message), 2)
 end
 
 local function stop_message(reason)

@@ -149,6 +149,10 @@ return function()
       error("ctx:output: the run's data was already shown (once per run)", 2)
     end
     self.shown = { findings = #self.findings }
+    if self.calling then -- a recipe called as a function: the data is the caller's
+      self.data = data
+      return
+    end
     self:progress()
     output.data(self._recipe, self, data)
   end
@@ -283,6 +287,34 @@ return function()
     return returned_false and 1 or 0
   end
 
+  -- The context of one run of r with the parsed args; `mode` has its
+  -- json, verbose, quiet, interactive and calling fields.
+  local function new_context(r, args, mode)
+    local ctx = setmetatable({
+      recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(), _recipe = r,
+    }, Context)
+    for k, v in pairs(mode) do
+      ctx[k] = v
+    end
+    for _, p in ipairs(r.params) do
+      if p.type == "target" and type(args[p.key]) == "table" then
+        ctx.target = ctx.target or args[p.key]
+      end
+    end
+    return ctx
+  end
+
+  --- recipe.call(r, args) -> ctx, outcome: runs a declared recipe with parsed
+  --- args as a function call (connrecipe.recipecall) in the current task:
+  --- nothing is written, data given to ctx:output is kept as ctx.data, a
+  --- usage error raises, and the run in progress (for a stop) stays the
+  --- caller's.
+  function recipe.call(r, args)
+    local ctx = new_context(r, args, { json = false, format = "text", verbose = false, quiet = false,
+      interactive = false, calling = true })
+    return ctx, output.outcome(table.pack(r.run(ctx, args)))
+  end
+
   --- Runs a declared recipe with its command-line arguments; returns the exit status.
   function recipe.execute(r, file_name, argv)
     r.name = r.name or file_name:gsub("%.lua$", "")
@@ -292,16 +324,10 @@ return function()
     elseif not args then
       return output.usage_error(r.name, err)
     end
-    local ctx = setmetatable({
-      recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(),
+    local ctx = new_context(r, args, {
       json = cr.cli.json, format = formats.current(), verbose = cr.cli.verbose, quiet = cr.cli.quiet,
-      interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
-    }, Context)
-    for _, p in ipairs(r.params) do
-      if p.type == "target" and type(args[p.key]) == "table" then
-        ctx.target = ctx.target or args[p.key]
-      end
-    end
+      interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty,
+    })
     if active then
       active.name, active.ctx = r.name, ctx
     end
