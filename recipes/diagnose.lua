@@ -90,7 +90,8 @@ return cr.recipe {
     else
       local out, err
       if args.save_facts then
-        out, err = io.open(args.save_facts, "wb")
+        -- 0600, never through a link: the facts hold command lines and environments
+        out, err = cr.open_private(args.save_facts)
       end
       if args.save_facts and not out then
         return usage_error("--save-facts: cannot write " .. tostring(err))

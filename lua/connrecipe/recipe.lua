@@ -68,8 +68,9 @@ return function()
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
-    elseif res[2] == nil and type(res[4]) == "string" then
-      entry.code = res[4] -- fn returned nil, message, code: the code is kept for the checks to decide on
+    elseif res[2] == nil and type(res[3]) == "string" then
+      entry.failure = res[3] -- fn returned nil, message [, code]: shown by -v and --json
+      entry.code = type(res[4]) == "string" and res[4] or nil -- kept for the checks to decide on
     end
     self.checks[#self.checks + 1] = entry
     if not res[1] then
@@ -131,7 +132,8 @@ return function()
       end
       return
     end
-    io.stderr:write("\r", fitted(fmt:format(...)), "\27[K")
+    -- names in it may hold control bytes
+    io.stderr:write("\r", fitted(cr.text.escape(fmt:format(...))), "\27[K")
     io.stderr:flush()
     self.progress_shown = true
   end

@@ -251,8 +251,20 @@ static void close_coroutine(cr_task *t) {
   t->rt->current = saved;
 }
 
+/* A failed or cancelled task keeps no results in its coroutine: let it be
+ * collected now rather than with the last task object. At a memory ceiling
+ * each cancellation's lua_resetthread needs a new stack; with every coroutine
+ * still anchored, each failed allocation ran an emergency GC that could free
+ * nothing, and cancelling 100k tasks took hours. */
+static void release_coroutine(cr_task *t) {
+  luaL_unref(t->rt->L, LUA_REGISTRYINDEX, t->co_ref);
+  t->co_ref = LUA_NOREF;
+  t->co = NULL;
+}
+
 static void finish(cr_task *t, cr_task_state state) {
   t->state = state;
+  if (state != CR_TASK_DONE) release_coroutine(t);
   ready_remove(t);
   live_remove(t);
   if (state == CR_TASK_DONE) {
