@@ -191,7 +191,7 @@ describe("--format prometheus", function()
     assert.equal(1, s['connrecipe_finding{recipe="formats_run",id="warned",severity="warn"}'])
     assert.is_number(s['connrecipe_check_duration_seconds{recipe="formats_run",check="first step #2"}'])
     assert.equal(0, s['connrecipe_check_success{recipe="formats_run",check="a step that raises a \\"quote\\" '
-      .. '<tag> & | pipe # hash: colon \\\\ back tab ctl \u{FFFD}bad"}'])
+      .. '<tag> & | pipe # hash: colon \\\\ back\\\\ttab\\\\x01ctl \\\\xffbad"}']) -- cr.text.escape, then escaped
     s = samples(run("prometheus", "data").stdout)
     assert.equal(3, s['connrecipe_formats_run_items{recipe="formats_run"}'])
     assert.equal(1, s['connrecipe_formats_run_up{recipe="formats_run"}'])

@@ -6,14 +6,15 @@
 -- no finding, a testcase for its result (a <failure> when the exit status is
 -- not 0). A recipe that could not run is one testcase with an <error>.
 local formats = require "connrecipe.formats"
+local cr = require "connrecipe"
 
 local junit = {}
 
--- XML 1.0 text: markup escaped, and the characters XML cannot hold at all
--- (controls other than tab and newline) as spaces
+-- XML 1.0 text: control bytes and invalid UTF-8 shown by cr.text.escape
+-- (lines kept), which leaves none of the characters XML cannot hold; then
+-- the markup escaped
 local function xml(s)
-  s = require("connrecipe.json").utf8(tostring(s))
-  s = s:gsub("[\0-\8\11\12\14-\31\127]", " ")
+  s = cr.text.escape(tostring(s), true)
   return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
     ["'"] = "&apos;" }))
 end
