@@ -18,6 +18,29 @@ local function saved(text)
   return path
 end
 
+describe("--format", function()
+  it("takes one of the six formats; anything else is one line and exit 2", function()
+    local r = testenv.run { "--format=xml", "scan", "127.0.0.1" }
+    assert.equal(2, r.code)
+    assert.equal("", r.stdout)
+    assert.equal("connrecipe: --format takes text, json, nagios, junit, tap or prometheus, got 'xml' "
+      .. "(see 'connrecipe --help')\n", r.stderr)
+    r = testenv.run { "scan", "--format" }
+    assert.equal(2, r.code)
+    assert.matches("^connrecipe: %-%-format needs one of text, json", r.stderr)
+    r = testenv.run { "--list", "--format", "tap" }
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: --list prints text or --json, not --format=tap\n", r.stderr)
+  end)
+
+  it("the last one wins, --json included", function()
+    local r = testenv.run { fixture, "--mode=ok", "--format=nagios", "--json" }
+    assert.matches('^{.*"recipe":"formats_run"', r.stdout)
+    r = testenv.run { "--json", fixture, "--mode=ok", "--format", "tap" }
+    assert.matches("^TAP version 13\n", r.stdout)
+  end)
+end)
+
 describe("--format nagios", function()
   local line = "^CONNRECIPE (%u+) %- ([^|\n]*) | ([^\n]*)\n"
 
