@@ -134,6 +134,16 @@ describe("--format junit", function()
     end
   end)
 
+  it("a run with no finding: its result is a testcase (a suite is never empty)", function()
+    local r = run("junit", "nothing")
+    assert.equal(0, r.code, r.stderr)
+    validate(r.stdout)
+    assert.matches('<testcase classname="connrecipe.formats_run" name="result" time="[%d.]+">\n'
+      .. '      <system%-out>no findings</system%-out>', r.stdout)
+    local _, found = counts(r.stdout)
+    assert.same({ 4, 0, 1 }, found)
+  end)
+
   it("a recipe that fails is one testcase with an error", function()
     local r = run("junit", "fail")
     assert.equal(1, r.code)
@@ -165,6 +175,12 @@ describe("--format tap", function()
     p = prove(r.stdout)
     assert.is_nil(p.stdout:find("Parse errors", 1, true), p.stdout)
     assert.matches("Failed 1/5 subtests", p.stdout)
+  end)
+
+  it("a run with no finding has a result point: never an empty plan", function()
+    local r = run("tap", "nothing")
+    assert.matches("^TAP version 13\n1%.%.4\n", r.stdout)
+    assert.matches("\nok 4 %- result: no findings\n", r.stdout)
   end)
 
   it("a recipe that fails bails out", function()
