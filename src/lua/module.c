@@ -22,7 +22,6 @@ static void (*const c_parts[])(lua_State *L) = {
  * arguments, adds to the module; it reaches the module as every Lua module
  * does, with require "connrecipe". Later parts build on earlier ones. */
 static const char *const lua_parts[] = {
-    "connrecipe.coroutines", /* async calls inside a recipe's own coroutines */
     "connrecipe.tasks",      /* task:join, cr.all, cr.timeout over cr._wait */
     "connrecipe.probe",      /* cr.probe.tcp, udp, scan over the C halves */
     "connrecipe.recipe",     /* cr.recipe{...}: the recipe framework */
