@@ -15,7 +15,7 @@ return function()
   Context.__index = Context
 
   --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)
-  ---            [, json = function(data, ctx), metrics = function(data, ctx)]}
+  ---            [, json = ..., metrics = ..., summary = function(data, ctx)]}
   function recipe.declare(decl)
     if type(decl) ~= "table" then
       error("cr.recipe: expected a table {name, description, params, run}", 2)
@@ -28,10 +28,11 @@ return function()
     r.description = decl.description or ""
     r.params, r.by_name = params.normalize(decl.params)
     r.run = decl.run
-    for _, renderer in ipairs { "text", "json", "metrics" } do -- how its data reads (see connrecipe.output)
+    for _, renderer in ipairs { "text", "json", "metrics", "summary" } do -- how its data reads (see connrecipe.output)
       if decl[renderer] ~= nil and type(decl[renderer]) ~= "function" then
         error(("cr.recipe: '%s' must be a function(data, ctx) returning %s"):format(renderer,
-          renderer == "metrics" and "a list of {name, value}" or "text"), 2)
+          renderer == "metrics" and "a list of {name, value}" or renderer == "summary" and "one line" or "text"),
+          2)
       end
       r[renderer] = decl[renderer]
     end
