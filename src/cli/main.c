@@ -16,6 +16,7 @@
 #include "cli/repl.h"
 #include "cli/std_streams.h"
 #include "cli/thread_pool.h"
+#include "connrecipe/text.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
 #include "runtime/runtime.h"
@@ -33,15 +34,28 @@ static int nagios_mode, nagios_line_written;
 
 #define NAGIOS_UNKNOWN 3
 
-static void error_line(const char *msg) {
+/* "connrecipe: MESSAGE" and, with -v, a traceback's lines. The message may
+ * quote a path or a name another user chose: all its control bytes are
+ * escaped, newlines too (it stays one line); the traceback keeps its own. */
+static void error_with_traceback(const char *msg, const char *traceback) {
   std_streams_flush_stdout(); /* partial output first, then the reason */
-  fprintf(stderr, "connrecipe: %s\n", msg);
+  if (!msg) msg = "(no message)";
+  size_t len = strlen(msg);
+  fputs("connrecipe: ", stderr);
+  cr_text_write(stderr, msg, len, 0);
+  if (traceback && strncmp(traceback, msg, len) == 0) /* luaL_traceback: the message first */
+    cr_text_write(stderr, traceback + len, strlen(traceback + len), CR_TEXT_KEEP_LINES);
+  fputc('\n', stderr);
   if (nagios_mode && !nagios_line_written && counted_stdout_bytes() <= 0) {
-    printf("CONNRECIPE UNKNOWN - %s\n", msg);
+    fputs("CONNRECIPE UNKNOWN - ", stdout);
+    cr_text_write(stdout, msg, len, 0);
+    fputc('\n', stdout);
     fflush(stdout);
     nagios_line_written = 1;
   }
 }
+
+static void error_line(const char *msg) { error_with_traceback(msg, NULL); }
 
 /* The exit status of a failure of connrecipe (not a recipe's verdict). */
 static int failure_status(int code) { return nagios_mode ? NAGIOS_UNKNOWN : code; }
@@ -100,7 +114,7 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   }
   switch (cr_task_get_state(t)) {
   case CR_TASK_FAILED:
-    error_line(cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t));
+    error_with_traceback(cr_task_message(t), cs->opts.verbose ? cr_task_traceback(t) : NULL);
     return failure_status(EXIT_INTERNAL);
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");
