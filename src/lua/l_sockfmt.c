@@ -204,13 +204,11 @@ static void put_port(cell *c, const sock_row *r) {
     put_str(c, "?");
 }
 
-/* "%eth0" after the address of a socket bound to a device, as ss shows it;
- * a byte a terminal would act on is shown as '?' */
+/* "%eth0" after the address of a socket bound to a device, as ss shows it */
 static void put_dev(cell *c, const sock_row *r) {
   if (!r->dev) return;
   put_str(c, "%");
-  for (const char *p = r->dev; *p; p++)
-    put(c, (unsigned char)*p < 0x20 || *p == 0x7f ? "?" : p, 1);
+  put_str(c, r->dev);
 }
 
 /* "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)", "0.0.0.0%eth0:80", a Unix path */
