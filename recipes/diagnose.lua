@@ -20,6 +20,7 @@ local CHECKS = {
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
   check "reachable", -- reachable
+  check "holders", -- process-stopped (the listener's holders: over reachable, the kernel's handshake)
   check "service", -- starting-up, service-not-running, port-mismatch (the expected program)
   check "address", -- address-mismatch, family-mismatch
   check "netns", -- other-netns

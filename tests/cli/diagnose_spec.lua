@@ -773,6 +773,8 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     lr = testenv.run_in_netns(netns(), { "listeners.lua", "--json", "--proto", "tcp", "--port", tostring(port(80)) })
     local rows = assert(dkjson.decode(lr.stdout)).sockets
     assert.equal("crdev0", rows[1].dev)
+    lr = testenv.run_in_netns(netns(), { "whoowns.lua", tostring(port(80)) })
+    assert.matches("tcp 0.0.0.0%crdev0:" .. port(80) .. " listen", lr.stdout, 1, true)
   end)
 
   it("refused-unexplained, not firewall-reject, from /proc/net: the device binding is said to be unread", function()
@@ -837,6 +839,20 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.is_nil(f["starting-up"])
     assert.equal(("kill -CONT %d (or fg in the shell that stopped it)"):format(pid), f["process-stopped"].fix)
     testenv.sh("kill -CONT " .. pid)
+  end)
+
+  it("process-stopped over reachable: the listener's only holder is stopped, only the kernel answers", function()
+    listen(port(80))
+    local pid = assert(tonumber(sh_ns("ss -tlnpH sport = :" .. port(80)).stdout:match("pid=(%d+)")))
+    testenv.sh_ok("kill -STOP " .. pid)
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    testenv.sh("kill -CONT " .. pid)
+    assert.equal(1, r.code)
+    assert.equal("process-stopped", doc.verdict)
+    assert.matches("only the kernel answers: socat %(pid " .. pid .. "%)", f["process-stopped"].summary)
+    assert.equal(("kill -CONT %d (or fg in the shell that stopped it)"):format(pid), f["process-stopped"].fix)
+    doc = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("reachable", doc.verdict) -- continued, it accepts again
   end)
 
   it("rejects a bad target with exit 2 and one line", function()

@@ -222,6 +222,13 @@ describe("checks", function()
       assert.matches("environment: PORT=8081", text(f["port-mismatch"]), 1, true)
     end)
 
+    it("a near port's listener bound to another device: the fix says over which device", function()
+      local _, f = diagnose(tcp { listeners = { listener("0.0.0.0", 8081, { dev = "veth0" }) }, udp = { list = {} } })
+      assert.matches("connect to 127.0.0.1:8081 over veth0 (it is bound to that device)", f["port-mismatch"].fix, 1,
+        true)
+      assert.matches("0.0.0.0%veth0:8081 held by nginx", f["port-mismatch"].summary, 1, true)
+    end)
+
     it("udp-only for a UDP socket on the wildcard; one bound elsewhere is evidence only", function()
       local udp = listener("0.0.0.0", 8080, { proto = "udp", state = "unconn" })
       local verdict, f = diagnose(tcp { udp = { list = { udp } } })
@@ -283,6 +290,25 @@ describe("checks", function()
       assert.equal("process-stopped", verdict)
       assert.is_nil(f["not-listening"])
       assert.matches("debugger", f["process-stopped"].summary)
+    end)
+
+    it("process-stopped over reachable when every holder of the accepting listener is stopped", function()
+      local l = listener("127.0.0.1", 8080, { recvq = 1, sendq = 5 })
+      local verdict, f = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "T", ppid = 1 } } })
+      assert.equal("process-stopped", verdict)
+      assert.matches("only the kernel answers: nginx (pid 200)", f["process-stopped"].summary, 1, true)
+      assert.matches("accept queue: 1 waiting, limit 5", text(f["process-stopped"]), 1, true)
+      assert.equal("kill -CONT 200 (or fg in the shell that stopped it)", f["process-stopped"].fix)
+      -- one holder still running accepts: reachable
+      l = listener("127.0.0.1", 8080, { processes = { { pid = 200, comm = "nginx" }, { pid = 201, comm = "nginx" } } })
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { state = "T" }, ["201"] = { state = "S" } } })
+      assert.equal("reachable", verdict)
+      -- a holder whose state could not be read: no claim
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { listener("127.0.0.1", 8080) },
+        holders = { ["200"] = { error = "no process 200" } } })
+      assert.equal("reachable", verdict)
     end)
 
     it("a running process beside a zombie of the same name is the one judged", function()

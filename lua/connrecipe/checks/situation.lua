@@ -132,6 +132,15 @@ function situation.bound_away(accepting, dev)
   return out
 end
 
+--- The listeners that took (the target is open) or should take the
+--- connection: those accepting the open address, else the deciding one's.
+function situation.taking(s)
+  if s.open then
+    return situation.accepting(s.here, s.open.addr, s.port)
+  end
+  return s.accepting
+end
+
 --- situation.of(facts) -> {target, port, results, open, any_open, r (the
 --- deciding result), is_local(addr), here, elsewhere, on_port, accepting,
 --- arrives_on, bound_away, same_family, other_family, elsewhere_on_port,
