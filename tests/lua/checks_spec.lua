@@ -277,6 +277,12 @@ describe("checks", function()
       assert.matches("parent supervise (pid 290) has not reaped", f["process-zombie"].summary, 1, true)
       assert.matches("parent supervise (pid 290): supervise --no-reap", text(f["process-zombie"]), 1, true)
       assert.matches("wait()", f["process-zombie"].fix, 1, true)
+      -- pid 1 that does not reap: a container's entrypoint
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 1, comm = "sh", netns = NS, state = "S" },
+        { pid = 300, comm = "mydaemon", ppid = 1, age = 2, state = "Z" } } })
+      assert.equal("process-zombie", verdict)
+      assert.matches("sh (pid 1) is pid 1 here and does not reap", f["process-zombie"].fix, 1, true)
     end)
 
     it("process-stopped, not starting-up or not-listening, with kill -CONT; a debugger's stop says so", function()

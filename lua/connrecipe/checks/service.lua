@@ -203,7 +203,11 @@ local function zombie(ctx, facts, s, p, why)
     evidence = { ("%s (pid %d): state Z (zombie), parent %s"):format(p.comm, p.pid, describe_parent(parent, p.ppid)),
                  "expected because " .. why },
     fix = ("start the service again (and look in its logs for why it exited); the zombie is only its exit status: "
-      .. "%s must wait() for it, or exit so that init reaps it"):format(pname),
+      .. "%s"):format(p.ppid == 1
+        -- init itself does not reap: a container's entrypoint run as pid 1
+        and ("%s is pid 1 here and does not reap its children: run it under an init that does (docker run --init, "
+          .. "tini)"):format(pname)
+        or ("%s must wait() for it, or exit so that init reaps it"):format(pname)),
   }
 end
 
