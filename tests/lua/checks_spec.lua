@@ -332,6 +332,13 @@ describe("checks", function()
       assert.equal("port-mismatch", verdict)
       assert.equal("error", f["port-mismatch"].severity)
       assert.matches("cmdline: --port 6380", text(f["port-mismatch"]), 1, true)
+      -- stopped, it would not accept there either: said beside it
+      verdict, f = diagnose(tcp { target = "127.0.0.1:6379",
+        listeners = { listener("127.0.0.1", 6380, { processes = { { pid = 300, comm = "redis-server" } } }) },
+        processes = procs { { pid = 300, comm = "redis-server", netns = NS, age = 100, state = "T" } } })
+      assert.equal("port-mismatch", verdict)
+      assert.matches("is stopped (state T): it accepts nothing until continued (kill -CONT 300)",
+        text(f["port-mismatch"]), 1, true)
     end)
 
     it("other-netns as a warning for a --process running in another namespace", function()

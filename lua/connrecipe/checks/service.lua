@@ -117,6 +117,10 @@ local function listens_elsewhere(ctx, facts, s, procs, why)
       for _, setting in ipairs((facts.port_settings or {})[tostring(p.pid)] or {}) do
         evidence[#evidence + 1] = setting
       end
+      if p.state == "T" or p.state == "t" then -- the kernel queues connections there; nothing accepts them
+        evidence[#evidence + 1] = ("%s is stopped (state %s): it accepts nothing until continued (kill -CONT %d)")
+          :format(name, p.state, p.pid)
+      end
       ctx:finding {
         id = "port-mismatch", severity = "error",
         summary = ("%s listens on port %d, not %d"):format(name, held[1].port, s.port),
