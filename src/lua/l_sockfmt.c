@@ -24,7 +24,7 @@ typedef struct {
 /* One row as read from its Lua table; strings point into Lua strings that the
  * socks table keeps alive while we run. */
 typedef struct {
-  const char *proto, *family, *addr, *path, *user, *netns_name, *container;
+  const char *proto, *family, *addr, *dev, *path, *user, *netns_name, *container;
   const char *first_unit, *first_container;
   lua_Integer port, recvq, sendq, uid, inode, netns;
   unsigned has_port : 1, has_recvq : 1, has_sendq : 1, has_uid : 1, has_inode : 1,
@@ -41,11 +41,11 @@ typedef struct {
 
 enum key { K_PROTO, K_FAMILY, K_ADDR, K_PORT, K_PATH, K_RECVQ, K_SENDQ, K_INODE, K_UID, K_USER,
            K_V6ONLY, K_NETNS, K_NETNS_NAME, K_CONTAINER, K_PROCESSES, K_OWNER_UNKNOWN, K_PID,
-           K_COMM, K_UNIT, KEY_COUNT };
+           K_COMM, K_UNIT, K_DEV, KEY_COUNT };
 static const char *const key_text[KEY_COUNT] = {
     "proto", "family", "addr",  "port",      "path",       "recvq",     "sendq",
     "inode", "uid",    "user",  "v6only",    "netns",      "netns_name", "container",
-    "processes", "owner_unknown", "pid", "comm", "unit"};
+    "processes", "owner_unknown", "pid", "comm", "unit", "dev"};
 
 /* ---- reading rows ------------------------------------------------------------ */
 
@@ -152,6 +152,7 @@ static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_colum
     r->path = get_string(L, t, base, K_PATH);
   } else {
     r->addr = get_string(L, t, base, K_ADDR);
+    r->dev = get_string(L, t, base, K_DEV);
     r->has_port = get_integer(L, t, base, K_PORT, &r->port);
     if (r->addr && r->family_rank < 2)
       inet_pton(r->family_rank == 0 ? AF_INET : AF_INET6, r->addr, r->addr_bytes);
@@ -204,7 +205,14 @@ static void put_port(cell *c, const sock_row *r) {
     put_str(c, "?");
 }
 
-/* "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)", a Unix path */
+/* "%eth0" after the address of a socket bound to a device, as ss shows it */
+static void put_dev(cell *c, const sock_row *r) {
+  if (!r->dev) return;
+  put_str(c, "%");
+  put_str(c, r->dev);
+}
+
+/* "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)", "0.0.0.0%eth0:80", a Unix path */
 static void endpoint_cell(const sock_row *r, cell *c) {
   c->n = 0;
   if (r->family_rank == 2) {
@@ -218,7 +226,9 @@ static void endpoint_cell(const sock_row *r, cell *c) {
     return;
   }
   if (r->dual_stack) {
-    put_str(c, "*:");
+    put_str(c, "*");
+    put_dev(c, r);
+    put_str(c, ":");
     put_port(c, r);
     put_str(c, " (v4+v6)");
     return;
@@ -227,6 +237,7 @@ static void endpoint_cell(const sock_row *r, cell *c) {
   if (bracket) put_str(c, "[");
   put_str(c, r->addr ? r->addr : "?");
   if (bracket) put_str(c, "]");
+  put_dev(c, r);
   put_str(c, ":");
   put_port(c, r);
 }
