@@ -136,6 +136,15 @@ function methods:text(colour)
   return recipecall.text(self, colour)
 end
 
+--- report:document() -> the document `--json` prints for the run, as a table
+function methods:document()
+  local how = rendering[self] or {}
+  if not how.r then
+    error("report:document: not a report of a recipe call", 2)
+  end
+  return output.document(how.r, how.ctx, self.data, how.returned_false)
+end
+
 Report.__tostring = function(self)
   return (recipecall.text(self, false):gsub("\n$", ""))
 end
