@@ -90,7 +90,6 @@ describe("ansible", function()
     lines[#lines + 1] = "ansible_ssh_private_key_file=" .. dir .. "/id"
     lines[#lines + 1] = "ansible_ssh_common_args='-F " .. dir .. "/ssh_config'"
     lines[#lines + 1] = "ansible_connrecipe_interpreter=" .. testenv.bin
-    lines[#lines + 1] = "ansible_remote_tmp=" .. dir .. "/remote-tmp"
     lines[#lines + 1] = "ansible_become_method=su"
     testenv.write_file(dir .. "/inventory", table.concat(lines, "\n") .. "\n")
     testenv.write_file(dir .. "/ssh_config", table.concat({
@@ -104,6 +103,7 @@ describe("ansible", function()
     testenv.write_file(dir .. "/ansible.cfg", table.concat({
       "[defaults]",
       "local_tmp = " .. dir .. "/home/.ansible/tmp",
+      "remote_tmp = " .. dir .. "/remote-tmp", -- for localhost too: never ~root/.ansible
       "interpreter_python = /usr/bin/python3",
       "retry_files_enabled = false",
       "[ssh_connection]",
