@@ -13,6 +13,7 @@ local q = testenv.quote
 local SUBNET = "10.231.7."
 local HOSTS = { h1 = SUBNET .. "11", h2 = SUBNET .. "12", h3 = SUBNET .. "13" }
 local NAMES = { "h1", "h2", "h3" }
+local DOWN = SUBNET .. "14" -- on the controller's bridge: ssh there is refused
 local port = {} -- host -> its service port, from testenv.port_block()
 
 local function target(name)
@@ -92,6 +93,9 @@ describe("ansible", function()
     lines[#lines + 1] = "ansible_connrecipe_interpreter=" .. testenv.bin
     lines[#lines + 1] = "ansible_become_method=su"
     testenv.write_file(dir .. "/inventory", table.concat(lines, "\n") .. "\n")
+    -- the fleet's inventory has a fourth host, whose address answers but runs no sshd
+    table.insert(lines, 5, ("h4 ansible_host=%s"):format(DOWN))
+    testenv.write_file(dir .. "/fleet-inventory", table.concat(lines, "\n") .. "\n")
     testenv.write_file(dir .. "/ssh_config", table.concat({
       "Host *",
       "  UserKnownHostsFile " .. dir .. "/known_hosts",
@@ -121,6 +125,7 @@ describe("ansible", function()
     ctl = testenv.netns()
     testenv.sh_ok(testenv.in_netns(ctl, "ip link add br0 type bridge"))
     testenv.sh_ok(testenv.in_netns(ctl, "ip addr add " .. SUBNET .. "1/24 dev br0"))
+    testenv.sh_ok(testenv.in_netns(ctl, "ip addr add " .. DOWN .. "/24 dev br0"))
     testenv.sh_ok(testenv.in_netns(ctl, "ip link set br0 up"))
     testenv.sh_ok("ssh-keygen -q -t ed25519 -N '' -f " .. q(dir .. "/id"))
     testenv.sh_ok("cp " .. q(dir .. "/id.pub") .. " " .. q(dir .. "/authorized_keys"))
@@ -200,7 +205,7 @@ describe("ansible", function()
       if not play then
         local targets = table.concat({ target("h1"), target("h2"), target("h3") }, ",")
         local playbook = q(testenv.source_dir .. "/ansible/fleet-diagnose.yml")
-        play = controller("ansible-playbook -i inventory " .. playbook .. " -e targets=" .. targets
+        play = controller("ansible-playbook -i fleet-inventory " .. playbook .. " -e targets=" .. targets
           .. " -e " .. q('{"options": {"timeout": 1}}') .. " -e report=" .. q(dir .. "/fleet"))
         report = dkjson.decode(testenv.read_file(dir .. "/fleet.json") or "null")
         text = testenv.read_file(dir .. "/fleet.txt") or ""
@@ -217,9 +222,9 @@ describe("ansible", function()
         h2 = { "reachable", "no-listener", "remote-timeout" },
         h3 = { "reachable", "remote-refused", "firewall-drop" },
       }
-      assert.same({ "h1", "h2", "h3" }, report.hosts)
+      assert.same({ "h1", "h2", "h3", "h4" }, report.hosts)
       assert.same({ target("h1"), target("h2"), target("h3") }, report.targets)
-      for i, name in ipairs(report.hosts) do
+      for i, name in ipairs(NAMES) do
         for j, t in ipairs(report.targets) do
           assert.equal(want[name][j], report.results[name][t].verdict, name .. " -> " .. t)
           assert.equal(want[name][j], report.matrix[i][j], name .. " -> " .. t)
@@ -228,6 +233,9 @@ describe("ansible", function()
       assert.matches("^socat %(pid %d+%)$", report.results.h1[target("h1")].process)
       assert.matches("matrix %(host x target%):\n  HOST +" .. target("h1"):gsub("%.", "%%.") .. " ", text)
       assert.matches("\n  h2 +reachable +no%-listener +remote%-timeout\n", text)
+      -- a host ssh cannot reach is in the report, for every target
+      assert.same({ "unreachable", "unreachable", "unreachable" }, report.matrix[4])
+      assert.matches("\n  h4 +unreachable +unreachable +unreachable\n", text)
     end)
 
     it("groups the hosts by verdict", function()
