@@ -77,7 +77,36 @@ typedef struct {
   size_t send_len;
   size_t read_bytes;         /* banner limit; 0: 256 */
   const cr_sockaddr *source; /* bind here first (address and/or port); NULL: kernel's choice */
+  /* > 0: after connecting, first read for this many seconds to see what the
+   * server does on its own (speaks, closes, resets, or stays silent); `send`
+   * then goes only to a silent server, and its answer is the reply */
+  double settle;
 } cr_tcp_probe_options;
+
+/* What the server did in the settle window, before the client said anything. */
+typedef enum {
+  CR_AFTER_NONE = 0, /* no settle window (not asked for, or the connect failed) */
+  CR_AFTER_SPOKE,    /* sent bytes first: the banner */
+  CR_AFTER_CLOSED,   /* closed at once (EOF) */
+  CR_AFTER_RESET,    /* reset at once (ECONNRESET) */
+  CR_AFTER_SILENT,   /* waited for the client: a client-speaks-first protocol */
+  CR_AFTER_ERROR,    /* another read error (read_err) */
+} cr_after_connect;
+
+/* How a read (the banner, the reply) ended. */
+typedef enum {
+  CR_READ_NONE = 0,
+  CR_READ_CLOSED,  /* the peer closed (EOF) */
+  CR_READ_RESET,   /* ECONNRESET */
+  CR_READ_QUIET,   /* the peer paused after sending */
+  CR_READ_TIMEOUT, /* the deadline came */
+  CR_READ_FULL,    /* read_bytes reached */
+  CR_READ_ERROR,   /* another errno (read_err) */
+} cr_read_end;
+
+/* "spoke", "closed", ...; NULL for CR_AFTER_NONE / CR_READ_NONE. */
+const char *cr_after_connect_name(cr_after_connect a);
+const char *cr_read_end_name(cr_read_end e);
 
 typedef struct {
   cr_probe_status status;
@@ -88,7 +117,12 @@ typedef struct {
   int have_local;
   char *banner; /* malloc'd, NUL-terminated; NULL when not asked for */
   size_t banner_len;
-  int read_err; /* errno while reading the banner (e.g. ECONNRESET), or 0 */
+  int read_err; /* errno while reading the banner or the reply (e.g. ECONNRESET), or 0 */
+  cr_read_end banner_end;
+  cr_after_connect after; /* with a settle window */
+  char *reply; /* malloc'd, NUL-terminated: the answer to `send` after a silent settle */
+  size_t reply_len;
+  cr_read_end reply_end;
 } cr_tcp_probe_result;
 
 typedef struct cr_tcp_probe cr_tcp_probe;

@@ -64,8 +64,10 @@ return function()
     if not report then
       return nil, decisive, code
     end
-    report.banner = decisive.banner
-    report.self_connect = decisive.self_connect
+    for _, k in ipairs { "banner", "self_connect", "after_connect", "banner_end", "reply", "reply_end",
+                         "read_errno" } do
+      report[k] = decisive[k]
+    end
     return report
   end
 

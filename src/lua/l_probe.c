@@ -252,10 +252,20 @@ static void tcp_push_fields(lua_State *L, const probe_slot *s) {
     lua_pushlstring(L, r->banner, r->banner_len);
     lua_setfield(L, -2, "banner");
   }
+  if (r->after) cr_set_string(L, "after_connect", cr_after_connect_name(r->after));
+  if (r->banner_end) cr_set_string(L, "banner_end", cr_read_end_name(r->banner_end));
+  if (r->reply) {
+    lua_pushlstring(L, r->reply, r->reply_len);
+    lua_setfield(L, -2, "reply");
+  }
+  if (r->reply_end) cr_set_string(L, "reply_end", cr_read_end_name(r->reply_end));
   cr_set_errno(L, "read_errno", r->read_err);
 }
 
-static void tcp_free_result(probe_slot *s) { free(s->r.tcp.banner); }
+static void tcp_free_result(probe_slot *s) {
+  free(s->r.tcp.banner);
+  free(s->r.tcp.reply);
+}
 
 static const probe_kind tcp_kind = {
     {"probe.tcp", probes_cancel, probes_push, probes_destroy},
@@ -263,7 +273,7 @@ static const probe_kind tcp_kind = {
     tcp_cancel,
     tcp_push_fields,
     tcp_free_result,
-    8,
+    12,
 };
 
 /* opts.source_addr / opts.source_port: where to bind before connecting. */
@@ -292,6 +302,8 @@ static int l_tcp(lua_State *L) {
   a.o.timeout = opt_number(L, 3, "timeout", 2.0);
   a.o.read_bytes = opt_read_bytes(L, 3);
   a.o.send = opt_string(L, 3, "send", &a.o.send_len);
+  if (lua_getfield(L, 3, "settle") != LUA_TNIL) a.o.settle = opt_number(L, 3, "settle", 0);
+  lua_pop(L, 1);
   lua_getfield(L, 3, "banner");
   a.o.read_banner = lua_toboolean(L, -1) || a.o.send;
   lua_pop(L, 1);

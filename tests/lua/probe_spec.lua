@@ -104,6 +104,35 @@ describe("cr.probe.tcp", function()
     assert.equal("PING", r.banner)
   end)
 
+  it("settle: tells a server that speaks first, closes, resets or waits; sends only to one that waits", function()
+    local ns = netns()
+    tcp_server(ns, 7013, "SYSTEM:'echo -DENIED protected'")
+    tcp_server(ns, 7014, "SYSTEM:true")
+    tcp_server(ns, 7015, "EXEC:cat")
+    local dir = testenv.tmpdir() -- accepts and resets: SO_LINGER 0, then close
+    testenv.write_file(dir .. "/reset.py", "import socket,struct\ns=socket.socket()\n"
+      .. "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',7016))\ns.listen(8)\n"
+      .. "while True:\n  c,_=s.accept()\n"
+      .. "  c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n  c.close()\n")
+    testenv.background_in(ns, "timeout 60 python3 " .. dir .. "/reset.py")
+    assert(testenv.wait_listening(ns, "tcp", 7016))
+    local function settle(port)
+      return eval_in(ns, ('cr.probe.tcp("127.0.0.1", %d, {settle = 0.2, send = "PING\\r\\n"})'):format(port))
+    end
+    local r = settle(7013)
+    assert.same({ "open", "spoke", "-DENIED protected\n", "closed" }, { r.status, r.after_connect, r.banner,
+                                                                        r.banner_end })
+    assert.is_nil(r.reply) -- nothing was sent to a server that spoke first
+    r = settle(7014)
+    assert.same({ "open", "closed", "" }, { r.status, r.after_connect, r.banner })
+    r = settle(7015)
+    assert.same({ "silent", "PING\r\n", "quiet" }, { r.after_connect, r.reply, r.reply_end })
+    r = settle(7016)
+    assert.same({ "open", "reset", "ECONNRESET" }, { r.status, r.after_connect, r.read_errno })
+    assert.matches("settle must be a number > 0",
+      testenv.cr_in_netns(ns, 'cr.probe.tcp("127.0.0.1", 7015, {settle = -1})').stderr, 1, true)
+  end)
+
   it("tells IPv4 from IPv6: a listener on ::1 only", function()
     local ns = netns()
     socat(ns, "TCP6-LISTEN:7012,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
