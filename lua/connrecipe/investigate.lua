@@ -117,7 +117,7 @@ local function probe_options(args, speaker)
   if settle == nil then
     settle = investigate.SETTLE
   end
-  local opts = { timeout = args.timeout, read_bytes = 1024 }
+  local opts = { timeout = args.timeout, read_bytes = 4096 } -- redis's -DENIED alone is 1 KiB
   if settle > 0 then
     opts.settle = settle
     opts.send = speaker and speaker.request(args.target) or nil
@@ -136,7 +136,7 @@ local function read_conversation(facts, speaker)
   end
   local conv
   if r and r.after_connect then
-    conv = { addr = r.addr, state = r.after_connect, protocol = speaker and speaker.name,
+    conv = { addr = r.addr, client_addr = r.local_addr, state = r.after_connect, protocol = speaker and speaker.name,
              settle = facts.args.settle or investigate.SETTLE, read_errno = r.read_errno,
              banner_end = r.banner_end, reply_end = r.reply_end }
     if r.reply then

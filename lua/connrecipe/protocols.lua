@@ -43,6 +43,9 @@ local SIGNATURES = {
   { "tls", function(b)
     return b:match("^[\21\22]\3[\0-\4]") ~= nil -- a TLS record: alert or handshake, version 3.x
   end },
+  { "http", function(b) -- an HTML page with no status line: HTTP/0.9's answer to a one-word request
+    return b:match("^%s*<!?%a") ~= nil
+  end },
   { "ssh", function(b)
     return b:match("^SSH%-") ~= nil
   end },

@@ -730,6 +730,88 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.equal("host-unreachable", doc.verdict)
   end)
 
+  it("accepted-then-closed and accepted-then-reset: a server that drops the connection is never reachable", function()
+    listen(port(80), "127.0.0.1", nil, "SYSTEM:true")
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal(1, r.code)
+    assert.equal("accepted-then-closed", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.matches("socat %(pids? %d+", text_of(f["accepted-then-closed"]))
+    local dir = testenv.tmpdir() -- accepts, then SO_LINGER 0 and close: a reset
+    testenv.write_file(dir .. "/reset.py", ("import socket,struct\ns=socket.socket()\n"
+      .. "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',%d))\ns.listen(8)\n"
+      .. "while True:\n  c,_=s.accept()\n"
+      .. "  c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n  c.close()\n"):format(port(81)))
+    bg("timeout 60 python3 " .. dir .. "/reset.py")
+    assert(testenv.wait_listening(netns(), "tcp", port(81)))
+    doc, f = diagnose { "127.0.0.1:" .. port(81) }
+    -- the reset can beat the connect's own wake-up: connect() itself then says ECONNRESET
+    local id = doc.verdict == "connection-reset" and "connection-reset" or "accepted-then-reset"
+    assert.equal(id, doc.verdict)
+    assert.matches("python3 %(pid %d+%)", text_of(f[id]))
+    assert.is_nil(f.reachable)
+    doc = diagnose { "127.0.0.1:" .. port(80), "--settle", "0" } -- without the window: only the connect
+    assert.equal("reachable", doc.verdict)
+  end)
+
+  it("application-refused: redis in protected mode, seen from another namespace over a veth", function()
+    if not testenv.have("redis-server") then
+      return pending("redis-server not installed")
+    end
+    local far = testenv.netns()
+    local veth = "crr" .. math.random(10000, 99999)
+    assert(os.execute(("ip link add %s type veth peer name %sp"):format(veth, veth)))
+    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, netns(), veth, far)))
+    sh_ns(("sh -c 'ip addr add 10.213.8.1/24 dev %s && ip link set %s up'"):format(veth, veth))
+    sh_ns(("sh -c 'ip addr add 10.213.8.2/24 dev %sp && ip link set %sp up && ip link set lo up'"):format(veth, veth),
+      far)
+    local dir = testenv.tmpdir() -- no password, bound to every address: protected mode serves loopback only
+    bg(("timeout 60 redis-server --port %d --save '' --dir %s"):format(port(79), dir), far)
+    assert(testenv.wait_listening(far, "tcp", port(79)))
+    local doc, f, r = diagnose { "redis://10.213.8.2:" .. port(79) }
+    assert.equal(1, r.code)
+    assert.equal("application-refused", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.matches('"-DENIED Redis is running in protected mode', f["application-refused"].summary, 1, true)
+    assert.matches("requirepass", f["application-refused"].fix, 1, true)
+    -- the same server from its own namespace (loopback) takes the client: PING, +PONG
+    doc, f = diagnose({ "redis://127.0.0.1:" .. port(79) }, { ns = far })
+    assert.equal("reachable", doc.verdict)
+    assert.matches('it answered PING: "+PONG"', table.concat(f.reachable.evidence, "\n"), 1, true)
+  end)
+
+  it("application-refused: PostgreSQL without a pg_hba.conf entry for the client, quoted", function()
+    local bin = "/usr/lib/postgresql/15/bin/"
+    if not testenv.have(bin .. "postgres") then
+      return pending("PostgreSQL 15 not installed (Debian's postgresql package)")
+    end
+    local dir = testenv.tmpdir()
+    testenv.sh_ok("chown postgres " .. dir)
+    testenv.sh_ok(("runuser -u postgres -- %sinitdb -D %s/data -A trust -U postgres >/dev/null"):format(bin, dir))
+    -- clients from 127.0.0.2 only: a client from 127.0.0.1 has no entry
+    testenv.write_file(dir .. "/data/pg_hba.conf", "local all all trust\nhost all all 127.0.0.2/32 trust\n")
+    bg(("timeout 60 runuser -u postgres -- %spostgres -D %s/data -k %s -c listen_addresses=127.0.0.1 -p %d"):format(
+      bin, dir, dir, port(80)))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
+    assert.equal("application-refused", doc.verdict)
+    local refused = f["application-refused"]
+    assert.matches('"FATAL: no pg_hba.conf entry for host \\"127.0.0.1\\", user \\"connrecipe\\"', refused.summary,
+      1, true)
+    assert.matches("postgres %(pid %d+%)", refused.summary)
+    assert.matches("host DATABASE USER 127.0.0.1/32", refused.fix, 1, true)
+  end)
+
+  it("protocol-mismatch: redis spoken to an HTTP server names what answered", function()
+    bg("timeout 60 python3 -m http.server " .. port(80) .. " --bind 127.0.0.1")
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "redis://127.0.0.1:" .. port(80) }
+    assert.equal("protocol-mismatch", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.matches("does not answer as redis (it answers like http)", f["protocol-mismatch"].summary, 1, true)
+    assert.matches('"<!DOCTYPE HTML>', f["protocol-mismatch"].summary, 1, true) -- HTTP/0.9: a page, no status
+  end)
+
   it("rejects a bad target with exit 2 and one line", function()
     local r = testenv.run_in_netns(netns(), { "diagnose.lua", "localhost:99999" })
     assert.equal(2, r.code)

@@ -23,9 +23,9 @@ local REFUSALS = {
   },
   ["host-not-allowed"] = {
     why = "the server does not allow this client's host",
-    fix = { postgres = "add a pg_hba.conf line for this client (host DATABASE USER ADDRESS/32 scram-sha-256) and "
+    fix = { postgres = "add a pg_hba.conf line for this client (host DATABASE USER %s/32 scram-sha-256) and "
               .. "reload (SELECT pg_reload_conf(), or pg_ctl reload)",
-            mysql = "create or grant the user for this host (CREATE USER 'u'@'HOST' ...; GRANT ...), or connect "
+            mysql = "create or grant the user for this host (CREATE USER 'USER'@'%s' ...; GRANT ...), or connect "
               .. "from a host the account allows" },
   },
   ["too-many-clients"] = {
@@ -81,7 +81,7 @@ local function evidence(conv, l, extra)
   if conv.sent then
     out[#out + 1] = "sent " .. conv.sent
   end
-  if conv.said then
+  if conv.said and not conv.answer then -- an answer has the server's words already
     out[#out + 1] = "the server said " .. conv.said
   end
   for _, e in ipairs(extra or {}) do
@@ -113,6 +113,7 @@ local function refused(ctx, conv, s, l)
   local a = conv.answer
   local entry = REFUSALS[a.reason] or { why = "the server refuses the client", fix = "read the server's log" }
   local fix = type(entry.fix) == "table" and (entry.fix[conv.protocol] or entry.fix.postgres) or entry.fix
+  fix = fix:gsub("%%s", conv.client_addr or "ADDRESS")
   ctx:finding {
     id = "application-refused", severity = "error",
     summary = ("%s accepts connections, but %s refuses this client: %s"):format(

@@ -12,8 +12,10 @@ function redis.request()
   return "PING\r\n"
 end
 
+-- A simple string or an error (+OK, -ERR ..., a line cut by the read limit
+-- included), or an integer, bulk string or array header.
 function redis.looks_like(bytes)
-  return bytes:match("^[%+%-:%$%*][^\r\n]*\r\n") ~= nil
+  return bytes:match("^[%+%-]%u[%u%d]*[ \r]") ~= nil or bytes:match("^[:%$%*]%-?%d+\r\n") ~= nil
 end
 
 -- Error prefixes and what they mean for the client.
