@@ -20,6 +20,7 @@ local CHECKS = {
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
   check "application", -- accepted-then-closed, accepted-then-reset, application-refused, protocol-mismatch, ...
+  check "tls", -- tls-expected, tls-not-spoken, tls-handshake-failed, tls-cert-expired, tls-name-mismatch, ...
   check "reachable", -- reachable
   check "service", -- starting-up, service-not-running, port-mismatch (the expected program)
   check "address", -- address-mismatch, family-mismatch

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # build: compiler, cmake, pkg-config, libraries; run: lua-dkjson, iproute2;
 # tests: busted, luacheck, cmocka, the real servers and tools the tests drive,
 # clang's libFuzzer runtime for the fuzz targets.
-PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libcmocka-dev
+PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libssl-dev libcmocka-dev
 lua5.4 lua-dkjson lua-cjson lua-busted lua-check iproute2 iptables nftables socat nmap
 python3 procps util-linux nginx-light redis-server postgresql hyperfine valgrind
 man-db groff-base clang libclang-rt-14-dev tmux lsof"

@@ -137,6 +137,47 @@ int cr_tcp_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tcp_prob
 /* Abandons the probe: the socket is closed, the callback does not come. */
 void cr_tcp_probe_cancel(cr_tcp_probe *p);
 
+/* ---- one TLS handshake (OpenSSL's libssl over memory BIOs on the loop) ------- */
+
+typedef struct {
+  double timeout;   /* seconds for the connect, and again for the handshake; <= 0: 2 s */
+  const char *name; /* the name the client asked for: SNI (unless an address) and the
+                     * certificate name checked; NULL: neither */
+  const char *ca_file; /* trust anchors; NULL: the system's default paths */
+  size_t read_bytes;   /* how much of what the peer sent is kept (received); 0: 512 */
+} cr_tls_probe_options;
+
+typedef struct {
+  cr_probe_status status; /* the TCP connect */
+  int err;
+  double ms;
+  int handshake;      /* 1: the TLS handshake completed */
+  double handshake_ms;
+  const char *version, *cipher; /* static strings from libssl, after a handshake */
+  char *error;        /* malloc'd: why the handshake failed (libssl's reason, or the peer's end) */
+  int peer_end;       /* the peer ended the handshake: CR_READ_CLOSED / CR_READ_RESET / CR_READ_TIMEOUT */
+  char *subject, *issuer; /* malloc'd, RFC 2253 */
+  char **san;         /* malloc'd "DNS:name" / "IP:addr" entries */
+  int nsan;
+  int64_t not_before, not_after; /* seconds since the epoch */
+  int have_cert;
+  long verify_code;   /* X509_V_OK (0) or the chain's first error */
+  const char *verify_error; /* static: X509_verify_cert_error_string */
+  int self_signed;
+  int name_match;     /* 1 matches, 0 does not, -1 no name given */
+  char *received;     /* malloc'd: the first bytes the peer sent (bounded), raw */
+  size_t received_len;
+} cr_tls_probe_result;
+
+typedef struct cr_tls_probe cr_tls_probe;
+typedef void (*cr_tls_probe_cb)(cr_tls_probe *p, cr_tls_probe_result *r, void *data);
+/* Same contract as the TCP probe: the callback comes once (the result's
+ * malloc'd fields then belong to the callee: cr_tls_probe_result_free). */
+int cr_tls_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tls_probe_options *o,
+                       cr_tls_probe_cb cb, void *data, cr_tls_probe **out);
+void cr_tls_probe_cancel(cr_tls_probe *p);
+void cr_tls_probe_result_free(cr_tls_probe_result *r);
+
 /* ---- one UDP probe ------------------------------------------------------------ */
 
 typedef struct {

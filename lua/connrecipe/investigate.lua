@@ -160,6 +160,52 @@ local function read_conversation(facts, speaker)
   return conv
 end
 
+-- URL schemes and ports a client speaks TLS to from the first byte.
+local TLS_SCHEMES = { https = true, wss = true, ftps = true, smtps = true, imaps = true, pop3s = true, ldaps = true,
+                      rediss = true, amqps = true, mqtts = true, grpc = true }
+local TLS_PORTS = { [443] = true, [8443] = true, [465] = true, [636] = true, [993] = true, [995] = true,
+                    [6443] = true }
+
+-- Whether the client speaks TLS (the scheme, else the port); and for a plain
+-- HTTP client, whether the answer hints at a TLS port (a 400, TLS records,
+-- a close without a word): then a handshake tells.
+local function tls_wanted(t, conv)
+  if t.scheme then
+    if TLS_SCHEMES[t.scheme] then
+      return true, true
+    end
+  elseif TLS_PORTS[t.port] then
+    return true, true
+  end
+  if conv and conv.protocol == "http" and conv.state == "silent" then
+    local a = conv.answer
+    return (a and a.detail == 400) or conv.looks_like == "tls" or (not conv.said and conv.reply_end == "closed"), false
+  end
+  return false
+end
+
+local function read_tls(ctx, facts)
+  local t, conv = facts.args.target, facts.after_connect
+  local wanted, expected = tls_wanted(t, conv)
+  if not (wanted and conv) then -- conv: some address accepted
+    return
+  end
+  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port), cr.probe.tls, conv.addr,
+    t.port, { timeout = facts.args.timeout, name = t.host })
+  if not r then
+    facts.tls = { expected = expected, read_error = tostring(err) }
+    return
+  end
+  r.results, r.host = nil, nil
+  if r.received then
+    r.looks_like = protocols.identify(r.received)
+    r.received_line = quote(protocols.first_line(r.received))
+    r.received = quote(r.received)
+  end
+  r.expected, r.now = expected, os.time()
+  facts.tls = r
+end
+
 -- The probe, with the listeners of every namespace and the drop counters
 -- read around it.
 local function read_probe_and_listeners(ctx, facts)
@@ -353,6 +399,7 @@ function investigate.target(ctx, args)
     return facts
   end
   read_proxy(ctx, facts)
+  read_tls(ctx, facts)
   read_further(ctx, facts)
   return facts
 end

@@ -49,6 +49,39 @@ local function nft_input(rule)
   sh_ns("nft add rule inet crtest in " .. rule)
 end
 
+-- Certificates made here with openssl: a self-signed one for web.test and
+-- 127.0.0.1 (cert.pem, key.pem), and one that expired in 2020 (old.pem).
+local function make_certificates(dir)
+  testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+    .. "-subj /CN=web.test -addext subjectAltName=DNS:web.test,IP:127.0.0.1 2>/dev/null"):format(dir))
+  testenv.write_file(dir .. "/ca.cnf", "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\nnew_certs_dir = .\n"
+    .. "serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n")
+  testenv.write_file(dir .. "/index.txt", "")
+  testenv.write_file(dir .. "/serial", "01\n")
+  testenv.sh_ok(("cd %s && openssl req -new -newkey rsa:2048 -nodes -keyout old.key -out old.csr -subj /CN=old.test "
+    .. "2>/dev/null && openssl ca -batch -selfsign -keyfile old.key -in old.csr -out old.pem -config ca.cnf "
+    .. "-startdate 20200101000000Z -enddate 20200201000000Z 2>/dev/null"):format(dir))
+end
+
+-- nginx in this test's namespace with servers {port, cert (nil: plain)}.
+local function nginx_tls(dir, servers)
+  local conf = {}
+  for _, sv in ipairs(servers) do
+    conf[#conf + 1] = sv.cert and ("server { listen 127.0.0.1:%d ssl; ssl_certificate %s/%s.pem; "
+      .. "ssl_certificate_key %s/%s; return 200; }"):format(sv.port, dir, sv.cert, dir,
+        sv.cert == "cert" and "key.pem" or "old.key")
+      or ("server { listen 127.0.0.1:%d; return 200; }"):format(sv.port)
+  end
+  testenv.write_file(dir .. "/nginx.conf", ("daemon off; pid %s/nginx.pid; error_log %s/error.log;\nevents {}\n"
+    .. "http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s; "
+    .. "uwsgi_temp_path %s; scgi_temp_path %s;\n%s\n}\n"):format(dir, dir, dir, dir, dir, dir, dir,
+      table.concat(conf, "\n")))
+  bg("timeout 60 nginx -e " .. dir .. "/error.log -c " .. dir .. "/nginx.conf")
+  for _, sv in ipairs(servers) do
+    assert(testenv.wait_listening(netns(), "tcp", sv.port))
+  end
+end
+
 -- Skips the test unless nothing listens on a well-known port in any
 -- namespace: diagnose would report the listener there (other-netns).
 local function needs_free(p)
@@ -810,6 +843,39 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.is_nil(f.reachable)
     assert.matches("does not answer as redis (it answers like http)", f["protocol-mismatch"].summary, 1, true)
     assert.matches('"<!DOCTYPE HTML>', f["protocol-mismatch"].summary, 1, true) -- HTTP/0.9: a page, no status
+  end)
+
+  it("TLS: self-signed, name mismatch, expired; TLS to a plain port and plain HTTP to a TLS port (nginx)", function()
+    if not (testenv.have("nginx") and testenv.have("openssl")) then
+      return pending("nginx or openssl not installed")
+    end
+    local dir = testenv.tmpdir()
+    make_certificates(dir)
+    nginx_tls(dir, { { port = port(43), cert = "cert" }, { port = port(44), cert = "old" }, { port = port(45) } })
+    local doc, f, r = diagnose { "https://127.0.0.1:" .. port(43) .. "/" }
+    assert.equal(1, r.code)
+    assert.equal("tls-cert-self-signed", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.is_nil(f["tls-name-mismatch"]) -- its SAN has IP:127.0.0.1
+    assert.matches("subject CN=web.test", text_of(f["tls-cert-self-signed"]), 1, true)
+    testenv.netns_etc(netns(), { hosts = "127.0.0.1 other.test\n", ["nsswitch.conf"] = "hosts: files\n" })
+    doc, f = diagnose { "https://other.test:" .. port(43) .. "/" }
+    assert.equal("tls-name-mismatch", doc.verdict)
+    assert.matches("not for other.test (it names DNS:web.test, IP:127.0.0.1)", f["tls-name-mismatch"].summary, 1, true)
+    doc, f = diagnose { "https://127.0.0.1:" .. port(44) .. "/" }
+    assert.equal("tls-cert-expired", doc.verdict)
+    assert.matches("expired on 2020-02-01", f["tls-cert-expired"].summary, 1, true)
+    doc, f = diagnose { "https://127.0.0.1:" .. port(45) .. "/" }
+    assert.equal("tls-not-spoken", doc.verdict)
+    assert.matches('(wrong version number): it answered in plain text (http): "HTTP/1.1 400 Bad Request"',
+      f["tls-not-spoken"].summary, 1, true)
+    doc, f = diagnose { "http://127.0.0.1:" .. port(43) .. "/" }
+    assert.equal("tls-expected", doc.verdict)
+    assert.matches('it answered "HTTP/1.1 400 Bad Request"', f["tls-expected"].summary, 1, true)
+    assert.matches("https://127.0.0.1:" .. port(43) .. "/", f["tls-expected"].fix, 1, true)
+    doc, f = diagnose { "http://127.0.0.1:" .. port(45) .. "/" } -- plain to plain: reachable, with its status line
+    assert.equal("reachable", doc.verdict)
+    assert.matches('it answered HEAD / HTTP/1.1: "HTTP/1.1 200 OK"', table.concat(f.reachable.evidence, "\n"), 1, true)
   end)
 
   it("rejects a bad target with exit 2 and one line", function()

@@ -519,6 +519,77 @@ describe("checks", function()
     end)
   end)
 
+  describe("tls", function()
+    local NOW = 1800000000
+    local function cert(o)
+      local t = { status = "open", handshake = true, version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384",
+                  subject = "CN=web.test", issuer = "CN=Test CA", san = { "DNS:web.test", "IP:127.0.0.1" },
+                  not_before = NOW - 86400, not_after = NOW + 86400 * 30, self_signed = false, verify = "ok",
+                  verify_code = 0, name_match = true, name = "127.0.0.1", expected = true, now = NOW }
+      for k, v in pairs(o or {}) do
+        t[k] = v
+      end
+      return t
+    end
+    local function with_tls(tls, target_text, conv)
+      local t = assert(target.parse(target_text or "https://127.0.0.1:8443/"))
+      return tcp { target = target_text or "https://127.0.0.1:8443/", results = { result("127.0.0.1", "open") },
+                   listeners = { listener("127.0.0.1", t.port) }, tls = tls,
+                   after_connect = conv or { addr = "127.0.0.1", state = "silent", settle = 0.25 } }
+    end
+
+    it("a certificate that verifies is reachable, with the TLS facts as evidence", function()
+      local verdict, f = diagnose(with_tls(cert()))
+      assert.equal("reachable", verdict)
+      assert.matches("TLS: TLSv1.3, TLS_AES_256_GCM_SHA384; certificate CN=web.test", text(f.reachable), 1, true)
+    end)
+
+    it("expired, name mismatch, self-signed and untrusted certificates; never reachable", function()
+      local verdict, f = diagnose(with_tls(cert { not_after = NOW - 86400, verify = "certificate has expired",
+                                                  verify_code = 10 }))
+      assert.equal("tls-cert-expired", verdict)
+      assert.is_nil(f.reachable)
+      assert.is_nil(f["tls-untrusted"]) -- the expiry is the chain's error: said once
+      assert.matches("expired on 2027-01-14", f["tls-cert-expired"].summary, 1, true)
+      verdict, f = diagnose(with_tls(cert { name_match = false, name = "localhost" }))
+      assert.equal("tls-name-mismatch", verdict)
+      assert.matches("not for localhost (it names DNS:web.test, IP:127.0.0.1)", f["tls-name-mismatch"].summary, 1, true)
+      verdict, f = diagnose(with_tls(cert { self_signed = true, verify = "self-signed certificate", verify_code = 18 }))
+      assert.equal("tls-cert-self-signed", verdict)
+      assert.matches("--cacert", f["tls-cert-self-signed"].fix, 1, true)
+      verdict = diagnose(with_tls(cert { verify = "unable to get local issuer certificate", verify_code = 20 }))
+      assert.equal("tls-untrusted", verdict)
+    end)
+
+    it("tls-not-spoken: TLS to a plain port quotes what it answered", function()
+      local verdict, f = diagnose(with_tls { status = "open", handshake = false, error = "wrong version number",
+        received = '"HTTP/1.1 400 Bad Request\\r\\n..."', received_line = '"HTTP/1.1 400 Bad Request"',
+        looks_like = "http", expected = true, now = NOW })
+      assert.equal("tls-not-spoken", verdict)
+      assert.matches('(wrong version number): it answered in plain text (http): "HTTP/1.1 400 Bad Request"',
+        f["tls-not-spoken"].summary, 1, true)
+      verdict = diagnose(with_tls { status = "open", handshake = false, expected = true, now = NOW,
+                                    error = "sslv3 alert handshake failure" })
+      assert.equal("tls-handshake-failed", verdict)
+    end)
+
+    it("tls-expected: plain HTTP to a TLS port; https:// as the fix", function()
+      local conv = { addr = "127.0.0.1", state = "silent", settle = 0.25, protocol = "http", sent = "HEAD / HTTP/1.1",
+                     said = '"HTTP/1.1 400 Bad Request\\r\\n"', answer = { outcome = "ok", detail = 400,
+                     words = '"HTTP/1.1 400 Bad Request"' } }
+      local verdict, f = diagnose(with_tls(cert { expected = false, self_signed = true }, "http://127.0.0.1:8443/",
+        conv))
+      assert.equal("tls-expected", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches("https://127.0.0.1:8443/", f["tls-expected"].fix, 1, true)
+      assert.is_nil(f["tls-cert-self-signed"]) -- the client does not speak TLS yet: its certificate is not the question
+    end)
+
+    it("a handshake that could not be tried says nothing", function()
+      assert.equal("reachable", (diagnose(with_tls { expected = true, read_error = "cr.probe.tls: bad name" })))
+    end)
+  end)
+
   describe("protocol speakers", function()
     local protocols = require "connrecipe.protocols"
     local quote = require("connrecipe.quote").quote

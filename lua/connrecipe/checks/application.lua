@@ -90,8 +90,10 @@ local function evidence(conv, l, extra)
   return out
 end
 
-local function holder(l)
-  return l and describe.holders(l.processes) or "the server"
+-- Who accepted: the local holder, else the server of the protocol spoken.
+local function holder(l, conv)
+  local name = l and describe.holders(l.processes)
+  return name or (conv and conv.protocol and ("the " .. conv.protocol .. " server")) or "the server"
 end
 
 local function dropped(ctx, conv, s, l)
@@ -105,7 +107,7 @@ local function dropped(ctx, conv, s, l)
     evidence = evidence(conv, l, { conv.read_errno and ("read: " .. conv.read_errno) or nil }),
     fix = ("%s drops new connections: read its log (connection limits, access rules, TLS or protocol errors); "
       .. "a process that accepts and closes at once is often a proxy whose upstream is down, or an app that "
-      .. "listens on loopback only behind a forwarder"):format(holder(l)),
+      .. "listens on loopback only behind a forwarder"):format(holder(l, conv)),
   }
 end
 
@@ -117,7 +119,7 @@ local function refused(ctx, conv, s, l)
   ctx:finding {
     id = "application-refused", severity = "error",
     summary = ("%s accepts connections, but %s refuses this client: %s"):format(
-      address.endpoint(conv.addr, s.port), holder(l), a.words),
+      address.endpoint(conv.addr, s.port), holder(l, conv), a.words),
     evidence = evidence(conv, l, { entry.why }),
     fix = fix,
   }
@@ -141,11 +143,11 @@ local function answered(ctx, conv, s, l)
   if a.outcome == "error" then
     ctx:finding {
       id = "application-error", severity = "error",
-      summary = ("%s accepts connections, but %s fails the request: %s"):format(where, holder(l), a.words),
+      summary = ("%s accepts connections, but %s fails the request: %s"):format(where, holder(l, conv), a.words),
       evidence = evidence(conv, l),
       fix = (a.detail == 502 or a.detail == 503 or a.detail == 504)
         and "the server is a proxy whose upstream fails: diagnose the upstream it forwards to"
-        or ("read %s's log for the failure"):format(holder(l)),
+        or ("read %s's log for the failure"):format(holder(l, conv)),
     }
   elseif a.outcome == "auth" then
     ctx:finding {
@@ -175,7 +177,7 @@ function check.run(ctx, facts)
       summary = ("%s accepted the connection but did not answer %s within %g s"):format(
         address.endpoint(conv.addr, s.port), conv.sent, s.timeout),
       evidence = evidence(conv, l),
-      fix = ("%s may be hung or speak another protocol: look at its state (top, its log)"):format(holder(l)),
+      fix = ("%s may be hung or speak another protocol: look at its state (top, its log)"):format(holder(l, conv)),
     }
   end
 end
