@@ -33,9 +33,9 @@ local CHECKS = {
   check "gaps", -- listener-check-incomplete, owner-unknown
 }
 
+-- what run returns for bad usage: the framework says it (one line, exit 2)
 local function usage_error(message)
-  io.stderr:write(("connrecipe: diagnose: %s (see 'connrecipe diagnose --help')\n"):format(message))
-  return 2
+  return nil, ("%s (see 'connrecipe diagnose --help')"):format(message), 2
 end
 
 local function read_file(path)
@@ -48,18 +48,18 @@ local function read_file(path)
   return text
 end
 
--- The facts of a saved run, or nil and the status of the usage error.
+-- The facts of a saved run, or nil, the usage error's message and status.
 local function replayed(ctx, args)
   if args.target or args.process or args.unit or args.save_facts then
-    return nil, usage_error("--from-facts replays a saved run: give no TARGET, --process, --unit or --save-facts")
+    return usage_error("--from-facts replays a saved run: give no TARGET, --process, --unit or --save-facts")
   end
   local text, err = ctx:check("facts saved in " .. args.from_facts, read_file, args.from_facts)
   if not text then
-    return nil, usage_error("--from-facts: cannot read " .. tostring(err))
+    return usage_error("--from-facts: cannot read " .. tostring(err))
   end
   local facts, why = investigate.decode(text)
   if not facts then
-    return nil, usage_error(("--from-facts: %s: %s"):format(args.from_facts, why))
+    return usage_error(("--from-facts: %s: %s"):format(args.from_facts, why))
   end
   return facts
 end
@@ -81,11 +81,12 @@ return cr.recipe {
     { "from-facts", metavar = "FILE", help = "read nothing: give the verdict from the facts a run saved in FILE" },
   },
   run = function(ctx, args)
-    local facts, status
+    local facts
     if args.from_facts then
-      facts, status = replayed(ctx, args)
+      local message, status
+      facts, message, status = replayed(ctx, args)
       if not facts then
-        return status
+        return nil, message, status
       end
       ctx.target = facts.args.target
     elseif not args.target then
@@ -93,7 +94,8 @@ return cr.recipe {
     else
       local out, err
       if args.save_facts then
-        out, err = io.open(args.save_facts, "wb")
+        -- 0600, never through a link: the facts hold command lines and environments
+        out, err = cr.open_private(args.save_facts)
       end
       if args.save_facts and not out then
         return usage_error("--save-facts: cannot write " .. tostring(err))
@@ -103,9 +105,7 @@ return cr.recipe {
         local ok, werr = out:write(investigate.encode(facts))
         local closed, cerr = out:close()
         if not (ok and closed) then
-          io.stderr:write(("connrecipe: diagnose: --save-facts: cannot write %s: %s\n"):format(args.save_facts,
-            tostring(werr or cerr)))
-          return 3
+          return nil, ("--save-facts: cannot write %s: %s"):format(args.save_facts, tostring(werr or cerr)), 3
         end
       end
     end

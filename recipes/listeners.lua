@@ -16,7 +16,9 @@ local function text(data, ctx)
   if (data.owners_unknown or 0) > 0 then
     notes[#notes + 1] = ("connrecipe: listeners: %d socket(s) with no visible owner (%s)\n"):format(
       data.owners_unknown,
-      data.hidepid and "/proc is mounted with hidepid: other users' processes are invisible; run as root"
+      (data.processes_no_fds or 0) > 0
+          and "connrecipe reached its limit on open files while reading /proc: raise ulimit -n"
+        or data.hidepid and "/proc is mounted with hidepid: other users' processes are invisible; run as root"
         or (data.processes_unreadable or 0) > 0
           and ("the fds of %d process(es) could not be read: not root, hidepid or a security module")
             :format(data.processes_unreadable)
@@ -95,7 +97,7 @@ return cr.recipe {
     end
     return { sockets = socks, sources = info.sources, namespaces_unreadable = info.namespaces_unreadable,
       owners_unknown = info.owners_unknown, processes_unreadable = info.processes_unreadable,
-      hidepid = info.hidepid }
+      processes_no_fds = info.processes_no_fds, hidepid = info.hidepid }
   end,
   text = text,
   json = document,

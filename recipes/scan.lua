@@ -1,16 +1,21 @@
 -- Which TCP ports on HOST accept a connection: a connect scan, as nmap -sT.
--- Prints the open ports; a progress bar goes to stderr on a terminal once the
--- scan takes more than a second.
+-- Prints the open ports; on a terminal, once the scan takes more than a
+-- second, a progress line on stderr: ports done, open so far, time left.
 local json = require "connrecipe.json"
 
-local function progress_bar(p)
-  if p.elapsed < 1 or p.finished then
-    return
+-- The progress line, once the scan takes more than a second: ports done of
+-- the total, open so far, and the time left at the pace so far.
+local function progress_line(ctx)
+  return function(p)
+    if p.elapsed < 1 or p.finished then
+      return
+    end
+    local width = 20
+    local filled = math.floor(width * p.done / math.max(p.total, 1))
+    local left = p.done > 0 and p.elapsed * (p.total - p.done) / p.done or nil
+    ctx:progress("[%s%s] %d/%d ports, %d open, %s", ("#"):rep(filled), (" "):rep(width - filled), p.done, p.total,
+      p.counts.open or 0, left and ("%.0f s left"):format(math.ceil(left)) or "time left unknown")
   end
-  local width = 30
-  local filled = math.floor(width * p.done / math.max(p.total, 1))
-  io.stderr:write(("\r[%s%s] %d/%d ports"):format(("#"):rep(filled), (" "):rep(width - filled), p.done, p.total))
-  io.stderr:flush()
 end
 
 -- The text: a summary line, then each open port (with -v, how many ports
@@ -45,17 +50,14 @@ return cr.recipe {
       help = "connections in flight at once" },
   },
   run = function(ctx, o)
-    local show_progress = ctx.interactive -- a terminal on stderr, neither --json nor -q
     local ok, result, msg = pcall(cr.probe.scan, {
       host = o.host,
       ports = o.ports,
       timeout = o.timeout,
       concurrency = o.concurrency,
-      on_progress = show_progress and progress_bar or nil,
+      -- a terminal on stderr, text output, no -q (ctx:progress says nothing otherwise)
+      on_progress = ctx.interactive and progress_line(ctx) or nil,
     })
-    if show_progress then
-      io.stderr:write("\r\27[K")
-    end
     if not ok then -- a bad port spec: the message names the bad part
       return nil, "--ports: " .. tostring(result):gsub("^.-cr%.probe%.scan: ", ""), 2
     end
@@ -66,4 +68,11 @@ return cr.recipe {
       total = result.total, elapsed = result.elapsed }
   end,
   text = text,
+  metrics = function(data) -- the numbers of --format nagios and prometheus
+    return {
+      { name = "open_ports", value = #data.open, help = "TCP ports that accepted a connection" },
+      { name = "ports_scanned", value = data.total, help = "TCP ports scanned" },
+      { name = "duration_seconds", value = data.elapsed, unit = "seconds", help = "How long the scan took" },
+    }
+  end,
 }

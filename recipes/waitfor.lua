@@ -3,7 +3,7 @@
 -- "-- CMD ARGS..." the command runs once the target is up and its exit status
 -- becomes connrecipe's ("--" alone is a usage error, exit 2: as with timeout(1),
 -- a command was announced and is missing). Retries with backoff; progress on
--- stderr on a terminal.
+-- stderr on a terminal: time elapsed and the next attempt.
 local MAX_INTERVAL = 2 -- seconds between attempts, at most, after backoff
 
 -- One attempt: "open", or the status that says why not, and a detail line.
@@ -20,6 +20,21 @@ local function attempt(target, probe_timeout)
     return "unresolved", ("%s (%s)"):format(err, code)
   end
   return r.status, r.results[1] and r.results[1].errno
+end
+
+-- Sleeps until the next attempt at `next_at`; on a terminal the progress
+-- line says how long it has waited and when the next attempt comes, every
+-- half second at least.
+local function wait_for_next(ctx, target, last, start, next_at)
+  while true do
+    local now = cr.now()
+    if now >= next_at then
+      return
+    end
+    ctx:progress("waiting for %s: %s, %.1f s elapsed, next attempt in %.1f s", target, last, now - start,
+      next_at - now)
+    cr.sleep(ctx.interactive and math.min(0.5, next_at - now) or next_at - now)
+  end
 end
 
 -- The text: one line saying whether the target came up. With a command to
@@ -75,13 +90,13 @@ return cr.recipe {
         break
       end
       local now = cr.now()
-      ctx:progress("waiting for %s: %s%s, %.1f s", o.target.display, last, detail and (" " .. detail) or "",
-        now - start)
       if deadline - now < 0.005 then -- timers have millisecond resolution: this is the end
         return { target = o.target.display, up = false, elapsed = now - start, attempts = attempts,
           last_status = last }, 1
       end
-      cr.sleep(math.min(interval, deadline - now))
+      -- a refusal or a timeout says it all; why it did not resolve needs its detail
+      local why = (last == "unresolved" or last == "error") and ("%s (%s)"):format(last, detail) or last
+      wait_for_next(ctx, o.target.display, why, start, now + math.min(interval, deadline - now))
       interval = math.min(interval * 1.5, MAX_INTERVAL)
     end
     -- shown before the command runs: its output follows ours
@@ -93,4 +108,11 @@ return cr.recipe {
     return 0
   end,
   text = text,
+  metrics = function(data) -- the numbers of --format nagios and prometheus
+    return {
+      { name = "up", value = data.up and 1 or 0, help = "Whether the target accepted a connection (1) or not (0)" },
+      { name = "attempts", value = data.attempts, help = "Connection attempts made" },
+      { name = "wait_seconds", value = data.elapsed, unit = "seconds", help = "How long it waited" },
+    }
+  end,
 }

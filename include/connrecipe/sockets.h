@@ -144,6 +144,7 @@ typedef struct cr_owner_map {
   /* processes whose fds could not be read, and why */
   unsigned unreadable; /* EACCES/EPERM: not root, hidepid */
   unsigned vanished;   /* exited during the walk */
+  unsigned no_fds;     /* EMFILE/ENFILE: our own limit on open files (ulimit -n) */
   unsigned processes;  /* processes walked */
   int hidepid;         /* /proc hides other users' processes from us */
 } cr_owner_map;

@@ -24,23 +24,24 @@ firewall.parse_nft = nft.parse
 firewall.parse_iptables_save = iptables.parse
 
 local function nft_rules(netns)
-  local r, err = util.run({ "nft", "-j", "list", "ruleset" }, netns)
+  local r, err, code = util.run({ "nft", "-j", "list", "ruleset" }, netns)
   if not r then
-    return nil, err
+    return nil, err, code
   end
   local listing = util.run({ "nft", "-a", "list", "ruleset" }, netns)
   return firewall.parse_nft(r.stdout, listing and listing.stdout)
 end
 
 local function ipt_rules(prog, family, backend, netns)
-  local r, err = util.run({ prog, "-c" }, netns)
+  local r, err, code = util.run({ prog, "-c" }, netns)
   if not r then
-    return nil, err
+    return nil, err, code
   end
   return firewall.parse_iptables_save(r.stdout, family, backend)
 end
 
---- cr.firewall.rules([netns]) -> rules, notes; or nil, reason.
+--- cr.firewall.rules([netns]) -> rules, notes; or nil, reason [, code] (EACCES or
+--- EPERM when a tool was refused: root is needed).
 --- Runs nft -j, iptables-save/ip6tables-save (nft back end) and the legacy
 --- iptables-legacy-save/ip6tables-legacy-save, inside task. netns: a name under
 --- /run/netns or a pid. notes lists the sources that could not be read when
@@ -59,13 +60,13 @@ function firewall.rules(netns)
   local jobs = {}
   for i, s in ipairs(sources) do
     jobs[i] = function()
-      local rules, tables_or_err
+      local rules, tables_or_err, code
       if i == 1 then
-        rules, tables_or_err = nft_rules(netns)
+        rules, tables_or_err, code = nft_rules(netns)
       else
-        rules, tables_or_err = ipt_rules(s[1], s[2], s[3], netns)
+        rules, tables_or_err, code = ipt_rules(s[1], s[2], s[3], netns)
       end
-      return { rules = rules, tables = rules and tables_or_err, err = not rules and tables_or_err }
+      return { rules = rules, tables = rules and tables_or_err, err = not rules and tables_or_err, code = code }
     end
   end
   local outcomes = { cr.all(jobs) }
@@ -73,8 +74,8 @@ function firewall.rules(netns)
   for i, o in ipairs(outcomes) do
     if o.rules then
       results[i] = o
-    elseif o.err == "permission denied" then
-      return nil, "permission denied" -- a partial view would mislead
+    elseif o.code == "EACCES" or o.code == "EPERM" then
+      return nil, "permission denied", o.code -- a partial view would mislead
     else
       failures[#failures + 1] = o.err
     end

@@ -224,10 +224,10 @@ local function read_probe_and_listeners(ctx, facts)
       return r
     end,
     function()
-      local list, info = ctx:check("listeners, all namespaces, with owners", cr.listeners,
+      local list, info, code = ctx:check("listeners, all namespaces, with owners", cr.listeners,
         { proto = "tcp", netns = "all", processes = true })
       if type(list) ~= "table" then
-        return { error = unprefixed(info) }
+        return { error = unprefixed(info), code = code }
       end
       return { list = list, info = info or {} }
     end,
@@ -260,16 +260,16 @@ end
 local function read_firewall(ctx, facts, s)
   local r, port = s.r, s.port
   local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil }
-  local hits, err = ctx:check("firewall rules for " .. address.endpoint(r.addr, port),
+  local hits, err, code = ctx:check("firewall rules for " .. address.endpoint(r.addr, port),
     cr.firewall.match, query)
-  facts.firewall = type(hits) == "table" and { hits = hits } or { error = tostring(err) }
+  facts.firewall = type(hits) == "table" and { hits = hits } or { error = tostring(err), code = code }
 end
 
 local function read_local_ports(ctx, facts, r)
   if r.family == "inet6" then
     local on, why = ctx:check("IPv6 enabled", cr.sys.ipv6_enabled)
-    facts.ipv6 = { enabled = on == true, why = why }
-    if not on then
+    facts.ipv6 = on == nil and { error = tostring(why) } or { enabled = on == true, why = why }
+    if on == false then
       return
     end
   end

@@ -1,8 +1,10 @@
 -- The output model (docs/architecture.md#output): a recipe's run returns data
--- and records findings; this is where they become text or the one --json
--- document, and the only place a declared recipe's results are written.
+-- and records findings; this is where they become text, the one --json
+-- document or one of the formats for monitoring and CI (connrecipe.formats),
+-- and the only place a declared recipe's results are written.
 -- Recipes declare how their data reads as text (`text`), never print it.
 local report = require "connrecipe.report"
+local formats = require "connrecipe.formats"
 
 -- loaded on first use: most runs never print JSON or pretty-print data
 local function json()
@@ -129,6 +131,10 @@ end
 --- ctx:output): the --json document, or the text r.text(data, ctx) returns
 --- for stdout and, second, for stderr (the REPL's printer without one).
 function output.data(r, ctx, data)
+  if formats.is_machine() then
+    ctx.shown_data = data -- rendered with the findings once the run is over (output.formatted)
+    return
+  end
   if cr.cli.json then
     io.stdout:write(checked_text(r, "JSON", data_document(r, ctx, data)), "\n")
     io.stdout:flush() -- before whatever the run does next (waitfor: a command on our stdout)
@@ -150,19 +156,60 @@ function output.data(r, ctx, data)
   end
 end
 
+-- The first line of the data's text: the headline of a run without findings.
+local function data_headline(r, ctx, data)
+  local out, err
+  if r.text then
+    out, err = r.text(data, ctx)
+  end
+  for _, text in ipairs { out or "", err or "" } do
+    local line = text:match("[^\n]*%S[^\n]*")
+    if line then
+      return line
+    end
+  end
+  return r.name .. ": done"
+end
+
+local function run_headline(r, ctx, verdict, status, data)
+  if verdict then
+    return verdict.summary
+  elseif data then
+    return data_headline(r, ctx, data)
+  end
+  return status == 0 and "no findings" or "no findings; the recipe reported failure"
+end
+
+--- output.formatted(r, ctx, status, returned_false) -> exit status: writes
+--- the run in the --format for monitoring or CI (connrecipe.formats): its
+--- findings and checks, the data it showed, the exit status it would have.
+function output.formatted(r, ctx, status, returned_false)
+  local verdict, verdict_status = output.conclude(ctx, returned_false)
+  status = status or verdict_status
+  local data = ctx.shown_data
+  return formats.write {
+    recipe = r.name, target = ctx.target and ctx.target.display, verdict = verdict,
+    findings = report.ordered(ctx.findings, verdict and verdict.id), checks = ctx.checks,
+    elapsed = cr.now() - ctx.started, status = status, has_data = data ~= nil,
+    headline = run_headline(r, ctx, verdict, status, data),
+    metrics = data and formats.metrics(r, ctx, data) or {},
+  }
+end
+
 local function plural(n)
   return n == 1 and "" or "s", n == 1 and "it" or "them"
 end
 
---- output.left_out(r, n): under --json, a recipe that printed to stdout
+--- output.left_out(r, n): under --json (or another --format than text), a recipe that printed to stdout
 --- itself has made the one document; stderr says its n findings are not
 --- shown (the exit status still follows them).
 function output.left_out(r, n)
   local s, them = plural(n)
   io.stdout:flush()
-  io.stderr:write(("connrecipe: %s: the recipe printed to stdout itself under --json, so no document of its "
-    .. "%d finding%s follows (--json prints one document); the exit status still follows %s\n")
-    :format(r.name, n, s, them))
+  local flag = formats.current() == "json" and "--json" or "--format=" .. formats.current()
+  io.stderr:write(("connrecipe: %s: the recipe printed to stdout itself under %s, so no document of its "
+    .. "%d finding%s follows (%s prints one document); the exit status still follows %s\n")
+    :format(r.name, flag, n, s, flag, them))
 end
 
 --- output.late_findings(r, n): under --json, n findings were recorded after
@@ -180,6 +227,10 @@ end
 function output.failure(name, message, status)
   io.stdout:flush()
   io.stderr:write(("connrecipe: %s: %s\n"):format(name, message))
+  if formats.is_machine() then -- the format says it too: an UNKNOWN status line, an <error>, "Bail out!"
+    return formats.write { recipe = name, failure = message, status = status, elapsed = 0,
+      headline = ("%s: %s"):format(name, message) }
+  end
   return status
 end
 
@@ -219,7 +270,14 @@ function output.cut_short(run, reason)
     elapsed_ms = (now - run.started) * 1000, interrupted = reason, ok = false,
     verbose = cr.cli.verbose, color = cr.cli.color,
   }
-  if cr.cli.json then
+  if formats.is_machine() then
+    formats.write {
+      recipe = run.name, target = ctx.target and ctx.target.display, findings = report.ordered(ctx.findings),
+      checks = checks, elapsed = now - run.started, interrupted = reason, status = reason == "deadline" and 3 or 130,
+      headline = report.cut_short_line(reason), has_data = ctx.shown_data ~= nil,
+      metrics = ctx.shown_data and formats.metrics(run.ctx._recipe, ctx, ctx.shown_data) or {},
+    }
+  elseif cr.cli.json then
     io.stdout:write(report.json(partial), "\n")
   elseif cr.cli.quiet then
     io.stdout:write(report.cut_short_line(reason), "\n")

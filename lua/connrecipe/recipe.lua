@@ -5,6 +5,7 @@
 local params = require "connrecipe.params"
 local cr = require "connrecipe"
 local output = require "connrecipe.output"
+local formats = require "connrecipe.formats"
 
 -- Called once by the module loader: cr.recipe and cr._recipe (for the runner).
 return function()
@@ -13,7 +14,8 @@ return function()
   local Context = {}
   Context.__index = Context
 
-  --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)}
+  --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)
+  ---            [, json = function(data, ctx), metrics = function(data, ctx)]}
   function recipe.declare(decl)
     if type(decl) ~= "table" then
       error("cr.recipe: expected a table {name, description, params, run}", 2)
@@ -26,9 +28,10 @@ return function()
     r.description = decl.description or ""
     r.params, r.by_name = params.normalize(decl.params)
     r.run = decl.run
-    for _, renderer in ipairs { "text", "json" } do -- how its data reads (see connrecipe.output)
+    for _, renderer in ipairs { "text", "json", "metrics" } do -- how its data reads (see connrecipe.output)
       if decl[renderer] ~= nil and type(decl[renderer]) ~= "function" then
-        error(("cr.recipe: '%s' must be a function(data, ctx) returning text"):format(renderer), 2)
+        error(("cr.recipe: '%s' must be a function(data, ctx) returning %s"):format(renderer,
+          renderer == "metrics" and "a list of {name, value}" or "text"), 2)
       end
       r[renderer] = decl[renderer]
     end
@@ -64,8 +67,9 @@ return function()
     local entry = { name = name, ms = (cr.now() - t0) * 1000, ok = res[1] }
     if not res[1] then
       entry.error = tostring(res[2])
-    elseif res[2] == nil and type(res[4]) == "string" then
-      entry.code = res[4] -- fn returned nil, message, code: the code is kept for the checks to decide on
+    elseif res[2] == nil and type(res[3]) == "string" then
+      entry.failure = res[3] -- fn returned nil, message [, code]: shown by -v and --json
+      entry.code = type(res[4]) == "string" and res[4] or nil -- kept for the checks to decide on
     end
     self.checks[#self.checks + 1] = entry
     if not res[1] then
@@ -106,11 +110,31 @@ return function()
     end
   end
 
-  --- ctx:progress(fmt, ...): a progress line on stderr, only on a terminal
+  -- the progress line fits the terminal: a wrapped line cannot be rewritten
+  local function fitted(line)
+    local width = math.tointeger(tonumber(os.getenv("COLUMNS") or "")) or 80
+    return utf8.len(line) and utf8.len(line) >= width and line:sub(1, utf8.offset(line, width) - 1) or line
+  end
+
+  --- ctx:progress(fmt, ...): the progress line on stderr, rewritten in place
+  --- each call; only on a terminal, and neither under -q nor another
+  --- --format than text (ctx.interactive). ctx:progress() clears it; the
+  --- framework clears it before it writes the run's output.
   function Context:progress(fmt, ...)
-    if self.interactive then
-      io.stderr:write(fmt:format(...), "\n")
+    if not self.interactive then
+      return
+    elseif fmt == nil then
+      if self.progress_shown then
+        io.stderr:write("\r\27[K")
+        io.stderr:flush()
+        self.progress_shown = false
+      end
+      return
     end
+    -- names in it may hold control bytes
+    io.stderr:write("\r", fitted(cr.text.escape(fmt:format(...))), "\27[K")
+    io.stderr:flush()
+    self.progress_shown = true
   end
 
   --- ctx:output(data): shows the data now, rendered by the framework (text by
@@ -125,6 +149,7 @@ return function()
       error("ctx:output: the run's data was already shown (once per run)", 2)
     end
     self.shown = { findings = #self.findings }
+    self:progress()
     output.data(self._recipe, self, data)
   end
 
@@ -184,6 +209,9 @@ return function()
   function recipe.stopped(reason)
     local run = active
     active = nil
+    if run and run.ctx then
+      run.ctx:progress()
+    end
     if not run or printed(run) or not (cr.cli.json or run.ctx) then
       return
     end
@@ -206,6 +234,20 @@ return function()
     return outcome.status or verdict_status
   end
 
+  -- Under --format nagios, junit, tap or prometheus: the run, written once
+  -- it is over (data shown mid-run waits for it), and the exit status.
+  local function finish_formatted(r, ctx, outcome)
+    if outcome.own and outcome.status > 1 and #ctx.findings == 0 and not ctx.shown then
+      return output.failure(r.name, ("the recipe failed with exit status %d"):format(outcome.status), outcome.status)
+    end
+    if not ctx.shown and active and printed(active) then -- its own output already broke the document
+      output.left_out(r, #ctx.findings)
+      local _, status = output.conclude(ctx, outcome.returned_false)
+      return outcome.status or status
+    end
+    return output.formatted(r, ctx, outcome.status, outcome.returned_false)
+  end
+
   -- What the framework writes once run has returned, and the exit status.
   local function finish_run(r, ctx, outcome)
     if outcome.message then
@@ -216,7 +258,9 @@ return function()
       end
       ctx:output(outcome.data)
     end
-    if ctx.shown then
+    if formats.is_machine() then
+      return finish_formatted(r, ctx, outcome)
+    elseif ctx.shown then
       return after_data(r, ctx, outcome)
     elseif outcome.own then
       return outcome.status -- the recipe printed its own output
@@ -250,8 +294,8 @@ return function()
     end
     local ctx = setmetatable({
       recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(),
-      json = cr.cli.json, verbose = cr.cli.verbose, quiet = cr.cli.quiet,
-      interactive = not cr.cli.json and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
+      json = cr.cli.json, format = formats.current(), verbose = cr.cli.verbose, quiet = cr.cli.quiet,
+      interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
     }, Context)
     for _, p in ipairs(r.params) do
       if p.type == "target" and type(args[p.key]) == "table" then
@@ -262,6 +306,7 @@ return function()
       active.name, active.ctx = r.name, ctx
     end
     local outcome = output.outcome(table.pack(r.run(ctx, args)))
+    ctx:progress() -- the run is over: its progress line goes before its output
     -- `active` stays set while the output is written: a stop (--deadline,
     -- Ctrl-C) that lands before it is written still gets recipe.stopped's
     -- document; once written, the write marks the run as printed.

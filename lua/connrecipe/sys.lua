@@ -20,12 +20,12 @@ function sys.sysctl(name)
     error("bad argument #1 to 'sysctl' (a name like \"net.core.somaxconn\" expected)", 2)
   end
   local path = sysctl_path(name)
-  local text, err = util.read(path)
+  local text, err, code = util.read(path)
   if not text then
-    if err:find("not found", 1, true) then
-      return nil, name .. " not on this system (" .. path .. " not found)"
+    if code == "ENOENT" then
+      return nil, name .. " not on this system (" .. path .. " not found)", code
     end
-    return nil, err
+    return nil, err, code
   end
   text = util.trim(text)
   if text:match("^%-?%d+$") then
@@ -34,10 +34,13 @@ function sys.sysctl(name)
   return (text:gsub("%s+", " "))
 end
 
---- cr.sys.ipv6_enabled() -> true, or false, reason
+--- cr.sys.ipv6_enabled() -> true, or false, reason; nil, reason, code when
+--- the sysctl could not be read (unread is not "no IPv6")
 function sys.ipv6_enabled()
-  local all = sys.sysctl("net.ipv6.conf.all.disable_ipv6")
-  if all == nil then
+  local all, err, code = sys.sysctl("net.ipv6.conf.all.disable_ipv6")
+  if all == nil and code ~= "ENOENT" then
+    return nil, err, code
+  elseif all == nil then
     return false, "the kernel has no IPv6 (booted with ipv6.disable=1 or module not loaded)"
   end
   if all == 1 then

@@ -119,8 +119,9 @@ function util.check_netns(netns)
   return true
 end
 
---- util.run(argv [, netns]) -> {status, stdout, stderr}, or nil, reason where
---- reason is "PROG not installed", "permission denied", "PROG failed: ...".
+--- util.run(argv [, netns]) -> {status, stdout, stderr}, or nil, reason, code
+--- where reason is "PROG not installed" (code ENOENT), "permission denied"
+--- (EACCES, EPERM: ours, or the one the program reported), "PROG failed: ...".
 function util.run(argv, netns)
   local ok, why = util.check_netns(netns)
   if not ok then
@@ -133,11 +134,11 @@ function util.run(argv, netns)
   local r, err, code = cr.exec(full)
   if not r then
     if code == "ENOENT" then
-      return nil, full[1] .. " not installed"
+      return nil, full[1] .. " not installed", code
     elseif code == "EACCES" then
-      return nil, "permission denied"
+      return nil, "permission denied", code
     end
-    return nil, err
+    return nil, err, code
   end
   if r.timed_out then
     return nil, argv[1] .. " timed out"
@@ -145,11 +146,14 @@ function util.run(argv, netns)
   if r.status ~= 0 then
     local msg = util.trim(r.stderr ~= "" and r.stderr or r.stdout)
     -- ip netns exec / nsenter report a missing program themselves
+    -- (their words, not our strerror: the program's own stderr is all there is)
     if msg:find("No such file or directory", 1, true) and msg:find(argv[1], 1, true) then
-      return nil, argv[1] .. " not installed"
+      return nil, argv[1] .. " not installed", "ENOENT"
     end
-    if msg:find("Operation not permitted", 1, true) or msg:find("Permission denied", 1, true) then
-      return nil, "permission denied"
+    if msg:find("Operation not permitted", 1, true) then
+      return nil, "permission denied", "EPERM"
+    elseif msg:find("Permission denied", 1, true) then
+      return nil, "permission denied", "EACCES"
     end
     return nil, ("%s failed (exit %d): %s"):format(argv[1], r.status, msg:match("[^\n]*"))
   end

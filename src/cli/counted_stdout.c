@@ -80,6 +80,10 @@ void counted_stdout_uninstall(void) {
   fclose(f); /* flushes; fd 1 stays open */
 }
 
+long long counted_stdout_bytes(void) {
+  return glibc_stdout ? bytes_written + (long long)__fpending(stdout) : -1;
+}
+
 /* cr._stdout_written() -> bytes written through stdout so far (buffered ones
  * included), then fd 1's file offset and size when it is a regular file (a
  * file opened on /dev/stdout has an offset of its own, but grows the same

@@ -15,6 +15,8 @@
 #include "cli/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
+#include "cli/thread_pool.h"
+#include "connrecipe/text.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
 #include "runtime/runtime.h"
@@ -26,10 +28,37 @@ typedef struct {
   int exit_code;
 } cli_state;
 
-static void error_line(const char *msg) {
+/* --format=nagios: a failure of connrecipe itself is the plugin's UNKNOWN,
+ * with a status line on stdout when nothing else was written there. */
+static int nagios_mode, nagios_line_written;
+
+#define NAGIOS_UNKNOWN 3
+
+/* "connrecipe: MESSAGE" and, with -v, a traceback's lines. The message may
+ * quote a path or a name another user chose: all its control bytes are
+ * escaped, newlines too (it stays one line); the traceback keeps its own. */
+static void error_with_traceback(const char *msg, const char *traceback) {
   std_streams_flush_stdout(); /* partial output first, then the reason */
-  fprintf(stderr, "connrecipe: %s\n", msg);
+  if (!msg) msg = "(no message)";
+  size_t len = strlen(msg);
+  fputs("connrecipe: ", stderr);
+  cr_text_write(stderr, msg, len, 0);
+  if (traceback && strncmp(traceback, msg, len) == 0) /* luaL_traceback: the message first */
+    cr_text_write(stderr, traceback + len, strlen(traceback + len), CR_TEXT_KEEP_LINES);
+  fputc('\n', stderr);
+  if (nagios_mode && !nagios_line_written && counted_stdout_bytes() <= 0) {
+    fputs("CONNRECIPE UNKNOWN - ", stdout);
+    cr_text_write(stdout, msg, len, 0);
+    fputc('\n', stdout);
+    fflush(stdout);
+    nagios_line_written = 1;
+  }
 }
+
+static void error_line(const char *msg) { error_with_traceback(msg, NULL); }
+
+/* The exit status of a failure of connrecipe (not a recipe's verdict). */
+static int failure_status(int code) { return nagios_mode ? NAGIOS_UNKNOWN : code; }
 
 /* ---- running a chunk as a task ------------------------------------------------------- */
 
@@ -72,33 +101,34 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   switch (cr_runtime_stop_reason(rt)) {
   case CR_STOP_INTERRUPT:
     error_line("interrupted");
-    return EXIT_INTERRUPTED;
+    return failure_status(EXIT_INTERRUPTED);
   case CR_STOP_DEADLINE: {
     char msg[128];
     snprintf(msg, sizeof msg, "deadline of %g s expired; the output above is partial",
              cs->opts.deadline);
     error_line(msg);
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   }
   default:
     break;
   }
   switch (cr_task_get_state(t)) {
   case CR_TASK_FAILED:
-    error_line(cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t));
-    return EXIT_INTERNAL;
+    error_with_traceback(cr_task_message(t), cs->opts.verbose ? cr_task_traceback(t) : NULL);
+    return failure_status(EXIT_INTERNAL);
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");
-    return EXIT_INTERNAL;
+    return failure_status(EXIT_INTERNAL);
   default:
     return returned_status(L, t);
   }
 }
 
-/* Runs the function below nargs arguments as a task, with every task it starts. */
-static int run_task(lua_State *L, cli_state *cs, int nargs) {
+/* Runs the function below nargs arguments as a task, with every task it
+ * starts; with `then`, the function below it too (cr_task_spawn_then). */
+static int run_task(lua_State *L, cli_state *cs, int nargs, int then) {
   cr_runtime *rt = cr_runtime_get(L);
-  cr_task *t = cr_task_spawn(L, nargs);
+  cr_task *t = then ? cr_task_spawn_then(L, nargs) : cr_task_spawn(L, nargs);
   cr_task_ref(t);
   cr_runtime_run(rt, L);
   int code = outcome_status(L, cs, t);
@@ -110,7 +140,7 @@ static int run_task(lua_State *L, cli_state *cs, int nargs) {
 static int load_failed(lua_State *L) {
   error_line(lua_tostring(L, -1));
   lua_pop(L, 1);
-  return EXIT_INTERNAL;
+  return failure_status(EXIT_INTERNAL);
 }
 
 /* ---- the modes ---------------------------------------------------------------------------- */
@@ -119,7 +149,7 @@ static int run_chunks(lua_State *L, cli_state *cs) {
   for (int i = 0; i < cs->opts.nchunks; i++) {
     const char *code = cs->opts.chunks[i];
     if (luaL_loadbuffer(L, code, strlen(code), "=(command line)") != LUA_OK) return load_failed(L);
-    int status = run_task(L, cs, 0);
+    int status = run_task(L, cs, 0, 0);
     if (status != EXIT_OK) return status;
   }
   return EXIT_OK;
@@ -136,7 +166,7 @@ static int run_stdin(lua_State *L, cli_state *cs) {
   const char *code = lua_tolstring(L, -1, &len);
   if (luaL_loadbuffer(L, code, len, "=stdin") != LUA_OK) return load_failed(L);
   lua_remove(L, -2);
-  return run_task(L, cs, 0);
+  return run_task(L, cs, 0, 0);
 }
 
 static void set_arg_table(lua_State *L, cli_state *cs, const char *script) {
@@ -196,7 +226,7 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   char why[2048];
   if (recipe_find(&cs->path, cs->opts.recipe, &loc, why, sizeof why) != 0) {
     error_line(why);
-    return EXIT_USAGE;
+    return failure_status(EXIT_USAGE);
   }
   const char *where = loc.builtin ? loc.name : loc.path;
   lua_getglobal(L, "cr");
@@ -207,13 +237,20 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   lua_setfield(L, -2, "recipe_source");
   lua_pop(L, 2);
   set_arg_table(L, cs, where);
-  /* connrecipe.runner: runs the chunk, then the recipe it declares, if any */
+  /* connrecipe.runner: begin(name, argv) -> then, which runs the recipe the
+   * chunk declares, if any, in the chunk's task once the chunk has returned */
   cr_require_embedded(L, "connrecipe.runner");
-  if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
   lua_pushstring(L, loc.name);
+  lua_createtable(L, cs->opts.recipe_argc, 0);
+  for (int i = 0; i < cs->opts.recipe_argc; i++) {
+    lua_pushstring(L, cs->opts.recipe_argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_call(L, 2, 1);
+  if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
   luaL_checkstack(L, cs->opts.recipe_argc, "too many arguments");
   for (int i = 0; i < cs->opts.recipe_argc; i++) lua_pushstring(L, cs->opts.recipe_argv[i]);
-  return run_task(L, cs, cs->opts.recipe_argc + 2);
+  return run_task(L, cs, cs->opts.recipe_argc, 1);
 }
 
 /* ---- --list ------------------------------------------------------------------------------- */
@@ -294,6 +331,8 @@ static int list_recipes(lua_State *L, cli_state *cs) {
 /* cr.cli: what the command line said, for recipes and the recipe framework. */
 static void set_cli_table(lua_State *L, cli_state *cs) {
   lua_createtable(L, 0, 8);
+  lua_pushstring(L, cs->opts.format);
+  lua_setfield(L, -2, "format");
   cr_set_boolean(L, "json", cs->opts.json);
   cr_set_boolean(L, "verbose", cs->opts.verbose);
   cr_set_boolean(L, "quiet", cs->opts.quiet);
@@ -307,6 +346,7 @@ static int pmain(lua_State *L) {
   cli_state *cs = lua_touserdata(L, 1);
   luaL_openlibs(L);
   cr_use_system_search_paths(L); /* never "./?.lua", nor LUA_PATH */
+  lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c runs its chunks */
   luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
   set_cli_table(L, cs);
   counted_stdout_register(L);
@@ -334,7 +374,18 @@ int main(int argc, char **argv) {
   }
   if (std_streams_check_at_exit(EXIT_INTERNAL) != 0) return EXIT_INTERNAL;
   cli_state cs = {0};
-  if (cli_parse(argc, argv, &cs.opts) != 0) return EXIT_USAGE;
+  int parsed = cli_parse(argc, argv, &cs.opts);
+  nagios_mode = !strcmp(cs.opts.format, "nagios");
+  if (parsed != 0) {
+    if (nagios_mode) printf("CONNRECIPE UNKNOWN - %s\n", cli_last_error());
+    cli_free(&cs.opts);
+    return failure_status(EXIT_USAGE);
+  }
+  if (cs.opts.list && !cs.opts.json && strcmp(cs.opts.format, "text")) {
+    fprintf(stderr, "connrecipe: --list prints text or --json, not --format=%s\n", cs.opts.format);
+    cli_free(&cs.opts);
+    return failure_status(EXIT_USAGE);
+  }
   if (cs.opts.help) {
     cli_print_help();
     cli_free(&cs.opts);
@@ -356,7 +407,11 @@ int main(int argc, char **argv) {
     fputs("connrecipe: -i needs a terminal on standard input (pipe code to 'connrecipe -')\n",
           stderr);
     cli_free(&cs.opts);
-    return EXIT_USAGE;
+    return failure_status(EXIT_USAGE);
+  }
+  if (thread_pool_start() != 0) {
+    cli_free(&cs.opts);
+    return EXIT_INTERNAL;
   }
   exec_path_drop_relative();
   /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
@@ -372,7 +427,7 @@ int main(int argc, char **argv) {
   lua_pushlightuserdata(L, &cs);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     error_line(lua_tostring(L, -1));
-    cs.exit_code = EXIT_INTERNAL;
+    cs.exit_code = failure_status(EXIT_INTERNAL);
   }
   std_streams_flush_stdout();
   lua_close(L);

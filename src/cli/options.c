@@ -8,12 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
+static char last_error[512];
+
 static int usage_error(const char *fmt, const char *arg) {
-  fputs("connrecipe: ", stderr);
-  fprintf(stderr, fmt, arg);
-  fputs(" (see 'connrecipe --help')\n", stderr);
+  snprintf(last_error, sizeof last_error, fmt, arg);
+  fprintf(stderr, "connrecipe: %s (see 'connrecipe --help')\n", last_error);
   return -1;
 }
+
+const char *cli_last_error(void) { return last_error; }
 
 /* "--name=value" or "--name value": the value, advancing *i for the second form. */
 static const char *option_value(int argc, char **argv, int *i, const char *name) {
@@ -38,6 +41,26 @@ static int parse_deadline(const char *v, cli_options *o) {
   return 0;
 }
 
+/* The formats every recipe renders (lua/connrecipe/output.lua and formats/). */
+static const char *const formats[] = {"text", "json", "nagios", "junit", "tap", "prometheus", NULL};
+
+/* The canonical name of format V, or NULL if there is none of that name. */
+static const char *format_named(const char *v) {
+  for (int i = 0; v && formats[i]; i++)
+    if (!strcmp(v, formats[i])) return formats[i];
+  return NULL;
+}
+
+static int parse_format(const char *v, cli_options *o) {
+  const char *f = format_named(v);
+  if (f) {
+    o->format = f;
+    o->json = !strcmp(f, "json");
+    return 0;
+  }
+  return usage_error("--format takes text, json, nagios, junit, tap or prometheus, got '%s'", v ? v : "");
+}
+
 static int parse_color(const char *v, cli_options *o) {
   if (!v || (strcmp(v, "auto") && strcmp(v, "always") && strcmp(v, "never")))
     return usage_error("--color takes auto, always or never, got '%s'", v ? v : "");
@@ -48,7 +71,9 @@ static int parse_color(const char *v, cli_options *o) {
 /* Options every recipe shares. Returns 1 if argv[*i] was one, 0 if not, -1 on error. */
 static int shared_option(int argc, char **argv, int *i, cli_options *o) {
   const char *a = argv[*i];
-  if (!strcmp(a, "--json")) o->json = 1;
+  if (!strcmp(a, "--json")) return parse_format("json", o) ? -1 : 1; /* the short form */
+  else if (is_option(a, "--format"))
+    return parse_format(option_value(argc, argv, i, "--format"), o) ? -1 : 1;
   else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
   else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
   else if (is_option(a, "--color")) return parse_color(option_value(argc, argv, i, "--color"), o) ? -1 : 1;
@@ -99,9 +124,33 @@ static int recipe_arguments(int argc, char **argv, int i, cli_options *o) {
   return 0;
 }
 
+/* After a usage error: the --format the whole command line asks for (the
+ * last one, as when parsing), so that a Nagios check gets its UNKNOWN status
+ * line for bad usage too. Says nothing about bad values: one error is enough. */
+static void format_despite_error(int argc, char **argv, cli_options *o) {
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+    const char *f = NULL;
+    if (!strcmp(argv[i], "--json")) f = "json";
+    else if (is_option(argv[i], "--format")) f = format_named(option_value(argc, argv, &i, "--format"));
+    if (f) {
+      o->format = f;
+      o->json = !strcmp(f, "json");
+    }
+  }
+}
+
+static int parse_all(int argc, char **argv, cli_options *o);
+
 int cli_parse(int argc, char **argv, cli_options *o) {
+  if (parse_all(argc, argv, o) == 0) return 0;
+  format_despite_error(argc, argv, o);
+  return -1;
+}
+
+static int parse_all(int argc, char **argv, cli_options *o) {
   memset(o, 0, sizeof *o);
   o->color = "auto";
+  o->format = "text";
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -159,7 +208,13 @@ void cli_print_help(void) {
       "  -h, --help        this help; 'connrecipe RECIPE --help' for a recipe's own\n"
       "\n"
       "Options shared by all recipes (before or after RECIPE, up to a '--'):\n"
-      "  --json            print one JSON document on stdout\n"
+      "  --format=FMT      how results are written on stdout: text (the default),\n"
+      "                    json (one document), nagios (a plugin's status line\n"
+      "                    and exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN),\n"
+      "                    junit (XML for Jenkins, GitLab), tap (TAP version 13),\n"
+      "                    prometheus (the text exposition format, for\n"
+      "                    node_exporter's textfile collector); the last one wins\n"
+      "  --json            the same as --format=json\n"
       "  --color=WHEN      auto (default: only on a terminal, never when NO_COLOR is\n"
       "                    set), always, never\n"
       "  -v, --verbose     show every check; tracebacks for recipe errors\n"
@@ -174,6 +229,8 @@ void cli_print_help(void) {
       "  2    bad usage or bad input\n"
       "  3    error in the recipe or in connrecipe (also: --deadline expired, a\n"
       "       write to standard output failed)\n"
-      "  130  interrupted (Ctrl-C)\n",
+      "  130  interrupted (Ctrl-C)\n"
+      "  With --format=nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad usage,\n"
+      "  a recipe that failed, a run cut short).\n",
       stdout);
 }

@@ -19,16 +19,22 @@ typedef struct {
   char **recipe_argv;
   int list, version, help;
   int interactive; /* -i, or no arguments on a terminal */
-  int json, verbose, quiet;
+  const char *format; /* text | json | nagios | junit | tap | prometheus */
+  int json;           /* format is json (--json is --format=json) */
+  int verbose, quiet;
   const char *color; /* auto | always | never */
   double deadline;   /* seconds, 0: none */
 } cli_options;
 
-/* Parses argv into opts. Shared options (--json, --color, -v, -q, --deadline)
- * are taken before and after the recipe name, up to a "--". On bad usage
- * prints one line to stderr and returns -1. */
+/* Parses argv into opts. Shared options (--format, --json, --color, -v, -q,
+ * --deadline) are taken before and after the recipe name, up to a "--". On
+ * bad usage prints one line to stderr and returns -1; opts->format is then
+ * still the format the command line asks for. */
 int cli_parse(int argc, char **argv, cli_options *opts);
 void cli_free(cli_options *opts);
+
+/* The message of cli_parse's last usage error, without the "connrecipe: ". */
+const char *cli_last_error(void);
 
 /* Whether output should be coloured, from --color and the environment. */
 int cli_use_color(const cli_options *opts);

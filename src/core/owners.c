@@ -74,36 +74,47 @@ typedef struct walker {
   atomic_size_t *next;
   match *m;
   size_t n, cap;
-  unsigned unreadable, vanished, walked;
+  unsigned unreadable, vanished, walked, no_fds;
   int error;
 } walker;
 
-static void read_comm(int procfd, pid_t pid, char comm[16]) {
+/* Our own limit on open files (ulimit -n) stopped a read: what it would have
+ * read is unknown, not absent. */
+static int out_of_fds(int err) { return err == EMFILE || err == ENFILE; }
+
+/* 0, or -EMFILE/-ENFILE when the file could not be opened for want of fds (a
+ * process that exited meanwhile leaves comm empty). */
+static int read_comm(int procfd, pid_t pid, char comm[16]) {
   char path[32];
   snprintf(path, sizeof path, "%d/comm", (int)pid);
   comm[0] = '\0';
   int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0) return out_of_fds(errno) ? -errno : 0;
   ssize_t n = read(fd, comm, 15);
   close(fd);
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   if (comm[n - 1] == '\n') n--;
   comm[n] = '\0';
+  return 0;
 }
 
-/* The unit and container of a socket's holder, from its cgroup. */
-static void read_cgroup(int procfd, pid_t pid, cr_owner *o) {
+/* The unit and container of a socket's holder, from its cgroup. Returns as
+ * read_comm does. */
+static int read_cgroup(int procfd, pid_t pid, cr_owner *o) {
   char name[32];
   cr_cgroup cg;
   snprintf(name, sizeof name, "%d/cgroup", (int)pid);
-  if (cr_cgroup_read(procfd, name, &cg) != 0) return;
+  int rc = cr_cgroup_read(procfd, name, &cg);
+  if (rc != 0) return out_of_fds(-rc) ? rc : 0;
   memcpy(o->unit, cg.unit, sizeof o->unit);
   memcpy(o->container, cg.container, sizeof o->container);
+  return 0;
 }
 
 /* Records that pid holds socket `sock`. The process's facts are read once:
  * its earlier matches (from first_of_pid on) already carry them. A socket
- * held on several fds of one process is folded when the map is merged. */
+ * held on several fds of one process is folded when the map is merged.
+ * Returns 0, -ENOMEM, or -EMFILE/-ENFILE when the facts could not be read. */
 static int add_match(walker *w, size_t first_of_pid, uint32_t sock, pid_t pid) {
   if (w->n == w->cap) {
     size_t cap = w->cap ? w->cap * 2 : 256;
@@ -119,8 +130,10 @@ static int add_match(walker *w, size_t first_of_pid, uint32_t sock, pid_t pid) {
   } else {
     memset(&m->owner, 0, sizeof m->owner);
     m->owner.pid = pid;
-    read_comm(w->procfd, pid, m->owner.comm);
-    read_cgroup(w->procfd, pid, &m->owner);
+    int rc = read_comm(w->procfd, pid, m->owner.comm);
+    if (!rc) rc = read_cgroup(w->procfd, pid, &m->owner);
+    if (rc) w->n--;
+    return rc;
   }
   return 0;
 }
@@ -141,7 +154,9 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
   snprintf(path, sizeof path, "%d/fd", (int)pid);
   int dfd = openat(w->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) {
-    if (errno == EACCES || errno == EPERM)
+    if (out_of_fds(errno))
+      w->no_fds++;
+    else if (errno == EACCES || errno == EPERM)
       w->unreadable++;
     else
       w->vanished++;
@@ -160,8 +175,15 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
       if (n < 0 && (errno == EACCES || errno == EPERM)) denied = 1;
       uint64_t ino = n > 0 ? socket_inode(link, n) : 0;
       uint32_t idx;
-      if (ino && hash_find(w->hash, ino, &idx) && add_match(w, first, idx, pid)) {
-        w->error = -ENOMEM;
+      int rc = ino && hash_find(w->hash, ino, &idx) ? add_match(w, first, idx, pid) : 0;
+      if (rc == -ENOMEM) {
+        w->error = rc;
+        close(dfd);
+        return;
+      }
+      if (rc) { /* its holder's name unread: the process's sockets have unknown owners */
+        w->n = first;
+        w->no_fds++;
         close(dfd);
         return;
       }
@@ -295,6 +317,7 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
     if (w[i].error && !rc) rc = w[i].error;
     m->unreadable += w[i].unreadable;
     m->vanished += w[i].vanished;
+    m->no_fds += w[i].no_fds;
     m->processes += w[i].walked;
   }
   if (!rc) rc = merge(t, w, nw, m);

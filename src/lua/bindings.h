@@ -21,6 +21,8 @@ void cr_open_process(lua_State *L); /* process.{get,list,find} */
 void cr_open_sockfmt(lua_State *L); /* format_sockets */
 void cr_open_docs(lua_State *L);    /* _docs (embedded.c) */
 void cr_open_errors(lua_State *L);  /* _errno_name (result.c) */
+void cr_open_file(lua_State *L);    /* open_private */
+void cr_open_text(lua_State *L);    /* text.escape, also require "connrecipe.text" */
 
 /* ---- where require looks (searchpath.c) ------------------------------------ */
 
@@ -41,10 +43,14 @@ void cr_set_boolean(lua_State *L, const char *field, int v);
 /* t[field] = the name of errno err ("EACCES"; err or -err), unless err is 0. */
 void cr_set_errno(lua_State *L, const char *field, int err);
 
-/* Pushes nil, message, code (a system failure, luv's convention); returns 3. */
-int cr_push_failure(lua_State *L, const char *message, const char *code);
-/* The same for errno err (err or -err): the message is the formatted text
- * (lua_pushfstring's formats), ": " and strerror; the code the errno's name. */
+/* A system failure, luv's convention: pushes nil, message, code; returns 3.
+ * The message is fmt formatted (lua_pushfstring's formats). */
+int cr_push_failure(lua_State *L, const char *code, const char *fmt, ...);
+/* For errno err (err or -err): the message gets ": " and strerror, the code
+ * is the errno's name ("EACCES"). */
 int cr_push_errno(lua_State *L, int err, const char *fmt, ...);
+/* For a libuv error rc: ": " and uv_strerror, and uv_err_name ("ENOENT",
+ * "EAI_NONAME"). */
+int cr_push_uv_error(lua_State *L, int rc, const char *fmt, ...);
 
 #endif

@@ -115,10 +115,7 @@ static void check_options(lua_State *L, cr_exec_options *o) {
 
 static int push_spawn_failure(lua_State *L, const char *prog, int rc) {
   const char *why = rc == UV_ENOENT ? "not found" : rc == UV_EACCES ? "permission denied" : uv_strerror(rc);
-  lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", prog, why);
-  lua_pushstring(L, uv_err_name(rc));
-  return 3;
+  return cr_push_failure(L, uv_err_name(rc), "%s: %s", prog, why);
 }
 
 /* Children started with inherit = true: they may have written to our stdout,

@@ -469,11 +469,10 @@ static int l_unix(lua_State *L) {
   check_no_options(L);
   cr_unix_probe_result r;
   if (cr_unix_probe(path, &r) != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cr.probe.unix: path too long for a Unix socket (%d bytes, at most 107): %s",
-                    (int)strlen(path), path);
-    lua_pushstring(L, "ENAMETOOLONG");
-    return 3;
+    return cr_push_failure(
+        L, "ENAMETOOLONG",
+        "cr.probe.unix: path too long for a Unix socket (%d bytes, at most 107): %s",
+        (int)strlen(path), path);
   }
   lua_createtable(L, 0, 5);
   cr_set_string(L, "path", path);
@@ -538,7 +537,7 @@ static void push_progress(lua_State *L, scan_box *b, const cr_scan_progress *p) 
 /* Progress is read from the scan when the task resumes. */
 static int step_push(cr_op *op, lua_State *L) {
   scan_box *b = ((step_op *)op)->owner;
-  if (!b->scan) return cr_push_failure(L, "cr.probe.scan: the scan was closed", "ECANCELED");
+  if (!b->scan) return cr_push_failure(L, "ECANCELED", "cr.probe.scan: the scan was closed");
   push_progress(L, b, cr_scan_get_progress(b->scan));
   return 1;
 }
@@ -658,7 +657,7 @@ static int l_scan(lua_State *L) {
   int rc = cr_scan_start(cr_runtime_loop(cr_runtime_get(L)), &o, scan_finished, b, &b->scan);
   if (rc != 0) {
     b->scan = NULL;
-    return cr_push_failure(L, "cr.probe.scan: out of memory", uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "cr.probe.scan: cannot start");
   }
   return 1;
 }

@@ -65,7 +65,12 @@ static void process_work(uv_work_t *req) {
   }
   for (int i = 0; i < np; i++) {
     proc_entry *e = &o->v[o->n];
-    if (cr_process_get(pids[i], &e->p) != 0) continue; /* exited meanwhile */
+    int rc = cr_process_get(pids[i], &e->p);
+    if (rc == -EMFILE || rc == -ENFILE) { /* unread, not absent: no partial list */
+      o->rc = rc;
+      break;
+    }
+    if (rc != 0) continue; /* exited meanwhile */
     e->user[0] = '\0';
     for (size_t k = 0; k < o->n; k++) /* a small cache: few distinct users */
       if (o->v[k].p.uid == e->p.uid) {
@@ -160,11 +165,10 @@ static int find_hit(lua_State *L, const process_op *o, const cr_process *p) {
 
 static int process_push(cr_op *op, lua_State *L) {
   process_op *o = (process_op *)op;
-  if (o->rc == -ECANCELED) return cr_push_failure(L, "cancelled", "ECANCELED");
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "cancelled");
   if (o->pid) {
     if (o->rc == -ESRCH) {
-      lua_pushfstring(L, "no process %d", (int)o->pid);
-      return cr_push_failure(L, lua_tostring(L, -1), "ESRCH");
+      return cr_push_failure(L, "ESRCH", "no process %d", (int)o->pid);
     }
     if (o->rc) return cr_push_errno(L, o->rc, "cannot read /proc/%d", (int)o->pid);
     push_process(L, &o->v[0]);
@@ -202,7 +206,7 @@ static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) 
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);
-    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "%s: cannot start", fname);
   }
   return cr_op_await(L, &o->op);
 }

@@ -59,18 +59,12 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 static int resolve_push(cr_op *op, lua_State *L) {
   resolve_op *r = (resolve_op *)op;
   if (r->status != 0) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot resolve %s: %s", r->host, uv_strerror(r->status));
-    lua_pushstring(L, uv_err_name(r->status));
-    return 3;
+    return cr_push_uv_error(L, r->status, "cannot resolve %s", r->host);
   }
   push_addrinfo_list(L, r->res);
   if (lua_rawlen(L, -1) == 0) {
     lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot resolve %s: no IPv4 or IPv6 address", r->host);
-    lua_pushstring(L, "EAI_NODATA");
-    return 3;
+    return cr_push_failure(L, "EAI_NODATA", "cannot resolve %s: no IPv4 or IPv6 address", r->host);
   }
   return 1;
 }
@@ -99,11 +93,9 @@ static int check_family(lua_State *L, int idx) {
 
 static int resolve_literal(lua_State *L, const char *host, const cr_sockaddr *a, int af) {
   if (af != AF_UNSPEC && af != a->sa.sa_family) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot resolve %s: it is an %s address, %s was asked for", host,
-                    a->sa.sa_family == AF_INET ? "IPv4" : "IPv6", af == AF_INET ? "IPv4" : "IPv6");
-    lua_pushstring(L, "EAI_ADDRFAMILY");
-    return 3;
+    return cr_push_failure(
+        L, "EAI_ADDRFAMILY", "cannot resolve %s: it is an %s address, %s was asked for", host,
+        a->sa.sa_family == AF_INET ? "IPv4" : "IPv6", af == AF_INET ? "IPv4" : "IPv6");
   }
   lua_newtable(L);
   push_entry(L, a, 1);
@@ -127,11 +119,8 @@ static int l_resolve(lua_State *L) {
   int rc = uv_getaddrinfo(cr_runtime_loop(r->op.rt), &r->req, resolved, r->host, NULL, &hints);
   if (rc != 0) {
     cr_op_unref(&r->op);
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot resolve %s: %s", host, uv_strerror(rc));
-    lua_pushstring(L, uv_err_name(rc));
     cr_op_unref(&r->op);
-    return 3;
+    return cr_push_uv_error(L, rc, "cannot resolve %s", host);
   }
   return cr_op_await(L, &r->op);
 }

@@ -263,7 +263,9 @@ static int user_slot(const row_ctx *c, uint32_t uid) {
 }
 
 static const char *owner_unknown_reason(const cr_owner_map *m) {
-  return m->hidepid      ? "/proc is mounted with hidepid: other users' processes are invisible "
+  return m->no_fds       ? "connrecipe reached its limit on open files while reading /proc "
+                           "(raise ulimit -n)"
+         : m->hidepid    ? "/proc is mounted with hidepid: other users' processes are invisible "
                            "(run as root)"
          : m->unreadable ? "some processes' fds cannot be read (not root, /proc mounted with "
                            "hidepid, or a security module)"
@@ -375,6 +377,7 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
     cr_set_integer(L, "owners_unknown", unknown);
     cr_set_integer(L, "processes_unreadable", o->m.unreadable);
     cr_set_integer(L, "processes_vanished", o->m.vanished);
+    cr_set_integer(L, "processes_no_fds", o->m.no_fds);
     cr_set_integer(L, "processes_walked", o->m.processes);
     if (o->m.hidepid) cr_set_boolean(L, "hidepid", 1);
   }
@@ -401,7 +404,7 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
 
 static int sockets_push(cr_op *op, lua_State *L) {
   sockets_op *o = (sockets_op *)op;
-  if (o->rc == -ECANCELED) return cr_push_failure(L, "socket dump cancelled", "ECANCELED");
+  if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "socket dump cancelled");
   /* nothing could be read at all (a filter that leaves no row is no failure) */
   if (o->rc && (o->rc == -ENOMEM || o->dumped == 0))
     return cr_push_errno(L, o->rc, "cannot read the socket tables");
@@ -537,7 +540,7 @@ static int start(lua_State *L, int listeners, const char *fname) {
   a.q.listeners = listeners;
   cr_check_async(L, fname);
   char *path = a.path ? strdup(a.path) : NULL;
-  if (a.path && !path) return cr_push_failure(L, "out of memory", "ENOMEM");
+  if (a.path && !path) return cr_push_failure(L, "ENOMEM", "out of memory");
   sockets_op *o = cr_op_new(L, &sockets_type, sizeof *o);
   o->a = a;
   o->a.path = path;
@@ -547,7 +550,7 @@ static int start(lua_State *L, int listeners, const char *fname) {
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);
-    return cr_push_failure(L, uv_strerror(rc), uv_err_name(rc));
+    return cr_push_uv_error(L, rc, "%s: cannot start", fname);
   }
   return cr_op_await(L, &o->op);
 }

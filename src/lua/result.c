@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <lauxlib.h>
+#include <uv.h>
 
 #include "connrecipe/probe.h"
 #include "lua/bindings.h"
@@ -31,10 +32,42 @@ void cr_set_errno(lua_State *L, const char *field, int err) {
   if (err) cr_set_string(L, field, cr_errno_name(abs(err)));
 }
 
-int cr_push_failure(lua_State *L, const char *message, const char *code) {
+/* The one shape of a failure: nil, the formatted message (": " and `reason`
+ * appended when there is one), code. */
+static int push_failurev(lua_State *L, const char *code, const char *reason, const char *fmt,
+                         va_list ap) {
   lua_pushnil(L);
-  lua_pushstring(L, message);
+  lua_pushvfstring(L, fmt, ap);
+  if (reason) {
+    lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), reason);
+    lua_remove(L, -2);
+  }
   lua_pushstring(L, code);
+  return 3;
+}
+
+int cr_push_failure(lua_State *L, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  push_failurev(L, code, NULL, fmt, ap);
+  va_end(ap);
+  return 3;
+}
+
+int cr_push_errno(lua_State *L, int err, const char *fmt, ...) {
+  err = abs(err);
+  va_list ap;
+  va_start(ap, fmt);
+  push_failurev(L, cr_errno_name(err), strerror(err), fmt, ap);
+  va_end(ap);
+  return 3;
+}
+
+int cr_push_uv_error(lua_State *L, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  push_failurev(L, uv_err_name(rc), uv_strerror(rc), fmt, ap);
+  va_end(ap);
   return 3;
 }
 
@@ -50,17 +83,4 @@ static int l_errno_name(lua_State *L) {
 void cr_open_errors(lua_State *L) {
   lua_pushcfunction(L, l_errno_name);
   lua_setfield(L, -2, "_errno_name");
-}
-
-int cr_push_errno(lua_State *L, int err, const char *fmt, ...) {
-  err = abs(err);
-  lua_pushnil(L);
-  va_list ap;
-  va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
-  va_end(ap);
-  lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), strerror(err));
-  lua_remove(L, -2);
-  lua_pushstring(L, cr_errno_name(err));
-  return 3;
 }

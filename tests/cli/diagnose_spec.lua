@@ -401,6 +401,22 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.equal("127.0.0.1:" .. port(80), again.target.display)
   end)
 
+  it("--save-facts writes a 0600 file and never through a link (the facts hold command lines)", function()
+    listen(port(80))
+    local dir = testenv.tmpdir()
+    local file = dir .. "/facts.json"
+    diagnose { "127.0.0.1:" .. port(80), "--save-facts", file }
+    assert.equal("600", testenv.sh("stat -c %a " .. q(file)).stdout:match("%d+"))
+    testenv.write_file(dir .. "/precious", "keep me")
+    assert(testenv.sh("ln -s " .. q(dir .. "/precious") .. " " .. q(dir .. "/link")).code == 0)
+    local r = testenv.sh(testenv.in_netns(netns(), q(testenv.bin) .. " diagnose.lua 127.0.0.1:" .. port(80)
+      .. " --save-facts " .. q(dir .. "/link")))
+    assert.equal(2, r.code, r.stderr)
+    assert.matches("^connrecipe: diagnose: %-%-save%-facts: cannot write [^\n]*link: a symbolic link %(not followed%)",
+      r.stderr)
+    assert.equal("keep me", testenv.read_file(dir .. "/precious"))
+  end)
+
   it("--from-facts: a missing or malformed file, or a TARGET beside it, is a one-line usage error", function()
     netns()
     local dir = testenv.tmpdir()

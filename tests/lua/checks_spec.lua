@@ -60,10 +60,10 @@ local function tcp(o)
     unit = o.unit_state,
   }
   if o.dump_error then
-    facts.listeners = { error = o.dump_error }
+    facts.listeners = { error = o.dump_error, code = o.dump_code }
   end
   local args = { target = true, results = true, listeners = true, process = true, unit = true, unit_state = true,
-                 dump_error = true }
+                 dump_error = true, dump_code = true }
   for k, v in pairs(o) do
     if not args[k] then
       facts[k] = v
@@ -323,7 +323,7 @@ describe("checks", function()
     end)
 
     it("firewall-check-incomplete, not 'no rule explains it', when the rules could not be read", function()
-      local verdict, f = diagnose(refused_with_listener { firewall = { error = "permission denied" } })
+      local verdict, f = diagnose(refused_with_listener { firewall = { error = "permission denied", code = "EPERM" } })
       assert.equal("firewall-check-incomplete", verdict)
       assert.is_nil(f["firewall-reject"])
       assert.matches("run as root", f["firewall-check-incomplete"].fix)
@@ -347,7 +347,7 @@ describe("checks", function()
 
     it("a timeout with unread rules says so beside it, and in its fix", function()
       local verdict, f = diagnose(tcp { results = { result("127.0.0.1", "timeout", "ETIMEDOUT") },
-        listeners = { listener("127.0.0.1", 8080) }, firewall = { error = "permission denied" } })
+        listeners = { listener("127.0.0.1", 8080) }, firewall = { error = "permission denied", code = "EPERM" } })
       assert.equal("timeout", verdict)
       assert.equal("warn", f["firewall-check-incomplete"].severity)
       assert.matches("could not be read", f.timeout.fix)
@@ -380,6 +380,16 @@ describe("checks", function()
       assert.equal("ephemeral-ports-exhausted", verdict)
       assert.matches("40000-40000, 1 usable", text(f["ephemeral-ports-exhausted"]), 1, true)
     end)
+
+    it("an IPv6 state that could not be read is not 'IPv6 is disabled'", function()
+      local verdict, f = diagnose(tcp { target = "[::1]:8080", results = { result("::1", "addr-unavailable") },
+        ipv6 = { error = "/proc/sys/net/ipv6/conf/all/disable_ipv6: permission denied" },
+        port_range = { first = 32768, last = 60999, available = 28232 } })
+      assert.equal("ephemeral-ports-exhausted", verdict)
+      assert.is_nil(f["ipv6-disabled"])
+      assert.matches("whether IPv6 is enabled could not be read (/proc/sys", text(f["ephemeral-ports-exhausted"]), 1,
+        true)
+    end)
   end)
 
   describe("remote", function()
@@ -397,7 +407,7 @@ describe("checks", function()
 
   describe("gaps", function()
     it("listener-check-incomplete is the verdict when this namespace's tables could not be read", function()
-      local facts = tcp { dump_error = "Permission denied" }
+      local facts = tcp { dump_error = "Permission denied", dump_code = "EACCES" }
       local verdict, f = diagnose(facts)
       assert.equal("listener-check-incomplete", verdict)
       assert.equal("error", f["listener-check-incomplete"].severity)
@@ -408,7 +418,8 @@ describe("checks", function()
     it("a warning beside no-listener for another namespace; info beside reachable; owner-unknown", function()
       -- as nobody under hidepid, reachable: other namespaces do not matter, this one's tables do
       local facts = tcp { udp = { list = {} } }
-      facts.listeners.info.namespaces[2] = { inode = OTHER_NS, name = "web1", error = "Operation not permitted" }
+      facts.listeners.info.namespaces[2] = { inode = OTHER_NS, name = "web1", error = "Operation not permitted",
+                                             errno = "EPERM" }
       local verdict, f = diagnose(facts)
       assert.equal("no-listener", verdict)
       assert.equal("warn", f["listener-check-incomplete"].severity)
@@ -419,7 +430,7 @@ describe("checks", function()
       verdict, f = diagnose(facts)
       assert.equal("reachable", verdict)
       assert.is_nil(f["listener-check-incomplete"])
-      facts.listeners.info.error = "Permission denied"
+      facts.listeners.info.error, facts.listeners.info.errno = "Permission denied", "EACCES"
       verdict, f = diagnose(facts)
       assert.equal("reachable", verdict)
       assert.equal("info", f["listener-check-incomplete"].severity)
@@ -428,7 +439,8 @@ describe("checks", function()
 
     it("a namespace that vanished during the dump is not a gap", function()
       local facts = tcp { udp = { list = {} } }
-      facts.listeners.info.namespaces[2] = { inode = OTHER_NS, name = "gone", error = "No such process" }
+      facts.listeners.info.namespaces[2] = { inode = OTHER_NS, name = "gone", error = "No such process",
+                                             errno = "ESRCH" }
       local _, f = diagnose(facts)
       assert.is_nil(f["listener-check-incomplete"])
     end)

@@ -83,4 +83,27 @@ describe("ctx:check", function()
     assert.equal(0, r.code, r.stderr)
     assert.equal("nil\tno process " .. 0x3ffffff0 .. "\tESRCH\tESRCH\tnil\n", r.stdout)
   end)
+
+  it("shows a read that gave no result, with its code, in -v and --json", function()
+    local recipe = testenv.tmpdir() .. "/check_shown.lua"
+    testenv.write_file(recipe, [[
+      return cr.recipe {
+        name = "check_shown",
+        run = function(ctx)
+          ctx:check("the process", cr.process.get, 0x3ffffff0)
+          ctx:check("a fine read", function() return 1 end)
+          ctx:finding { id = "done", severity = "ok", summary = "done" }
+        end,
+      }
+    ]])
+    local r = testenv.run({ recipe, "-v" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("the process +[%d.]+ ms  no result: no process " .. 0x3ffffff0 .. " %(ESRCH%)", r.stdout)
+    assert.matches("a fine read +[%d.]+ ms  ok", r.stdout)
+    r = testenv.run({ recipe, "--json" })
+    local doc = dkjson.decode(r.stdout)
+    assert.equal("ESRCH", doc.checks[1].code)
+    assert.equal("no process " .. 0x3ffffff0, doc.checks[1].failure)
+    assert.is_nil(doc.checks[2].failure)
+  end)
 end)

@@ -551,7 +551,7 @@ describe("cr.firewall failures", function()
     assert.matches("^nil\tcannot parse nft %-j output", r.stdout)
   end)
 
-  it("says permission denied to an unprivileged user", function()
+  it("says permission denied, with the code, to an unprivileged user", function()
     if testenv.needs_root() or not testenv.have("setpriv") then
       pending("needs root and setpriv to drop privileges")
     end
@@ -559,7 +559,7 @@ describe("cr.firewall failures", function()
     local r = testenv.sh(testenv.in_netns(ns, "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
       .. testenv.quote(testenv.bin) .. " -e 'print(cr.firewall.rules())'"))
     assert.equal(0, r.code, r.stderr)
-    assert.equal("nil\tpermission denied\n", r.stdout)
+    assert.equal("nil\tpermission denied\tEPERM\n", r.stdout)
   end)
 
   it("runs the tools in a named namespace from outside", function()

@@ -15,7 +15,7 @@ local check = {
 local function ipv6_or_ports(ctx, facts, s)
   local r, where = s.r, address.endpoint(s.r.addr, s.port)
   local ipv6 = facts.ipv6
-  if r.family == "inet6" and ipv6 and not ipv6.enabled then
+  if r.family == "inet6" and ipv6 and ipv6.enabled == false then
     return ctx:finding {
       id = "ipv6-disabled", severity = "error",
       summary = ("%s is IPv6 but IPv6 is disabled here (%s)"):format(where, tostring(ipv6.why)),
@@ -23,12 +23,16 @@ local function ipv6_or_ports(ctx, facts, s)
     }
   end
   local range = facts.port_range or {}
+  local evidence = { range.error and ("ip_local_port_range could not be read (%s)"):format(range.error)
+    or ("ip_local_port_range %s-%s, %s usable"):format(tostring(range.first), tostring(range.last),
+      tostring(range.available)) }
+  if r.family == "inet6" and ipv6 and ipv6.error then
+    evidence[#evidence + 1] = ("whether IPv6 is enabled could not be read (%s)"):format(ipv6.error)
+  end
   ctx:finding {
     id = "ephemeral-ports-exhausted", severity = "error",
     summary = ("no local port is free to connect to %s (EADDRNOTAVAIL)"):format(where),
-    evidence = { range.error and ("ip_local_port_range could not be read (%s)"):format(range.error)
-      or ("ip_local_port_range %s-%s, %s usable"):format(tostring(range.first), tostring(range.last),
-        tostring(range.available)) },
+    evidence = evidence,
     fix = "close idle connections (ss -tan state time-wait | wc -l), reuse connections, or widen "
       .. "net.ipv4.ip_local_port_range",
   }
@@ -55,13 +59,14 @@ local function timeout(ctx, facts, s)
   elseif backlog.overflowing(facts, s) then
     return -- connrecipe.checks.backlog names it
   end
-  local unread = firewall.unread(facts)
+  local unread, needs_root = firewall.unread(facts)
   ctx:finding {
     id = "timeout", severity = "error",
     summary = ("%s did not answer within %g s although %s listens with room in its queue"):format(
       where, s.timeout, describe.holders(l.processes) or "a process"),
     evidence = { describe.listener(l), ("accept queue %d of %d"):format(l.recvq, l.sendq) },
-    fix = unread and ("the firewall rules could not be read (%s): %s"):format(unread, firewall.unread_fix(s, unread))
+    fix = unread
+        and ("the firewall rules could not be read (%s): %s"):format(unread, firewall.unread_fix(s, needs_root))
       or "no firewall rule drops it: look at tc qdiscs, eBPF programs, or a saturated host (ss -ti, nstat)",
   }
 end

@@ -2,7 +2,6 @@
 -- the rules could not be read, and then no claim is made that none does.
 local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
-local errtext = require "connrecipe.errtext"
 local situation = require "connrecipe.checks.situation"
 local backlog = require "connrecipe.checks.backlog"
 
@@ -45,21 +44,21 @@ local function rule_finding(ctx, s, hits, listener)
 end
 
 --- "run as root ..." when that would let the rules be read.
-function check.unread_fix(s, why)
-  if errtext.needs_root(why) then
+function check.unread_fix(s, needs_root)
+  if needs_root then
     return ("run as root to read the nft and iptables rules: sudo connrecipe diagnose %s"):format(s.target.display)
   end
   return "check that nft and iptables-save run here (nft list ruleset; iptables-save)"
 end
 
-local function unread(ctx, s, why, severity, summary, evidence)
+local function unread(ctx, s, why, needs_root, severity, summary, evidence)
   ctx:finding {
     id = "firewall-check-incomplete", severity = severity,
     summary = summary or ("the firewall check is incomplete: the nft/iptables rules could not be read (%s), so a "
       .. "rule that %s %s would not be named"):format(why, s.r.status == "timeout" and "drops" or "rejects",
       address.endpoint(s.r.addr, s.port)),
     evidence = evidence or { "nft and iptables: " .. why },
-    fix = check.unread_fix(s, why),
+    fix = check.unread_fix(s, needs_root),
   }
 end
 
@@ -74,9 +73,9 @@ local function refused_with_listener(ctx, facts, s, overflowing)
     return
   end
   local who, where = describe.holders(l.processes) or "a process", address.endpoint(s.r.addr, s.port)
-  local why = check.unread(facts)
+  local why, needs_root = check.unread(facts)
   if why then
-    return unread(ctx, s, why, "error",
+    return unread(ctx, s, why, needs_root, "error",
       ("%s is refused although %s listens there, and the firewall rules that could explain it could not be read "
         .. "(%s)"):format(where, who, why), { describe.listener(l), "nft and iptables: " .. why })
   end
@@ -102,9 +101,9 @@ function check.run(ctx, facts)
   if #hits > 0 then
     return rule_finding(ctx, s, hits, s.here_is_local and l or nil)
   end
-  local why = check.unread(facts)
+  local why, needs_root = check.unread(facts)
   if why then
-    unread(ctx, s, why, "warn")
+    unread(ctx, s, why, needs_root, "warn")
   end
 end
 

@@ -2,7 +2,6 @@
 -- no claim is made about what was not read. When this namespace's tables
 -- are unreadable, a refusal is "what listens is unknown", not "nothing
 -- listens"; any other gap is a warning beside the verdict.
-local errtext = require "connrecipe.errtext"
 local situation = require "connrecipe.checks.situation"
 local listener = require "connrecipe.checks.listener"
 
@@ -32,7 +31,7 @@ local function gap_lines(gaps, max)
 end
 
 local function gaps_fix(s)
-  if errtext.needs_root(table.concat(gap_lines(s.gaps), "\n")) then
+  if s.gaps.needs_root then
     return ("run as root to read every table and namespace: sudo connrecipe diagnose %s"):format(s.target.display)
   end
   return "list the listeners with ss -tlnp (in a namespace: ip netns exec NAME ss -tlnp); connrecipe reads them "

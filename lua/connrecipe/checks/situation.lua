@@ -4,7 +4,7 @@
 -- in our namespace, which would accept it, what the listener dump could not
 -- read. Pure: reads only the facts table.
 local address = require "connrecipe.address"
-local errtext = require "connrecipe.errtext"
+local errcode = require "connrecipe.errcode"
 
 local situation = {}
 
@@ -34,11 +34,13 @@ local function dump_gaps(facts)
   local gaps = { others = {} }
   if dump.error or not dump.info then
     gaps.own = dump.error or "the listeners were not read"
+    gaps.needs_root = errcode.needs_root(dump.code)
     return gaps
   end
   local info = dump.info
   for _, ns in ipairs(info.namespaces or {}) do
-    if ns.error and not errtext.vanished(ns.error) then -- gone during the dump: held no listener
+    if ns.error and not errcode.vanished(ns.errno) then -- gone during the dump: held no listener
+      gaps.needs_root = gaps.needs_root or errcode.needs_root(ns.errno)
       if ns.via == "self" or (facts.netns and ns.inode == facts.netns) then
         gaps.own = ns.error
       else
@@ -46,16 +48,20 @@ local function dump_gaps(facts)
       end
     end
   end
-  gaps.own = gaps.own or info.error
+  if not gaps.own and info.error then
+    gaps.own = info.error
+    gaps.needs_root = gaps.needs_root or errcode.needs_root(info.errno)
+  end
   -- without root, other users' processes do not show their namespace: one
   -- only they are in is not even listed (as root, what is left unreadable is
   -- beyond any privilege we could ask for)
   local hidden = info.namespaces_unreadable or 0
   if hidden > 0 and not root then
-    gaps.hidden = hidden
+    gaps.hidden, gaps.needs_root = hidden, true
   end
   -- with hidepid (or subset=pid) other users' processes are not even listed
   if not root and (info.hidepid or sec.proc_restricted) then
+    gaps.needs_root = true
     gaps.hidepid = sec.hidepid and ("hidepid=" .. sec.hidepid) or (sec.proc_restricted and "subset=pid" or "hidepid")
   end
   local tcp4 = (info.sources or {}).tcp4 -- "missing" is fine for tcp6 (no IPv6), never for tcp4
@@ -209,9 +215,14 @@ function situation.firewall_hits(facts, actions)
   return out
 end
 
---- Why the firewall rules could not be read, or nil (read, or not needed).
+--- Why the firewall rules could not be read, or nil (read, or not needed);
+--- then whether root would have read them.
 function situation.firewall_unread(facts)
-  return facts.firewall and facts.firewall.error
+  local fw = facts.firewall
+  if not (fw and fw.error) then
+    return nil
+  end
+  return fw.error, errcode.needs_root(fw.code)
 end
 
 --- This namespace's listeners held by pid, one per port, by port.

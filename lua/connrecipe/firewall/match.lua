@@ -337,10 +337,10 @@ function match.match(q, deps)
   local proto, family = check_match_args(q)
   local rules = q.rules
   if rules == nil then
-    local err
-    rules, err = deps.rules(q.netns)
+    local err, code
+    rules, err, code = deps.rules(q.netns)
     if not rules then
-      return nil, err
+      return nil, err, code
     end
   end
   local ctx = { hits = {}, doubts = {}, notes = {} }

@@ -1,0 +1,68 @@
+/* libuv starts its thread pool at the first uv_queue_work or uv_getaddrinfo
+ * and calls abort() when a thread cannot be created. Starting it here, first
+ * after trying a thread of our own (which gives the reason), turns both into
+ * one line and exit status 3. */
+#include "cli/thread_pool.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define LIMITS_HINT                                                                                \
+  "a limit is reached: on processes and threads (ulimit -u, a cgroup's pids.max) or on memory "    \
+  "(ulimit -v)"
+
+static void *idle_thread(void *arg) { return arg; }
+
+/* A thread of our own: if even one cannot be created, errno says why. */
+static int try_one_thread(void) {
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, idle_thread, NULL);
+  if (rc != 0) {
+    fprintf(stderr, "connrecipe: cannot create a thread: %s (" LIMITS_HINT ")\n", strerror(rc));
+    return -1;
+  }
+  pthread_join(t, NULL);
+  return 0;
+}
+
+/* Only while libuv creates its threads: its abort() means one failed. */
+static void on_pool_abort(int sig) {
+  (void)sig;
+  static const char msg[] = "connrecipe: cannot start libuv's thread pool: a thread cannot be "
+                            "created (" LIMITS_HINT ")\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  _exit(3);
+}
+
+static void no_work(uv_work_t *req) { (void)req; }
+static void after_no_work(uv_work_t *req, int status) {
+  (void)req;
+  (void)status;
+}
+
+int thread_pool_start(void) {
+  if (try_one_thread() != 0) return -1;
+  uv_loop_t loop;
+  int rc = uv_loop_init(&loop);
+  if (rc != 0) {
+    fprintf(stderr, "connrecipe: cannot create an event loop: %s\n", uv_strerror(rc));
+    return -1;
+  }
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_pool_abort;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGABRT, &sa, &old);
+  uv_work_t req;
+  rc = uv_queue_work(&loop, &req, no_work, after_no_work); /* creates the threads, once */
+  sigaction(SIGABRT, &old, NULL);
+  if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  if (rc != 0) fprintf(stderr, "connrecipe: cannot start libuv's thread pool: %s\n", uv_strerror(rc));
+  return rc == 0 ? 0 : -1;
+}
