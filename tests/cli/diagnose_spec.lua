@@ -847,8 +847,33 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local refused = f["application-refused"]
     assert.matches('"FATAL: no pg_hba.conf entry for host \\"127.0.0.1\\", user \\"connrecipe\\"', refused.summary,
       1, true)
-    assert.matches("postgres %(pid %d+%)", refused.summary)
+    assert.matches("postgres %(pids? %d+", refused.summary) -- a backend forked for a client holds it too
     assert.matches("host DATABASE USER 127.0.0.1/32", refused.fix, 1, true)
+  end)
+
+  it("application-refused: MariaDB's error packet, host not allowed, seen from another namespace", function()
+    if not (testenv.have("mariadbd") and testenv.have("mariadb-install-db")) then
+      return pending("MariaDB not installed (Debian's mariadb-server package)")
+    end
+    local far = testenv.netns()
+    local veth = "crm" .. math.random(10000, 99999)
+    assert(os.execute(("ip link add %s type veth peer name %sp"):format(veth, veth)))
+    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, netns(), veth, far)))
+    sh_ns(("sh -c 'ip addr add 10.213.11.1/24 dev %s && ip link set %s up'"):format(veth, veth))
+    sh_ns(("sh -c 'ip addr add 10.213.11.2/24 dev %sp && ip link set %sp up && ip link set lo up'"):format(veth, veth),
+      far)
+    local dir = testenv.tmpdir() -- a fresh data directory: accounts for localhost only
+    testenv.sh_ok("chown mysql " .. dir)
+    testenv.sh_ok(("mariadb-install-db --no-defaults --user=mysql --datadir=%s/data --skip-test-db "
+      .. "--auth-root-authentication-method=normal >/dev/null 2>&1"):format(dir))
+    bg(("timeout 60 runuser -u mysql -- mariadbd --no-defaults --datadir=%s/data --socket=%s/sock --pid-file=%s/pid "
+      .. "--bind-address=0.0.0.0 --port=%d --skip-name-resolve"):format(dir, dir, dir, port(60)), far)
+    assert(testenv.wait_listening(far, "tcp", port(60)))
+    local doc, f = diagnose { "mysql://10.213.11.2:" .. port(60) }
+    assert.equal("application-refused", doc.verdict)
+    assert.matches([["ERROR 1130: Host '10.213.11.1' is not allowed to connect]], f["application-refused"].summary, 1,
+      true)
+    assert.matches("'USER'@'10.213.11.1'", f["application-refused"].fix, 1, true)
   end)
 
   it("protocol-mismatch: redis spoken to an HTTP server names what answered", function()
