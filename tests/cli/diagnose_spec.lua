@@ -839,8 +839,9 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     testenv.sh_ok(("runuser -u postgres -- %sinitdb -D %s/data -A trust -U postgres >/dev/null"):format(bin, dir))
     -- clients from 127.0.0.2 only: a client from 127.0.0.1 has no entry
     testenv.write_file(dir .. "/data/pg_hba.conf", "local all all trust\nhost all all 127.0.0.2/32 trust\n")
-    bg(("timeout 60 runuser -u postgres -- %spostgres -D %s/data -k %s -c listen_addresses=127.0.0.1 -p %d"):format(
-      bin, dir, dir, port(80)))
+    -- one connection at most (none kept for superusers): a second client is one too many
+    bg(("timeout 60 runuser -u postgres -- %spostgres -D %s/data -k %s -c listen_addresses=127.0.0.1 -p %d "
+      .. "-c max_connections=1 -c superuser_reserved_connections=0"):format(bin, dir, dir, port(80)))
     assert(testenv.wait_listening(netns(), "tcp", port(80)))
     local doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
     assert.equal("application-refused", doc.verdict)
@@ -849,6 +850,17 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       1, true)
     assert.matches("postgres %(pids? %d+", refused.summary) -- a backend forked for a client holds it too
     assert.matches("host DATABASE USER 127.0.0.1/32", refused.fix, 1, true)
+    -- the one connection taken (over the Unix socket): the limit speaks before pg_hba.conf does
+    bg(("timeout 60 runuser -u postgres -- psql -h %s -p %d -U postgres -c 'select pg_sleep(50)' >/dev/null"):format(
+      dir, port(80)))
+    local full
+    assert(testenv.wait_for(function()
+      doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
+      full = f["application-refused"]
+      return full and full.summary:find("too many clients", 1, true) ~= nil
+    end, 20), "the second client was not refused for the limit")
+    assert.matches('"FATAL: sorry, too many clients already"', full.summary, 1, true)
+    assert.matches("max_connections", full.fix, 1, true)
   end)
 
   it("application-refused: MariaDB's error packet, host not allowed, seen from another namespace", function()
