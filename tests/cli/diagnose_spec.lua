@@ -855,8 +855,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       dir, port(80)))
     local full
     assert(testenv.wait_for(function()
-      doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
-      full = f["application-refused"]
+      full = select(2, diagnose { "postgres://127.0.0.1:" .. port(80) })["application-refused"]
       return full and full.summary:find("too many clients", 1, true) ~= nil
     end, 20), "the second client was not refused for the limit")
     assert.matches('"FATAL: sorry, too many clients already"', full.summary, 1, true)
