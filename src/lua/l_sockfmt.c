@@ -31,7 +31,8 @@ typedef struct {
       has_netns : 1, dual_stack : 1, owner_unknown : 1, has_processes : 1;
   int nowners;
   shown_owner shown[MAX_SHOWN_OWNERS];
-  uint16_t len[8]; /* its cells' lengths (one per column), once laid out */
+  uint16_t len[8];  /* its cells' lengths in bytes (one per column), once laid out */
+  uint16_t cols[8]; /* and in columns on the screen */
   /* sort key */
   uint8_t proto_rank, family_rank;
   uint8_t addr_bytes[16];
@@ -303,21 +304,33 @@ static void row_cells(const sock_row *r, cell cells[COLUMNS], int netns) {
   if (netns) text_or_number_cell(r->netns_name, r->has_netns, r->netns, &cells[C_NETNS]);
 }
 
+/* The columns a cell takes on the screen: one per character (escaped text
+ * is ASCII or well-formed UTF-8; a wide character counts one, as in ss). */
+static size_t columns(const cell *c) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->n; i++)
+    n += ((unsigned char)c->text[i] & 0xc0) != 0x80;
+  return n;
+}
+
 static void fit(layout *lay, const cell cells[COLUMNS]) {
   for (int k = 0; k < COLUMNS; k++) {
-    size_t w = cells[k].n < max_width[k] ? cells[k].n : max_width[k];
+    size_t cols = columns(&cells[k]);
+    size_t w = cols < max_width[k] ? cols : max_width[k];
     if (w > lay->width[k]) lay->width[k] = w;
   }
 }
 
 static int last_column(const layout *lay) { return lay->netns ? C_NETNS : C_WHERE; }
 
-/* The length of the line write_line makes of cells len[] long, newline included. */
-static size_t line_length(const layout *lay, const uint16_t len[COLUMNS]) {
+/* The length of the line write_line makes of cells len[] bytes and cols[]
+ * columns long, newline included. */
+static size_t line_length(const layout *lay, const uint16_t len[COLUMNS],
+                          const uint16_t cols[COLUMNS]) {
   int last = last_column(lay);
   size_t n = 1;
   for (int k = 0; k <= last; k++) {
-    size_t pad = len[k] < lay->width[k] ? lay->width[k] - len[k] : 0;
+    size_t pad = cols[k] < lay->width[k] ? lay->width[k] - cols[k] : 0;
     n += (k ? 2 : 0) + len[k] + (lay->right[k] || k < last ? pad : 0);
   }
   return n;
@@ -327,7 +340,8 @@ static size_t line_length(const layout *lay, const uint16_t len[COLUMNS]) {
 static char *write_line(char *p, const layout *lay, const cell cells[COLUMNS]) {
   int last = last_column(lay);
   for (int k = 0; k <= last; k++) {
-    size_t pad = cells[k].n < lay->width[k] ? lay->width[k] - cells[k].n : 0;
+    size_t cols = columns(&cells[k]);
+    size_t pad = cols < lay->width[k] ? lay->width[k] - cols : 0;
     if (k) memcpy(p, "  ", 2), p += 2;
     if (lay->right[k]) memset(p, ' ', pad), p += pad;
     memcpy(p, cells[k].text, cells[k].n);
@@ -338,9 +352,11 @@ static char *write_line(char *p, const layout *lay, const cell cells[COLUMNS]) {
   return p;
 }
 
-static void cell_lengths(const cell cells[COLUMNS], uint16_t len[COLUMNS]) {
-  for (int k = 0; k < COLUMNS; k++)
+static void cell_lengths(const cell cells[COLUMNS], uint16_t len[COLUMNS], uint16_t cols[COLUMNS]) {
+  for (int k = 0; k < COLUMNS; k++) {
     len[k] = (uint16_t)cells[k].n;
+    cols[k] = (uint16_t)columns(&cells[k]);
+  }
 }
 
 /* ---- order: protocol, family, address, port, path, namespace ------------------ */
@@ -451,14 +467,14 @@ static int l_format_sockets(lua_State *L) {
   for (lua_Integer i = 0; i < n; i++) {
     row_cells(&rows[i], cells, netns);
     fit(&lay, cells);
-    cell_lengths(cells, rows[i].len);
+    cell_lengths(cells, rows[i].len, rows[i].cols);
   }
   /* the text's exact size is known now: one allocation, no regrowth */
-  uint16_t head_len[COLUMNS];
-  cell_lengths(head, head_len);
-  size_t total = line_length(&lay, head_len);
+  uint16_t head_len[COLUMNS], head_cols[COLUMNS];
+  cell_lengths(head, head_len, head_cols);
+  size_t total = line_length(&lay, head_len, head_cols);
   for (lua_Integer i = 0; i < n; i++)
-    total += line_length(&lay, rows[i].len);
+    total += line_length(&lay, rows[i].len, rows[i].cols);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, total), *start = p;
   p = write_line(p, &lay, head);
