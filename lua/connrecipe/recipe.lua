@@ -297,8 +297,10 @@ return function()
       interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
     }, Context)
     for _, p in ipairs(r.params) do
-      if p.type == "target" and type(args[p.key]) == "table" then
-        ctx.target = ctx.target or args[p.key]
+      local v = args[p.key]
+      if p.type == "target" and type(v) == "table" then
+        -- several targets (a `many` parameter) have no one target to name
+        ctx.target = ctx.target or (not p.many and v) or (#v == 1 and v[1]) or nil
       end
     end
     if active then

@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 
+#include "runtime/foreground.h"
 #include "runtime/internal.h"
 #include "connrecipe/duration.h"
 
@@ -18,6 +19,8 @@ static volatile sig_atomic_t sigint_seen;
 static uint64_t deadline_ns; /* uv_hrtime() value, 0: none */
 static cr_runtime *sigint_runtime;
 static int sigint_installed; /* our handler is in place (the executable's choice) */
+static struct sigaction sigint_before; /* the disposition the executable's handler replaced */
+static int sigpipe_ignored_here;       /* SIGPIPE was SIG_DFL until the runtime ignored it */
 
 /* ---- the runtime object ------------------------------------------------------------ */
 
@@ -102,7 +105,10 @@ cr_runtime *cr_runtime_open(lua_State *L) {
   lua_sethook(rt->L, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
   /* A child that closes its stdin early must not kill us with SIGPIPE. */
   struct sigaction old;
-  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
+    sigpipe_ignored_here = 1;
+  }
   return rt;
 }
 
@@ -136,8 +142,10 @@ const char *cr_stop_reason_name(cr_stop_reason why) {
 
 /* ---- stopping ------------------------------------------------------------------------- */
 
-static void on_sigint(int sig) {
-  (void)sig;
+static void on_sigint(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  /* a command on our terminal gets it and decides; we wait for its end */
+  if (cr_foreground_forward(sig, si)) return;
   /* A second Ctrl-C before the first was handled (a recipe, or a REPL line
    * that catches "interrupted" in a loop): the user means it. The REPL takes
    * each Ctrl-C at once, so pressing it at the prompt never gets here. */
@@ -154,12 +162,34 @@ static void on_sigint(int sig) {
 int cr_runtime_catch_sigint(cr_runtime *rt) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_sigaction = on_sigint;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigint_runtime = rt;
   sigint_installed = 1;
-  return sigaction(SIGINT, &sa, NULL);
+  return sigaction(SIGINT, &sa, &sigint_before);
+}
+
+/* What cr_runtime_prepare_exec undid, for cr_runtime_exec_failed to redo. */
+static int exec_undid_sigint, exec_undid_sigpipe;
+
+void cr_runtime_prepare_exec(void) {
+  exec_undid_sigint = sigint_installed;
+  if (sigint_installed) sigaction(SIGINT, &sigint_before, NULL);
+  sigint_installed = 0;
+  exec_undid_sigpipe = sigpipe_ignored_here;
+  if (sigpipe_ignored_here) signal(SIGPIPE, SIG_DFL);
+  sigpipe_ignored_here = 0;
+  cr_foreground_restore();
+}
+
+void cr_runtime_exec_failed(cr_runtime *rt) {
+  if (exec_undid_sigint) cr_runtime_catch_sigint(rt);
+  if (exec_undid_sigpipe) {
+    signal(SIGPIPE, SIG_IGN);
+    sigpipe_ignored_here = 1;
+  }
+  cr_foreground_resume();
 }
 
 void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope) {
@@ -170,9 +200,9 @@ void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope) {
     return; /* a host that ignores Ctrl-C (or a background job) means it */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_sigaction = on_sigint;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
   scope->old_runtime = sigint_runtime;
   sigint_runtime = rt;
   sigint_seen = 0;

@@ -100,4 +100,105 @@ describe("waitfor.lua", function()
     assert.equal(2, r.code)
     assert.matches("port 99999 out of range", r.stderr)
   end)
+
+  it("waits for every target: exit 0 once all accepted, a line for each", function()
+    listen_later(0.3, "TCP4-LISTEN:7077,bind=127.0.0.1,reuseaddr,fork")
+    listen_later(0, "TCP4-LISTEN:7078,bind=127.0.0.1,reuseaddr,fork")
+    local r = testenv.run_in_netns(netns(), { "waitfor", "127.0.0.1:7077", "127.0.0.1:7078", "--timeout", "10",
+      "--json" })
+    assert.equal(0, r.code, r.stderr)
+    local doc = dkjson.decode(r.stdout)
+    assert.is_true(doc.up)
+    assert.equal(2, #doc.targets)
+    assert.equal("127.0.0.1:7077", doc.targets[1].target)
+    assert.equal("127.0.0.1:7078", doc.targets[2].target)
+    assert.is_true(doc.targets[1].up and doc.targets[2].up)
+  end)
+
+  it("several targets, one never up: exit 1, the command not run, each target's line", function()
+    listen_later(0, "TCP4-LISTEN:7079,bind=127.0.0.1,reuseaddr,fork")
+    assert(testenv.wait_listening(netns(), "tcp", 7079))
+    local r = testenv.run_in_netns(netns(), { "waitfor", "127.0.0.1:7079", "127.0.0.1:7080", "--timeout", "0.5",
+      "--", "echo", "should-not-run" })
+    assert.equal(1, r.code)
+    assert.equal("", r.stdout)
+    assert.matches("127%.0%.0%.1:7079 is up after [%d.]+ s %(1 attempt%)\n", r.stderr)
+    assert.matches("127%.0%.0%.1:7080 did not accept a connection within 0%.5 s %(%d+ attempts, last: refused%)\n",
+      r.stderr)
+  end)
+
+  it("--invert waits until the target no longer accepts connections", function()
+    local dir = testenv.tmpdir()
+    -- a listener that stops once told to
+    testenv.background_in(netns(), ("sh -c 'timeout 20 socat TCP4-LISTEN:7081,bind=127.0.0.1,reuseaddr,fork "
+      .. "SYSTEM:true & echo $! > %s/pid; wait'"):format(dir))
+    assert(testenv.wait_listening(netns(), "tcp", 7081))
+    local r = testenv.run_in_netns(netns(), { "waitfor", "127.0.0.1:7081", "--invert", "--timeout", "0.3" })
+    assert.equal(1, r.code, "it is still up")
+    assert.matches("^127%.0%.0%.1:7081 still accepts connections after 0%.3 s %(%d+ attempts%)\n$", r.stdout)
+    assert(os.execute("kill " .. testenv.read_file(dir .. "/pid"):match("%d+")))
+    r = testenv.run_in_netns(netns(), { "waitfor", "127.0.0.1:7081", "--invert", "--timeout", "10", "--",
+      "echo", "gone" })
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("gone\n", r.stdout)
+    assert.matches("^127%.0%.0%.1:7081 is down after [%d.]+ s %(%d+ attempts?, last: refused%)\n$", r.stderr)
+  end)
+
+  it("-h never swallows an argument: '-h HOST' is a usage error, exit 2, the command not run", function()
+    local r = testenv.run_in_netns(netns(), { "waitfor", "-h", "db", "-p", "5432", "--", "echo", "should-not-run" })
+    assert.equal(2, r.code)
+    assert.equal("", r.stdout)
+    assert.matches("^connrecipe: waitfor: %-h takes no value %(it is %-%-help%), got '%-h db'; wait%-for%-it's",
+      r.stderr)
+    r = testenv.run_in_netns(netns(), { "waitfor", "127.0.0.1:1", "-h" }) -- last: the help
+    assert.equal(0, r.code)
+    assert.matches("^usage: connrecipe waitfor TARGET%.%.%.", r.stdout)
+  end)
+
+  -- Starts waitfor with a command in the background, under a shell that
+  -- records connrecipe's pid and exit status in DIR; returns connrecipe's
+  -- pid and the command's once the command runs.
+  local function waitfor_with_command(dir, port, command)
+    testenv.background(testenv.in_netns(netns(), ("sh -c %s"):format(testenv.quote(
+      ("%s waitfor 127.0.0.1:%d -q -- sh -c %s & echo $! > %s/cr.pid; wait $!; echo $? > %s/status"):format(
+        testenv.quote(testenv.bin), port, testenv.quote(command), dir, dir)))))
+    assert.is_true(testenv.wait_for(function()
+      return testenv.read_file(dir .. "/cmd.pid") ~= nil and testenv.read_file(dir .. "/cr.pid") ~= nil
+    end, 10), "the command did not start")
+    return testenv.read_file(dir .. "/cr.pid"):match("%d+"), testenv.read_file(dir .. "/cmd.pid"):match("%d+")
+  end
+
+  local function status_of(dir)
+    assert.is_true(testenv.wait_for(function()
+      return testenv.read_file(dir .. "/status") ~= nil
+    end, 10), "connrecipe did not end")
+    return testenv.read_file(dir .. "/status")
+  end
+
+  local function gone(pid)
+    return testenv.sh("kill -0 " .. pid).code ~= 0
+  end
+
+  it("SIGTERM to waitfor goes on to the command, which is not left running; its status is waitfor's", function()
+    listen_later(0, "TCP4-LISTEN:7082,bind=127.0.0.1,reuseaddr,fork")
+    local dir = testenv.tmpdir()
+    local cr_pid, cmd_pid = waitfor_with_command(dir, 7082, ("echo $$ > %s/cmd.pid; exec sleep 60"):format(dir))
+    assert.is_false(gone(cmd_pid))
+    assert(os.execute("kill -TERM " .. cr_pid))
+    assert.equal("143\n", status_of(dir)) -- the command died of SIGTERM: 128 + 15
+    assert.is_true(gone(cmd_pid), "the command is still running")
+  end)
+
+  it("SIGINT and SIGTERM reach a command that handles them; waitfor waits for its end", function()
+    listen_later(0, "TCP4-LISTEN:7083,bind=127.0.0.1,reuseaddr,fork")
+    for _, sig in ipairs { "INT", "TERM" } do
+      local dir = testenv.tmpdir()
+      local cr_pid, cmd_pid = waitfor_with_command(dir, 7083, ("trap 'echo %s > %s/got; exit 42' %s; "
+        .. "echo $$ > %s/cmd.pid; while :; do sleep 0.05; done"):format(sig, dir, sig, dir))
+      assert(os.execute(("kill -%s %s"):format(sig, cr_pid)))
+      assert.equal("42\n", status_of(dir), sig)
+      assert.equal(sig .. "\n", testenv.read_file(dir .. "/got"))
+      assert.is_true(gone(cmd_pid), "the command is still running")
+    end
+  end)
 end)
