@@ -201,4 +201,37 @@ describe("waitfor.lua", function()
       assert.is_true(gone(cmd_pid), "the command is still running")
     end
   end)
+
+  -- Runs a command line on a pseudo-terminal (tests/lib/ptydrive.py) inside
+  -- the namespace; returns the driver's document {output, status}.
+  local function on_terminal(steps, args)
+    local parts = {}
+    for i, a in ipairs(args) do
+      parts[i] = testenv.quote(a)
+    end
+    local r = testenv.sh(("python3 %s/tests/lib/ptydrive.py %s -- %s"):format(testenv.source_dir,
+      testenv.quote(dkjson.encode(steps)), testenv.in_netns(netns(), testenv.quote(testenv.bin) .. " "
+        .. table.concat(parts, " "))))
+    assert.equal(0, r.code, r.stderr)
+    return dkjson.decode(r.stdout)
+  end
+
+  it("on a terminal: progress names each target still waited for", function()
+    local doc = on_terminal({ { expect = "next attempt in" }, { sleep = 1.2 } },
+      { "waitfor", "127.0.0.1:7084", "127.0.0.1:7085", "--timeout", "1" })
+    assert.equal(1, doc.status, doc.output)
+    assert.matches("waiting for 127%.0%.0%.1:7084: refused, 127%.0%.0%.1:7085: refused, [%d.]+ s elapsed",
+      doc.output)
+  end)
+
+  it("on a terminal: Ctrl-C typed there is the command's to handle, not killed under it", function()
+    listen_later(0, "TCP4-LISTEN:7086,bind=127.0.0.1,reuseaddr,fork")
+    local dir = testenv.tmpdir()
+    local command = ("trap 'echo int >> %s/got' INT; echo READY; while [ ! -s %s/got ]; do sleep 0.05; done; "
+      .. "echo HANDLED; exit 42"):format(dir, dir)
+    local doc = on_terminal({ { expect = "READY" }, { send = "\3" }, { expect = "HANDLED" }, { sleep = 0.3 } },
+      { "waitfor", "127.0.0.1:7086", "--timeout", "10", "--", "sh", "-c", command })
+    assert.equal(42, doc.status, doc.output)
+    assert.equal("int\n", testenv.read_file(dir .. "/got"))
+  end)
 end)
