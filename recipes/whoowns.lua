@@ -9,6 +9,10 @@
 local json = require "connrecipe.json"
 local ipaddr = require "connrecipe.ipaddr"
 
+-- Each line of the text output has its control bytes escaped (cr.text.escape):
+-- process names, command lines and socket paths are other users' choice.
+local escape = cr.text.escape
+
 -- -> {port = n, addr = "..."|nil} or {path = "..."}
 local function parse_target(s)
   if not s then
@@ -222,7 +226,7 @@ local function text(data)
   local out = {}
   if #data.sockets == 0 then
     out[1] = data.note or ("nothing holds %s: it is free to bind"):format(data.target)
-    return out[1] .. "\n"
+    return escape(out[1]) .. "\n"
   end
   for _, r in ipairs(data.sockets) do
     out[#out + 1] = ("%s %s %s (inode %d)"):format(r.proto, r.endpoint, r.state, r.inode)
@@ -240,6 +244,9 @@ local function text(data)
     end
   end
   out[#out + 1] = data.note
+  for i, line in ipairs(out) do
+    out[i] = escape(line)
+  end
   return table.concat(out, "\n") .. "\n"
 end
 

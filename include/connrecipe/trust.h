@@ -21,10 +21,4 @@ int cr_trust_open(const char *path, uid_t user, char *why, size_t whylen);
 /* 0 when the directory PATH is trusted for USER, else -1 as cr_trust_open. */
 int cr_trust_check_dir(const char *path, uid_t user, char *why, size_t whylen);
 
-/* Copies S into OUT with C0 controls, DEL and the UTF-8 C1 controls
- * (U+0080-U+009F) shown as escapes (\n, \t, \x1b, \xc2\x9b) and backslashes
- * doubled: a path another user named, safe to print on a terminal. Always
- * NUL-terminates (truncating). */
-void cr_trust_escape(const char *s, char *out, size_t outlen);
-
 #endif

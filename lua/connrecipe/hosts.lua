@@ -1,4 +1,5 @@
 -- cr.sys.hosts: /etc/hosts as the files NSS backend reads it.
+local cr = require "connrecipe"
 local util = require "connrecipe.sysutil"
 
 local hosts = {}
@@ -55,22 +56,24 @@ function hosts.hosts(path)
   return hosts.parse_hosts(text)
 end
 
+
 --- cr.sys.hosts_lookup(name [, path]) -> the entries naming `name` (case
 --- insensitive), in file order: glibc returns the first for gethostbyname and,
---- with `multi on` in host.conf, all of them for getaddrinfo.
+--- with `multi on` in host.conf, all of them for getaddrinfo. The file is
+--- streamed in C, line by line: a hosts file of millions of lines costs no
+--- more memory than a short one.
 function hosts.hosts_lookup(name, path)
-  local entries, err = hosts.hosts(path)
-  if not entries then
-    return nil, err
+  path = path or "/etc/hosts"
+  local lines, err, code = cr.sys._hosts_scan(name, path)
+  if not lines then
+    return nil, err, code
   end
   local found = {}
-  name = name:lower()
-  for _, e in ipairs(entries) do
-    for _, n in ipairs(e.names) do
-      if n:lower() == name then
-        found[#found + 1] = e
-        break
-      end
+  for _, l in ipairs(lines) do
+    local entries = hosts.parse_hosts(l.text) -- a line naming it that is not an entry is left out
+    if entries[1] then
+      entries[1].line = l.line
+      found[#found + 1] = entries[1]
     end
   end
   return found

@@ -1,6 +1,12 @@
 -- The REPL's printer: nested tables indented with sorted keys, short tables
 -- and arrays on one line, cycles marked, long lists elided with a count, and
 -- socket and process entries as one readable line each.
+-- Strings are shown as Lua literals whose control bytes are visible escapes
+-- (cr.text.escape: "\x1b", "\n"); a socket or process line escapes the names
+-- in it; the whole text passes the same escape at the end (only its own
+-- newlines stay), so nothing a value holds reaches the terminal raw.
+local escape = require("connrecipe.text").escape
+
 local pretty = {}
 
 local MAX_ITEMS = 50 -- array items shown before eliding the rest
@@ -12,7 +18,7 @@ end
 
 local function scalar(v)
   if type(v) == "string" then
-    return ("%q"):format(v):gsub("\\\n", "\\n")
+    return '"' .. escape((v:gsub('[\\"]', "\\%0"))) .. '"'
   elseif math.type(v) == "float" and v == math.floor(v) and v > -1e15 and v < 1e15 then
     return ("%.1f"):format(v)
   end
@@ -71,7 +77,7 @@ function pretty.entry_line(t)
       end
       line = line .. " " .. table.concat(owners, ",")
     end
-    return line
+    return escape(line)
   end
   if math.type(t.pid) == "integer" and type(t.comm) == "string" then
     local line = ("pid %d %s"):format(t.pid, t.comm)
@@ -81,7 +87,7 @@ function pretty.entry_line(t)
     if type(t.cmdline) == "table" and #t.cmdline > 0 then
       line = line .. " cmd=" .. table.concat(t.cmdline, " ")
     end
-    return line
+    return escape(line)
   end
 end
 
@@ -135,7 +141,7 @@ end
 
 --- pretty.format(value) -> string
 function pretty.format(v)
-  return format(v, "", {})
+  return escape(format(v, "", {}), true)
 end
 
 --- pretty.print(...) prints each value on its own line(s), as the REPL shows results.

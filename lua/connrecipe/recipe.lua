@@ -131,7 +131,8 @@ return function()
       end
       return
     end
-    io.stderr:write("\r", fitted(fmt:format(...)), "\27[K")
+    -- names in it may hold control bytes
+    io.stderr:write("\r", fitted(cr.text.escape(fmt:format(...))), "\27[K")
     io.stderr:flush()
     self.progress_shown = true
   end

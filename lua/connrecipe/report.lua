@@ -7,6 +7,11 @@ local json = setmetatable({}, { __index = function(t, k)
   return mod[k]
 end })
 
+-- Every string from the findings is escaped for the terminal (cr.text.escape):
+-- summaries and evidence quote process names, paths and host names other
+-- users chose. JSON carries them exactly.
+local escape = require("connrecipe.text").escape
+
 local report = {}
 
 report.severity_rank = { error = 4, warn = 3, info = 2, ok = 1 }
@@ -39,9 +44,9 @@ end
 
 local function scalar(v)
   if type(v) == "table" then
-    return json.encode(v)
+    return escape(json.encode(v))
   end
-  return tostring(v)
+  return escape(v)
 end
 
 local function sorted_keys(t)
@@ -98,7 +103,7 @@ local function evidence_lines(evidence, out)
     out[#out + 1] = "    - " .. scalar(item)
   end
   for _, k in ipairs(sorted_keys(evidence)) do
-    out[#out + 1] = ("    %s: %s"):format(k, scalar(evidence[k]))
+    out[#out + 1] = ("    %s: %s"):format(escape(k), scalar(evidence[k]))
   end
 end
 
@@ -132,17 +137,17 @@ function report.text(run)
   end
   if verdict then
     out[#out + 1] = paint(bold .. colours[verdict.severity],
-      ("%s: %s"):format(verdict.severity:upper(), verdict.summary), run.color)
+      ("%s: %s"):format(verdict.severity:upper(), escape(verdict.summary)), run.color)
     out[#out + 1] = ""
   end
   for _, f in ipairs(report.ordered(run.findings, run.verdict)) do
     local tag = paint(colours[f.severity], "[" .. f.severity .. "]", run.color)
-    out[#out + 1] = ("%s %s: %s"):format(tag, f.id, f.summary)
+    out[#out + 1] = ("%s %s: %s"):format(tag, escape(f.id), escape(f.summary))
     evidence_lines(f.evidence, out)
     if f.fix then
       local first = true
       for line in (f.fix .. "\n"):gmatch("(.-)\n") do
-        out[#out + 1] = (first and "  fix: " or "       ") .. line
+        out[#out + 1] = (first and "  fix: " or "       ") .. escape(line)
         first = false
       end
     end
@@ -154,13 +159,13 @@ function report.text(run)
     out[#out + 1] = "checks:"
     local width = 0
     for _, c in ipairs(run.checks) do
-      width = math.max(width, #c.name)
+      width = math.max(width, #escape(c.name))
     end
     for _, c in ipairs(run.checks) do
       local state = c.unfinished and "unfinished" .. (c.error and (": " .. c.error) or "")
         or not c.ok and "FAILED: " .. tostring(c.error)
         or c.failure and ("no result: %s%s"):format(c.failure, c.code and (" (" .. c.code .. ")") or "") or "ok"
-      out[#out + 1] = ("  %-" .. width .. "s %8.2f ms  %s"):format(c.name, c.ms, state)
+      out[#out + 1] = ("  %-" .. width .. "s %8.2f ms  %s"):format(escape(c.name), c.ms, escape(state))
     end
     out[#out + 1] = ("elapsed %.1f ms"):format(run.elapsed_ms)
   end

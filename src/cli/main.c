@@ -16,6 +16,7 @@
 #include "cli/repl.h"
 #include "cli/std_streams.h"
 #include "cli/thread_pool.h"
+#include "connrecipe/text.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
 #include "runtime/runtime.h"
@@ -33,15 +34,28 @@ static int nagios_mode, nagios_line_written;
 
 #define NAGIOS_UNKNOWN 3
 
-static void error_line(const char *msg) {
+/* "connrecipe: MESSAGE" and, with -v, a traceback's lines. The message may
+ * quote a path or a name another user chose: all its control bytes are
+ * escaped, newlines too (it stays one line); the traceback keeps its own. */
+static void error_with_traceback(const char *msg, const char *traceback) {
   std_streams_flush_stdout(); /* partial output first, then the reason */
-  fprintf(stderr, "connrecipe: %s\n", msg);
+  if (!msg) msg = "(no message)";
+  size_t len = strlen(msg);
+  fputs("connrecipe: ", stderr);
+  cr_text_write(stderr, msg, len, 0);
+  if (traceback && strncmp(traceback, msg, len) == 0) /* luaL_traceback: the message first */
+    cr_text_write(stderr, traceback + len, strlen(traceback + len), CR_TEXT_KEEP_LINES);
+  fputc('\n', stderr);
   if (nagios_mode && !nagios_line_written && counted_stdout_bytes() <= 0) {
-    printf("CONNRECIPE UNKNOWN - %s\n", msg);
+    fputs("CONNRECIPE UNKNOWN - ", stdout);
+    cr_text_write(stdout, msg, len, 0);
+    fputc('\n', stdout);
     fflush(stdout);
     nagios_line_written = 1;
   }
 }
+
+static void error_line(const char *msg) { error_with_traceback(msg, NULL); }
 
 /* The exit status of a failure of connrecipe (not a recipe's verdict). */
 static int failure_status(int code) { return nagios_mode ? NAGIOS_UNKNOWN : code; }
@@ -100,7 +114,7 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   }
   switch (cr_task_get_state(t)) {
   case CR_TASK_FAILED:
-    error_line(cs->opts.verbose ? cr_task_traceback(t) : cr_task_message(t));
+    error_with_traceback(cr_task_message(t), cs->opts.verbose ? cr_task_traceback(t) : NULL);
     return failure_status(EXIT_INTERNAL);
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");
@@ -110,10 +124,11 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
   }
 }
 
-/* Runs the function below nargs arguments as a task, with every task it starts. */
-static int run_task(lua_State *L, cli_state *cs, int nargs) {
+/* Runs the function below nargs arguments as a task, with every task it
+ * starts; with `then`, the function below it too (cr_task_spawn_then). */
+static int run_task(lua_State *L, cli_state *cs, int nargs, int then) {
   cr_runtime *rt = cr_runtime_get(L);
-  cr_task *t = cr_task_spawn(L, nargs);
+  cr_task *t = then ? cr_task_spawn_then(L, nargs) : cr_task_spawn(L, nargs);
   cr_task_ref(t);
   cr_runtime_run(rt, L);
   int code = outcome_status(L, cs, t);
@@ -134,7 +149,7 @@ static int run_chunks(lua_State *L, cli_state *cs) {
   for (int i = 0; i < cs->opts.nchunks; i++) {
     const char *code = cs->opts.chunks[i];
     if (luaL_loadbuffer(L, code, strlen(code), "=(command line)") != LUA_OK) return load_failed(L);
-    int status = run_task(L, cs, 0);
+    int status = run_task(L, cs, 0, 0);
     if (status != EXIT_OK) return status;
   }
   return EXIT_OK;
@@ -151,7 +166,7 @@ static int run_stdin(lua_State *L, cli_state *cs) {
   const char *code = lua_tolstring(L, -1, &len);
   if (luaL_loadbuffer(L, code, len, "=stdin") != LUA_OK) return load_failed(L);
   lua_remove(L, -2);
-  return run_task(L, cs, 0);
+  return run_task(L, cs, 0, 0);
 }
 
 static void set_arg_table(lua_State *L, cli_state *cs, const char *script) {
@@ -222,13 +237,20 @@ static int run_recipe(lua_State *L, cli_state *cs) {
   lua_setfield(L, -2, "recipe_source");
   lua_pop(L, 2);
   set_arg_table(L, cs, where);
-  /* connrecipe.runner: runs the chunk, then the recipe it declares, if any */
+  /* connrecipe.runner: begin(name, argv) -> then, which runs the recipe the
+   * chunk declares, if any, in the chunk's task once the chunk has returned */
   cr_require_embedded(L, "connrecipe.runner");
-  if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
   lua_pushstring(L, loc.name);
+  lua_createtable(L, cs->opts.recipe_argc, 0);
+  for (int i = 0; i < cs->opts.recipe_argc; i++) {
+    lua_pushstring(L, cs->opts.recipe_argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_call(L, 2, 1);
+  if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
   luaL_checkstack(L, cs->opts.recipe_argc, "too many arguments");
   for (int i = 0; i < cs->opts.recipe_argc; i++) lua_pushstring(L, cs->opts.recipe_argv[i]);
-  return run_task(L, cs, cs->opts.recipe_argc + 2);
+  return run_task(L, cs, cs->opts.recipe_argc, 1);
 }
 
 /* ---- --list ------------------------------------------------------------------------------- */
@@ -326,6 +348,7 @@ static int pmain(lua_State *L) {
   cli_state *cs = lua_touserdata(L, 1);
   luaL_openlibs(L);
   cr_use_system_search_paths(L); /* never "./?.lua", nor LUA_PATH */
+  lua_gc(L, LUA_GCGEN, 0, 0); /* as lua.c runs its chunks */
   luaL_requiref(L, "connrecipe", luaopen_connrecipe, 0);
   set_cli_table(L, cs);
   counted_stdout_register(L);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connrecipe/text.h"
 #include "connrecipe/trust.h"
 
 static void add_dir(recipe_path *rp, const char *dir, size_t len) {
@@ -52,7 +53,7 @@ static int open_trusted(const char *path) {
   int fd = cr_trust_open(path, geteuid(), why, sizeof why);
   if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
     char shown[PATH_MAX * 2];
-    cr_trust_escape(path, shown, sizeof shown);
+    cr_text_escape_cstr(path, shown, sizeof shown);
     fprintf(stderr, "connrecipe: skipping recipe %s: %s\n", shown, why);
   }
   return fd;

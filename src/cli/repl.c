@@ -18,6 +18,7 @@
 #include <editline/readline.h>
 #include <lauxlib.h>
 
+#include "connrecipe/text.h"
 #include "connrecipe/trust.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
@@ -58,7 +59,7 @@ static void input_closed(uv_handle_t *h) { *(int *)h->data = 1; }
 
 static void history_warn(const char *what, const char *path, const char *reason) {
   char shown[PATH_MAX * 2];
-  cr_trust_escape(path, shown, sizeof shown);
+  cr_text_escape_cstr(path, shown, sizeof shown);
   fprintf(stderr, "connrecipe: %s %s: %s\n", what, shown, reason);
 }
 
@@ -211,7 +212,8 @@ static void print_error(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
   if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, -1));
   fflush(stdout);
-  fprintf(stderr, "%s\n", msg);
+  cr_text_write(stderr, msg, strlen(msg), 0); /* it may quote any value: one line */
+  fputc('\n', stderr);
   lua_pop(L, 1);
 }
 
@@ -303,8 +305,10 @@ static void finish_line(repl_state *r) {
     }
   } else {
     const char *msg = cr_task_message(r->line); /* NULL: cancelled by Ctrl-C */
+    if (!msg) msg = "interrupted";
     fflush(stdout);
-    fprintf(stderr, "%s\n", msg ? msg : "interrupted");
+    cr_text_write(stderr, msg, strlen(msg), 0);
+    fputc('\n', stderr);
   }
   lua_settop(L, base);
   cr_task_unref(r->line);

@@ -5,6 +5,7 @@
  *      O_NOFOLLOW, checking every directory before looking inside it. What is
  *      finally opened was reached only through checked directories, which
  *      nobody else can change: no window between check and use. */
+#include "connrecipe/text.h"
 #include "connrecipe/trust.h"
 
 #include <errno.h>
@@ -17,41 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void cr_trust_escape(const char *s, char *out, size_t outlen) {
-  static const char hex[] = "0123456789abcdef";
-  size_t n = 0;
-  if (outlen == 0) return;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    char esc[9];
-    size_t k = 0;
-    int c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
-    if (*p == '\\') {
-      esc[k++] = '\\', esc[k++] = '\\';
-    } else if (*p == '\n' || *p == '\t' || *p == '\r') {
-      esc[k++] = '\\', esc[k++] = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
-    } else if (*p < 0x20 || *p == 0x7f || c1) {
-      for (int i = 0; i <= c1; i++) {
-        esc[k++] = '\\', esc[k++] = 'x';
-        esc[k++] = hex[p[i] >> 4], esc[k++] = hex[p[i] & 15];
-      }
-      p += c1;
-    } else {
-      esc[k++] = (char)*p;
-    }
-    if (n + k >= outlen) break;
-    memcpy(out + n, esc, k);
-    n += k;
-  }
-  out[n] = '\0';
-}
-
 /* "uid 65534 (nobody)" */
 static void owner_name(uid_t uid, char *out, size_t outlen) {
   struct passwd pw, *found = NULL;
   char buf[1024];
   if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) {
     char name[128];
-    cr_trust_escape(found->pw_name, name, sizeof name);
+    cr_text_escape_cstr(found->pw_name, name, sizeof name);
     snprintf(out, outlen, "uid %u (%s)", (unsigned)uid, name);
   } else {
     snprintf(out, outlen, "uid %u", (unsigned)uid);
@@ -61,7 +34,7 @@ static void owner_name(uid_t uid, char *out, size_t outlen) {
 /* Sets WHY to "SHOWN: WHAT" with SHOWN escaped, errno to ERR; returns -1. */
 static int refuse(int err, const char *shown, const char *what, char *why, size_t whylen) {
   char esc[PATH_MAX * 2];
-  cr_trust_escape(shown, esc, sizeof esc);
+  cr_text_escape_cstr(shown, esc, sizeof esc);
   snprintf(why, whylen, "%s: %s", esc, what);
   errno = err;
   return -1;

@@ -1,5 +1,5 @@
 /* cr.format_sockets(socks [, opts]) -> text: the ss-style table that
- * listeners.lua prints, rendered in C. Rows are read from the Lua tables
+ * listeners.lua prints, rendered in C, every string escaped for a terminal. Rows are read from the Lua tables
  * cr.sockets / cr.listeners return (so a recipe may filter or edit them
  * first); at 50k rows formatting in Lua would cost more than the dump. */
 #include <arpa/inet.h>
@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "connrecipe/process.h"
+#include "connrecipe/text.h"
 #include "lua/bindings.h"
 
 #define MAX_SHOWN_OWNERS 3
@@ -178,10 +179,11 @@ typedef struct {
   size_t n;
 } cell;
 
+/* Every string goes in escaped (connrecipe/text.h): names and paths come
+ * from other users; what does not fit is cut at a whole character. */
 static void put(cell *c, const char *s, size_t len) {
-  if (len > sizeof c->text - c->n) len = sizeof c->text - c->n;
-  memcpy(c->text + c->n, s, len);
-  c->n += len;
+  size_t used;
+  c->n += cr_text_escape(s, len, c->text + c->n, sizeof c->text - c->n, 0, &used);
 }
 static void put_str(cell *c, const char *s) { put(c, s, strlen(s)); }
 static void put_int(cell *c, lua_Integer v) {

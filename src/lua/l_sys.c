@@ -1,10 +1,16 @@
 /* cr.sys._interfaces(), behind cr.sys.interfaces(): the network interfaces of this network
  * namespace and their addresses, from getifaddrs(3). The rest of cr.sys is Lua
- * (lua/connrecipe/sys.lua); only what Lua cannot read from a file is here.
+ * (lua/connrecipe/sys.lua); only what Lua cannot read from a file, or not
+ * fast enough, is here.
  * -> { {name, index, up, running, loopback, addrs = { {addr, family, prefix} }} }
- *    or nil, message, code */
+ *    or nil, message, code
+ * cr.sys._hosts_scan(name, path): the lines of a hosts file naming name, for
+ * cr.sys.hosts_lookup (lua/connrecipe/hosts.lua).
+ * -> { {line = n, text = "..."} } or nil, message, code */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -13,6 +19,7 @@
 
 #include <lauxlib.h>
 
+#include "connrecipe/hosts.h"
 #include "lua/bindings.h"
 
 /* The number of leading one bits of a netmask (its prefix length). */
@@ -94,9 +101,45 @@ static int l_interfaces(lua_State *L) {
   return 1;
 }
 
+/* found callback of cr_hosts_scan: appends {line, text} to the table at -1 */
+static int add_hosts_line(void *ud, unsigned long lineno, const char *text, size_t len) {
+  lua_State *L = ud;
+  lua_createtable(L, 0, 2);
+  cr_set_integer(L, "line", (lua_Integer)lineno);
+  lua_pushlstring(L, text, len);
+  lua_setfield(L, -2, "text");
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  return 0;
+}
+
+/* "PATH: reason", code: as lua/connrecipe/sysutil.lua's util.read says it */
+static int push_read_failure(lua_State *L, const char *path, int err) {
+  const char *why = err == ENOENT ? "not found" : err == EACCES ? "permission denied" : strerror(err);
+  const char *code = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : "EIO";
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", path, why);
+  lua_pushstring(L, code);
+  return 3;
+}
+
+static int l_hosts_scan(lua_State *L) {
+  size_t name_len;
+  const char *name = luaL_checklstring(L, 1, &name_len);
+  const char *path = luaL_checkstring(L, 2);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return push_read_failure(L, path, errno);
+  lua_newtable(L);
+  int rc = cr_hosts_scan(fd, name, name_len, add_hosts_line, L);
+  close(fd);
+  if (rc) return push_read_failure(L, path, -rc);
+  return 1;
+}
+
 void cr_open_sys(lua_State *L) {
   lua_createtable(L, 0, 16);
   lua_pushcfunction(L, l_interfaces);
   lua_setfield(L, -2, "_interfaces");
+  lua_pushcfunction(L, l_hosts_scan);
+  lua_setfield(L, -2, "_hosts_scan");
   lua_setfield(L, -2, "sys");
 }

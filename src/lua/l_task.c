@@ -78,8 +78,26 @@ static int l_spawn(lua_State *L) {
   return 1;
 }
 
+/* Whether a Lua pcall or xpcall on L's stack will catch an error raised here. */
+static int under_pcall(lua_State *L) {
+  lua_Debug ar;
+  lua_getglobal(L, "pcall");
+  lua_CFunction pcall = lua_tocfunction(L, -1);
+  lua_getglobal(L, "xpcall");
+  lua_CFunction xpcall = lua_tocfunction(L, -1);
+  lua_pop(L, 2);
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "f", &ar);
+    lua_CFunction f = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    if (f && (f == pcall || f == xpcall)) return 1;
+  }
+  return 0;
+}
+
 /* cr.run(fn, ...) -> fn's results: drives the loop until fn and every task it
- * started have finished; raises fn's error. Ctrl-C meanwhile cancels every task
+ * started have finished; raises fn's error (a string that no pcall catches
+ * with the task's traceback appended). Ctrl-C meanwhile cancels every task
  * and raises "interrupted" (as lua.c turns SIGINT into an error); the host's
  * SIGINT disposition is restored first. */
 static int l_run(lua_State *L) {
@@ -101,9 +119,15 @@ static int l_run(lua_State *L) {
   }
   int base = lua_gettop(L);
   int n = cr_task_push_outcome(t, L);
+  int failed = !lua_toboolean(L, base + 1);
+  /* An error that ends the program (no pcall will look at it) keeps the
+   * traceback of where it was raised inside the task: lua.c's would show only
+   * cr.run's frame. One a pcall catches stays the function's own value. */
+  if (failed && lua_type(L, -1) == LUA_TSTRING && cr_task_traceback(t) && !under_pcall(L))
+    lua_pushstring(L, cr_task_traceback(t));
   cr_task_unref(t);
   cr_runtime_report_unobserved(rt);
-  if (!lua_toboolean(L, base + 1)) return lua_error(L);
+  if (failed) return lua_error(L);
   return n - 1;
 }
 

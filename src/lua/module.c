@@ -14,14 +14,14 @@
 /* Each adds its functions to the module table at the top of the stack. */
 static void (*const c_parts[])(lua_State *L) = {
     cr_open_tasks,   cr_open_exec,    cr_open_resolve, cr_open_probe,  cr_open_sys, cr_open_sockets,
-    cr_open_process, cr_open_sockfmt, cr_open_docs,    cr_open_errors, cr_open_file, NULL,
+    cr_open_process, cr_open_sockfmt, cr_open_docs,    cr_open_errors, cr_open_file,
+    cr_open_text,    NULL,
 };
 
 /* Each is an embedded module returning a function that, called once with no
  * arguments, adds to the module; it reaches the module as every Lua module
  * does, with require "connrecipe". Later parts build on earlier ones. */
 static const char *const lua_parts[] = {
-    "connrecipe.coroutines", /* async calls inside a recipe's own coroutines */
     "connrecipe.tasks",      /* task:join, cr.all, cr.timeout over cr._wait */
     "connrecipe.probe",      /* cr.probe.tcp, udp, scan over the C halves */
     "connrecipe.recipe",     /* cr.recipe{...}: the recipe framework */

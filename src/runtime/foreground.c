@@ -47,7 +47,8 @@ static void install(void) {
 
 void cr_foreground_restore(void) {
   if (!installed) return;
-  for (size_t i = 0; i < NFORWARDED; i++) sigaction(forwarded[i], &saved[i], NULL);
+  for (size_t i = 0; i < NFORWARDED; i++)
+    sigaction(forwarded[i], &saved[i], NULL);
   installed = 0;
 }
 

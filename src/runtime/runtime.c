@@ -1,8 +1,10 @@
 /* The runtime object, the scheduler loop, and stopping everything (Ctrl-C,
  * --deadline, deadlock). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include <lauxlib.h>
 
@@ -12,11 +14,13 @@
 
 #define RUNTIME_KEY "connrecipe.runtime"   /* registry: the runtime's userdata */
 #define RUNTIME_MT "connrecipe.runtime.mt" /* registry: its metatable */
-#define HOOK_EVERY 1000 /* instructions between checks for Ctrl-C / deadline */
+#define HOOK_EVERY 1000 /* instructions between raises while a stop is pending */
 
 volatile sig_atomic_t cr_stop_request;
 static volatile sig_atomic_t sigint_seen;
-static uint64_t deadline_ns; /* uv_hrtime() value, 0: none */
+lua_State *volatile cr_running_thread; /* the Lua thread running now */
+static pthread_t lua_os_thread;        /* the OS thread that runs Lua */
+static int deadline_set;               /* our SIGALRM handler and timer are in place */
 static cr_runtime *sigint_runtime;
 static int sigint_installed; /* our handler is in place (the executable's choice) */
 static struct sigaction sigint_before; /* the disposition the executable's handler replaced */
@@ -36,9 +40,14 @@ static int runtime_gc(lua_State *L) {
   *box = NULL;
   if (sigint_runtime == rt) { /* no signal may reach a loop that is going away */
     if (sigint_installed) signal(SIGINT, SIG_DFL);
-    sigint_installed = 0;
+    if (deadline_set) {
+      setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, NULL);
+      signal(SIGALRM, SIG_DFL);
+    }
+    sigint_installed = deadline_set = 0;
     sigint_runtime = NULL;
   }
+  cr_running_thread = NULL;
   rt->from = L;
   cr_tasks_cancel_all(rt);
   cr_tasks_free_unobserved(rt, 0);
@@ -51,12 +60,18 @@ static int runtime_gc(lua_State *L) {
 }
 
 /* Raises inside running Lua code once a stop was requested, so that a recipe in
- * a pure CPU loop is interrupted too. Only inside tasks. */
+ * a pure CPU loop is interrupted too. Only inside tasks. It is installed only
+ * when a stop is due (by the signal handlers, or on a switch to another
+ * thread), as lua.c's laction does; it replaces a user's hook then, as there.
+ * It raises again every HOOK_EVERY instructions (a pcall may catch it) and
+ * removes itself once no stop is pending. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (deadline_ns && uv_hrtime() >= deadline_ns && !cr_stop_request)
-    cr_stop_request = CR_STOP_DEADLINE;
-  if (!cr_stop_request) return;
+  if (!cr_stop_request) {
+    lua_sethook(L, NULL, 0, 0);
+    return;
+  }
+  lua_sethook(L, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
   lua_getfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
   cr_runtime **box = lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -66,16 +81,27 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, cr_stop_request == CR_STOP_DEADLINE ? "deadline expired" : "interrupted");
 }
 
-void cr_runtime_hook_thread(lua_State *co) {
-  if (!lua_gethook(co)) lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
+void cr_runtime_hook_for_stop(lua_State *co) {
+  lua_sethook(co, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+void cr_runtime_enter_thread(lua_State *co) { cr_enter_thread(co); }
+
+/* From a signal handler: the running thread stops at its next instruction. */
+static void hook_running_thread(void) {
+  lua_State *L = cr_running_thread;
+  if (L) lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT, 1);
+}
+
+/* A signal that reached another OS thread (a libuv worker) goes to the one
+ * running Lua: lua_sethook must be called there. Returns whether it did. */
+static int forwarded(int sig) {
+  if (pthread_equal(pthread_self(), lua_os_thread)) return 0;
+  pthread_kill(lua_os_thread, sig);
+  return 1;
 }
 
 static void on_wakeup(uv_async_t *a) { (void)a; /* the scheduler reads cr_stop_request */ }
-
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  if (!cr_stop_request) cr_stop_request = CR_STOP_DEADLINE;
-}
 
 cr_runtime *cr_runtime_open(lua_State *L) {
   cr_runtime *rt = calloc(1, sizeof *rt);
@@ -87,8 +113,6 @@ cr_runtime *cr_runtime_open(lua_State *L) {
   }
   uv_async_init(&rt->loop, &rt->wakeup, on_wakeup);
   uv_unref((uv_handle_t *)&rt->wakeup);
-  uv_timer_init(&rt->loop, &rt->deadline_timer);
-  uv_unref((uv_handle_t *)&rt->deadline_timer);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -101,8 +125,9 @@ cr_runtime *cr_runtime_open(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, RUNTIME_KEY);
 
-  /* Threads inherit the hook of the thread that creates them. */
-  lua_sethook(rt->L, stop_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  cr_running_thread = rt->L;
+  lua_os_thread = pthread_self();
+  cr_open_coroutines(L); /* async calls inside the recipe's own coroutines */
   /* A child that closes its stdin early must not kill us with SIGPIPE. */
   struct sigaction old;
   if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
@@ -144,8 +169,10 @@ const char *cr_stop_reason_name(cr_stop_reason why) {
 
 static void on_sigint(int sig, siginfo_t *si, void *uc) {
   (void)uc;
-  /* a command on our terminal gets it and decides; we wait for its end */
+  /* a command on our terminal gets it and decides; we wait for its end (first:
+   * passing it to the Lua thread would lose who sent it) */
   if (cr_foreground_forward(sig, si)) return;
+  if (forwarded(sig)) return;
   /* A second Ctrl-C before the first was handled (a recipe, or a REPL line
    * that catches "interrupted" in a loop): the user means it. The REPL takes
    * each Ctrl-C at once, so pressing it at the prompt never gets here. */
@@ -157,6 +184,14 @@ static void on_sigint(int sig, siginfo_t *si, void *uc) {
   sigint_seen = 1;
   cr_stop_request = CR_STOP_INTERRUPT;
   if (sigint_runtime) uv_async_send(&sigint_runtime->wakeup); /* async-signal-safe */
+  hook_running_thread();
+}
+
+static void on_deadline(int sig) {
+  if (forwarded(sig)) return;
+  if (!cr_stop_request) cr_stop_request = CR_STOP_DEADLINE;
+  if (sigint_runtime) uv_async_send(&sigint_runtime->wakeup);
+  hook_running_thread();
 }
 
 int cr_runtime_catch_sigint(cr_runtime *rt) {
@@ -171,9 +206,21 @@ int cr_runtime_catch_sigint(cr_runtime *rt) {
 }
 
 /* What cr_runtime_prepare_exec undid, for cr_runtime_exec_failed to redo. */
-static int exec_undid_sigint, exec_undid_sigpipe;
+static int exec_undid_sigint, exec_undid_sigpipe, exec_undid_deadline;
+static struct itimerval exec_deadline_left;
+static struct sigaction exec_deadline_action;
 
 void cr_runtime_prepare_exec(void) {
+  /* an interval timer survives execve: the program would get our SIGALRM */
+  exec_undid_deadline = deadline_set;
+  if (deadline_set) {
+    setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, &exec_deadline_left);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGALRM, &dfl, &exec_deadline_action);
+    deadline_set = 0;
+  }
   exec_undid_sigint = sigint_installed;
   if (sigint_installed) sigaction(SIGINT, &sigint_before, NULL);
   sigint_installed = 0;
@@ -184,6 +231,13 @@ void cr_runtime_prepare_exec(void) {
 }
 
 void cr_runtime_exec_failed(cr_runtime *rt) {
+  if (exec_undid_deadline) {
+    sigaction(SIGALRM, &exec_deadline_action, NULL);
+    if (exec_deadline_left.it_value.tv_sec == 0 && exec_deadline_left.it_value.tv_usec == 0)
+      exec_deadline_left.it_value.tv_usec = 1; /* it was due: let it fire */
+    setitimer(ITIMER_REAL, &exec_deadline_left, NULL);
+    deadline_set = 1;
+  }
   if (exec_undid_sigint) cr_runtime_catch_sigint(rt);
   if (exec_undid_sigpipe) {
     signal(SIGPIPE, SIG_IGN);
@@ -227,11 +281,22 @@ int cr_runtime_sigint_leave(cr_runtime *rt, cr_sigint_scope *scope) {
   return 1;
 }
 
+/* A timer signal, so that the deadline stops a CPU loop that never returns to
+ * the event loop (no hook runs before it is due). */
 void cr_runtime_set_deadline(cr_runtime *rt, double seconds) {
   if (seconds <= 0) return;
-  deadline_ns = uv_hrtime() + cr_seconds_to_ns(seconds);
-  uv_timer_start(&rt->deadline_timer, on_deadline, cr_seconds_to_ms(seconds), 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_deadline;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
   if (!sigint_runtime) sigint_runtime = rt;
+  if (sigaction(SIGALRM, &sa, NULL) != 0) return;
+  long long us = (long long)(cr_seconds_clamp(seconds) * 1e6 + 0.5); /* no UB for 1e308 */
+  if (us < 1) us = 1;
+  struct itimerval it = {{0, 0}, {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)}};
+  setitimer(ITIMER_REAL, &it, NULL);
+  deadline_set = 1;
 }
 
 void cr_runtime_stop(cr_runtime *rt, cr_stop_reason why) {

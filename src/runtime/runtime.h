@@ -73,6 +73,10 @@ typedef enum {
  * holds one reference for the runtime; the caller takes one more with
  * cr_task_ref() if it keeps the pointer. */
 cr_task *cr_task_spawn(lua_State *L, int nargs);
+/* The same for [then, fn, args...]: the task returns then(fn(args...)), called
+ * in the same task once fn has returned (the recipe runner: the chunk stays
+ * the bottom frame of its traceback, as lua.c's main chunk is). */
+cr_task *cr_task_spawn_then(lua_State *L, int nargs);
 void cr_task_ref(cr_task *t);
 void cr_task_unref(cr_task *t);
 cr_task_state cr_task_get_state(const cr_task *t);
@@ -107,8 +111,10 @@ void cr_watch_remove(cr_watch *w);
 typedef enum { CR_STOP_NONE = 0, CR_STOP_INTERRUPT, CR_STOP_DEADLINE } cr_stop_reason;
 
 /* Creates the runtime for L and anchors it in L's registry; it is freed when
- * the state closes. Installs a count hook so CPU-bound Lua code can be
- * interrupted. */
+ * the state closes. Replaces the coroutine library's functions (but create)
+ * with its own, which relay async calls made inside the recipe's coroutines.
+ * No hook is installed: CPU-bound Lua is interrupted by a hook the signal
+ * handlers set when a stop is due. */
 cr_runtime *cr_runtime_open(lua_State *L);
 cr_runtime *cr_runtime_get(lua_State *L);
 uv_loop_t *cr_runtime_loop(cr_runtime *rt);
@@ -157,8 +163,9 @@ void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope);
  * can run again. */
 int cr_runtime_sigint_leave(cr_runtime *rt, cr_sigint_scope *scope);
 /* Before the process is replaced (execvp): the signal dispositions connrecipe
- * found at its start (SIGINT, SIGPIPE, and those forwarded to children), so
- * that the new program starts as if run directly. */
+ * found at its start (SIGINT, SIGPIPE, SIGALRM, and those forwarded to
+ * children), and no --deadline timer (it would survive the exec), so that the
+ * new program starts as if run directly. */
 void cr_runtime_prepare_exec(void);
 /* The exec failed: the dispositions of the run again. */
 void cr_runtime_exec_failed(cr_runtime *rt);

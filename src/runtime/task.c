@@ -9,8 +9,11 @@
 #include "runtime/internal.h"
 
 /* The value an async call yields with, so that a task (and the coroutine
- * wrappers in connrecipe.coroutines) can tell it from a user's own yield. */
+ * library in coroutines.c) can tell it from a user's own yield. */
 char cr_async_marker;
+char cr_task_waiting_marker;
+char cr_task_done_marker;
+cr_task *cr_running_task;
 
 static void drop_op(cr_task *t);
 
@@ -98,6 +101,7 @@ void cr_task_unref(cr_task *t) {
   lua_State *L = t->rt->L;
   luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, t->err_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->relay_ref);
   free(t->traceback);
   free(t->message);
   free(t);
@@ -159,12 +163,26 @@ void cr_op_complete(cr_op *op) {
   if (op->task && op->task->state == CR_TASK_WAITING) cr_ready_push(op->task);
 }
 
+/* Whether every thread from L up to the task can yield: L, each coroutine
+ * resume under way inside the task, and the task's own thread. */
+static int can_wait(lua_State *L, cr_task *t) {
+  if (!lua_isyieldable(L) || !lua_isyieldable(t->co)) return 0;
+  for (cr_resume_frame *f = cr_resume_chain; f; f = f->prev)
+    if (!lua_isyieldable(f->from)) return 0;
+  return 1;
+}
+
 void cr_check_async(lua_State *L, const char *fname) {
   cr_runtime *rt = cr_runtime_get(L);
+  if (!rt->current && rt->closing)
+    luaL_error(L,
+               "%s: cannot wait here: the task was cancelled and its to-be-closed "
+               "variables are being closed",
+               fname);
   if (!rt->current)
     luaL_error(L, "%s: can only wait inside a task (a recipe, a -e chunk, cr.run or cr.spawn)",
                fname);
-  if (!lua_isyieldable(L) || (L != rt->current->co && !lua_isyieldable(rt->current->co)))
+  if (!can_wait(L, rt->current))
     luaL_error(L,
                "%s: cannot wait here: the call is under a C function that cannot yield "
                "(require at module top level, a table.sort comparator, a string.gsub "
@@ -183,27 +201,104 @@ int cr_op_await(lua_State *L, cr_op *op) {
   return lua_yield(L, 1);
 }
 
+/* ---- the task's body ------------------------------------------------------------ */
+
+static char *error_message(lua_State *from, int idx);
+
+/* Records the traceback where an error leaves the task's function (or one of
+ * its __close handlers), as lua.c's message handler does for its main chunk;
+ * the error value itself goes on unchanged. */
+static int task_msgh(lua_State *L) {
+  cr_task *t = cr_running_task;
+  if (t && t->co == L) {
+    char *msg = error_message(L, 1);
+    luaL_traceback(L, L, msg, 1);
+    free(msg);
+    free(t->traceback);
+    t->traceback = strdup(lua_tostring(L, -1));
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+enum { STAGE_BODY, STAGE_THEN };
+
+static int task_main_k(lua_State *L, int status, lua_KContext stage) {
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L); /* tbc variables are closed */
+  if (stage == STAGE_BODY && lua_isfunction(L, lua_upvalueindex(1))) {
+    int nres = lua_gettop(L) - 1;
+    lua_pushvalue(L, lua_upvalueindex(1)); /* then(results...) */
+    lua_insert(L, 2);
+    return task_main_k(L, lua_pcallk(L, nres, LUA_MULTRET, 1, STAGE_THEN, task_main_k), STAGE_THEN);
+  }
+  return lua_gettop(L) - 1; /* the results, above the message handler */
+}
+
+/* [fn, args...] -> fn's results, or then(fn's results) when the closure has a
+ * `then` upvalue. A protected call with a continuation: the error unwinding
+ * (and its __close handlers) happens inside the task, where they can still
+ * wait. fn is called from C, so a traceback names a loaded chunk "main chunk". */
+int cr_task_main(lua_State *L) {
+  int nargs = lua_gettop(L) - 1;
+  lua_pushcfunction(L, task_msgh);
+  lua_insert(L, 1);
+  return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 1, STAGE_BODY, task_main_k), STAGE_BODY);
+}
+
+void cr_task_note_relay(lua_State *L, lua_State *co) {
+  cr_task *t = cr_running_task;
+  if (!t) return;
+  if (t->relay_ref == LUA_NOREF) {
+    lua_newtable(L);
+    t->relay_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->relay_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
+static void forget_relays(cr_task *t) {
+  luaL_unref(t->rt->L, LUA_REGISTRYINDEX, t->relay_ref);
+  t->relay_ref = LUA_NOREF;
+}
+
 /* ---- creating tasks ------------------------------------------------------------ */
 
-cr_task *cr_task_spawn(lua_State *L, int nargs) {
+/* [body, fn, args...] (nargs arguments) become the new task's coroutine. */
+static cr_task *spawn_body(lua_State *L, int nargs) {
   cr_runtime *rt = cr_runtime_get(L);
   cr_task *t = calloc(1, sizeof *t);
   if (!t) luaL_error(L, "not enough memory");
   t->rt = rt;
   t->err_ref = LUA_NOREF;
+  t->relay_ref = LUA_NOREF;
   t->id = ++rt->next_id;
   t->refs = 1; /* the runtime's, until the task finishes */
   lua_State *co = lua_newthread(L);
-  cr_runtime_hook_thread(co); /* lua.c's Ctrl-C may have removed the one it inherits */
   t->co = co;
   t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_xmove(L, co, nargs + 1); /* the function and its arguments */
-  t->start_nargs = nargs;
+  lua_xmove(L, co, nargs + 2); /* cr_task_main, the function and its arguments */
+  t->start_nargs = nargs + 1;
   t->state = CR_TASK_READY;
   live_add(t);
   if (rt->current) adopt(rt->current, t);
   cr_ready_push(t);
   return t;
+}
+
+cr_task *cr_task_spawn(lua_State *L, int nargs) {
+  lua_pushcfunction(L, cr_task_main);
+  lua_insert(L, -(nargs + 2));
+  return spawn_body(L, nargs);
+}
+
+cr_task *cr_task_spawn_then(lua_State *L, int nargs) {
+  lua_pushvalue(L, -(nargs + 2));
+  lua_pushcclosure(L, cr_task_main, 1);
+  lua_replace(L, -(nargs + 3));
+  return spawn_body(L, nargs);
 }
 
 cr_task_state cr_task_get_state(const cr_task *t) { return t->state; }
@@ -242,13 +337,38 @@ static void unobserved_remove(cr_task *t) {
 
 static void cancel_tree(cr_task *t);
 
-/* Closes the coroutine's pending to-be-closed variables, with no task current
- * so that an async call from a __close handler fails cleanly. */
+/* Closes a thread's pending to-be-closed variables, with no task current so
+ * that an async call from a __close handler fails cleanly. Returns
+ * lua_resetthread's status. */
+static int close_thread(cr_task *t, lua_State *co) {
+  cr_runtime *rt = t->rt;
+  cr_task *saved = rt->current, *saved_closing = rt->closing, *saved_running = cr_running_task;
+  rt->current = NULL;
+  rt->closing = t;
+  cr_running_task = t;
+  cr_runtime_enter_thread(co);
+  int status = lua_resetthread(co);
+  cr_runtime_enter_thread(rt->from);
+  cr_running_task = saved_running;
+  rt->closing = saved_closing;
+  rt->current = saved;
+  return status;
+}
+
+/* A cancelled task: first its own coroutines that waited with it, innermost
+ * first, then its thread. */
 static void close_coroutine(cr_task *t) {
-  cr_task *saved = t->rt->current;
-  t->rt->current = NULL;
-  lua_resetthread(t->co);
-  t->rt->current = saved;
+  if (t->relay_ref != LUA_NOREF) {
+    lua_State *from = t->rt->from;
+    lua_rawgeti(from, LUA_REGISTRYINDEX, t->relay_ref);
+    for (lua_Integer i = 1; lua_rawgeti(from, -1, i) == LUA_TTHREAD; i++) {
+      close_thread(t, lua_tothread(from, -1));
+      lua_pop(from, 1);
+    }
+    lua_pop(from, 2);
+    forget_relays(t);
+  }
+  close_thread(t, t->co);
 }
 
 /* A failed or cancelled task keeps no results in its coroutine: let it be
@@ -264,6 +384,10 @@ static void release_coroutine(cr_task *t) {
 
 static void finish(cr_task *t, cr_task_state state) {
   t->state = state;
+  /* a finished task's coroutine stays main-like: nobody may resume it (a
+   * recipe may still hold it, from coroutine.running(), after it is released) */
+  lua_pushlightuserdata(t->co, &cr_task_done_marker);
+  lua_insert(t->co, 1);
   if (state != CR_TASK_DONE) release_coroutine(t);
   ready_remove(t);
   live_remove(t);
@@ -315,18 +439,36 @@ static void drop_op(cr_task *t) {
   cr_op_unref(op);
 }
 
+/* The task's error is on top of its stack. cr_task_main closed its
+ * to-be-closed variables already and recorded the traceback; an error that
+ * bypassed it (out of memory) gets the traceback of the stack it left. A
+ * __close handler's error replaces the error, as it does in Lua. */
 static void finish_failed(cr_task *t) {
   lua_State *co = t->co, *from = t->rt->from;
   t->finishing = 1;
   drop_op(t);
   lua_pushvalue(co, -1);
   lua_xmove(co, from, 1);
+  if (!t->traceback) {
+    char *msg = error_message(from, -1);
+    luaL_traceback(from, co, msg, 0);
+    free(msg);
+    t->traceback = strdup(lua_tostring(from, -1));
+    lua_pop(from, 1);
+  }
+  if (close_thread(t, co) != LUA_OK) { /* the error, or the one a __close raised instead */
+    lua_xmove(co, from, 1);
+    if (lua_rawequal(from, -1, -2)) {
+      lua_pop(from, 1);
+    } else {
+      lua_remove(from, -2);
+      free(t->traceback); /* that of the error replaced */
+      t->traceback = NULL;
+    }
+  }
   t->message = error_message(from, -1);
+  if (!t->traceback) t->traceback = strdup(t->message);
   t->err_ref = luaL_ref(from, LUA_REGISTRYINDEX);
-  luaL_traceback(from, co, t->message, 0);
-  t->traceback = strdup(lua_tostring(from, -1));
-  lua_pop(from, 1);
-  close_coroutine(t);
   t->nresults = 0;
   finish(t, CR_TASK_FAILED);
 }
@@ -360,13 +502,23 @@ void cr_task_resume(cr_task *t, lua_State *from) {
   int nargs = t->op ? push_op_results(t) : t->start_nargs;
   t->start_nargs = 0;
   t->state = CR_TASK_RUNNING;
+  forget_relays(t); /* they go on now, each resumed by its relay */
   rt->current = t;
+  cr_task *saved_running = cr_running_task;
+  cr_resume_frame *saved_chain = cr_resume_chain;
+  cr_running_task = t;
+  cr_resume_chain = NULL;
+  cr_runtime_enter_thread(t->co);
   int nres = 0;
   int status = lua_resume(t->co, from, nargs, &nres);
+  cr_runtime_enter_thread(from);
+  cr_resume_chain = saved_chain;
+  cr_running_task = saved_running;
   rt->current = NULL;
   if (status == LUA_YIELD) {
     int async = t->op && nres == 1 && lua_touserdata(t->co, -1) == &cr_async_marker;
     lua_pop(t->co, nres);
+    if (async) lua_pushlightuserdata(t->co, &cr_task_waiting_marker); /* see coroutines.c */
     if (!async) {
       fail_with(t, "attempt to yield from outside a coroutine (coroutine.yield at the top level "
                    "of a task)");

@@ -243,7 +243,7 @@ describe("a recipe another user controls is not run", function()
     sh_ok("chmod 666 " .. q(recipe(dir, "x\27]0;pwned\7\27[2J")))
     local r = testenv.run({ "--list" }, { env = "CONNRECIPE_PATH=" .. dir })
     assert.equal(0, r.code)
-    assert.matches("skipping recipe " .. escaped(dir) .. "/x\\x1b%]0;pwned\\x07\\x1b%[2J%.lua", r.stderr)
+    assert.matches("skipping recipe " .. escaped(dir) .. "/x\\x1b%]0;pwned\\a\\x1b%[2J%.lua", r.stderr)
     assert.is_nil(r.stderr:find("[%z\1-\9\11-\31\127]"))
   end)
 

@@ -166,6 +166,14 @@ describe("wait-for-it mode", function()
     assert.equal("wait-for-it: prints wait-for-it's messages, not --format=json\n", r.stderr)
   end)
 
+  it("--deadline bounds the wait, not the command that replaces connrecipe", function()
+    listen(7311)
+    local r = run([[127.0.0.1:7311 -q -- sh -c 'sleep 1.5; echo survived']],
+      q(testenv.bin) .. " --deadline 0.5 wait-for-it")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("survived\n", r.stdout)
+  end)
+
   it("through a link named wait-for-it or wait-for-it.sh: the same, under the link's name", function()
     listen(7309)
     local dir = testenv.tmpdir()
