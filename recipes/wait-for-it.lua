@@ -37,9 +37,10 @@ with COMMAND, the command's own. connrecipe's wait-for-it mode: connrecipe(1).
 ]]):format(name, name)
 end
 
+-- A message on stderr; what the user typed (a host) is escaped, as in every line connrecipe prints.
 local function say(opts, fmt, ...)
   if not opts.quiet then
-    io.stderr:write(name, ": ", fmt:format(...), "\n")
+    io.stderr:write(cr.text.escape(name), ": ", cr.text.escape(fmt:format(...)), "\n")
   end
 end
 
@@ -116,7 +117,7 @@ end
 -- Runs the command in place of this process; returns only if it cannot.
 local function replace_with(command)
   local _, err, code = cr.exec_replace(command)
-  io.stderr:write(name, ": ", err, "\n")
+  io.stderr:write(cr.text.escape(name), ": ", cr.text.escape(err), "\n")
   return code == "ENOENT" and 127 or 126 -- as a shell says it
 end
 

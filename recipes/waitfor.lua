@@ -15,7 +15,7 @@ local function still_waiting(states)
   local parts = {}
   for _, s in ipairs(states) do
     if not s.done then
-      parts[#parts + 1] = ("%s: %s"):format(s.display, wait.why(s.last_status, s.detail))
+      parts[#parts + 1] = ("%s: %s"):format(s.display, wait.why(s.last_status, s.detail)) -- ctx:progress escapes
     end
   end
   return table.concat(parts, ", ")
@@ -27,6 +27,7 @@ end
 
 -- One line per target: whether it came up (went down) and after how long.
 local function target_line(t, data, timeout)
+  t = setmetatable({ target = cr.text.escape(t.target) }, { __index = t }) -- a name from the user's input
   if data.invert then
     if t.reached then
       return ("%s is down after %.2f s (%s, last: %s)"):format(t.target, t.elapsed, plural(t.attempts, "attempt"),

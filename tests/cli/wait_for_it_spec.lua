@@ -150,6 +150,13 @@ describe("wait-for-it mode", function()
     end
   end)
 
+  it("control characters in a host are shown escaped, never sent to the terminal", function()
+    local r = run(q("bad\27[31mhost:80") .. " -t 0.2")
+    assert.equal(124, r.code)
+    assert.matches("waiting 0%.2 seconds for bad\\x1b%[31mhost:80\n", r.stderr)
+    assert.is_nil(r.stderr:find("\27", 1, true))
+  end)
+
   it("a command that is not there: one line, exit 127", function()
     listen(7308)
     local r = run("127.0.0.1:7308 -q -- no-such-command-crtest")

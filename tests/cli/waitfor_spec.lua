@@ -95,6 +95,12 @@ describe("waitfor.lua", function()
     assert.is_true(os.time() - t0 < 4, "it waited for the target")
   end)
 
+  it("shows control characters in a target's name escaped", function()
+    local r = testenv.run_in_netns(netns(), { "waitfor", "bad\27[31mhost:80", "--timeout", "0.2" })
+    assert.equal(1, r.code)
+    assert.matches("^bad\\x1b%[31mhost:80 did not accept a connection", r.stdout)
+  end)
+
   it("rejects a bad target with exit 2", function()
     local r = testenv.run_in_netns(netns(), { "waitfor", "localhost:99999" })
     assert.equal(2, r.code)
