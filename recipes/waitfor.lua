@@ -41,15 +41,33 @@ local function target_line(t, data, timeout)
     plural(t.attempts, "attempt"), t.last_status)
 end
 
--- The text: a line per target. With a command to run, stdout belongs to
--- the command: the lines go to stderr.
+-- With several targets, the first line says how many came up (went down):
+-- it is the headline of --format nagios and the other formats.
+local function summary_line(data, timeout)
+  local n, missing = #data.targets, 0
+  for _, t in ipairs(data.targets) do
+    missing = missing + (t.reached and 0 or 1)
+  end
+  if missing == 0 then
+    return ("all %d targets are %s after %.2f s"):format(n, data.invert and "down" or "up", data.elapsed)
+  elseif data.invert then
+    return ("%d of %d targets still accept connections after %g s"):format(missing, n, timeout)
+  end
+  return ("%d of %d targets did not accept a connection within %g s"):format(missing, n, timeout)
+end
+
+-- The text: a line per target, after a summary when there are several. With
+-- a command to run, stdout belongs to the command: the lines go to stderr.
 local function text(data, ctx)
   if ctx.quiet then
     return nil
   end
   local lines = {}
-  for i, t in ipairs(data.targets) do
-    lines[i] = target_line(t, data, ctx.args.timeout) .. "\n"
+  if #data.targets > 1 then
+    lines[1] = summary_line(data, ctx.args.timeout) .. "\n"
+  end
+  for _, t in ipairs(data.targets) do
+    lines[#lines + 1] = target_line(t, data, ctx.args.timeout) .. "\n"
   end
   if ctx.args.command then
     return nil, table.concat(lines)
