@@ -101,4 +101,15 @@ return cr.recipe {
   end,
   text = text,
   json = document,
+  -- --format nagios, junit, tap, prometheus: one line and the counts, not the table
+  summary = function(data)
+    return ("%d listening socket%s, %d with no visible owner"):format(#data.sockets,
+      #data.sockets == 1 and "" or "s", data.owners_unknown or 0)
+  end,
+  metrics = function(data)
+    return {
+      { name = "sockets", value = #data.sockets, help = "Listening sockets (TCP LISTEN, unconnected UDP, Unix)" },
+      { name = "owners_unknown", value = data.owners_unknown or 0, help = "Listening sockets with no visible owner" },
+    }
+  end,
 }

@@ -115,8 +115,19 @@ local function check(opts)
 end
 
 -- Runs the command in place of this process; returns only if it cannot.
+-- Called as a function (from the REPL, -e or another recipe), connrecipe
+-- goes on: the command runs as a child, and its status is returned.
 local function replace_with(command)
-  local _, err, code = cr.exec_replace(command)
+  local err, code
+  if cr.cli.recipe == "wait-for-it.lua" then
+    err, code = select(2, cr.exec_replace(command))
+  else
+    local r
+    r, err, code = cr.exec { inherit = true, table.unpack(command) }
+    if r then
+      return r.status
+    end
+  end
   io.stderr:write(cr.text.escape(name), ": ", cr.text.escape(err), "\n")
   return code == "ENOENT" and 127 or 126 -- as a shell says it
 end

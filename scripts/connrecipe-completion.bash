@@ -4,9 +4,10 @@
 # a recipe's options from the usage line of `connrecipe RECIPE --help`, asked
 # only of recipes built on the framework (a plain script is never run).
 
-_connrecipe_program_options='--json --color= -v --verbose -q --quiet --deadline -e -l --list
+_connrecipe_program_options='--format= --json --color= -v --verbose -q --quiet --deadline -e -l --list
 -i --interactive --version --help'
-_connrecipe_shared_options='--json --color= -v --verbose -q --quiet --deadline --help'
+_connrecipe_shared_options='--format= --json --color= -v --verbose -q --quiet --deadline --help'
+_connrecipe_formats='text json nagios junit tap prometheus'
 # The wait-for-it mode takes wait-for-it's command line, not connrecipe's options.
 _connrecipe_wait_for_it_options='-h --host= -p --port= -t --timeout= -s --strict -q --quiet --help'
 
@@ -53,7 +54,7 @@ _connrecipe() {
       continue
     fi
     case $w in
-    -e | --deadline | --color) [[ ${COMP_WORDS[i + 1]} == = ]] || ((i++)) ;;
+    -e | --deadline | --color | --format) [[ ${COMP_WORDS[i + 1]} == = ]] || ((i++)) ;;
     =) ((i++)) ;;
     --) ((i + 1 < COMP_CWORD)) && recipe=${COMP_WORDS[++i]} ;;
     -*) ;;
@@ -65,6 +66,11 @@ _connrecipe() {
   if [[ $prev == --color || ($prev == = && ${COMP_WORDS[COMP_CWORD - 2]} == --color) ]]; then
     [[ $cur == = ]] && cur=""
     mapfile -t COMPREPLY < <(compgen -W 'auto always never' -- "$cur")
+    return
+  fi
+  if [[ $prev == --format || ($prev == = && ${COMP_WORDS[COMP_CWORD - 2]} == --format) ]]; then
+    [[ $cur == = ]] && cur=""
+    mapfile -t COMPREPLY < <(compgen -W "$_connrecipe_formats" -- "$cur")
     return
   fi
   case $prev in

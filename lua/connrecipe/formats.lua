@@ -21,12 +21,13 @@ function formats.is_machine()
   return machine[formats.current()] == true
 end
 
---- formats.one_line(s) -> s as one line of plain text: no terminal escapes,
---- control characters as spaces, invalid UTF-8 replaced (a headline comes
---- from a recipe's text, a summary from what a server or a process said).
+--- formats.one_line(s) -> s as one line of plain text: colours dropped,
+--- line breaks as spaces, every other control byte and invalid UTF-8 shown
+--- by cr.text.escape (a headline comes from a recipe's text, a summary from
+--- what a server or a process said).
 function formats.one_line(s)
-  s = tostring(s):gsub("\27%[[%d;?]*[A-Za-z]", ""):gsub("%c", " ")
-  return (require("connrecipe.json").utf8(s))
+  s = tostring(s):gsub("\27%[[%d;]*m", ""):gsub("\r?\n", " ")
+  return cr.text.escape(s)
 end
 
 -- The numbers of a recipe's data, when it declares no `metrics`: every

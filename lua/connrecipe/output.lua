@@ -156,8 +156,12 @@ function output.data(r, ctx, data)
   end
 end
 
--- The first line of the data's text: the headline of a run without findings.
+-- The headline of a run without findings: what the declaration's summary
+-- says of its data, else the first line of its text.
 local function data_headline(r, ctx, data)
+  if r.summary then
+    return checked_text(r, "summary", r.summary(data, ctx)) or r.name
+  end
   local out, err
   if r.text then
     out, err = r.text(data, ctx)
@@ -240,9 +244,14 @@ function output.help(text)
   return 0
 end
 
+--- output.usage_message(name, message) -> "message (see 'connrecipe NAME --help')"
+function output.usage_message(name, message)
+  return ("%s (see 'connrecipe %s --help')"):format(message, name)
+end
+
 --- output.usage_error(name, message) -> 2
 function output.usage_error(name, message)
-  return output.failure(name, ("%s (see 'connrecipe %s --help')"):format(message, name), 2)
+  return output.failure(name, output.usage_message(name, message), 2)
 end
 
 local function stop_message(reason)

@@ -15,7 +15,7 @@ return function()
   Context.__index = Context
 
   --- cr.recipe{name, description, params = {...}, run = function(ctx, args), text = function(data, ctx)
-  ---            [, json = function(data, ctx), metrics = function(data, ctx)]}
+  ---            [, json = ..., metrics = ..., summary = function(data, ctx)]}
   function recipe.declare(decl)
     if type(decl) ~= "table" then
       error("cr.recipe: expected a table {name, description, params, run}", 2)
@@ -28,10 +28,11 @@ return function()
     r.description = decl.description or ""
     r.params, r.by_name = params.normalize(decl.params)
     r.run = decl.run
-    for _, renderer in ipairs { "text", "json", "metrics" } do -- how its data reads (see connrecipe.output)
+    for _, renderer in ipairs { "text", "json", "metrics", "summary" } do -- how its data reads (see connrecipe.output)
       if decl[renderer] ~= nil and type(decl[renderer]) ~= "function" then
         error(("cr.recipe: '%s' must be a function(data, ctx) returning %s"):format(renderer,
-          renderer == "metrics" and "a list of {name, value}" or "text"), 2)
+          renderer == "metrics" and "a list of {name, value}" or renderer == "summary" and "one line" or "text"),
+          2)
       end
       r[renderer] = decl[renderer]
     end
@@ -149,6 +150,10 @@ return function()
       error("ctx:output: the run's data was already shown (once per run)", 2)
     end
     self.shown = { findings = #self.findings }
+    if self.calling then -- a recipe called as a function: the data is the caller's
+      self.data = data
+      return
+    end
     self:progress()
     output.data(self._recipe, self, data)
   end
@@ -283,6 +288,36 @@ return function()
     return returned_false and 1 or 0
   end
 
+  -- The context of one run of r with the parsed args; `mode` has its
+  -- json, verbose, quiet, interactive and calling fields.
+  local function new_context(r, args, mode)
+    local ctx = setmetatable({
+      recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(), _recipe = r,
+    }, Context)
+    for k, v in pairs(mode) do
+      ctx[k] = v
+    end
+    for _, p in ipairs(r.params) do
+      local v = args[p.key]
+      if p.type == "target" and type(v) == "table" then
+        -- several targets (a `many` parameter) have no one target to name
+        ctx.target = ctx.target or (not p.many and v) or (#v == 1 and v[1]) or nil
+      end
+    end
+    return ctx
+  end
+
+  --- recipe.call(r, args) -> ctx, outcome: runs a declared recipe with parsed
+  --- args as a function call (connrecipe.recipecall) in the current task:
+  --- nothing is written, data given to ctx:output is kept as ctx.data, a
+  --- usage error raises, and the run in progress (for a stop) stays the
+  --- caller's.
+  function recipe.call(r, args)
+    local ctx = new_context(r, args, { json = false, format = "text", verbose = false, quiet = false,
+      interactive = false, calling = true })
+    return ctx, output.outcome(table.pack(r.run(ctx, args)))
+  end
+
   --- Runs a declared recipe with its command-line arguments; returns the exit status.
   function recipe.execute(r, file_name, argv)
     r.name = r.name or file_name:gsub("%.lua$", "")
@@ -292,18 +327,10 @@ return function()
     elseif not args then
       return output.usage_error(r.name, err)
     end
-    local ctx = setmetatable({
-      recipe = r.name, args = args, findings = {}, checks = {}, running = {}, started = cr.now(),
+    local ctx = new_context(r, args, {
       json = cr.cli.json, format = formats.current(), verbose = cr.cli.verbose, quiet = cr.cli.quiet,
-      interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty, _recipe = r,
-    }, Context)
-    for _, p in ipairs(r.params) do
-      local v = args[p.key]
-      if p.type == "target" and type(v) == "table" then
-        -- several targets (a `many` parameter) have no one target to name
-        ctx.target = ctx.target or (not p.many and v) or (#v == 1 and v[1]) or nil
-      end
-    end
+      interactive = formats.current() == "text" and not cr.cli.quiet and cr.cli.stderr_tty,
+    })
     if active then
       active.name, active.ctx = r.name, ctx
     end

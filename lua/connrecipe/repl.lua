@@ -1,8 +1,10 @@
--- REPL support written in Lua: tab completion of globals and table fields,
--- and help() built from the API reference in docs/ (compiled into the binary),
--- so the REPL and the docs say the same thing.
+-- REPL support written in Lua: tab completion of globals and table fields
+-- (and of cr.recipes), the recipes as global functions, how a line's results
+-- are shown, and help() (connrecipe.help).
 local cr = require "connrecipe"
-local docs = cr._docs()
+local help = require "connrecipe.help"
+local pretty = require "connrecipe.pretty"
+local recipecall = require "connrecipe.recipecall"
 
 local repl = {}
 
@@ -22,6 +24,12 @@ local function fields_of(v)
     end
   end
   add(v)
+  if v == cr.recipes then -- its names are the recipes on the path, found when indexed
+    local ok, list = pcall(recipecall.list)
+    for _, r in ipairs(ok and list or {}) do
+      add { [r.name] = true }
+    end
+  end
   local mt = getmetatable(v)
   if type(mt) == "table" then
     add(rawget(mt, "__index"))
@@ -65,115 +73,55 @@ function repl.complete(word)
   return out
 end
 
--- ---- help ------------------------------------------------------------------------
+-- ---- recipes as globals ------------------------------------------------------------
 
--- "## cr.probe.tcp(host, port [, opts]) -> result" headings (## or ###) with a paragraph below
-local function parse_docs()
-  local entries, order = {}, {}
-  for _, text in pairs(docs) do
-    local current, para, done
-    for line in (text .. "\n"):gmatch("(.-)\n") do
-      local heading = line:match("^##+%s+(.+)$")
-      if heading then
-        heading = heading:gsub("`", "")
-        current = nil
-        -- "cr.sys.hosts([path]) / cr.sys.parse_hosts(text)": each name gets the entry
-        for name in heading:gmatch("([%a_][%w_]*[.:][%w_.:]*[%w_])%s*[%({]") do
-          if not current then
-            current, para, done = { signature = heading, text = "" }, {}, false
-          end
-          if not entries[name] then
-            order[#order + 1] = name
-          end
-          entries[name] = current
-        end
-      elseif line:match("^#") then
-        current = nil
-      elseif current and not done then
-        if line:match("^%s*$") then
-          done = #para > 0
-        elseif not line:match("^```") then
-          para[#para + 1] = line
-          current.text = table.concat(para, " ")
-        else
-          done = #para > 0
-        end
-      end
+-- Binds each recipe on the path whose name is a free identifier as a global
+-- function (diagnose, whoowns, a site recipe): a name already in use (print,
+-- cr) keeps its value; cr.recipes.NAME reaches every recipe.
+local function bind_recipes()
+  local ok, list = pcall(recipecall.list)
+  for _, r in ipairs(ok and list or {}) do
+    if r.name:match("^[%a_][%w_]*$") and (rawget(_G, r.name) == nil
+        or recipecall.name_of(rawget(_G, r.name)) == r.name) then
+      rawset(_G, r.name, recipecall.function_of(r.name))
     end
   end
-  table.sort(order)
-  return entries, order
+  return ok and list or {}
 end
 
-local entries, order
-
-local function names_by_function()
-  local names = {}
-  local function walk(t, path, depth)
-    for k, v in pairs(t) do
-      if type(k) == "string" and k:sub(1, 1) ~= "_" then
-        local name = path .. "." .. k
-        if type(v) == "function" then
-          names[v] = names[v] or name
-        elseif type(v) == "table" and depth < 3 then
-          walk(v, name, depth + 1)
-        end
-      end
-    end
-  end
-  walk(cr, "cr", 1)
-  for k, v in pairs(cr._task_methods or {}) do
-    if type(v) == "function" and k:sub(1, 1) ~= "_" then
-      names[v] = "task:" .. k
-    end
-  end
-  return names
+--- recipes(): in the REPL, the recipes on the path as --list shows them
+--- (and any new one bound as a global)
+local function recipes()
+  io.stdout:write(recipecall.list_text(bind_recipes()))
+  io.stdout:flush()
 end
 
-local function first_sentence(text)
-  return text:match("^(.-%.)%s") or text
+--- repl.setup(): the REPL's globals: help, recipes and the recipes themselves.
+function repl.setup()
+  rawset(_G, "help", help.show)
+  rawset(_G, "recipes", recipes)
+  bind_recipes()
 end
 
---- help([fn or "name"]): the signature and description of a public function
-local function load_docs()
-  if not entries then
-    entries, order = parse_docs()
-  end
-end
+-- ---- showing results -----------------------------------------------------------------
 
-function repl.help(what)
-  load_docs()
-  if what == nil then
-    print("connrecipe REPL: each line runs as a task, so async calls work inline;")
-    print("=expr prints a value; locals do not survive between lines (use globals);")
-    print("Tab completes names; Ctrl-C cancels the running line; Ctrl-D exits.")
-    print("help(cr.probe.tcp) or help('cr.sleep') for one function. Functions:")
-    for _, name in ipairs(order) do
-      print(("  %-40s %s"):format(entries[name].signature:sub(1, 40), first_sentence(entries[name].text)))
-    end
-    return
-  end
-  local name = what
-  if type(what) == "function" then
-    name = names_by_function()[what]
-    if not name then
-      print("no help: not a connrecipe function")
-      return
+--- repl.show(...): prints a line's results: a recipe's report as the text the
+--- command line prints (colour on a terminal), anything else pretty-printed.
+function repl.show(...)
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    if recipecall.is_report(v) then
+      io.stdout:write(v:text(cr.cli.color))
+    else
+      io.stdout:write(pretty.format(v), "\n")
     end
   end
-  local e = entries[name]
-  if not e then
-    print(("no help for %s"):format(tostring(name)))
-    return
-  end
-  print(e.signature)
-  print("  " .. e.text)
+  io.stdout:flush()
 end
 
 --- The documented names, for the test that keeps the docs complete.
 function repl.documented()
-  load_docs()
-  return entries
+  return help.documented()
 end
 
 return repl

@@ -12,7 +12,7 @@
 #include "cli/counted_stdout.h"
 #include "cli/exec_path.h"
 #include "cli/options.h"
-#include "cli/recipe_path.h"
+#include "lua/recipe_path.h"
 #include "cli/repl.h"
 #include "cli/std_streams.h"
 #include "cli/thread_pool.h"
@@ -113,9 +113,11 @@ static int outcome_status(lua_State *L, cli_state *cs, cr_task *t) {
     break;
   }
   switch (cr_task_get_state(t)) {
-  case CR_TASK_FAILED:
-    error_with_traceback(cr_task_message(t), cs->opts.verbose ? cr_task_traceback(t) : NULL);
+  case CR_TASK_FAILED: {
+    const char *msg = cr_task_message(t); /* NULL: it could not even be copied */
+    error_with_traceback(msg ? msg : "not enough memory", cs->opts.verbose ? cr_task_traceback(t) : NULL);
     return failure_status(EXIT_INTERNAL);
+  }
   case CR_TASK_CANCELLED:
     error_line("the recipe's task was cancelled");
     return failure_status(EXIT_INTERNAL);
@@ -180,47 +182,6 @@ static void set_arg_table(lua_State *L, cli_state *cs, const char *script) {
   lua_setglobal(L, "arg");
 }
 
-/* Loads the recipe file on descriptor FD (closed here) as luaL_loadfile
- * would load its path: a "#" first line skipped, "@PATH" as the chunk name.
- * The descriptor is the file the trust walk checked; the path may since
- * name another. */
-static int load_checked_file(lua_State *L, int fd, const char *path) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) luaL_addlstring(&b, buf, (size_t)n);
-  int err = n < 0 ? errno : 0;
-  close(fd);
-  luaL_pushresult(&b);
-  if (err) {
-    lua_pop(L, 1);
-    lua_pushfstring(L, "cannot read %s: %s", path, strerror(err));
-    return LUA_ERRFILE;
-  }
-  size_t len;
-  const char *text = lua_tolstring(L, -1, &len);
-  if (len > 0 && text[0] == '#') { /* a shebang: skip it, keep its newline for line numbers */
-    const char *nl = memchr(text, '\n', len);
-    len = nl ? len - (size_t)(nl - text) : 0;
-    text = nl ? nl : text + len;
-  }
-  lua_pushfstring(L, "@%s", path);
-  int status = luaL_loadbufferx(L, text, len, lua_tostring(L, -1), NULL);
-  lua_remove(L, -2); /* the chunk name */
-  lua_remove(L, -2); /* the text */
-  return status;
-}
-
-static int load_recipe(lua_State *L, const recipe_location *loc) {
-  if (loc->fd >= 0) return load_checked_file(L, loc->fd, loc->path);
-  if (!loc->builtin) return luaL_loadfile(L, loc->path);
-  lua_pushfstring(L, "=builtin:%s", loc->name);
-  int status = cr_embedded_load(L, loc->builtin, lua_tostring(L, -1));
-  lua_remove(L, -2);
-  return status;
-}
-
 static int run_recipe(lua_State *L, cli_state *cs) {
   recipe_location loc;
   char why[2048];
@@ -247,7 +208,7 @@ static int run_recipe(lua_State *L, cli_state *cs) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_call(L, 2, 1);
-  if (load_recipe(L, &loc) != LUA_OK) return load_failed(L);
+  if (cr_recipe_load(L, &loc, NULL) != LUA_OK) return load_failed(L);
   luaL_checkstack(L, cs->opts.recipe_argc, "too many arguments");
   for (int i = 0; i < cs->opts.recipe_argc; i++) lua_pushstring(L, cs->opts.recipe_argv[i]);
   return run_task(L, cs, cs->opts.recipe_argc, 1);
@@ -255,74 +216,15 @@ static int run_recipe(lua_State *L, cli_state *cs) {
 
 /* ---- --list ------------------------------------------------------------------------------- */
 
-typedef struct {
-  lua_State *L;
-  int count;
-} list_state;
-
-/* Adds {name, description, path, origin} to the table on top of the stack. */
-static void collect_recipe(const recipe_location *loc, void *data) {
-  list_state *ls = data;
-  lua_State *L = ls->L;
-  char desc[256];
-  recipe_description(loc, desc, sizeof desc);
-  lua_createtable(L, 0, 4);
-  lua_pushlstring(L, loc->name, strlen(loc->name) - 4); /* without .lua */
-  lua_setfield(L, -2, "name");
-  lua_pushstring(L, desc);
-  lua_setfield(L, -2, "description");
-  lua_pushstring(L, loc->builtin ? "built-in" : loc->path);
-  lua_setfield(L, -2, "path");
-  lua_pushstring(L, loc->origin);
-  lua_setfield(L, -2, "origin");
-  lua_rawseti(L, -2, ++ls->count);
-}
-
-static const char *field_of(lua_State *L, int i, const char *k) {
-  lua_rawgeti(L, -1, i);
-  lua_getfield(L, -1, k);
-  const char *v = lua_tostring(L, -1); /* anchored by the list */
-  lua_pop(L, 2);
-  return v;
-}
-
-/* NAME  DESCRIPTION  FROM, columns as wide as their longest entry. */
-static void print_recipes(lua_State *L, int n) {
-  int wname = 6, wdesc = 11;
-  for (int i = 1; i <= n; i++) {
-    int a = (int)strlen(field_of(L, i, "name")), b = (int)strlen(field_of(L, i, "description"));
-    if (a > wname) wname = a;
-    if (b > wdesc) wdesc = b;
-  }
-  printf("%-*s  %-*s  %s\n", wname, "RECIPE", wdesc, "DESCRIPTION", "FROM");
-  for (int i = 1; i <= n; i++) {
-    const char *desc = field_of(L, i, "description");
-    printf("%-*s  %-*s  %s\n", wname, field_of(L, i, "name"), wdesc, desc[0] ? desc : "-",
-           field_of(L, i, "origin"));
-  }
-}
-
+/* The recipes on the path, as connrecipe.recipecall lists them for recipes()
+ * in the REPL: NAME  DESCRIPTION  FROM; --json: {"recipes": [{name,
+ * description, path}]}. */
 static int list_recipes(lua_State *L, cli_state *cs) {
-  list_state ls = {L, 0};
-  lua_newtable(L);
-  recipe_list(&cs->path, collect_recipe, &ls);
-  if (!cs->opts.json) {
-    print_recipes(L, ls.count);
-    return EXIT_OK;
-  }
-  for (int i = 1; i <= ls.count; i++) { /* the JSON keeps name, description, path */
-    lua_rawgeti(L, -1, i);
-    lua_pushnil(L);
-    lua_setfield(L, -2, "origin");
-    lua_pop(L, 1);
-  }
-  cr_require_embedded(L, "connrecipe.json");
-  lua_getfield(L, -1, "encode");
-  lua_createtable(L, 0, 1);
-  lua_pushvalue(L, -4);
-  lua_setfield(L, -2, "recipes");
+  cr_require_embedded(L, "connrecipe.recipecall");
+  lua_getfield(L, -1, cs->opts.json ? "list_json" : "list_text");
+  cr_push_recipe_list(L);
   lua_call(L, 1, 1);
-  puts(lua_tostring(L, -1));
+  fputs(lua_tostring(L, -1), stdout);
   return EXIT_OK;
 }
 

@@ -58,7 +58,8 @@ static int parse_format(const char *v, cli_options *o) {
     o->json = !strcmp(f, "json");
     return 0;
   }
-  return usage_error("--format takes text, json, nagios, junit, tap or prometheus, got '%s'", v ? v : "");
+  if (!v) return usage_error("%s", "--format needs one of text, json, nagios, junit, tap, prometheus");
+  return usage_error("--format takes text, json, nagios, junit, tap or prometheus, got '%s'", v);
 }
 
 static int parse_color(const char *v, cli_options *o) {

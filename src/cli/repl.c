@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -294,12 +295,8 @@ static void finish_line(repl_state *r) {
   int base = lua_gettop(L);
   int n = cr_task_push_outcome(r->line, L);
   if (lua_toboolean(L, base + 1)) {
-    if (n > 1) {
-      lua_getglobal(L, "require");
-      lua_pushliteral(L, "connrecipe.pretty");
-      lua_call(L, 1, 1);
-      lua_getfield(L, -1, "print");
-      lua_remove(L, -2);
+    if (n > 1) { /* connrecipe.repl's show: a recipe's report as text, the rest pretty-printed */
+      call_support(L, r, "show");
       lua_rotate(L, base + 2, 1);
       if (lua_pcall(L, n - 1, 0, 0) != LUA_OK) print_error(L);
     }
@@ -448,10 +445,24 @@ static void prompt_keys(void) {
   }
 }
 
+/* The terminal's width in columns, for help() to fit it; nil when unknown. */
+static int terminal_columns(lua_State *L) {
+  struct winsize ws;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) return 0;
+  lua_pushinteger(L, ws.ws_col);
+  return 1;
+}
+
+/* connrecipe.repl, kept in the registry; its setup() makes the REPL's globals
+ * (help, recipes, the recipes as functions). */
 static void load_support(lua_State *L, repl_state *r) {
+  cr_require_embedded(L, "connrecipe.help");
+  lua_pushcfunction(L, terminal_columns);
+  lua_setfield(L, -2, "terminal_columns");
+  lua_pop(L, 1);
   cr_require_embedded(L, "connrecipe.repl");
-  lua_getfield(L, -1, "help");
-  lua_setglobal(L, "help");
+  lua_getfield(L, -1, "setup");
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) print_error(L);
   r->support_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -459,7 +470,7 @@ static void banner(void) {
   lua_State *L = R->L;
   lua_getglobal(L, "cr");
   lua_getfield(L, -1, "version");
-  printf("connrecipe %s REPL: async calls work inline; help() lists functions; Ctrl-D exits\n",
+  printf("connrecipe %s REPL: help() lists functions and recipes; Ctrl-D exits\n",
          lua_tostring(L, -1));
   lua_pop(L, 2);
 }

@@ -15,7 +15,7 @@
 static void (*const c_parts[])(lua_State *L) = {
     cr_open_tasks,   cr_open_exec,    cr_open_resolve, cr_open_probe,  cr_open_sys, cr_open_sockets,
     cr_open_process, cr_open_sockfmt, cr_open_docs,    cr_open_errors, cr_open_file,
-    cr_open_text,    NULL,
+    cr_open_text,    cr_open_recipes, NULL,
 };
 
 /* Each is an embedded module returning a function that, called once with no
@@ -25,6 +25,7 @@ static const char *const lua_parts[] = {
     "connrecipe.tasks",      /* task:join, cr.all, cr.timeout over cr._wait */
     "connrecipe.probe",      /* cr.probe.tcp, udp, scan over the C halves */
     "connrecipe.recipe",     /* cr.recipe{...}: the recipe framework */
+    "connrecipe.recipes",    /* cr.recipes.NAME(...): recipes as functions */
     "connrecipe.facts",      /* cr.sys, cr.firewall, cr.service: system facts */
     NULL,
 };

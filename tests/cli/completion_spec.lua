@@ -70,9 +70,18 @@ describe("bash completion", function()
     assert.same({ "always", "auto", "never" }, complete { "connrecipe", "scan.lua", "--color", "" })
   end)
 
+  it("completes --format values, after the recipe too, and skips one to find the recipe", function()
+    local formats = { "json", "junit", "nagios", "prometheus", "tap", "text" }
+    assert.same(formats, complete { "connrecipe", "--format", "=" })
+    assert.same({ "junit" }, complete { "connrecipe", "--format", "=", "ju" })
+    assert.same(formats, complete { "connrecipe", "diagnose.lua", "--format", "" })
+    assert.same({ "scan.lua" }, complete { "connrecipe", "--format", "tap", "sc" })
+    assert.same({ "--format=" }, complete { "connrecipe", "--fo" })
+  end)
+
   it("completes a recipe's declared options and the shared ones", function()
     local got = complete { "connrecipe", "scan.lua", "127.0.0.1", "--" }
-    for _, o in ipairs { "--ports", "--timeout", "--concurrency", "--json", "--deadline", "--help" } do
+    for _, o in ipairs { "--ports", "--timeout", "--concurrency", "--json", "--format=", "--deadline", "--help" } do
       assert.is_true(contains(got, o), o)
     end
     assert.is_false(contains(got, "--list"))

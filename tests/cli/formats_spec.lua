@@ -18,6 +18,29 @@ local function saved(text)
   return path
 end
 
+describe("--format", function()
+  it("takes one of the six formats; anything else is one line and exit 2", function()
+    local r = testenv.run { "--format=xml", "scan", "127.0.0.1" }
+    assert.equal(2, r.code)
+    assert.equal("", r.stdout)
+    assert.equal("connrecipe: --format takes text, json, nagios, junit, tap or prometheus, got 'xml' "
+      .. "(see 'connrecipe --help')\n", r.stderr)
+    r = testenv.run { "scan", "--format" }
+    assert.equal(2, r.code)
+    assert.matches("^connrecipe: %-%-format needs one of text, json", r.stderr)
+    r = testenv.run { "--list", "--format", "tap" }
+    assert.equal(2, r.code)
+    assert.equal("connrecipe: --list prints text or --json, not --format=tap\n", r.stderr)
+  end)
+
+  it("the last one wins, --json included", function()
+    local r = testenv.run { fixture, "--mode=ok", "--format=nagios", "--json" }
+    assert.matches('^{.*"recipe":"formats_run"', r.stdout)
+    r = testenv.run { "--json", fixture, "--mode=ok", "--format", "tap" }
+    assert.matches("^TAP version 13\n", r.stdout)
+  end)
+end)
+
 describe("--format nagios", function()
   local line = "^CONNRECIPE (%u+) %- ([^|\n]*) | ([^\n]*)\n"
 
@@ -73,6 +96,9 @@ describe("--format junit", function()
   local schema = testenv.source_dir .. "/tests/fixtures/junit.xsd"
 
   local function validate(xml)
+    if not testenv.have("xmllint") then
+      return pending("xmllint (libxml2-utils) not installed")
+    end
     local r = testenv.sh(("xmllint --noout --schema %s %s"):format(testenv.quote(schema), saved(xml)))
     assert.equal(0, r.code, r.stderr .. xml)
   end
@@ -108,6 +134,16 @@ describe("--format junit", function()
     end
   end)
 
+  it("a run with no finding: its result is a testcase (a suite is never empty)", function()
+    local r = run("junit", "nothing")
+    assert.equal(0, r.code, r.stderr)
+    validate(r.stdout)
+    assert.matches('<testcase classname="connrecipe.formats_run" name="result" time="[%d.]+">\n'
+      .. '      <system%-out>no findings</system%-out>', r.stdout)
+    local _, found = counts(r.stdout)
+    assert.same({ 4, 0, 1 }, found)
+  end)
+
   it("a recipe that fails is one testcase with an error", function()
     local r = run("junit", "fail")
     assert.equal(1, r.code)
@@ -139,6 +175,12 @@ describe("--format tap", function()
     p = prove(r.stdout)
     assert.is_nil(p.stdout:find("Parse errors", 1, true), p.stdout)
     assert.matches("Failed 1/5 subtests", p.stdout)
+  end)
+
+  it("a run with no finding has a result point: never an empty plan", function()
+    local r = run("tap", "nothing")
+    assert.matches("^TAP version 13\n1%.%.4\n", r.stdout)
+    assert.matches("\nok 4 %- result: no findings\n", r.stdout)
   end)
 
   it("a recipe that fails bails out", function()
@@ -188,7 +230,7 @@ describe("--format prometheus", function()
     assert.equal(1, s['connrecipe_finding{recipe="formats_run",id="warned",severity="warn"}'])
     assert.is_number(s['connrecipe_check_duration_seconds{recipe="formats_run",check="first step #2"}'])
     assert.equal(0, s['connrecipe_check_success{recipe="formats_run",check="a step that raises a \\"quote\\" '
-      .. '<tag> & | pipe # hash: colon \\\\ back tab ctl \u{FFFD}bad"}'])
+      .. '<tag> & | pipe # hash: colon \\\\ back\\\\ttab\\\\x01ctl \\\\xffbad"}']) -- cr.text.escape, then escaped
     s = samples(run("prometheus", "data").stdout)
     assert.equal(3, s['connrecipe_formats_run_items{recipe="formats_run"}'])
     assert.equal(1, s['connrecipe_formats_run_up{recipe="formats_run"}'])

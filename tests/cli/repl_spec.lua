@@ -165,7 +165,7 @@ describe("the REPL", function()
     repl {
       expect(PROMPT),
       line("help(cr.sleep)"), expect("cr\\.sleep\\(seconds\\)"), expect("Suspends the current task"),
-      line("help()"), expect("cr\\.exec"), expect(PROMPT),
+      line("help()"), expect("\\n  exec +Runs a program"), expect(PROMPT),
       { send = "\4" },
     }
   end)

@@ -181,6 +181,15 @@ describe("wait-for-it mode", function()
     assert.equal("survived\n", r.stdout)
   end)
 
+  it("called as a function (cr.recipes, the REPL's way): the command runs as a child, connrecipe goes on", function()
+    listen(7312)
+    local r = testenv.sh(testenv.in_netns(netns(), q(testenv.bin) .. " -e " .. q(
+      [[print("returned", cr.recipes["wait-for-it"]("127.0.0.1:7312", "-q", "--", "sh", "-c", "echo child; exit 5"))]]
+    )))
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("child\nreturned\t5\n", r.stdout)
+  end)
+
   it("through a link named wait-for-it or wait-for-it.sh: the same, under the link's name", function()
     listen(7309)
     local dir = testenv.tmpdir()

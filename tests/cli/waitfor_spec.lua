@@ -121,6 +121,18 @@ describe("waitfor.lua", function()
     assert.is_true(doc.targets[1].up and doc.targets[2].up)
   end)
 
+  it("called as a function with several targets, by position or by name", function()
+    listen_later(0, "TCP4-LISTEN:7087,bind=127.0.0.1,reuseaddr,fork")
+    listen_later(0, "TCP4-LISTEN:7088,bind=127.0.0.1,reuseaddr,fork")
+    assert(testenv.wait_listening(netns(), "tcp", 7087) and testenv.wait_listening(netns(), "tcp", 7088))
+    local r = testenv.sh(testenv.in_netns(netns(), testenv.quote(testenv.bin) .. " -e " .. testenv.quote([[
+      local a = cr.recipes.waitfor("127.0.0.1:7087", "127.0.0.1:7088", { timeout = 5 })
+      local b = cr.recipes.waitfor { target = { "127.0.0.1:7087", "127.0.0.1:7088" }, timeout = 5 }
+      print(#a.data.targets, a.data.up, #b.data.targets, b.data.up)]])))
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("2\ttrue\t2\ttrue\n", r.stdout)
+  end)
+
   it("several targets, one never up: exit 1, the command not run, each target's line", function()
     listen_later(0, "TCP4-LISTEN:7079,bind=127.0.0.1,reuseaddr,fork")
     assert(testenv.wait_listening(netns(), "tcp", 7079))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Drives a program through a pseudo-terminal, as a person at a keyboard would.
 
-usage: ptydrive.py STEPS_JSON -- command args...
+usage: ptydrive.py [--cols N] STEPS_JSON -- command args...
+--cols: the terminal's width (TIOCSWINSZ), as a window of N columns would set it.
 STEPS_JSON is a list of steps:
   {"send": "text"}            type text ("\\r" for Enter, "\\x03" Ctrl-C, "\\x04" Ctrl-D, "\\t" Tab)
   {"expect": "regex", "timeout": s}   wait until the screen output matches (default 5 s)
@@ -9,7 +10,7 @@ STEPS_JSON is a list of steps:
 Prints one JSON document: {"output": everything read, "status": exit status or null,
 "failed": the step that timed out or null, "elapsed": {step index: seconds}}.
 Bounded: every wait has a timeout; the child is killed at the end."""
-import json, os, pty, re, select, signal, sys, time
+import fcntl, json, os, pty, re, select, signal, struct, sys, termios, time
 
 
 def read_available(fd, out, timeout):
@@ -28,10 +29,16 @@ def read_available(fd, out, timeout):
 
 def main():
     sep = sys.argv.index("--")
-    steps = json.loads(sys.argv[1])
+    opts = sys.argv[1:sep]
+    cols = None
+    if opts[:1] == ["--cols"]:
+        cols, opts = int(opts[1]), opts[2:]
+    steps = json.loads(opts[0])
     argv = sys.argv[sep + 1:]
     pid, fd = pty.fork()
     if pid == 0:
+        if cols:  # before the program starts: it reads the size once it runs
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
         os.environ.setdefault("TERM", "xterm")
         os.execvp(argv[0], argv)
     out, failed, elapsed, mark = [], None, {}, 0
@@ -63,6 +70,9 @@ def main():
         done, st = os.waitpid(pid, os.WNOHANG)
         if done:
             status = os.waitstatus_to_exitcode(st)
+            # what it wrote just before exiting (a warning at exit) is still in the pty
+            while read_available(fd, out, 0.2):
+                pass
             break
         read_available(fd, out, 0.05)
     if status is None:

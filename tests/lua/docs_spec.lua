@@ -1,7 +1,6 @@
 -- The documentation cannot drift from the code: every public function has a
 -- heading in docs/, every finding diagnose.lua's checks declare is in causes.md,
 -- and the README's Quick start holds exactly two lines.
-local cr = require "connrecipe"
 local source = os.getenv("CONNRECIPE_SOURCE_DIR")
 
 local function read(path)
@@ -11,29 +10,8 @@ local function read(path)
   return s
 end
 
--- "cr.probe.tcp" for every function reachable from the module, "_" names excluded
-local function public_functions()
-  local names = {}
-  local function walk(t, path, depth)
-    for k, v in pairs(t) do
-      if type(k) == "string" and k:sub(1, 1) ~= "_" then
-        if type(v) == "function" then
-          names[#names + 1] = path .. "." .. k
-        elseif type(v) == "table" and depth < 3 and k ~= "cli" then
-          walk(v, path .. "." .. k, depth + 1)
-        end
-      end
-    end
-  end
-  walk(cr, "cr", 1)
-  for k, v in pairs(cr._task_methods) do
-    if type(v) == "function" and k:sub(1, 1) ~= "_" then
-      names[#names + 1] = "task:" .. k
-    end
-  end
-  table.sort(names)
-  return names
-end
+require "connrecipe" -- makes its embedded modules requirable (package.preload)
+local public_functions = require("publicapi").functions
 
 describe("docs", function()
   it("document every public function with a ## or ### heading", function()

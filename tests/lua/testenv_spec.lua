@@ -96,7 +96,8 @@ describe("testenv.sweep", function()
     assert.same(ALL, leftovers(live))
 
     kill_run(dead) -- as ctest does at a TIMEOUT
-    assert.same(ALL, leftovers(dead)) -- nothing went with it
+    -- (not asserted that all is still there now: any spec running meanwhile,
+    -- here or in another build tree, sweeps dead runs when it starts)
     testenv.sweep()
     assert.same(NONE, leftovers(dead))
     assert.same(ALL, leftovers(live))

@@ -2,18 +2,19 @@
 -- (artifacts:reports:junit) read it. One testsuite for the run; a testcase
 -- per check (ctx:check: its time, an <error> if it raised), a testcase per
 -- finding (a <failure> for each error finding; the others pass and say what
--- they found in <system-out>), and for a run that returned data and recorded
--- no finding, a testcase for its result (a <failure> when the exit status is
--- not 0). A recipe that could not run is one testcase with an <error>.
+-- they found in <system-out>), and for a run that recorded no finding, a
+-- testcase for its result (a <failure> when the exit status is not 0). A
+-- recipe that could not run is one testcase with an <error>.
 local formats = require "connrecipe.formats"
+local cr = require "connrecipe"
 
 local junit = {}
 
--- XML 1.0 text: markup escaped, and the characters XML cannot hold at all
--- (controls other than tab and newline) as spaces
+-- XML 1.0 text: control bytes and invalid UTF-8 shown by cr.text.escape
+-- (lines kept), which leaves none of the characters XML cannot hold; then
+-- the markup escaped
 local function xml(s)
-  s = require("connrecipe.json").utf8(tostring(s))
-  s = s:gsub("[\0-\8\11\12\14-\31\127]", " ")
+  s = cr.text.escape(tostring(s), true)
   return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
     ["'"] = "&apos;" }))
 end
@@ -58,7 +59,7 @@ local function testcases(run)
     end
     cases[#cases + 1] = case
   end
-  if run.has_data and #run.findings == 0 then
+  if #run.findings == 0 and not run.interrupted then -- its outcome is the result (never an empty suite)
     local case = { classname = class, name = "result", time = run.elapsed, out = run.headline }
     if run.status ~= 0 then
       case.failure = { type = "exit-status", message = run.headline, body = ("exit status %d"):format(run.status) }

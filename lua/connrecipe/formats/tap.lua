@@ -1,9 +1,9 @@
 -- --format tap: TAP version 13 (prove, tap-junit, CI test reporters). A test
 -- point per check (ctx:check: not ok when it raised), then one per finding
 -- (not ok for an error finding), each with a YAML block of its details; a
--- run that returned data and recorded no finding gets one for its result
--- (not ok when the exit status is not 0). A recipe that could not run, or a
--- run cut short, ends with "Bail out!".
+-- run that recorded no finding gets one for its result (not ok when the exit
+-- status is not 0). A recipe that could not run, or a run cut short, ends
+-- with "Bail out!".
 local formats = require "connrecipe.formats"
 
 local tap = {}
@@ -52,7 +52,7 @@ local function points(run)
       fields = { { "severity", f.severity }, { "evidence", #evidence > 0 and evidence or nil }, { "fix", f.fix },
         { "verdict", run.verdict == f or nil } } }
   end
-  if run.has_data and #run.findings == 0 and not run.interrupted then
+  if #run.findings == 0 and not run.interrupted then -- its outcome is the result (never an empty plan)
     list[#list + 1] = { ok = run.status == 0, text = "result: " .. run.headline,
       fields = { { "exit_status", run.status }, { "duration_ms", tonumber(("%.3f"):format(run.elapsed * 1000)) } } }
   end

@@ -1,6 +1,6 @@
 /* Finding recipes: a path as given, or a name on the recipe path. */
-#ifndef CONNRECIPE_CLI_RECIPE_PATH_H
-#define CONNRECIPE_CLI_RECIPE_PATH_H
+#ifndef CONNRECIPE_LUA_RECIPE_PATH_H
+#define CONNRECIPE_LUA_RECIPE_PATH_H
 
 #include <limits.h>
 
@@ -40,5 +40,16 @@ void recipe_list(const recipe_path *rp, recipe_visit_fn fn, void *data);
 
 /* The recipe's one-line description: the first line of its leading comment. */
 void recipe_description(const recipe_location *loc, char *out, size_t outlen);
+
+/* ---- with Lua (l_recipes.c) ------------------------------------------------------ */
+
+/* Loads the recipe LOC names as a function, as luaL_loadfile does (a "#"
+ * first line skipped): from the descriptor the trust walk checked (closed
+ * here), the path as given, or the built-in. Pushes the function or the
+ * error. *declares (may be NULL) says whether its text declares a recipe. */
+int cr_recipe_load(lua_State *L, const recipe_location *loc, int *declares);
+
+/* Pushes --list's rows: { {name, description, path, origin}, ... }. */
+void cr_push_recipe_list(lua_State *L);
 
 #endif

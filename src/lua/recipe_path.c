@@ -1,6 +1,6 @@
 /* Recipe lookup: $CONNRECIPE_PATH, the user's and the system's recipe
  * directories, then the recipes compiled into the binary. */
-#include "cli/recipe_path.h"
+#include "lua/recipe_path.h"
 
 #include <dirent.h>
 #include <errno.h>
