@@ -96,9 +96,10 @@ describe("waitfor.lua", function()
   end)
 
   it("shows control characters in a target's name escaped", function()
-    local r = testenv.run_in_netns(netns(), { "waitfor", "bad\27[31mhost:80", "--timeout", "0.2" })
+    local r = testenv.run_in_netns(netns(), { "waitfor", "unix:/nonexistent/bad\27[31m.sock", "--timeout", "0.2" })
     assert.equal(1, r.code)
-    assert.matches("^bad\\x1b%[31mhost:80 did not accept a connection", r.stdout)
+    assert.matches("^unix:/nonexistent/bad\\x1b%[31m%.sock did not accept a connection", r.stdout)
+    assert.is_nil(r.stdout:find("\27", 1, true))
   end)
 
   it("rejects a bad target with exit 2", function()
