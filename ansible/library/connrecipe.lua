@@ -7,7 +7,7 @@
 --
 -- Arguments: recipe (default diagnose), target, fail_on (error, warn or
 -- never; default error), and the recipe's own options by name.
--- Returns: changed (false), failed, msg (the headline), verdict, severity,
+-- Returns: changed (false), failed, msg (the headline: report:headline()), verdict, severity,
 -- process (the "NAME (pid N)" the verdict names, if any), status (the exit
 -- status the command line would give) and report (the --json document).
 local json = require "connrecipe.json"
@@ -98,7 +98,7 @@ local function run(path)
   local severity = verdict and verdict.severity or (report.ok and "ok" or "error")
   return {
     failed = FAILS[fail_on][severity] == true,
-    msg = verdict and verdict.summary or (report.ok and "no findings" or "no findings; the recipe reported failure"),
+    msg = report:headline(),
     recipe = recipe,
     verdict = report.verdict or json.null,
     severity = severity,

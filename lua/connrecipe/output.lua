@@ -185,7 +185,9 @@ local function data_headline(r, ctx, data)
   return r.name .. ": done"
 end
 
-local function run_headline(r, ctx, verdict, status, data)
+--- output.headline(r, ctx, verdict, status, data) -> the one line that heads
+--- a run: the verdict's summary, else the headline of its data.
+function output.headline(r, ctx, verdict, status, data)
   if verdict then
     return verdict.summary
   elseif data then
@@ -205,7 +207,7 @@ function output.formatted(r, ctx, status, returned_false)
     recipe = r.name, target = ctx.target and ctx.target.display, verdict = verdict,
     findings = report.ordered(ctx.findings, verdict and verdict.id), checks = ctx.checks,
     elapsed = cr.now() - ctx.started, status = status, has_data = data ~= nil,
-    headline = run_headline(r, ctx, verdict, status, data),
+    headline = output.headline(r, ctx, verdict, status, data),
     metrics = data and formats.metrics(r, ctx, data) or {},
   }
 end

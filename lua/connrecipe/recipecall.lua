@@ -151,6 +151,15 @@ function methods:document()
   return output.document(how.r, how.ctx, self.data, how.returned_false)
 end
 
+--- report:headline() -> the one line that heads the run (Nagios' status line)
+function methods:headline()
+  local how = rendering[self] or {}
+  if not how.r then
+    error("report:headline: not a report of a recipe call", 2)
+  end
+  return output.headline(how.r, how.ctx, self.verdict and self:finding(self.verdict), self.status, self.data)
+end
+
 Report.__tostring = function(self)
   return (recipecall.text(self, false):gsub("\n$", ""))
 end

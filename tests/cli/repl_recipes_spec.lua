@@ -257,11 +257,12 @@ return cr.recipe {
     assert.equal("no-listener\n", r.stdout, r.stderr)
   end)
 
-  it("report:document() is the document --json prints, with the data's keys", function()
+  it("report:document() is the document --json prints; report:headline() the status line's", function()
     local code = [[
 local doc = cr.recipes.diagnose{ target = "127.0.0.1:1", timeout = 0.2 }:document()
 local scan = cr.recipes.scan{ "127.0.0.1", ports = "1" }:document()
-print(require("cjson").encode { diagnose = doc, scan = scan })]]
+local scan_headline = cr.recipes.scan{ "127.0.0.1", ports = "1" }:headline()
+print(require("cjson").encode { diagnose = doc, scan = scan, scan_headline = scan_headline })]]
     local r = testenv.run({ "-e", code })
     assert.equal(0, r.code, r.stderr)
     local got = assert(json.decode(r.stdout), r.stdout)
@@ -274,6 +275,9 @@ print(require("cjson").encode { diagnose = doc, scan = scan })]]
     assert.equal("scan", got.scan.recipe)
     assert.equal(1, got.scan.total)
     assert.same(scan.counts, got.scan.counts)
+    -- the headline is Nagios' status line's
+    local nagios = testenv.run({ "scan", "127.0.0.1", "--ports", "1", "--format", "nagios" }).stdout
+    assert.equal(nagios:match("^CONNRECIPE %u+ %- (.-) |"), got.scan_headline)
   end)
 
   it("a recipe in a directory others can write is never loaded", function()
