@@ -19,6 +19,7 @@ local CHECKS = {
   check "resolve", -- name-unresolved
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
+  check "container", -- container-not-running, container-port-unused, container-loopback, ...
   check "reachable", -- reachable
   check "service", -- starting-up, service-not-running, port-mismatch (the expected program)
   check "address", -- address-mismatch, family-mismatch

@@ -3,6 +3,7 @@ local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
 local proxy = require "connrecipe.checks.proxy"
+local container = require "connrecipe.checks.container"
 
 local check = { ids = { "reachable" } }
 
@@ -16,7 +17,7 @@ function check.run(ctx, facts)
   for _, l in ipairs(situation.accepting(s.here, open.addr, s.port)) do
     holders[#holders + 1] = describe.listener(l)
   end
-  if not proxy.failing(facts) then
+  if not proxy.failing(facts) and not container.failing(facts) then
     ctx:verdict("reachable") -- warnings beside it do not change the headline
   end
   ctx:finding {
