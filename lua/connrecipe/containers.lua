@@ -228,8 +228,12 @@ local function from_engine(socket, engine, out)
     return nil, err, code
   end
   for _, id in ipairs(ids) do
-    local doc = containers.get(socket, API .. "/containers/" .. id .. "/json")
-    local c = containers.from_inspect(doc, engine)
+    local doc, why, status = containers.get(socket, API .. "/containers/" .. id .. "/json")
+    if not doc and status ~= "EPROTO" then -- the engine stopped answering: say so, wait no longer
+      out.errors[#out.errors + 1] = tostring(why)
+      break
+    end
+    local c = containers.from_inspect(doc, engine) -- nil for one removed since the list (404)
     if c and not out.by_id[c.id] then
       out.by_id[c.id] = c
       out.list[#out.list + 1] = c

@@ -177,6 +177,35 @@ describe("connrecipe.containers", function()
     testenv.cleanup()
   end)
 
+  it("gives up on an engine that stops answering, and says so", function()
+    if not testenv.have("python3") then
+      return pending("python3 not installed")
+    end
+    local dir = testenv.tmpdir()
+    local path = dir .. "/engine.sock"
+    testenv.write_file(dir .. "/engine.py", ([[
+import socket, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(%q)
+s.listen(8)
+body = b'[{"Id":"%s"},{"Id":"%s"}]'
+c, _ = s.accept()
+c.recv(65536)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %%d\r\n\r\n" %% len(body) + body)
+c.close()
+c, _ = s.accept()
+time.sleep(30)
+]]):format(path, ID, ("f"):rep(64)))
+    testenv.background("timeout 60 python3 " .. q(dir .. "/engine.py"))
+    assert(testenv.wait_socket(path))
+    local read = cr.run(containers.read, { sockets = { { path = path, engine = "docker" } },
+                                           data_root = "/nonexistent/docker" })
+    assert.same({}, read.list)
+    assert.equal(1, #read.errors) -- one timeout, not one per container
+    assert.matches("timed out", read.errors[1], 1, true)
+    testenv.cleanup()
+  end)
+
   it("no engine and no state: an empty list, and no error for what is not there", function()
     local read = cr.run(containers.read, { sockets = { { path = "/nonexistent/docker.sock", engine = "docker" } },
                                            data_root = "/nonexistent/docker" })
