@@ -160,6 +160,12 @@ describe("containers (real dockerd)", function()
     assert.matches(("container crt-loop listens on 127.0.0.1:%d only"):format(b + 180),
       f["container-loopback"].summary, 1, true)
     assert.matches("0.0.0.0", f["container-loopback"].fix, 1, true)
+    -- the containers are facts: a saved run replays the same verdict without the engine
+    local saved = env.dir .. "/facts.json"
+    local r = connrecipe({ "diagnose", "localhost:" .. (b + 80), "--save-facts", saved })
+    assert.equal(1, r.code, r.stderr)
+    r = testenv.run({ "diagnose", "--json", "--from-facts", saved })
+    assert.equal("container-loopback", dkjson.decode(r.stdout).verdict, r.stderr)
   end)
 
   it("container-not-running gives the exit code", function()
