@@ -222,21 +222,36 @@ local function engine_ids(socket)
   return ids
 end
 
+-- Inspects, this many at a time (the engine answers them concurrently).
+local BATCH = 8
+
+local function inspect_batch(socket, ids, first)
+  local fns = {}
+  for i = first, math.min(first + BATCH - 1, #ids) do
+    fns[#fns + 1] = function()
+      return table.pack(containers.get(socket, API .. "/containers/" .. ids[i] .. "/json"))
+    end
+  end
+  return { cr.all(fns) }
+end
+
 local function from_engine(socket, engine, out)
   local ids, err, code = engine_ids(socket)
   if not ids then
     return nil, err, code
   end
-  for _, id in ipairs(ids) do
-    local doc, why, status = containers.get(socket, API .. "/containers/" .. id .. "/json")
-    if not doc and status ~= "EPROTO" then -- the engine stopped answering: say so, wait no longer
-      out.errors[#out.errors + 1] = tostring(why)
-      break
-    end
-    local c = containers.from_inspect(doc, engine) -- nil for one removed since the list (404)
-    if c and not out.by_id[c.id] then
-      out.by_id[c.id] = c
-      out.list[#out.list + 1] = c
+  for first = 1, #ids, BATCH do
+    for _, r in ipairs(inspect_batch(socket, ids, first)) do
+      local doc, why, status = r[1], r[2], r[3]
+      if not doc and status ~= "EPROTO" then -- the engine stopped answering: say so, wait no longer
+        out.errors[#out.errors + 1] = tostring(why)
+        return true
+      end
+      local c = containers.from_inspect(doc, engine) -- nil for one removed since the list (404)
+      if c and not out.by_id[c.id] then
+        out.by_id[c.id] = c
+        out.list[#out.list + 1] = c
+      end
     end
   end
   return true
