@@ -85,6 +85,7 @@ local function run_containers()
   run("crt-wrong", ("-p %d:%d %s httpd -f -p %d -h /www"):format(b + 82, b + 182, IMAGE, b + 183))
   run("crt-good", ("-p %d:%d %s httpd -f -p %d -h /www"):format(b + 84, b + 184, IMAGE, b + 184))
   run("crt-unpub", ("%s httpd -f -p %d -h /www"):format(IMAGE, b + 90))
+  run("crt-idle", ("-p %d:%d %s sleep 600"):format(b + 85, b + 185, IMAGE))
   for name, port in pairs({ ["crt-loop"] = b + 180, ["crt-wrong"] = b + 183, ["crt-good"] = b + 184,
                             ["crt-unpub"] = b + 90 }) do
     local pid = docker_ok("inspect -f '{{.State.Pid}}' " .. name):match("%d+")
@@ -115,7 +116,7 @@ end
 -- containerd it runs), gently, so that nothing is left mounted.
 local function stop_docker()
   if env.sock and docker("info").code == 0 then
-    docker("rm -f crt-loop crt-exited crt-wrong crt-good crt-unpub")
+    docker("rm -f crt-loop crt-exited crt-wrong crt-good crt-unpub crt-idle")
     local pid = testenv.sh("cat " .. q(env.pidfile)).stdout:match("%d+")
     if pid then
       os.execute("kill -TERM " .. pid)
@@ -183,6 +184,14 @@ describe("containers (real dockerd)", function()
     local verdict, f = diagnose(b + 82)
     assert.equal("container-port-unused", verdict)
     assert.matches(("port %d of container crt-wrong, where nothing listens; it listens on %d"):format(b + 182, b + 183),
+      f["container-port-unused"].summary, 1, true)
+  end)
+
+  it("container-port-unused when nothing listens in the container at all", function()
+    gate.check()
+    local verdict, f = diagnose(env.base + 85)
+    assert.equal("container-port-unused", verdict)
+    assert.matches(("port %d of container crt-idle, where nothing listens on any port"):format(env.base + 185),
       f["container-port-unused"].summary, 1, true)
   end)
 

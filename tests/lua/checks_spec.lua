@@ -249,9 +249,20 @@ describe("checks", function()
       assert.matches("-p 8080:8000", f["container-port-unused"].fix, 1, true)
     end)
 
-    it("says nothing of a running container whose namespace shows no listener (unread, or starting)", function()
+    it("says nothing of a running container whose namespace was not read", function()
       local verdict = diagnose(tcp { results = OPEN, listeners = { PROXY }, containers = { list = { container() } } })
       assert.equal("reachable", verdict)
+    end)
+
+    it("container-port-unused when the container's namespace was read and nothing listens in it", function()
+      local facts = tcp { results = OPEN, listeners = { PROXY }, containers = { list = { container() } } }
+      table.insert(facts.listeners.info.namespaces, { inode = OTHER_NS, via = "setns", container = ID })
+      local verdict, f = diagnose(facts)
+      assert.equal("container-port-unused", verdict)
+      assert.matches("where nothing listens on any port", f["container-port-unused"].summary, 1, true)
+      assert.matches("docker logs web1", f["container-port-unused"].fix, 1, true)
+      facts.listeners.info.namespaces[2].error = "Permission denied"
+      assert.equal("reachable", (diagnose(facts)))
     end)
 
     it("container-not-running gives the exit code, the OOM kill and the restarts", function()

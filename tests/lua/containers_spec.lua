@@ -14,10 +14,11 @@ local function serve(dir, reply)
   local path = dir .. "/s.sock"
   local script = dir .. "/srv.py"
   testenv.write_file(script, ([[
-import socket, sys, time
+import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
-s.bind(%q)
+s.bind(%q + ".tmp")
 s.listen(8)
+os.rename(%q + ".tmp", %q)  # the name appears only once it listens
 reply = sys.stdin.buffer.read()
 while True:
     c, _ = s.accept()
@@ -27,7 +28,7 @@ while True:
         c.close()
     else:
         time.sleep(30)
-]]):format(path))
+]]):format(path, path, path))
   testenv.write_file(dir .. "/reply", reply or "")
   testenv.background("timeout 60 python3 " .. q(script) .. " < " .. q(dir .. "/reply"))
   assert(testenv.wait_socket(path))
@@ -184,10 +185,11 @@ describe("connrecipe.containers", function()
     local dir = testenv.tmpdir()
     local path = dir .. "/engine.sock"
     testenv.write_file(dir .. "/engine.py", ([[
-import socket, time
+import os, socket, time
 s = socket.socket(socket.AF_UNIX)
-s.bind(%q)
+s.bind(%q + ".tmp")
 s.listen(8)
+os.rename(%q + ".tmp", %q)  # the name appears only once it listens
 body = b'[{"Id":"%s"},{"Id":"%s"}]'
 c, _ = s.accept()
 c.recv(65536)
@@ -195,7 +197,7 @@ c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %%d\r\n\r\n" %% len(body) + body)
 c.close()
 c, _ = s.accept()
 time.sleep(30)
-]]):format(path, ID, ("f"):rep(64)))
+]]):format(path, path, path, ID, ("f"):rep(64)))
     testenv.background("timeout 60 python3 " .. q(dir .. "/engine.py"))
     assert(testenv.wait_socket(path))
     local read = cr.run(containers.read, { sockets = { { path = path, engine = "docker" } },

@@ -88,10 +88,36 @@ local function loopback_only(list)
 end
 
 -- The container runs: does its app listen where the port is published to?
+-- Whether the dump read the container's network namespace (so that no
+-- listener there means none).
+local function namespace_read(facts, c)
+  local info = facts.listeners and facts.listeners.info or {}
+  for _, ns in ipairs(info.namespaces or {}) do
+    if ns.container == c.id then
+      return not ns.error
+    end
+  end
+  return false
+end
+
+local function nothing_listens(port, c, b)
+  local name, cli = containers.label(c), engine_cli(c)
+  return {
+    id = "container-port-unused", severity = "error",
+    summary = ("port %d is published to port %d of container %s, where nothing listens on any port"):format(port,
+      b.port, name),
+    evidence = { ("%s publishes %s"):format(name, binding_text(port, b)), "state: " .. containers.describe_state(c),
+      "no listening TCP socket in its network namespace" },
+    fix = ("see whether its app started and on which port (%s logs %s); make it listen on %d"):format(cli, name,
+      b.port),
+  }
+end
+
 local function inside(facts, port, c, b)
   local mine = listeners_of(facts, c)
   if not mine[1] then
-    return nil -- its namespace unread, or the app still starting: nothing to say from here
+    -- its namespace unread: nothing to say from here
+    return namespace_read(facts, c) and nothing_listens(port, c, b) or nil
   end
   local name = containers.label(c)
   local on_cport = {}
