@@ -20,12 +20,15 @@ local CHECKS = {
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
   check "reachable", -- reachable
+  check "holders", -- process-stopped (the listener's holders: over reachable, the kernel's handshake)
   check "service", -- starting-up, service-not-running, port-mismatch (the expected program)
   check "address", -- address-mismatch, family-mismatch
   check "netns", -- other-netns
   check "listener", -- udp-only, no-listener, port-mismatch (a near port)
+  check "device", -- bound-to-device
   check "firewall", -- firewall-reject, firewall-drop, firewall-check-incomplete
   check "backlog", -- backlog-full
+  check "refusal", -- refused-unexplained (what was checked, what is left)
   check "connect", -- timeout, connection-reset, ipv6-disabled, ephemeral-ports-exhausted, ...
   check "remote", -- remote-refused, remote-timeout, host-unreachable
   check "gaps", -- listener-check-incomplete, owner-unknown

@@ -265,9 +265,42 @@ local function read_service(ctx, facts, s)
   end
 end
 
+-- The state of every process holding a listener that takes the target (a
+-- stopped one holds its socket, and the kernel still completes handshakes):
+-- facts.holders[pid] = {pid, comm, state, ppid}, or {error} when unreadable.
+local MAX_HOLDERS = 16
+
+local function holder_states(pids)
+  local out = {}
+  for _, pid in ipairs(pids) do
+    local p, err = cr.process.get(pid)
+    out[tostring(pid)] = p and { pid = pid, comm = p.comm, state = p.state, ppid = p.ppid } or { error = tostring(err) }
+  end
+  return out
+end
+
+local function read_holders(ctx, facts, s)
+  if not s.here_is_local then
+    return
+  end
+  local pids, seen = {}, {}
+  for _, l in ipairs(situation.taking(s)) do
+    for _, p in ipairs(l.processes or {}) do
+      if not seen[p.pid] and #pids < MAX_HOLDERS then
+        seen[p.pid] = true
+        pids[#pids + 1] = p.pid
+      end
+    end
+  end
+  if #pids > 0 then
+    facts.holders = ctx:check("state of the processes holding the listener on port " .. s.port, holder_states, pids)
+  end
+end
+
 -- What the situation calls for beyond the probe and the listeners.
 local function read_further(ctx, facts)
   local s = situation.of(facts)
+  read_holders(ctx, facts, s)
   if s.any_open then
     return
   end

@@ -762,6 +762,115 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.equal("host-unreachable", doc.verdict)
   end)
 
+  -- A veth pair made inside this test's namespace (10.213.9.1 on crdev0) and
+  -- a socat listener on 0.0.0.0:p bound to crdev0 (SO_BINDTODEVICE).
+  local function listen_bound_to_device(p)
+    sh_ns("sh -c 'ip link add crdev0 type veth peer name crdev1 && ip addr add 10.213.9.1/24 dev crdev0 "
+      .. "&& ip link set crdev0 up && ip link set crdev1 up'")
+    listen(p, "0.0.0.0", ",so-bindtodevice=crdev0")
+  end
+
+  it("bound-to-device: a listener bound to a veth refuses a loopback client; names the device", function()
+    listen_bound_to_device(port(80))
+    assert.equal(0, sh_ns("socat -u OPEN:/dev/null TCP4:10.213.9.1:" .. port(80)).code) -- it does listen
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal(1, r.code)
+    assert.equal("bound-to-device", doc.verdict)
+    assert.is_nil(f["firewall-reject"])
+    assert.is_nil(f["refused-unexplained"])
+    local b = f["bound-to-device"]
+    assert.matches("socat %(pid %d+%) listens bound to device crdev0", b.summary)
+    assert.matches("arrives on lo", b.summary, 1, true)
+    assert.matches("0.0.0.0%crdev0:" .. port(80), text_of(b), 1, true)
+    assert.matches("connect to 10.213.9.1:" .. port(80) .. " (an address on crdev0)", b.fix, 1, true)
+    -- listeners shows the device as ss does, in the table and as a JSON field
+    local lr = testenv.run_in_netns(netns(), { "listeners.lua", "--proto", "tcp", "--port", tostring(port(80)) })
+    assert.matches("0.0.0.0%crdev0:" .. port(80), lr.stdout, 1, true)
+    lr = testenv.run_in_netns(netns(), { "listeners.lua", "--json", "--proto", "tcp", "--port", tostring(port(80)) })
+    local rows = assert(dkjson.decode(lr.stdout)).sockets
+    assert.equal("crdev0", rows[1].dev)
+    lr = testenv.run_in_netns(netns(), { "whoowns.lua", tostring(port(80)) })
+    assert.matches("tcp 0.0.0.0%crdev0:" .. port(80) .. " listen", lr.stdout, 1, true)
+  end)
+
+  it("refused-unexplained, not firewall-reject, from /proc/net: the device binding is said to be unread", function()
+    listen_bound_to_device(port(80))
+    local doc, f = diagnose({ "127.0.0.1:" .. port(80) }, { prefix = "env CONNRECIPE_SOCK_DIAG=off " })
+    assert.equal("refused-unexplained", doc.verdict)
+    assert.is_nil(f["firewall-reject"])
+    local u = text_of(f["refused-unexplained"])
+    assert.matches("checked: no nft or iptables rule rejects it", u, 1, true)
+    assert.matches("not checked: whether the listener is bound to a device", u, 1, true)
+    assert.matches("not checked: cgroup eBPF programs", u, 1, true)
+    -- and listeners says it cannot show the device
+    local lr = testenv.sh(testenv.in_netns(netns(), ("env CONNRECIPE_SOCK_DIAG=off %s listeners.lua --proto tcp "
+      .. "--port %d"):format(q(testenv.bin), port(80))))
+    assert.matches("0.0.0.0:" .. port(80), lr.stdout, 1, true)
+    assert.matches("which does not show a bound device (SO_BINDTODEVICE)", lr.stderr, 1, true)
+  end)
+
+  -- A copy of a system program under a name no other run uses (comm keeps 15 characters).
+  local function program_named(prefix, system_program)
+    local name = prefix .. math.random(100000, 999999)
+    local dir = testenv.tmpdir()
+    testenv.sh_ok(("cp %s %s/%s"):format(system_program, dir, name))
+    return name, dir .. "/" .. name
+  end
+
+  local function state_of(name)
+    return testenv.sh("ps -o stat= -C " .. name).stdout:match("%a")
+  end
+
+  it("process-zombie, not starting-up: the program exited and its parent (named) did not reap it", function()
+    local name, path = program_named("crzomb", "/bin/true")
+    local dir = testenv.tmpdir()
+    -- the parent forks the program and never waits for it
+    testenv.write_file(dir .. "/noreap.py", ("import os,time\nif os.fork() == 0:\n    os.execv(%q, [%q])\n"
+      .. "time.sleep(60)\n"):format(path, name))
+    bg("timeout 60 python3 " .. dir .. "/noreap.py")
+    assert(testenv.wait_for(function()
+      return state_of(name) == "Z"
+    end), name .. " never became a zombie")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+    assert.equal("process-zombie", doc.verdict)
+    assert.is_nil(f["starting-up"])
+    assert.matches(name .. " %(pid %d+%) has exited: it is a zombie", f["process-zombie"].summary)
+    assert.matches("its parent python3 %(pid %d+%) has not reaped", f["process-zombie"].summary)
+    assert.matches("noreap.py", text_of(f["process-zombie"]), 1, true)
+  end)
+
+  it("process-stopped, not starting-up: a stopped program does not listen; the fix is kill -CONT", function()
+    local name, path = program_named("crstop", "/bin/sleep")
+    bg("timeout 60 " .. path .. " 60")
+    assert(testenv.wait_for(function()
+      return state_of(name) ~= nil
+    end))
+    local pid = assert(tonumber(testenv.sh("pgrep -x " .. name).stdout:match("%d+")))
+    testenv.sh_ok("kill -STOP " .. pid)
+    assert(testenv.wait_for(function()
+      return state_of(name) == "T"
+    end))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+    assert.equal("process-stopped", doc.verdict)
+    assert.is_nil(f["starting-up"])
+    assert.equal(("kill -CONT %d (or fg in the shell that stopped it)"):format(pid), f["process-stopped"].fix)
+    testenv.sh("kill -CONT " .. pid)
+  end)
+
+  it("process-stopped over reachable: the listener's only holder is stopped, only the kernel answers", function()
+    listen(port(80))
+    local pid = assert(tonumber(sh_ns("ss -tlnpH sport = :" .. port(80)).stdout:match("pid=(%d+)")))
+    testenv.sh_ok("kill -STOP " .. pid)
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    testenv.sh("kill -CONT " .. pid)
+    assert.equal(1, r.code)
+    assert.equal("process-stopped", doc.verdict)
+    assert.matches("only the kernel answers: socat %(pid " .. pid .. "%)", f["process-stopped"].summary)
+    assert.equal(("kill -CONT %d (or fg in the shell that stopped it)"):format(pid), f["process-stopped"].fix)
+    doc = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("reachable", doc.verdict) -- continued, it accepts again
+  end)
+
   it("rejects a bad target with exit 2 and one line", function()
     local r = testenv.run_in_netns(netns(), { "diagnose.lua", "localhost:99999" })
     assert.equal(2, r.code)

@@ -222,6 +222,13 @@ describe("checks", function()
       assert.matches("environment: PORT=8081", text(f["port-mismatch"]), 1, true)
     end)
 
+    it("a near port's listener bound to another device: the fix says over which device", function()
+      local _, f = diagnose(tcp { listeners = { listener("0.0.0.0", 8081, { dev = "veth0" }) }, udp = { list = {} } })
+      assert.matches("connect to 127.0.0.1:8081 over veth0 (it is bound to that device)", f["port-mismatch"].fix, 1,
+        true)
+      assert.matches("0.0.0.0%veth0:8081 held by nginx", f["port-mismatch"].summary, 1, true)
+    end)
+
     it("udp-only for a UDP socket on the wildcard; one bound elsewhere is evidence only", function()
       local udp = listener("0.0.0.0", 8080, { proto = "udp", state = "unconn" })
       local verdict, f = diagnose(tcp { udp = { list = { udp } } })
@@ -260,6 +267,63 @@ describe("checks", function()
       assert.equal("starting-up", verdict)
     end)
 
+    it("process-zombie, not starting-up, for an expected process that exited unreaped; names the parent", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 290, comm = "supervise", cmdline = { "supervise", "--no-reap\n" }, netns = NS, state = "S" },
+        { pid = 300, comm = "mydaemon", ppid = 290, age = 2, state = "Z" } } })
+      assert.equal("process-zombie", verdict)
+      assert.is_nil(f["starting-up"])
+      assert.matches("mydaemon (pid 300) has exited", f["process-zombie"].summary, 1, true)
+      assert.matches("parent supervise (pid 290) has not reaped", f["process-zombie"].summary, 1, true)
+      assert.matches("parent supervise (pid 290): supervise --no-reap", text(f["process-zombie"]), 1, true)
+      assert.matches("wait()", f["process-zombie"].fix, 1, true)
+      -- pid 1 that does not reap: a container's entrypoint
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 1, comm = "sh", netns = NS, state = "S" },
+        { pid = 300, comm = "mydaemon", ppid = 1, age = 2, state = "Z" } } })
+      assert.equal("process-zombie", verdict)
+      assert.matches("sh (pid 1) is pid 1 here and does not reap", f["process-zombie"].fix, 1, true)
+    end)
+
+    it("process-stopped, not starting-up or not-listening, with kill -CONT; a debugger's stop says so", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 2, state = "T" } } })
+      assert.equal("process-stopped", verdict)
+      assert.is_nil(f["starting-up"])
+      assert.equal("kill -CONT 300 (or fg in the shell that stopped it)", f["process-stopped"].fix)
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "t" } } })
+      assert.equal("process-stopped", verdict)
+      assert.is_nil(f["not-listening"])
+      assert.matches("debugger", f["process-stopped"].summary)
+    end)
+
+    it("process-stopped over reachable when every holder of the accepting listener is stopped", function()
+      local l = listener("127.0.0.1", 8080, { recvq = 1, sendq = 5 })
+      local verdict, f = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "T", ppid = 1 } } })
+      assert.equal("process-stopped", verdict)
+      assert.matches("only the kernel answers: nginx (pid 200)", f["process-stopped"].summary, 1, true)
+      assert.matches("accept queue: 1 waiting, limit 5", text(f["process-stopped"]), 1, true)
+      assert.equal("kill -CONT 200 (or fg in the shell that stopped it)", f["process-stopped"].fix)
+      -- one holder still running accepts: reachable
+      l = listener("127.0.0.1", 8080, { processes = { { pid = 200, comm = "nginx" }, { pid = 201, comm = "nginx" } } })
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { state = "T" }, ["201"] = { state = "S" } } })
+      assert.equal("reachable", verdict)
+      -- a holder whose state could not be read: no claim
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { listener("127.0.0.1", 8080) },
+        holders = { ["200"] = { error = "no process 200" } } })
+      assert.equal("reachable", verdict)
+    end)
+
+    it("a running process beside a zombie of the same name is the one judged", function()
+      local verdict = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1 },
+        { pid = 301, comm = "mydaemon", netns = NS, age = 2, state = "S" } } })
+      assert.equal("starting-up", verdict)
+    end)
+
     it("port-mismatch as the verdict when the usual program listens elsewhere", function()
       local verdict, f = diagnose(tcp { target = "127.0.0.1:6379",
         listeners = { listener("127.0.0.1", 6380, { processes = { { pid = 300, comm = "redis-server" } } }) },
@@ -268,6 +332,13 @@ describe("checks", function()
       assert.equal("port-mismatch", verdict)
       assert.equal("error", f["port-mismatch"].severity)
       assert.matches("cmdline: --port 6380", text(f["port-mismatch"]), 1, true)
+      -- stopped, it would not accept there either: said beside it
+      verdict, f = diagnose(tcp { target = "127.0.0.1:6379",
+        listeners = { listener("127.0.0.1", 6380, { processes = { { pid = 300, comm = "redis-server" } } }) },
+        processes = procs { { pid = 300, comm = "redis-server", netns = NS, age = 100, state = "T" } } })
+      assert.equal("port-mismatch", verdict)
+      assert.matches("is stopped (state T): it accepts nothing until continued (kill -CONT 300)",
+        text(f["port-mismatch"]), 1, true)
     end)
 
     it("other-netns as a warning for a --process running in another namespace", function()
@@ -316,16 +387,74 @@ describe("checks", function()
       assert.matches("iptables -t filter -D INPUT", f["firewall-reject"].fix, 1, true)
     end)
 
-    it("firewall-reject when the rules were read and none explains it", function()
+    it("refused-unexplained, never firewall-reject, when the rules were read and none matches", function()
       local verdict, f = diagnose(refused_with_listener { firewall = { hits = {} } })
-      assert.equal("firewall-reject", verdict)
-      assert.matches("no iptables/nft rule explains it", f["firewall-reject"].summary, 1, true)
+      assert.equal("refused-unexplained", verdict)
+      assert.is_nil(f["firewall-reject"])
+      local found = text(f["refused-unexplained"])
+      assert.matches("checked: no nft or iptables rule rejects it", found, 1, true)
+      assert.matches("checked: the listener is bound to no device", found, 1, true)
+      assert.matches("checked: its accept queue has room (0 waiting, limit 128)", found, 1, true)
+      assert.matches("not checked: cgroup eBPF programs", found, 1, true)
+      assert.matches("bpftool cgroup tree", f["refused-unexplained"].fix, 1, true)
+      assert.matches("(no firewall rule, device binding, full queue)", f["refused-unexplained"].summary, 1, true)
     end)
 
-    it("firewall-check-incomplete, not 'no rule explains it', when the rules could not be read", function()
+    it("refused-unexplained says the device binding was not checked from /proc/net", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        listeners = { listener("0.0.0.0", 8080, { dev_unknown = true, drops = nil, sendq = 0 }) } })
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("not checked: whether the listener is bound to a device", text(f["refused-unexplained"]), 1, true)
+      assert.matches("(no firewall rule, full queue)", f["refused-unexplained"].summary, 1, true)
+    end)
+
+    it("bound-to-device: a listener bound to another device refuses a loopback client; names the device", function()
+      local bound = listener("0.0.0.0", 8080, { dev = "veth0" })
+      local facts = refused_with_listener { firewall = { hits = {} }, listeners = { bound } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("bound-to-device", verdict)
+      assert.is_nil(f["refused-unexplained"])
+      assert.is_nil(f["firewall-reject"])
+      local b = f["bound-to-device"]
+      assert.matches("bound to device veth0 (SO_BINDTODEVICE)", b.summary, 1, true)
+      assert.matches("this one arrives on lo", b.summary, 1, true)
+      assert.matches("0.0.0.0%veth0:8080 held by nginx (pid 200)", text(b), 1, true)
+      assert.matches("connect to 10.9.0.1:8080 (an address on veth0)", b.fix, 1, true)
+    end)
+
+    it("bound-to-device: a client to the device's own address arrives on it; the binding is no cause", function()
+      local facts = refused_with_listener { target = "10.9.0.1:8080", firewall = { hits = {} },
+        results = { result("10.9.0.1", "refused", "ECONNREFUSED") },
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      assert.is_nil(f["bound-to-device"])
+      assert.matches("bound to veth0, the device the connection arrives on", text(f["refused-unexplained"]), 1, true)
+    end)
+
+    it("a listener bound to lo serves a loopback client; an unbound one beside a bound one too", function()
+      local _, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        listeners = { listener("127.0.0.1", 8080, { dev = "lo" }) } })
+      assert.is_nil(f["bound-to-device"])
+      _, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }), listener("0.0.0.0", 8080) } })
+      assert.is_nil(f["bound-to-device"])
+    end)
+
+    it("a reject rule is still named beside a device binding", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { hits = { REJECT } },
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } })
+      assert.equal("bound-to-device", verdict)
+      assert.truthy(f["firewall-reject"])
+    end)
+
+    it("firewall-check-incomplete, not refused-unexplained, when the rules could not be read", function()
       local verdict, f = diagnose(refused_with_listener { firewall = { error = "permission denied", code = "EPERM" } })
       assert.equal("firewall-check-incomplete", verdict)
       assert.is_nil(f["firewall-reject"])
+      assert.is_nil(f["refused-unexplained"])
       assert.matches("run as root", f["firewall-check-incomplete"].fix)
     end)
 

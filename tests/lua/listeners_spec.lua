@@ -371,8 +371,8 @@ describe("socket tables as JSON", function()
     end
     return "null"
   end
-  local row_fields = { "proto", "family", "addr", "port", "state", "inode", "uid", "v6only", "netns", "recvq",
-    "sendq", "drops", "owner_unknown" }
+  local row_fields = { "proto", "family", "addr", "port", "dev", "dev_unknown", "state", "inode", "uid", "v6only",
+    "netns", "recvq", "sendq", "drops", "owner_unknown" }
   local function lua_rows(socks)
     local rows = {}
     for i, s in ipairs(socks) do
@@ -400,7 +400,8 @@ describe("socket tables as JSON", function()
   it("cr.json_sockets encodes rows exactly as the Lua encoder did", function()
     local holder = { pid = 42, comm = "bad\xffname\n\"q\"\\\x7f\x01" }
     local socks = {
-      { proto = "tcp", family = "inet", addr = "127.0.0.1", port = 80, state = "LISTEN", inode = 123456, uid = 0,
+      { proto = "tcp", family = "inet", addr = "127.0.0.1", port = 80, dev = "eth\xff0", dev_unknown = true,
+        state = "LISTEN", inode = 123456, uid = 0,
         netns = 4026531840, recvq = 0, sendq = 128, processes = { holder, { pid = 7, comm = "nginx" } } },
       { proto = "tcp", family = "inet6", addr = "::", port = 22, v6only = false, recvq = 1.5, sendq = 2.0,
         drops = 3, owner_unknown = true, processes = {} },
@@ -462,6 +463,22 @@ describe("cr.format_sockets", function()
       { proto = "unix", family = "unix", inode = 77, recvq = 0, sendq = 0 },
     }
   end
+
+  it("shows the device a socket is bound to as ss does: ADDR%DEV:PORT, in the table and the REPL's line", function()
+    local bound = {
+      { proto = "tcp", family = "inet", addr = "0.0.0.0", port = 80, dev = "eth0", state = "listen", recvq = 0,
+        sendq = 128, processes = {} },
+      { proto = "tcp", family = "inet6", addr = "::", port = 81, dev = "eth0", v6only = true, state = "listen",
+        recvq = 0, sendq = 128, processes = {} },
+      { proto = "tcp", family = "inet6", addr = "::", port = 82, dev = "eth0", v6only = false, state = "listen",
+        recvq = 0, sendq = 128, processes = {} },
+    }
+    local text = cr.format_sockets(bound)
+    assert.matches("0.0.0.0%eth0:80 ", text, 1, true)
+    assert.matches("[::]%eth0:81 ", text, 1, true)
+    assert.matches("*%eth0:82 (v4+v6)", text, 1, true)
+    assert.equal("tcp listen 0.0.0.0%eth0:80", require("connrecipe.pretty").entry_line(bound[1]))
+  end)
 
   it("renders the table sorted by protocol, family, numeric address and port", function()
     local text = cr.format_sockets(rows())
