@@ -12,12 +12,15 @@ local address = require "connrecipe.address"
 local cr = require "connrecipe"
 local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
+local protocols = require "connrecipe.protocols"
+local quote = require("connrecipe.quote").quote
 local target = require "connrecipe.target"
 local situation = require "connrecipe.checks.situation"
 
 local investigate = {}
 
 investigate.SCHEMA = 1
+investigate.SETTLE = 0.25 -- seconds to watch what a server does right after accepting
 
 local function copy_plain(t)
   local out = {}
@@ -107,6 +110,102 @@ local function read_proxy(ctx, facts)
   end
 end
 
+-- The probe's options: a settle window after connecting, and what the
+-- target's protocol sends when the server waits for the client.
+local function probe_options(args, speaker)
+  local settle = args.settle
+  if settle == nil then
+    settle = investigate.SETTLE
+  end
+  local opts = { timeout = args.timeout, read_bytes = 4096 } -- redis's -DENIED alone is 1 KiB
+  if settle > 0 then
+    opts.settle = settle
+    opts.send = speaker and speaker.request(args.target) or nil
+  end
+  return opts
+end
+
+-- What the server did after accepting, from the address that accepted: the
+-- state of the settle window, and what it said (escaped, bounded) read by
+-- the protocol's speaker. The raw bytes leave the probe's facts (saved facts
+-- are JSON text, and words are shown only escaped).
+local function read_conversation(facts, speaker)
+  local probe, r = facts.probe, nil
+  for _, res in ipairs(probe.results) do
+    r = r or (res.status == "open" and res) or nil
+  end
+  local conv
+  if r and r.after_connect then
+    conv = { addr = r.addr, client_addr = r.local_addr, state = r.after_connect, protocol = speaker and speaker.name,
+             settle = facts.args.settle or investigate.SETTLE, read_errno = r.read_errno,
+             banner_end = r.banner_end, reply_end = r.reply_end }
+    if r.reply then
+      conv.sent = speaker and speaker.shown
+    end
+    local bytes = r.after_connect == "spoke" and r.banner or r.reply
+    if bytes and bytes ~= "" then
+      conv.said = quote(bytes)
+      conv.looks_like = protocols.identify(bytes)
+      local answer = speaker and speaker.read(bytes)
+      if answer then
+        answer.words = quote(answer.words)
+        conv.answer = answer
+      end
+    end
+  end
+  for _, res in ipairs(probe.results) do
+    res.banner, res.reply = nil, nil
+  end
+  probe.banner, probe.reply = nil, nil
+  return conv
+end
+
+-- URL schemes and ports a client speaks TLS to from the first byte.
+local TLS_SCHEMES = { https = true, wss = true, ftps = true, smtps = true, imaps = true, pop3s = true, ldaps = true,
+                      rediss = true, amqps = true, mqtts = true, grpc = true }
+local TLS_PORTS = { [443] = true, [8443] = true, [465] = true, [636] = true, [993] = true, [995] = true,
+                    [6443] = true }
+
+-- Whether the client speaks TLS (the scheme, else the port); and for a plain
+-- HTTP client, whether the answer hints at a TLS port (a 400, TLS records,
+-- a close without a word): then a handshake tells.
+local function tls_wanted(t, conv)
+  if t.scheme then
+    if TLS_SCHEMES[t.scheme] then
+      return true, true
+    end
+  elseif TLS_PORTS[t.port] then
+    return true, true
+  end
+  if conv and conv.protocol == "http" and conv.state == "silent" then
+    local a = conv.answer
+    return (a and a.detail == 400) or conv.looks_like == "tls" or (not conv.said and conv.reply_end == "closed"), false
+  end
+  return false
+end
+
+local function read_tls(ctx, facts)
+  local t, conv = facts.args.target, facts.after_connect
+  local wanted, expected = tls_wanted(t, conv)
+  if not (wanted and conv) then -- conv: some address accepted
+    return
+  end
+  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port), cr.probe.tls, conv.addr,
+    t.port, { timeout = facts.args.timeout, name = t.host })
+  if not r then
+    facts.tls = { expected = expected, read_error = tostring(err) }
+    return
+  end
+  r.results, r.host = nil, nil
+  if r.received then
+    r.looks_like = protocols.identify(r.received)
+    r.received_line = quote(protocols.first_line(r.received))
+    r.received = quote(r.received)
+  end
+  r.expected, r.now = expected, os.time()
+  facts.tls = r
+end
+
 -- Whether a check can use the listeners' owners: those on the target's port
 -- (in any namespace) or here on one that looks like a typo of it, every one
 -- here when a program is expected to serve the port (--process, --unit, a
@@ -151,6 +250,7 @@ end
 -- read around it.
 local function read_probe_and_listeners(ctx, facts)
   local t = facts.args.target
+  local speaker = protocols.for_target(t)
   facts.local_addrs = ctx:check("this host's addresses", local_addresses) or {}
   facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe", listen_drops) or 0 }
   facts.listener_drops = { before = ctx:check("drop counters of the listeners on port " .. t.port
@@ -158,7 +258,8 @@ local function read_probe_and_listeners(ctx, facts)
   local probe_error
   facts.probe, facts.listeners, facts.netns = cr.all {
     function()
-      local r, err = ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port, { timeout = facts.args.timeout })
+      local r, err = ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port,
+        probe_options(facts.args, speaker))
       probe_error = not r and tostring(err) or nil
       return r
     end,
@@ -171,6 +272,9 @@ local function read_probe_and_listeners(ctx, facts)
     end,
   }
   facts.probe_error = probe_error
+  if facts.probe then
+    facts.after_connect = read_conversation(facts, speaker)
+  end
   facts.listen_drops.after = ctx:check("TCP listen drops, after the probe", listen_drops) or 0
   facts.listener_drops.after = ctx:check("drop counters of the listeners on port " .. t.port
     .. ", after the probe", listener_drops, t.port) or {}
@@ -337,12 +441,14 @@ local function read_unix(ctx, facts)
 end
 
 --- investigate.target(ctx, args) -> facts: everything read about
---- args.target (a parsed target) with args.timeout, args.process, args.unit.
+--- args.target (a parsed target) with args.timeout, args.settle (seconds
+--- after connecting; investigate.SETTLE when nil, 0: none), args.process, args.unit.
 function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
-    args = { target = copy_plain(t), timeout = args.timeout, process = args.process, unit = args.unit },
+    args = { target = copy_plain(t), timeout = args.timeout, settle = args.settle, process = args.process,
+             unit = args.unit },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then
@@ -361,6 +467,7 @@ function investigate.target(ctx, args)
     return facts
   end
   read_proxy(ctx, facts)
+  read_tls(ctx, facts)
   read_further(ctx, facts)
   return facts
 end

@@ -575,6 +575,234 @@ describe("checks", function()
     end)
   end)
 
+  describe("application (after the connect)", function()
+    -- facts of 127.0.0.1:PORT accepted by nginx, then what the server did
+    local function after(conv, target_text)
+      conv.addr, conv.settle = conv.addr or "127.0.0.1", conv.settle or 0.25
+      local t = assert(target.parse(target_text or "127.0.0.1:8080"))
+      return tcp { target = target_text, results = { result("127.0.0.1", "open") },
+                   listeners = { listener("127.0.0.1", t.port) }, after_connect = conv }
+    end
+
+    it("accepted-then-closed and -reset are the verdict, never reachable, and name the holder", function()
+      local verdict, f = diagnose(after { state = "closed", banner_end = "closed" })
+      assert.equal("accepted-then-closed", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches("nginx (pid 200)", text(f["accepted-then-closed"]), 1, true)
+      verdict, f = diagnose(after { state = "reset", read_errno = "ECONNRESET" })
+      assert.equal("accepted-then-reset", verdict)
+      assert.matches("ECONNRESET", text(f["accepted-then-reset"]), 1, true)
+    end)
+
+    it("closed without a word when it got the request", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+                                          reply_end = "closed" }, "http://127.0.0.1:8080/"))
+      assert.equal("accepted-then-closed", verdict)
+      assert.matches("when it got the request (HEAD / HTTP/1.1)", f["accepted-then-closed"].summary, 1, true)
+    end)
+
+    it("application-refused quotes redis's protected-mode words and says how to fix it", function()
+      local words = '"-DENIED Redis is running in protected mode because protected mode is enabled"'
+      local verdict, f = diagnose(after({ state = "spoke", protocol = "redis", said = words,
+                                          answer = { outcome = "refused", reason = "protected-mode", words = words } },
+                                        "10.0.0.5:6379"))
+      assert.equal("application-refused", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches(words, f["application-refused"].summary, 1, true)
+      assert.matches("requirepass", f["application-refused"].fix, 1, true)
+    end)
+
+    it("application-refused for pg_hba names pg_hba.conf and the reload", function()
+      local words = '"FATAL: no pg_hba.conf entry for host \\"10.0.0.1\\", user \\"connrecipe\\""'
+      local verdict, f = diagnose(after({ state = "silent", protocol = "postgres", sent = "a startup message",
+        said = "...", answer = { outcome = "refused", reason = "host-not-allowed", words = words, detail = "28000" } },
+        "127.0.0.1:5432"))
+      assert.equal("application-refused", verdict)
+      assert.matches("pg_hba.conf line", f["application-refused"].fix, 1, true)
+    end)
+
+    it("protocol-mismatch names what answered, and https:// for TLS records back to HTTP", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+                                          said = '"\\x15\\x03\\x01\\x00\\x02\\x02\\x16"', looks_like = "tls",
+                                          reply_end = "closed" }, "http://127.0.0.1:8443/"))
+      assert.equal("protocol-mismatch", verdict)
+      assert.matches("answers like tls", f["protocol-mismatch"].summary, 1, true)
+      assert.matches("https://", f["protocol-mismatch"].fix, 1, true)
+    end)
+
+    it("an HTTP 502 is an application-error pointing at the upstream", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+        said = '"HTTP/1.1 502 Bad Gateway"', answer = { outcome = "error", reason = "server-error",
+        words = '"HTTP/1.1 502 Bad Gateway"', detail = 502 } }, "http://127.0.0.1:8080/"))
+      assert.equal("application-error", verdict)
+      assert.matches("upstream", f["application-error"].fix)
+    end)
+
+    it("a server that answers, or waits when no protocol is known, is reachable with what it did", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "redis", sent = "PING", said = '"+PONG\\r\\n"',
+        answer = { outcome = "ok", words = '"+PONG"' } }, "127.0.0.1:6379"))
+      assert.equal("reachable", verdict)
+      assert.matches('it answered PING: "+PONG"', table.concat(f.reachable.evidence, "\n"), 1, true)
+      verdict, f = diagnose(after { state = "silent" })
+      assert.equal("reachable", verdict)
+      assert.matches("waited for the client", text(f.reachable), 1, true)
+      verdict, f = diagnose(after({ state = "silent", protocol = "redis", sent = "PING", said = '"-NOAUTH x"',
+        answer = { outcome = "auth", reason = "auth-required", words = '"-NOAUTH x"' } }, "127.0.0.1:6379"))
+      assert.equal("reachable", verdict)
+      assert.equal("info", f["auth-required"].severity)
+    end)
+
+    it("no-answer: a warning beside reachable when the request gets nothing in time", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+                                          reply_end = "timeout" }, "http://127.0.0.1:8080/"))
+      assert.equal("reachable", verdict)
+      assert.equal("warn", f["no-answer"].severity)
+    end)
+  end)
+
+  describe("tls", function()
+    local NOW = 1800000000
+    local function cert(o)
+      local t = { status = "open", handshake = true, version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384",
+                  subject = "CN=web.test", issuer = "CN=Test CA", san = { "DNS:web.test", "IP:127.0.0.1" },
+                  not_before = NOW - 86400, not_after = NOW + 86400 * 30, self_signed = false, verify = "ok",
+                  verify_code = 0, name_match = true, name = "127.0.0.1", expected = true, now = NOW }
+      for k, v in pairs(o or {}) do
+        t[k] = v
+      end
+      return t
+    end
+    local function with_tls(tls, target_text, conv)
+      local t = assert(target.parse(target_text or "https://127.0.0.1:8443/"))
+      return tcp { target = target_text or "https://127.0.0.1:8443/", results = { result("127.0.0.1", "open") },
+                   listeners = { listener("127.0.0.1", t.port) }, tls = tls,
+                   after_connect = conv or { addr = "127.0.0.1", state = "silent", settle = 0.25 } }
+    end
+
+    it("a certificate that verifies is reachable, with the TLS facts as evidence", function()
+      local verdict, f = diagnose(with_tls(cert()))
+      assert.equal("reachable", verdict)
+      assert.matches("TLS: TLSv1.3, TLS_AES_256_GCM_SHA384; certificate CN=web.test", text(f.reachable), 1, true)
+    end)
+
+    it("expired, name mismatch, self-signed and untrusted certificates; never reachable", function()
+      local verdict, f = diagnose(with_tls(cert { not_after = NOW - 86400, verify = "certificate has expired",
+                                                  verify_code = 10 }))
+      assert.equal("tls-cert-expired", verdict)
+      assert.is_nil(f.reachable)
+      assert.is_nil(f["tls-untrusted"]) -- the expiry is the chain's error: said once
+      assert.matches("expired on 2027-01-14", f["tls-cert-expired"].summary, 1, true)
+      verdict, f = diagnose(with_tls(cert { name_match = false, name = "localhost" }))
+      assert.equal("tls-name-mismatch", verdict)
+      assert.matches("not for localhost (it names DNS:web.test, IP:127.0.0.1)", f["tls-name-mismatch"].summary, 1, true)
+      verdict, f = diagnose(with_tls(cert { self_signed = true, verify = "self-signed certificate", verify_code = 18 }))
+      assert.equal("tls-cert-self-signed", verdict)
+      assert.matches("--cacert", f["tls-cert-self-signed"].fix, 1, true)
+      verdict = diagnose(with_tls(cert { verify = "unable to get local issuer certificate", verify_code = 20 }))
+      assert.equal("tls-untrusted", verdict)
+    end)
+
+    it("tls-not-spoken: TLS to a plain port quotes what it answered", function()
+      local verdict, f = diagnose(with_tls { status = "open", handshake = false, error = "wrong version number",
+        received = '"HTTP/1.1 400 Bad Request\\r\\n..."', received_line = '"HTTP/1.1 400 Bad Request"',
+        looks_like = "http", expected = true, now = NOW })
+      assert.equal("tls-not-spoken", verdict)
+      assert.matches('(wrong version number): it answered in plain text (http): "HTTP/1.1 400 Bad Request"',
+        f["tls-not-spoken"].summary, 1, true)
+      verdict = diagnose(with_tls { status = "open", handshake = false, expected = true, now = NOW,
+                                    error = "sslv3 alert handshake failure" })
+      assert.equal("tls-handshake-failed", verdict)
+    end)
+
+    it("tls-expected: plain HTTP to a TLS port; https:// as the fix", function()
+      local conv = { addr = "127.0.0.1", state = "silent", settle = 0.25, protocol = "http", sent = "HEAD / HTTP/1.1",
+                     said = '"HTTP/1.1 400 Bad Request\\r\\n"', answer = { outcome = "ok", detail = 400,
+                     words = '"HTTP/1.1 400 Bad Request"' } }
+      local verdict, f = diagnose(with_tls(cert { expected = false, self_signed = true }, "http://127.0.0.1:8443/",
+        conv))
+      assert.equal("tls-expected", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches("https://127.0.0.1:8443/", f["tls-expected"].fix, 1, true)
+      assert.is_nil(f["tls-cert-self-signed"]) -- the client does not speak TLS yet: its certificate is not the question
+    end)
+
+    it("a handshake that could not be tried says nothing", function()
+      assert.equal("reachable", (diagnose(with_tls { expected = true, read_error = "cr.probe.tls: bad name" })))
+    end)
+  end)
+
+  describe("protocol speakers", function()
+    local protocols = require "connrecipe.protocols"
+    local quote = require("connrecipe.quote").quote
+
+    it("the target implies the protocol: its scheme, else its port", function()
+      assert.equal("redis", protocols.for_target(assert(target.parse("127.0.0.1:6379"))).name)
+      assert.equal("http", protocols.for_target(assert(target.parse("http://127.0.0.1:6379/"))).name)
+      assert.equal("postgres", protocols.for_target(assert(target.parse("postgresql://db.test"))).name)
+      assert.is_nil(protocols.for_target(assert(target.parse("https://127.0.0.1:8080/"))))
+      assert.is_nil(protocols.for_target(assert(target.parse("127.0.0.1:9999"))))
+    end)
+
+    it("redis: PONG, DENIED, NOAUTH, max clients; not redis", function()
+      local redis = protocols.get("redis")
+      assert.equal("ok", redis.read("+PONG\r\n").outcome)
+      assert.equal("protected-mode", redis.read("-DENIED Redis is running in protected mode\r\n").reason)
+      assert.equal("auth", redis.read("-NOAUTH Authentication required.\r\n").outcome)
+      assert.equal("too-many-clients", redis.read("-ERR max number of clients reached\r\n").reason)
+      assert.is_nil(redis.read("HTTP/1.1 400 Bad Request\r\n"))
+    end)
+
+    it("postgres: the startup message, and its E errors by SQLSTATE", function()
+      local pg = protocols.get("postgres")
+      local req = pg.request()
+      assert.equal(#req, string.unpack(">i4", req))
+      assert.equal(196608, string.unpack(">i4", req, 5))
+      local function err(code, msg)
+        local body = "SFATAL\0C" .. code .. "\0M" .. msg .. "\0\0"
+        return "E" .. string.pack(">i4", #body + 4) .. body
+      end
+      local a = pg.read(err("28000", 'no pg_hba.conf entry for host "10.0.0.1"'))
+      assert.same({ "refused", "host-not-allowed" }, { a.outcome, a.reason })
+      assert.equal('FATAL: no pg_hba.conf entry for host "10.0.0.1"', a.words)
+      assert.equal("too-many-clients", pg.read(err("53300", "sorry, too many clients already")).reason)
+      assert.equal("auth", pg.read(err("28000", 'role "connrecipe" does not exist')).outcome)
+      assert.equal("auth", pg.read("R\0\0\0\8\0\0\0\5").outcome)
+      assert.is_nil(pg.read("+PONG\r\n"))
+    end)
+
+    it("mysql: a greeting, or an error packet (host not allowed, too many connections)", function()
+      local my = protocols.get("mysql")
+      local function packet(payload)
+        return string.pack("<I3B", #payload, 0) .. payload
+      end
+      local greeting = my.read(packet("\10" .. "10.11.6-MariaDB\0" .. ("x"):rep(40)))
+      assert.same({ "ok", "10.11.6-MariaDB" }, { greeting.outcome, greeting.detail })
+      local denied = my.read(packet("\255" .. string.pack("<I2", 1130)
+        .. "Host '10.0.0.1' is not allowed to connect to this MariaDB server"))
+      assert.same({ "refused", "host-not-allowed" }, { denied.outcome, denied.reason })
+      assert.matches("^ERROR 1130: Host '10.0.0.1'", denied.words)
+      local full = my.read(packet("\255" .. string.pack("<I2", 1040) .. "Too many connections"))
+      assert.equal("too-many-clients", full.reason)
+    end)
+
+    it("http: the status line; identify tells TLS, SSH and HTTP apart", function()
+      local http = protocols.get("http")
+      local req = http.request(assert(target.parse("http://127.0.0.1:8080/x")))
+      assert.matches("^HEAD /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n", req)
+      local answer = http.read("HTTP/1.1 404 Not Found\r\n")
+      assert.same({ "ok", 404 }, { answer.outcome, answer.detail })
+      assert.equal("error", http.read("HTTP/1.0 502 Bad Gateway\r\n").outcome)
+      assert.equal("tls", protocols.identify("\21\3\1\0\2\2\22"))
+      assert.equal("ssh", protocols.identify("SSH-2.0-OpenSSH_9.2\r\n"))
+      assert.equal("http", protocols.identify("HTTP/1.1 400 Bad Request\r\n"))
+    end)
+
+    it("quote escapes every byte outside printable ASCII and bounds the text", function()
+      assert.equal('"a\\"b\\\\c\\r\\n\\x00\\x1b[31m\\xff"', quote("a\"b\\c\r\n\0\27[31m\255"))
+      assert.equal('"xxx"...', quote("xxxxx", 3))
+    end)
+  end)
+
   describe("saved runs", function()
     local dir = source .. "/tests/fixtures/facts/"
     local files = {}
