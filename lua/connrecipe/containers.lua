@@ -10,7 +10,8 @@ local json = require "connrecipe.json"
 
 local containers = {}
 
---- The engine sockets tried, in order ($DOCKER_HOST first when it names a Unix socket).
+--- The engine sockets tried, in order ($DOCKER_HOST first when it names a
+--- Unix socket; $XDG_RUNTIME_DIR/podman/podman.sock last).
 containers.SOCKETS = {
   { path = "/run/docker.sock", engine = "docker" },
   { path = "/var/run/docker.sock", engine = "docker" },
@@ -202,6 +203,10 @@ local function sockets()
   end
   for _, s in ipairs(containers.SOCKETS) do
     list[#list + 1] = s
+  end
+  local runtime_dir = os.getenv("XDG_RUNTIME_DIR") -- rootless podman: the user's own engine
+  if runtime_dir and runtime_dir:match("^/") then
+    list[#list + 1] = { path = runtime_dir .. "/podman/podman.sock", engine = "podman" }
   end
   return list
 end

@@ -277,10 +277,12 @@ describe("checks", function()
 
     it("container-not-running for a restarting container says it keeps failing", function()
       local verdict, f = diagnose(tcp { containers = { list = { container { state = "restarting", exit_code = 1,
-                                                                                  restart_count = 12 } } } })
+                                                                                  restart_count = 12,
+                                                                                  restart_policy = "always" } } } })
       assert.equal("container-not-running", verdict)
       assert.matches("restarting (exit code 1), restarted 12 times", f["container-not-running"].summary, 1, true)
       assert.matches("docker logs web1", f["container-not-running"].fix, 1, true)
+      assert.matches("restart policy: always", text(f["container-not-running"]), 1, true)
     end)
 
     it("container-port-not-published when the app listens in a container that publishes nothing", function()

@@ -60,6 +60,9 @@ local function not_running(port, c, b)
   if c.error then
     evidence[#evidence + 1] = "error: " .. cr.text.escape(c.error)
   end
+  if c.restart_policy and c.restart_policy ~= "" and c.restart_policy ~= "no" then
+    evidence[#evidence + 1] = "restart policy: " .. cr.text.escape(c.restart_policy)
+  end
   if c.finished_at and not c.finished_at:match("^0001") then
     evidence[#evidence + 1] = "finished at " .. cr.text.escape(c.finished_at)
   end
