@@ -10,6 +10,7 @@
 -- list: unread is not absent.
 local address = require "connrecipe.address"
 local cr = require "connrecipe"
+local containers = require "connrecipe.containers"
 local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
 local protocols = require "connrecipe.protocols"
@@ -206,6 +207,46 @@ local function read_tls(ctx, facts)
   facts.tls = r
 end
 
+-- Whether a check can use the listeners' owners: those on the target's port
+-- (in any namespace) or here on one that looks like a typo of it, every one
+-- here when a program is expected to serve the port (--process, --unit, a
+-- well-known port), and any when not root (the walk is what tells that /proc
+-- hides other users' fds). On a refused port with nothing near it none is
+-- named, and the walk of every process's fds (most of the cost at 10k
+-- listeners) is skipped.
+local function owners_wanted(facts, list, info)
+  local args, port = facts.args, facts.args.target.port
+  if not (facts.security or {}).root or args.process or args.unit or ports.usual_programs[port] then
+    return true
+  end
+  local here -- this namespace's inode, from the dump (nil: take every listener as here)
+  for _, ns in ipairs(info and info.namespaces or {}) do
+    if ns.via == "self" then
+      here = ns.inode
+    end
+  end
+  for _, l in ipairs(list) do
+    if l.port == port or ((here == nil or l.netns == here) and ports.near(port, l.port)) then
+      return true
+    end
+  end
+  return false
+end
+
+-- The TCP listeners of every namespace: first without owners, then, when a
+-- check can use them, again with them (the dump is cheap, the owner walk is not).
+local function read_listeners(ctx, facts)
+  local list, info, code = ctx:check("listeners, all namespaces", cr.listeners, { proto = "tcp", netns = "all" })
+  if type(list) == "table" and owners_wanted(facts, list, info) then
+    list, info, code = ctx:check("listeners, all namespaces, with owners", cr.listeners,
+      { proto = "tcp", netns = "all", processes = true })
+  end
+  if type(list) ~= "table" then
+    return { error = unprefixed(info), code = code }
+  end
+  return { list = list, info = info or {} }
+end
+
 -- The probe, with the listeners of every namespace and the drop counters
 -- read around it.
 local function read_probe_and_listeners(ctx, facts)
@@ -224,12 +265,7 @@ local function read_probe_and_listeners(ctx, facts)
       return r
     end,
     function()
-      local list, info, code = ctx:check("listeners, all namespaces, with owners", cr.listeners,
-        { proto = "tcp", netns = "all", processes = true })
-      if type(list) ~= "table" then
-        return { error = unprefixed(info), code = code }
-      end
-      return { list = list, info = info or {} }
+      return read_listeners(ctx, facts)
     end,
     function()
       local me = ctx:check("own network namespace", cr.process.get, cr.pid)
@@ -334,6 +370,13 @@ local function read_service(ctx, facts, s)
   end
 end
 
+-- The containers of this host (their engine's API, else docker's state on
+-- disk): for a target on this host, which one published the port, its state.
+local function read_containers(ctx, facts)
+  local read = ctx:check("containers (docker/podman API, docker state)", containers.read)
+  facts.containers = type(read) == "table" and read or { error = "not read" }
+end
+
 -- The state of every process holding a listener that takes the target (a
 -- stopped one holds its socket, and the kernel still completes handshakes):
 -- facts.holders[pid] = {pid, comm, state, ppid}, or {error} when unreadable.
@@ -369,6 +412,9 @@ end
 -- What the situation calls for beyond the probe and the listeners.
 local function read_further(ctx, facts)
   local s = situation.of(facts)
+  if s.here_is_local then
+    read_containers(ctx, facts)
+  end
   read_holders(ctx, facts, s)
   if s.any_open then
     return
