@@ -121,8 +121,7 @@ completion=/usr/share/bash-completion/completions/connrecipe
 # shellcheck disable=SC2016 # expanded by the inner bash
 got=$(run bash -c 'source "$1"; COMP_WORDS=(connrecipe waitf); COMP_CWORD=1; _connrecipe; echo "${COMPREPLY[*]}"' \
   bash "$completion") || fail "bash completion script"
-<<<<<<< HEAD
-[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe wai' gave '$got'"
+[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe waitf' gave '$got'"
 # the Ansible module: where Ansible looks by default, run by its shebang
 # (#!/usr/bin/connrecipe) with an arguments file as Ansible runs it
 module=/usr/share/ansible/plugins/modules/connrecipe.lua
@@ -138,9 +137,6 @@ if command -v ansible >/dev/null; then
   grep -q '"verdict": "no-listener"' <<<"$got" || fail "ansible -m connrecipe gave: $(head -c 2000 <<<"$got")"
   say "ansible -m connrecipe runs the installed module"
 fi
-=======
-[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe waitf' gave '$got'"
->>>>>>> main
 rm -rf "$home"
 say "installed package works: $(connrecipe --version)"
 
