@@ -19,11 +19,13 @@ local CHECKS = {
   check "resolve", -- name-unresolved
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
+  check "hops", -- upstream-failing, upstream-not-followed (forwarders, DNAT: the upstream's own verdict)
   check "reachable", -- reachable
   check "service", -- starting-up, service-not-running, port-mismatch (the expected program)
   check "address", -- address-mismatch, family-mismatch
   check "netns", -- other-netns
   check "listener", -- udp-only, no-listener, port-mismatch (a near port)
+  check "kube", -- service-no-endpoints (kube-proxy's reject/drop rule names the Service)
   check "firewall", -- firewall-reject, firewall-drop, firewall-check-incomplete
   check "backlog", -- backlog-full
   check "connect", -- timeout, connection-reset, ipv6-disabled, ephemeral-ports-exhausted, ...

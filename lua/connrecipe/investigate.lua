@@ -14,6 +14,7 @@ local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
 local target = require "connrecipe.target"
 local situation = require "connrecipe.checks.situation"
+local follow = require "connrecipe.follow"
 
 local investigate = {}
 
@@ -35,10 +36,11 @@ end
 
 -- ---- reads ------------------------------------------------------------------------
 
--- The set of this host's own addresses (loopback and every interface's).
-local function local_addresses()
+-- The set of this host's own addresses (loopback and every interface's), or
+-- those of the namespace `spec` (a /run/netns name or a pid).
+local function local_addresses(spec)
   local set = {}
-  for _, iface in ipairs(cr.sys.interfaces() or {}) do
+  for _, iface in ipairs(cr.sys.interfaces(spec) or {}) do
     for _, a in ipairs(iface.addrs or {}) do
       set[a.addr] = iface.name
     end
@@ -48,8 +50,8 @@ end
 
 -- ListenDrops counts every SYN or connection a listener dropped, overflows
 -- of a full accept queue included (each of those counts in ListenOverflows too).
-local function listen_drops()
-  local ext = (cr.sys.counters() or {}).TcpExt or {}
+local function listen_drops(spec)
+  local ext = (cr.sys.counters(spec) or {}).TcpExt or {}
   return ext.ListenDrops or ext.ListenOverflows or 0
 end
 
@@ -107,6 +109,22 @@ local function read_proxy(ctx, facts)
   end
 end
 
+-- The probe from inside another namespace (a hop's upstream): the listeners
+-- of every namespace are those the first run dumped.
+local function read_probe_in(ctx, facts, ns, listeners)
+  local t = facts.args.target
+  local where = " (netns " .. (ns.name or tostring(ns.inode)) .. ")"
+  facts.netns = ns.inode
+  facts.local_addrs = ctx:check("addresses" .. where, local_addresses, ns.spec) or {}
+  facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe" .. where, listen_drops, ns.spec) or 0 }
+  facts.listener_drops = { before = {}, after = {} }
+  facts.listeners = listeners
+  local r, err = ctx:check("probe " .. t.display .. where, cr.probe.tcp, t.host, t.port,
+    { timeout = facts.args.timeout, netns = ns.path })
+  facts.probe, facts.probe_error = r, not r and tostring(err) or nil
+  facts.listen_drops.after = ctx:check("TCP listen drops, after the probe" .. where, listen_drops, ns.spec) or 0
+end
+
 -- The probe, with the listeners of every namespace and the drop counters
 -- read around it.
 local function read_probe_and_listeners(ctx, facts)
@@ -155,10 +173,14 @@ end
 
 local function read_firewall(ctx, facts, s)
   local r, port = s.r, s.port
-  local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil }
+  local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil,
+    netns = facts.args.netns and facts.args.netns.spec }
   local hits, err, code = ctx:check("firewall rules for " .. address.endpoint(r.addr, port),
     cr.firewall.match, query)
   facts.firewall = type(hits) == "table" and { hits = hits } or { error = tostring(err), code = code }
+  if type(hits) == "table" then
+    facts.nat = { dnat = err.dnat or {} } -- the match's info: the DNAT rules met on the way
+  end
 end
 
 local function read_local_ports(ctx, facts, r)
@@ -242,7 +264,7 @@ local function read_further(ctx, facts)
     read_firewall(ctx, facts, s)
   end
   if s.nothing_here then
-    if not s.gaps.own then
+    if not s.gaps.own and not facts.args.netns then -- the UDP dump reads our own namespace only
       read_udp(ctx, facts, s.port)
     end
     read_service(ctx, facts, s)
@@ -269,12 +291,16 @@ local function read_unix(ctx, facts)
 end
 
 --- investigate.target(ctx, args) -> facts: everything read about
---- args.target (a parsed target) with args.timeout, args.process, args.unit.
+--- args.target (a parsed target) with args.timeout, args.process, args.unit;
+--- for a hop's upstream also args.netns ({inode, name, spec, path}: probe
+--- from inside it), args.listeners (the dump to reuse), args.depth and
+--- args.own_netns (the first run's namespace).
 function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
-    args = { target = copy_plain(t), timeout = args.timeout, process = args.process, unit = args.unit },
+    args = { target = copy_plain(t), timeout = args.timeout, process = args.process, unit = args.unit,
+      netns = args.netns, depth = args.depth, own_netns = args.own_netns },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then
@@ -287,13 +313,18 @@ function investigate.target(ctx, args)
     read_resolver(ctx, facts)
     return facts
   end
-  read_probe_and_listeners(ctx, facts)
+  if args.netns then
+    read_probe_in(ctx, facts, args.netns, args.listeners)
+  else
+    read_probe_and_listeners(ctx, facts)
+  end
   if not facts.probe then
     read_resolver(ctx, facts)
     return facts
   end
   read_proxy(ctx, facts)
   read_further(ctx, facts)
+  follow.read(ctx, facts, investigate.target)
   return facts
 end
 

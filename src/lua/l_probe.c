@@ -292,6 +292,7 @@ static int l_tcp(lua_State *L) {
   a.o.timeout = opt_number(L, 3, "timeout", 2.0);
   a.o.read_bytes = opt_read_bytes(L, 3);
   a.o.send = opt_string(L, 3, "send", &a.o.send_len);
+  a.o.netns = opt_string(L, 3, "netns", NULL);
   lua_getfield(L, 3, "banner");
   a.o.read_banner = lua_toboolean(L, -1) || a.o.send;
   lua_pop(L, 1);

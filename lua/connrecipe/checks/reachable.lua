@@ -16,8 +16,10 @@ function check.run(ctx, facts)
   for _, l in ipairs(situation.accepting(s.here, open.addr, s.port)) do
     holders[#holders + 1] = describe.listener(l)
   end
-  if not proxy.failing(facts) then
-    ctx:verdict("reachable") -- warnings beside it do not change the headline
+  -- warnings beside it do not change the headline; a failing upstream
+  -- (connrecipe.checks.hops, run before) or proxy does
+  if not proxy.failing(facts) and not ctx:has("upstream-failing") then
+    ctx:verdict("reachable")
   end
   ctx:finding {
     id = "reachable", severity = "ok",

@@ -197,6 +197,9 @@ local function nft_rule(r, sets, base)
     elseif key == "xt" and type(value) == "table" and value.type == "target" and value.name == "REJECT" then
       rule.action = "reject"
       rule.unknown[#rule.unknown + 1] = "xt target REJECT (reject type not shown by nft)"
+    elseif key == "dnat" and type(value) == "table" then
+      rule.target = "DNAT" -- one address (not a map, not a range) names the endpoint
+      rule.dnat = type(value.addr) == "string" and { addr = value.addr, port = math.tointeger(value.port) } or nil
     elseif PASSIVE[key] then -- luacheck: ignore 542
     else
       -- limit, quota, xt matches, ...: the rule may or may not apply
