@@ -8,6 +8,7 @@
 --   {host, port} | {path}, netns = {inode, name, container}, why (not
 --   followed), facts (the upstream's) }, ... }
 local address = require "connrecipe.address"
+local ipaddr = require "connrecipe.ipaddr"
 local cr = require "connrecipe"
 local hops = require "connrecipe.hops"
 local situation = require "connrecipe.checks.situation"
@@ -21,7 +22,7 @@ local MAX_NAMESPACES = 64 -- namespaces searched for an upstream's address
 -- How to enter a namespace of the dump: spec for cr.sys / cr.firewall (a
 -- /run/netns name or a pid), path for the probe; nil ones for our own.
 local function ns_ref(ns, own)
-  local ref = { inode = ns.inode, name = ns.name, container = ns.container }
+  local ref = { inode = ns.inode, name = ns.name, container = ns.container, pid = ns.pid }
   if ns.inode ~= own then
     ref.spec = ns.name or ns.pid
     ref.path = ns.name and ("/run/netns/" .. ns.name) or ("/proc/%d/ns/net"):format(ns.pid)
@@ -34,10 +35,22 @@ local function namespaces(facts)
   return info.namespaces or {}
 end
 
-local function has_addr(list, addr)
+-- The interface address of `list` that is addr, as "addr/prefix", or nil.
+local function own_prefix(list, addr)
   for _, iface in ipairs(list or {}) do
     for _, a in ipairs(iface.addrs or {}) do
       if a.addr == addr then
+        return ("%s/%d"):format(a.addr, a.prefix or 32)
+      end
+    end
+  end
+end
+
+-- Is addr/prefix on a link of `list` (the forwarder's side of a veth or bridge)?
+local function on_link(list, prefix)
+  for _, iface in ipairs(list or {}) do
+    for _, a in ipairs(iface.addrs or {}) do
+      if not iface.loopback and ipaddr.in_prefix(a.addr, prefix) then
         return true
       end
     end
@@ -46,25 +59,34 @@ local function has_addr(list, addr)
 end
 
 -- The namespace that owns addr: the one the connection leaves from (`from`)
--- for a loopback or own address, else the first other namespace with that
--- address on an interface, else `from` (the address is beyond this host).
+-- for a loopback or own address; else the namespace holding that address on
+-- a link `from` shares (a veth pair, a bridge: docker0 and its containers),
+-- else the only namespace holding it; else `from` (the address is beyond
+-- this host). Namespaces that merely reuse the address elsewhere are never
+-- probed into.
 local function owner_of(ctx, facts, addr, from)
   if address.is_loopback(addr) or (facts.local_addrs or {})[addr] then
     return from
   end
+  local mine = ctx:check("addresses of the forwarding namespace", cr.sys.interfaces, from.spec)
+  local linked, holders = nil, {}
   for i, ns in ipairs(namespaces(facts)) do
     if i > MAX_NAMESPACES then
       break
     end
     if ns.inode ~= from.inode and not ns.error and (ns.name or ns.pid) then
-      local list = ctx:check("addresses of netns " .. (ns.name or tostring(ns.inode)), cr.sys.interfaces,
-        ns.name or ns.pid)
-      if has_addr(list, addr) then
-        return ns_ref(ns, facts.args.own_netns or facts.netns)
+      local prefix = own_prefix(ctx:check("addresses of netns " .. (ns.name or tostring(ns.inode)),
+        cr.sys.interfaces, ns.name or ns.pid), addr)
+      if prefix then
+        holders[#holders + 1] = ns
+        if not linked and on_link(mine, prefix) then
+          linked = ns
+        end
       end
     end
   end
-  return from
+  local ns = linked or (#holders == 1 and holders[1])
+  return ns and ns_ref(ns, facts.args.own_netns or facts.netns) or from
 end
 
 local function nested(ctx, facts, hop, investigate_target, ns)
@@ -73,7 +95,7 @@ local function nested(ctx, facts, hop, investigate_target, ns)
     hop.why = "its upstream " .. hops.endpoint(hop.upstream) .. " is not an address diagnose can probe"
     return
   end
-  hop.netns = { inode = ns.inode, name = ns.name, container = ns.container }
+  hop.netns = { inode = ns.inode, name = ns.name, container = ns.container, pid = ns.pid }
   hop.facts = investigate_target(ctx, {
     target = t, timeout = facts.args.timeout, depth = (facts.args.depth or 0) + 1,
     netns = t.kind == "inet" and ns or nil, listeners = facts.listeners,

@@ -26,26 +26,40 @@ local function how(hop)
 end
 
 -- The path below a followed hop -> segments ("10.0.0.2:80 (netns web)",
--- with how it goes on when it does), the deepest verdict.
+-- with how it goes on when it does), the deepest verdict, the deepest hop.
 local function chain(hop, facts, list)
   local label = hops.endpoint(hop.upstream) .. " (" .. where(hop, facts)
   local verdict = checklist.explain(hop.facts, list)
   if verdict and verdict.id == "upstream-failing" then
     for _, sub in ipairs(hop.facts.hops or {}) do
       if sub.facts then
-        local segs, cause = chain(sub, hop.facts, list)
+        local segs, cause, deepest = chain(sub, hop.facts, list)
         if cause and cause.severity == "error" then
           table.insert(segs, 1, label .. "; " .. how(sub) .. ")")
-          return segs, cause
+          return segs, cause, deepest
         end
       end
     end
   end
-  return { label .. ")" }, verdict
+  return { label .. ")" }, verdict, hop
+end
+
+-- The upstream's fix, said for where it applies: inside the upstream's namespace.
+local function fix_there(hop, facts, fix)
+  local ns = hop.netns
+  if not fix or not ns or ns.inode == facts.netns then
+    return fix
+  end
+  if ns.name then
+    return ("in netns %s (ip netns exec %s ...): %s"):format(ns.name, ns.name, fix)
+  elseif ns.pid then
+    return ("in the network namespace of pid %d (nsenter -t %d -n ...): %s"):format(ns.pid, ns.pid, fix)
+  end
+  return fix
 end
 
 local function failing(ctx, facts, s, hop, list)
-  local segs, cause = chain(hop, facts, list)
+  local segs, cause, deepest = chain(hop, facts, list)
   if not (cause and (cause.severity == "error" or cause.severity == "warn")) then
     return
   end
@@ -61,7 +75,7 @@ local function failing(ctx, facts, s, hop, list)
     id = "upstream-failing", severity = cause.severity,
     summary = ("%s %s (%s), where: %s"):format(first, handed, where(hop, facts), cause.summary),
     evidence = evidence,
-    fix = cause.fix,
+    fix = fix_there(deepest, facts, cause.fix),
   }
 end
 
