@@ -330,9 +330,42 @@ end
 
 -- ---- saving and replaying -----------------------------------------------------------
 
+-- A hop's facts share the first run's listener dump: saved once, as
+-- `listeners = {shared = true}` in the hops (a copy; the facts are left alone).
+local function unshared(facts)
+  if not facts.hops then
+    return facts
+  end
+  local out = copy_plain(facts)
+  out.hops = {}
+  for i, hop in ipairs(facts.hops) do
+    local h = copy_plain(hop)
+    if h.facts then
+      h.facts = unshared(h.facts)
+      if hop.facts.listeners == facts.listeners then
+        h.facts = copy_plain(h.facts)
+        h.facts.listeners = { shared = true }
+      end
+    end
+    out.hops[i] = h
+  end
+  return out
+end
+
+local function reshared(facts)
+  for _, hop in ipairs(type(facts.hops) == "table" and facts.hops or {}) do
+    if type(hop) == "table" and type(hop.facts) == "table" then
+      if type(hop.facts.listeners) == "table" and hop.facts.listeners.shared then
+        hop.facts.listeners = facts.listeners
+      end
+      reshared(hop.facts)
+    end
+  end
+end
+
 --- investigate.encode(facts) -> JSON text (keys sorted, one document)
 function investigate.encode(facts)
-  return json.encode(facts, { indent = true }) .. "\n"
+  return json.encode(unshared(facts), { indent = true }) .. "\n"
 end
 
 --- investigate.decode(text) -> facts, or nil, why it cannot be replayed
@@ -347,6 +380,7 @@ function investigate.decode(text)
   if type(facts.args) ~= "table" or type(facts.args.target) ~= "table" then
     return nil, "no target in the facts"
   end
+  reshared(facts)
   return facts
 end
 

@@ -109,6 +109,17 @@ describe("diagnose.lua follows the hops", function()
     assert.is_nil(f["upstream-failing"])
   end)
 
+  it("socat to a Unix socket that is missing: the Unix target's own cause", function()
+    local sock = testenv.tmpdir() .. "/app.sock"
+    testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:%s")
+      :format(port(80), sock))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("upstream-failing", doc.verdict)
+    assert.truthy(path_of(f["upstream-failing"]):find("→ unix:" .. sock .. " (same netns) → unix-socket-missing", 1,
+      true), path_of(f["upstream-failing"]))
+  end)
+
   it("an iptables DNAT rule: the endpoint is probed in its namespace", function()
     upstream_namespace()
     sh_ns(("iptables -t nat -A OUTPUT -d %s.100 -p tcp --dport %d -j DNAT --to-destination %s.2:%d"):format(subnet,

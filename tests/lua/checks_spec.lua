@@ -477,6 +477,17 @@ describe("checks", function()
       assert.equal("ok", f.reachable.severity) -- the first hop accepts, but is not the verdict
     end)
 
+    it("a hop's facts share the listener dump: saved once, replayed to the same verdict", function()
+      local facts = socat()
+      facts.hops[1].facts.listeners = facts.listeners
+      local saved = investigate.encode(facts)
+      assert.matches('"shared":true', saved:gsub("%s", ""), 1, true)
+      assert.is_true(facts.hops[1].facts.listeners == facts.listeners) -- encode left the facts alone
+      local again = assert(investigate.decode(saved))
+      assert.is_true(again.hops[1].facts.listeners == again.listeners)
+      assert.equal("upstream-failing", (diagnose(again)))
+    end)
+
     it("an upstream that accepts leaves the verdict reachable", function()
       local up = upstream_facts { results = { result("10.217.0.2", "open") },
         listeners = { listener("0.0.0.0", 80, { netns = UP_NS }) } }
