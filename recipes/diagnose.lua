@@ -20,14 +20,19 @@ local CHECKS = {
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
   check "hops", -- upstream-failing, upstream-not-followed (forwarders, DNAT: the upstream's own verdict)
+  check "application", -- accepted-then-closed, accepted-then-reset, application-refused, protocol-mismatch, ...
+  check "tls", -- tls-expected, tls-not-spoken, tls-handshake-failed, tls-cert-expired, tls-name-mismatch, ...
   check "reachable", -- reachable
+  check "holders", -- process-stopped (the listener's holders: over reachable, the kernel's handshake)
   check "service", -- starting-up, service-not-running, port-mismatch (the expected program)
   check "address", -- address-mismatch, family-mismatch
   check "netns", -- other-netns
   check "listener", -- udp-only, no-listener, port-mismatch (a near port)
+  check "device", -- bound-to-device
   check "kube", -- service-no-endpoints (kube-proxy's reject/drop rule names the Service)
   check "firewall", -- firewall-reject, firewall-drop, firewall-check-incomplete
   check "backlog", -- backlog-full
+  check "refusal", -- refused-unexplained (what was checked, what is left)
   check "connect", -- timeout, connection-reset, ipv6-disabled, ephemeral-ports-exhausted, ...
   check "remote", -- remote-refused, remote-timeout, host-unreachable
   check "gaps", -- listener-check-incomplete, owner-unknown
@@ -72,6 +77,8 @@ return cr.recipe {
       help = "host:port, [v6]:port, PORT (this host), a URL, unix:/path or unix:@name (none with --from-facts)" },
     { "timeout", type = "number", default = 2, min = 0.001, max = 3600, metavar = "S",
       help = "seconds to wait for each probe" },
+    { "settle", type = "number", default = 0.25, min = 0, max = 60, metavar = "S",
+      help = "seconds to watch what the server does right after accepting (0: do not)" },
     { "process", metavar = "NAME", help = "the program that should be listening (its comm or executable name)" },
     { "unit", metavar = "NAME", help = "the systemd unit that should be listening" },
     { "save-facts", metavar = "FILE", help = "write everything read (JSON: addresses, listeners, processes with "

@@ -6,8 +6,25 @@ local json = require "connrecipe.json"
 -- The text: the table, rendered in C (cr.format_sockets: sorted by protocol,
 -- address and port, it stays fast at 50k listeners), and on stderr what could
 -- not be seen.
+-- How many inet rows came from /proc/net, which does not show the device a
+-- socket is bound to.
+local function devices_unread(sockets)
+  local n = 0
+  for _, s in ipairs(sockets) do
+    if s.dev_unknown then
+      n = n + 1
+    end
+  end
+  return n
+end
+
 local function text(data, ctx)
   local notes = {}
+  local unread = devices_unread(data.sockets)
+  if unread > 0 then
+    notes[#notes + 1] = ("connrecipe: listeners: %d socket(s) read from /proc/net, which does not show a bound "
+      .. "device (SO_BINDTODEVICE): one bound to a device is shown without its %%DEV\n"):format(unread)
+  end
   if ctx.args.all_netns and (data.namespaces_unreadable or 0) > 0 then
     notes[#notes + 1] = ("connrecipe: listeners: the network namespace of %d process(es) could not be read "
       .. "(not root, or a security module): a namespace only they are in is not shown\n"):format(
@@ -45,8 +62,8 @@ local function jval(v)
   return "null"
 end
 
-local row_fields = { "proto", "family", "addr", "port", "state", "inode", "uid", "v6only", "netns", "recvq",
-  "sendq", "drops", "owner_unknown" }
+local row_fields = { "proto", "family", "addr", "port", "dev", "dev_unknown", "state", "inode", "uid", "v6only",
+  "netns", "recvq", "sendq", "drops", "owner_unknown" }
 
 local function json_row(s)
   local parts = {}

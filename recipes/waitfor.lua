@@ -43,13 +43,14 @@ local function text(data, ctx)
   if ctx.quiet then
     return nil
   end
+  local target = cr.text.escape(data.target) -- a Unix socket path may hold control bytes
   local line
   if data.up then
-    line = ("%s is up after %.2f s (%d attempt%s)\n"):format(data.target, data.elapsed, data.attempts,
+    line = ("%s is up after %.2f s (%d attempt%s)\n"):format(target, data.elapsed, data.attempts,
       data.attempts == 1 and "" or "s")
   else
     line = ("%s did not accept a connection within %g s (%d attempts, last: %s)\n"):format(
-      data.target, ctx.args.timeout, data.attempts, data.last_status)
+      target, ctx.args.timeout, data.attempts, data.last_status)
   end
   if ctx.args.command then
     return nil, line

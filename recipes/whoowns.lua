@@ -116,10 +116,11 @@ local function endpoint(s)
   if s.family == "unix" then
     return s.path
   end
+  local dev = s.dev and ("%" .. s.dev) or "" -- bound to a device: "0.0.0.0%eth0:80", as ss shows it
   if s.family == "inet6" then
-    return ("[%s]:%d%s"):format(s.addr, s.port, (s.addr == "::" and s.v6only == false) and " (v4+v6)" or "")
+    return ("[%s]%s:%d%s"):format(s.addr, dev, s.port, (s.addr == "::" and s.v6only == false) and " (v4+v6)" or "")
   end
-  return ("%s:%d"):format(s.addr, s.port)
+  return ("%s%s:%d"):format(s.addr, dev, s.port)
 end
 
 -- A socket path that no socket in this namespace's table holds: what

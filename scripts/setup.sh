@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 # tests: busted, luacheck, cmocka, the real servers and tools the tests drive,
 # clang's libFuzzer runtime for the fuzz targets; the readers of --format's
 # output: xmllint (libxml2-utils), prove (perl), promtool (prometheus).
-PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libcmocka-dev
+PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libssl-dev libcmocka-dev
 lua5.4 lua-dkjson lua-cjson lua-busted lua-check iproute2 iptables nftables socat nmap
-python3 procps util-linux nginx-light redis-server postgresql hyperfine valgrind
+python3 procps util-linux nginx-light redis-server postgresql mariadb-server hyperfine valgrind
 man-db groff-base clang libclang-rt-14-dev tmux lsof libxml2-utils perl prometheus"
 
 missing=""

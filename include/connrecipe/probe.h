@@ -79,7 +79,36 @@ typedef struct {
   const cr_sockaddr *source; /* bind here first (address and/or port); NULL: kernel's choice */
   const char *netns;         /* a network namespace file (/proc/PID/ns/net, /run/netns/NAME):
                                 the socket is made there; NULL: this thread's namespace */
+  /* > 0: after connecting, first read for this many seconds to see what the
+   * server does on its own (speaks, closes, resets, or stays silent); `send`
+   * then goes only to a silent server, and its answer is the reply */
+  double settle;
 } cr_tcp_probe_options;
+
+/* What the server did in the settle window, before the client said anything. */
+typedef enum {
+  CR_AFTER_NONE = 0, /* no settle window (not asked for, or the connect failed) */
+  CR_AFTER_SPOKE,    /* sent bytes first: the banner */
+  CR_AFTER_CLOSED,   /* closed at once (EOF) */
+  CR_AFTER_RESET,    /* reset at once (ECONNRESET) */
+  CR_AFTER_SILENT,   /* waited for the client: a client-speaks-first protocol */
+  CR_AFTER_ERROR,    /* another read error (read_err) */
+} cr_after_connect;
+
+/* How a read (the banner, the reply) ended. */
+typedef enum {
+  CR_READ_NONE = 0,
+  CR_READ_CLOSED,  /* the peer closed (EOF) */
+  CR_READ_RESET,   /* ECONNRESET */
+  CR_READ_QUIET,   /* the peer paused after sending */
+  CR_READ_TIMEOUT, /* the deadline came */
+  CR_READ_FULL,    /* read_bytes reached */
+  CR_READ_ERROR,   /* another errno (read_err) */
+} cr_read_end;
+
+/* "spoke", "closed", ...; NULL for CR_AFTER_NONE / CR_READ_NONE. */
+const char *cr_after_connect_name(cr_after_connect a);
+const char *cr_read_end_name(cr_read_end e);
 
 typedef struct {
   cr_probe_status status;
@@ -90,7 +119,12 @@ typedef struct {
   int have_local;
   char *banner; /* malloc'd, NUL-terminated; NULL when not asked for */
   size_t banner_len;
-  int read_err; /* errno while reading the banner (e.g. ECONNRESET), or 0 */
+  int read_err; /* errno while reading the banner or the reply (e.g. ECONNRESET), or 0 */
+  cr_read_end banner_end;
+  cr_after_connect after; /* with a settle window */
+  char *reply; /* malloc'd, NUL-terminated: the answer to `send` after a silent settle */
+  size_t reply_len;
+  cr_read_end reply_end;
 } cr_tcp_probe_result;
 
 typedef struct cr_tcp_probe cr_tcp_probe;
@@ -104,6 +138,47 @@ int cr_tcp_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tcp_prob
                        cr_tcp_probe_cb cb, void *data, cr_tcp_probe **out);
 /* Abandons the probe: the socket is closed, the callback does not come. */
 void cr_tcp_probe_cancel(cr_tcp_probe *p);
+
+/* ---- one TLS handshake (OpenSSL's libssl over memory BIOs on the loop) ------- */
+
+typedef struct {
+  double timeout;   /* seconds for the connect, and again for the handshake; <= 0: 2 s */
+  const char *name; /* the name the client asked for: SNI (unless an address) and the
+                     * certificate name checked; NULL: neither */
+  const char *ca_file; /* trust anchors; NULL: the system's default paths */
+  size_t read_bytes;   /* how much of what the peer sent is kept (received); 0: 512 */
+} cr_tls_probe_options;
+
+typedef struct {
+  cr_probe_status status; /* the TCP connect */
+  int err;
+  double ms;
+  int handshake;      /* 1: the TLS handshake completed */
+  double handshake_ms;
+  const char *version, *cipher; /* static strings from libssl, after a handshake */
+  char *error;        /* malloc'd: why the handshake failed (libssl's reason, or the peer's end) */
+  int peer_end;       /* the peer ended the handshake: CR_READ_CLOSED / CR_READ_RESET / CR_READ_TIMEOUT */
+  char *subject, *issuer; /* malloc'd, RFC 2253 */
+  char **san;         /* malloc'd "DNS:name" / "IP:addr" entries */
+  int nsan;
+  int64_t not_before, not_after; /* seconds since the epoch */
+  int have_cert;
+  long verify_code;   /* X509_V_OK (0) or the chain's first error */
+  const char *verify_error; /* static: X509_verify_cert_error_string */
+  int self_signed;
+  int name_match;     /* 1 matches, 0 does not, -1 no name given */
+  char *received;     /* malloc'd: the first bytes the peer sent (bounded), raw */
+  size_t received_len;
+} cr_tls_probe_result;
+
+typedef struct cr_tls_probe cr_tls_probe;
+typedef void (*cr_tls_probe_cb)(cr_tls_probe *p, cr_tls_probe_result *r, void *data);
+/* Same contract as the TCP probe: the callback comes once (the result's
+ * malloc'd fields then belong to the callee: cr_tls_probe_result_free). */
+int cr_tls_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tls_probe_options *o,
+                       cr_tls_probe_cb cb, void *data, cr_tls_probe **out);
+void cr_tls_probe_cancel(cr_tls_probe *p);
+void cr_tls_probe_result_free(cr_tls_probe_result *r);
 
 /* ---- one UDP probe ------------------------------------------------------------ */
 

@@ -52,6 +52,13 @@ typedef struct cr_sock {
   uint64_t peer_inode; /* unix: the peer's inode, 0 none */
   uint64_t vfs_inode;  /* unix: inode of the bound file on disk (netlink only), 0 none */
   uint64_t netns;      /* inode of the network namespace */
+  /* inet: the device it is bound to (SO_BINDTODEVICE, a link-local scope):
+   * sock_diag's idiag_if and its name in the socket's namespace ("if7" when
+   * the index names no device); 0 and "" when unbound. /proc/net does not
+   * show it: bound_dev_known is 0 for rows read there. */
+  uint32_t bound_ifindex;
+  char bound_dev[16];
+  uint8_t bound_dev_known;
   char *path;          /* unix: bound name ("@name" when abstract), NULL none */
 } cr_sock;
 

@@ -28,8 +28,12 @@ function describe.holders(processes)
 end
 
 --- "127.0.0.1:8080 held by nginx (pid 12)", with the family of a [::] listener
+--- and the device it is bound to ("0.0.0.0%eth0:8080", as ss shows it)
 function describe.listener(l)
   local where = address.endpoint(l.addr, l.port)
+  if l.dev then
+    where = where:gsub(":(%d+)$", "%%" .. l.dev:gsub("%%", "%%%%") .. ":%1")
+  end
   if l.family == "inet6" and l.addr == "::" then
     where = where .. (l.v6only == false and " (dual-stack: IPv6 and IPv4)" or " (IPv6 only)")
   elseif l.v6only then

@@ -12,6 +12,8 @@ local address = require "connrecipe.address"
 local cr = require "connrecipe"
 local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
+local protocols = require "connrecipe.protocols"
+local quote = require("connrecipe.quote").quote
 local target = require "connrecipe.target"
 local situation = require "connrecipe.checks.situation"
 local follow = require "connrecipe.follow"
@@ -19,6 +21,7 @@ local follow = require "connrecipe.follow"
 local investigate = {}
 
 investigate.SCHEMA = 1
+investigate.SETTLE = 0.25 -- seconds to watch what a server does right after accepting
 
 local function copy_plain(t)
   local out = {}
@@ -109,19 +112,120 @@ local function read_proxy(ctx, facts)
   end
 end
 
+-- The probe's options: a settle window after connecting, and what the
+-- target's protocol sends when the server waits for the client.
+local function probe_options(args, speaker)
+  local settle = args.settle
+  if settle == nil then
+    settle = investigate.SETTLE
+  end
+  local opts = { timeout = args.timeout, read_bytes = 4096 } -- redis's -DENIED alone is 1 KiB
+  if settle > 0 then
+    opts.settle = settle
+    opts.send = speaker and speaker.request(args.target) or nil
+  end
+  return opts
+end
+
+-- What the server did after accepting, from the address that accepted: the
+-- state of the settle window, and what it said (escaped, bounded) read by
+-- the protocol's speaker. The raw bytes leave the probe's facts (saved facts
+-- are JSON text, and words are shown only escaped).
+local function read_conversation(facts, speaker)
+  local probe, r = facts.probe, nil
+  for _, res in ipairs(probe.results) do
+    r = r or (res.status == "open" and res) or nil
+  end
+  local conv
+  if r and r.after_connect then
+    conv = { addr = r.addr, client_addr = r.local_addr, state = r.after_connect, protocol = speaker and speaker.name,
+             settle = facts.args.settle or investigate.SETTLE, read_errno = r.read_errno,
+             banner_end = r.banner_end, reply_end = r.reply_end }
+    if r.reply then
+      conv.sent = speaker and speaker.shown
+    end
+    local bytes = r.after_connect == "spoke" and r.banner or r.reply
+    if bytes and bytes ~= "" then
+      conv.said = quote(bytes)
+      conv.looks_like = protocols.identify(bytes)
+      local answer = speaker and speaker.read(bytes)
+      if answer then
+        answer.words = quote(answer.words)
+        conv.answer = answer
+      end
+    end
+  end
+  for _, res in ipairs(probe.results) do
+    res.banner, res.reply = nil, nil
+  end
+  probe.banner, probe.reply = nil, nil
+  return conv
+end
+
+-- URL schemes and ports a client speaks TLS to from the first byte.
+local TLS_SCHEMES = { https = true, wss = true, ftps = true, smtps = true, imaps = true, pop3s = true, ldaps = true,
+                      rediss = true, amqps = true, mqtts = true, grpc = true }
+local TLS_PORTS = { [443] = true, [8443] = true, [465] = true, [636] = true, [993] = true, [995] = true,
+                    [6443] = true }
+
+-- Whether the client speaks TLS (the scheme, else the port); and for a plain
+-- HTTP client, whether the answer hints at a TLS port (a 400, TLS records,
+-- a close without a word): then a handshake tells.
+local function tls_wanted(t, conv)
+  if t.scheme then
+    if TLS_SCHEMES[t.scheme] then
+      return true, true
+    end
+  elseif TLS_PORTS[t.port] then
+    return true, true
+  end
+  if conv and conv.protocol == "http" and conv.state == "silent" then
+    local a = conv.answer
+    return (a and a.detail == 400) or conv.looks_like == "tls" or (not conv.said and conv.reply_end == "closed"), false
+  end
+  return false
+end
+
+local function read_tls(ctx, facts)
+  local t, conv = facts.args.target, facts.after_connect
+  local wanted, expected = tls_wanted(t, conv)
+  if not (wanted and conv) then -- conv: some address accepted
+    return
+  end
+  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port), cr.probe.tls, conv.addr,
+    t.port, { timeout = facts.args.timeout, name = t.host })
+  if not r then
+    facts.tls = { expected = expected, read_error = tostring(err) }
+    return
+  end
+  r.results, r.host = nil, nil
+  if r.received then
+    r.looks_like = protocols.identify(r.received)
+    r.received_line = quote(protocols.first_line(r.received))
+    r.received = quote(r.received)
+  end
+  r.expected, r.now = expected, os.time()
+  facts.tls = r
+end
+
 -- The probe from inside another namespace (a hop's upstream): the listeners
 -- of every namespace are those the first run dumped.
 local function read_probe_in(ctx, facts, ns, listeners)
   local t = facts.args.target
+  local speaker = protocols.for_target(t)
   local where = " (netns " .. (ns.name or tostring(ns.inode)) .. ")"
   facts.netns = ns.inode
   facts.local_addrs = ctx:check("addresses" .. where, local_addresses, ns.spec) or {}
   facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe" .. where, listen_drops, ns.spec) or 0 }
   facts.listener_drops = { before = {}, after = {} }
   facts.listeners = listeners
-  local r, err = ctx:check("probe " .. t.display .. where, cr.probe.tcp, t.host, t.port,
-    { timeout = facts.args.timeout, netns = ns.path })
+  local opts = probe_options(facts.args, speaker)
+  opts.netns = ns.path
+  local r, err = ctx:check("probe " .. t.display .. where, cr.probe.tcp, t.host, t.port, opts)
   facts.probe, facts.probe_error = r, not r and tostring(err) or nil
+  if r then
+    facts.after_connect = read_conversation(facts, speaker)
+  end
   facts.listen_drops.after = ctx:check("TCP listen drops, after the probe" .. where, listen_drops, ns.spec) or 0
 end
 
@@ -129,6 +233,7 @@ end
 -- read around it.
 local function read_probe_and_listeners(ctx, facts)
   local t = facts.args.target
+  local speaker = protocols.for_target(t)
   facts.local_addrs = ctx:check("this host's addresses", local_addresses) or {}
   facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe", listen_drops) or 0 }
   facts.listener_drops = { before = ctx:check("drop counters of the listeners on port " .. t.port
@@ -136,7 +241,8 @@ local function read_probe_and_listeners(ctx, facts)
   local probe_error
   facts.probe, facts.listeners, facts.netns = cr.all {
     function()
-      local r, err = ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port, { timeout = facts.args.timeout })
+      local r, err = ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port,
+        probe_options(facts.args, speaker))
       probe_error = not r and tostring(err) or nil
       return r
     end,
@@ -154,6 +260,9 @@ local function read_probe_and_listeners(ctx, facts)
     end,
   }
   facts.probe_error = probe_error
+  if facts.probe then
+    facts.after_connect = read_conversation(facts, speaker)
+  end
   facts.listen_drops.after = ctx:check("TCP listen drops, after the probe", listen_drops) or 0
   facts.listener_drops.after = ctx:check("drop counters of the listeners on port " .. t.port
     .. ", after the probe", listener_drops, t.port) or {}
@@ -252,9 +361,42 @@ local function read_service(ctx, facts, s)
   end
 end
 
+-- The state of every process holding a listener that takes the target (a
+-- stopped one holds its socket, and the kernel still completes handshakes):
+-- facts.holders[pid] = {pid, comm, state, ppid}, or {error} when unreadable.
+local MAX_HOLDERS = 16
+
+local function holder_states(pids)
+  local out = {}
+  for _, pid in ipairs(pids) do
+    local p, err = cr.process.get(pid)
+    out[tostring(pid)] = p and { pid = pid, comm = p.comm, state = p.state, ppid = p.ppid } or { error = tostring(err) }
+  end
+  return out
+end
+
+local function read_holders(ctx, facts, s)
+  if not s.here_is_local then
+    return
+  end
+  local pids, seen = {}, {}
+  for _, l in ipairs(situation.taking(s)) do
+    for _, p in ipairs(l.processes or {}) do
+      if not seen[p.pid] and #pids < MAX_HOLDERS then
+        seen[p.pid] = true
+        pids[#pids + 1] = p.pid
+      end
+    end
+  end
+  if #pids > 0 then
+    facts.holders = ctx:check("state of the processes holding the listener on port " .. s.port, holder_states, pids)
+  end
+end
+
 -- What the situation calls for beyond the probe and the listeners.
 local function read_further(ctx, facts)
   local s = situation.of(facts)
+  read_holders(ctx, facts, s)
   if s.any_open then
     return
   end
@@ -291,7 +433,8 @@ local function read_unix(ctx, facts)
 end
 
 --- investigate.target(ctx, args) -> facts: everything read about
---- args.target (a parsed target) with args.timeout, args.process, args.unit;
+--- args.target (a parsed target) with args.timeout, args.settle (seconds
+--- after connecting; investigate.SETTLE when nil, 0: none), args.process, args.unit;
 --- for a hop's upstream also args.netns ({inode, name, spec, path}: probe
 --- from inside it), args.listeners (the dump to reuse), args.depth and
 --- args.own_netns (the first run's namespace).
@@ -299,8 +442,8 @@ function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
-    args = { target = copy_plain(t), timeout = args.timeout, process = args.process, unit = args.unit,
-      netns = args.netns, depth = args.depth, own_netns = args.own_netns },
+    args = { target = copy_plain(t), timeout = args.timeout, settle = args.settle, process = args.process,
+             unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then
@@ -323,6 +466,9 @@ function investigate.target(ctx, args)
     return facts
   end
   read_proxy(ctx, facts)
+  if not (args.netns and args.netns.path) then -- the TLS probe connects from this namespace only
+    read_tls(ctx, facts)
+  end
   read_further(ctx, facts)
   follow.read(ctx, facts, investigate.target)
   return facts

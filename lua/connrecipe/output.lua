@@ -230,7 +230,8 @@ end
 --- run that returned nil, message.
 function output.failure(name, message, status)
   io.stdout:flush()
-  io.stderr:write(("connrecipe: %s: %s\n"):format(name, message))
+  -- the message may quote a path, a name or an argument: one line, escaped
+  io.stderr:write(("connrecipe: %s: %s\n"):format(name, cr.text.escape(message)))
   if formats.is_machine() then -- the format says it too: an UNKNOWN status line, an <error>, "Bail out!"
     return formats.write { recipe = name, failure = message, status = status, elapsed = 0,
       headline = ("%s: %s"):format(name, message) }

@@ -52,20 +52,21 @@ local function sorted_keys(t, n)
   return keys
 end
 
-local function addr_port(addr, port)
+-- "127.0.0.1:80", "[::1]:80", "0.0.0.0%eth0:80" (bound to a device, as ss shows it)
+local function addr_port(addr, port, dev)
   if not addr then
     return "*:" .. tostring(port or "*")
   end
   if addr:find(":", 1, true) then
     addr = "[" .. addr .. "]"
   end
-  return addr .. ":" .. tostring(port or "*")
+  return addr .. (dev and ("%" .. tostring(dev)) or "") .. ":" .. tostring(port or "*")
 end
 
 --- One line for a socket entry (proto, port, state) or a process (pid, comm).
 function pretty.entry_line(t)
   if type(t.proto) == "string" and (t.port or t.path) and t.state then
-    local where = t.path or addr_port(t.addr, t.port)
+    local where = t.path or addr_port(t.addr, t.port, t.dev)
     local line = ("%s %s %s"):format(t.proto, t.state, where)
     if t.peer_addr and t.peer_port and t.peer_port ~= 0 then
       line = line .. " <-> " .. addr_port(t.peer_addr, t.peer_port)

@@ -5,7 +5,7 @@ local cr = require "connrecipe"
 
 return function()
   local probe = cr.probe
-  local c_tcp, c_udp, c_scan = probe._tcp, probe._udp, probe._scan
+  local c_tcp, c_udp, c_tls, c_scan = probe._tcp, probe._udp, probe._tls, probe._scan
 
   -- level: where a mistake is reported, the caller of probe.tcp / probe.udp
   local function check_target(fname, host, port, opts)
@@ -64,8 +64,48 @@ return function()
     if not report then
       return nil, decisive, code
     end
-    report.banner = decisive.banner
-    report.self_connect = decisive.self_connect
+    for _, k in ipairs { "banner", "self_connect", "after_connect", "banner_end", "reply", "reply_end",
+                         "read_errno" } do
+      report[k] = decisive[k]
+    end
+    return report
+  end
+
+  local TLS_FIELDS = { "handshake", "handshake_ms", "version", "cipher", "verify", "verify_code", "name_match",
+                       "subject", "issuer", "san", "not_before", "not_after", "self_signed", "error", "peer_end",
+                       "received" }
+
+  -- The TLS verdict: the first address whose handshake completed, else the first open one.
+  local function tls_decisive(results)
+    for _, r in ipairs(results) do
+      if r.handshake then
+        return r
+      end
+    end
+  end
+
+  --- cr.probe.tls(host, port [, opts]) -> {host, port, status, handshake, version, cipher,
+  --- subject, san, not_before, not_after, verify, name_match, ..., results = {...}}
+  function probe.tls(host, port, opts)
+    local copy = opts -- not a table: probe_addresses says so
+    if opts == nil or type(opts) == "table" then
+      copy = {}
+      for k, v in pairs(opts or {}) do
+        copy[k] = v
+      end
+      if copy.name == nil and type(host) == "string" and host ~= "" then
+        copy.name = host -- the name a client checks: the one it was given
+      end
+    end
+    local report, decisive, code = probe_addresses("cr.probe.tls", c_tls, host, port, copy)
+    if not report then
+      return nil, decisive, code
+    end
+    decisive = tls_decisive(report.results) or decisive
+    for _, k in ipairs(TLS_FIELDS) do
+      report[k] = decisive[k]
+    end
+    report.name = copy.name
     return report
   end
 

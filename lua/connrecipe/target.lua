@@ -33,9 +33,12 @@ local function is_ipv6_literal(host)
 end
 
 -- The length limits of a DNS name (RFC 1035): 253 characters without the
--- trailing dot, 63 in a label, and no empty label. Resolvers reject longer
+-- trailing dot, 63 in a label, and no empty label; and no control character. Resolvers reject longer
 -- names in their own ways (EAI_NONAME, EAI_FAIL, a raised argument error).
 local function check_name(host, whole)
+  if host:find("[%z\1-\31\127]") then
+    return nil, ("control character in host name '%s'"):format(whole)
+  end
   local name = host:gsub("%.$", "")
   if #name > 253 then
     return nil, ("host name of %d characters (at most 253) in '%s...'"):format(#name, whole:sub(1, 40))

@@ -11,8 +11,9 @@ end
 
 -- diagnose's checks (recipes/diagnose.lua), but the proxy one: we connect directly
 local CAUSES = {
-  check "resolve", check "unix", check "reachable", check "service", check "address", check "netns",
-  check "listener", check "firewall", check "backlog", check "connect", check "remote", check "gaps",
+  check "resolve", check "unix", check "reachable", check "holders", check "service", check "address",
+  check "netns", check "listener", check "device", check "firewall", check "backlog", check "refusal",
+  check "connect", check "remote", check "gaps",
 }
 
 -- One probe, whatever the target is: a TCP address or a Unix socket.

@@ -115,3 +115,13 @@ int cr_sockaddr_format(const cr_sockaddr *a, char *buf, size_t len) {
 socklen_t cr_sockaddr_len(const cr_sockaddr *a) {
   return a->sa.sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
+
+const char *cr_after_connect_name(cr_after_connect a) {
+  static const char *const names[] = {NULL, "spoke", "closed", "reset", "silent", "error"};
+  return a > CR_AFTER_NONE && a <= CR_AFTER_ERROR ? names[a] : NULL;
+}
+
+const char *cr_read_end_name(cr_read_end e) {
+  static const char *const names[] = {NULL, "closed", "reset", "quiet", "timeout", "full", "error"};
+  return e > CR_READ_NONE && e <= CR_READ_ERROR ? names[e] : NULL;
+}

@@ -5,6 +5,8 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <net/if.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,8 @@ int cr_sockdiag_parse_inet(const void *msg, size_t len, int proto, cr_sock *out)
   out->uid = m.idiag_uid;
   out->has_uid = 1;
   out->inode = m.idiag_inode;
+  out->bound_ifindex = m.id.idiag_if;
+  out->bound_dev_known = 1;
   return walk_attrs(msg, len, sizeof m, inet_attr, out, NULL);
 }
 
@@ -204,6 +208,22 @@ static int read_replies(int fd, int kind, cr_sock_table *t, const cr_sock_query 
   }
 }
 
+/* Names the devices the entries from `start` on are bound to. Runs in the
+ * dumping thread, so in the namespace the interface indexes belong to. */
+static void name_bound_devices(cr_sock_table *t, size_t start) {
+  uint32_t last = 0;
+  char name[IF_NAMESIZE] = "";
+  for (size_t i = start; i < t->n; i++) {
+    cr_sock *s = &t->v[i];
+    if (!s->bound_ifindex) continue;
+    if (s->bound_ifindex != last) {
+      last = s->bound_ifindex;
+      if (!if_indextoname(last, name)) snprintf(name, sizeof name, "if%u", last); /* as ss shows it */
+    }
+    snprintf(s->bound_dev, sizeof s->bound_dev, "%s", name);
+  }
+}
+
 int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, uint64_t netns) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return errno == EPROTONOSUPPORT || errno == EAFNOSUPPORT ? -ENOENT : -errno;
@@ -222,6 +242,7 @@ int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, ui
   }
   if (rc == 1) rc = 0; /* still changing after the retries: keep the last, best-effort dump */
   if (rc < 0) cr_sock_table_truncate(t, start);
+  if (rc == 0 && kind != CR_KIND_UNIX) name_bound_devices(t, start);
   /* a family the kernel lacks (no IPv6, no udp_diag module) answers ENOENT */
   if (rc == -EINVAL || rc == -EOPNOTSUPP || rc == -EAFNOSUPPORT) rc = -ENOENT;
   free(buf);

@@ -2,6 +2,7 @@
  * the overall verdicts are in lua/connrecipe/probe.lua; here:
  *   cr.probe._tcp(addrs, port, opts)  -> { per address result }   (async)
  *   cr.probe._udp(addrs, port, opts)  -> { per address result }   (async)
+ *   cr.probe._tls(addrs, port, opts)  -> { per address result }   (async)
  *   cr.probe.unix(path)               -> {path, status, errno, ms, socket_type}
  *   cr.probe._scan(addr, ports, timeout, concurrency) -> scan object
  *     scan:step([seconds]) -> progress (async; at most `seconds` later)
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
+#include <openssl/x509_vfy.h>
 
 #include "connrecipe/probe.h"
 #include "lua/bindings.h"
@@ -124,6 +126,7 @@ typedef struct {
   union {
     cr_tcp_probe_result tcp;
     cr_udp_probe_result udp;
+    cr_tls_probe_result tls;
   } r;
 } probe_slot;
 
@@ -252,10 +255,20 @@ static void tcp_push_fields(lua_State *L, const probe_slot *s) {
     lua_pushlstring(L, r->banner, r->banner_len);
     lua_setfield(L, -2, "banner");
   }
+  if (r->after) cr_set_string(L, "after_connect", cr_after_connect_name(r->after));
+  if (r->banner_end) cr_set_string(L, "banner_end", cr_read_end_name(r->banner_end));
+  if (r->reply) {
+    lua_pushlstring(L, r->reply, r->reply_len);
+    lua_setfield(L, -2, "reply");
+  }
+  if (r->reply_end) cr_set_string(L, "reply_end", cr_read_end_name(r->reply_end));
   cr_set_errno(L, "read_errno", r->read_err);
 }
 
-static void tcp_free_result(probe_slot *s) { free(s->r.tcp.banner); }
+static void tcp_free_result(probe_slot *s) {
+  free(s->r.tcp.banner);
+  free(s->r.tcp.reply);
+}
 
 static const probe_kind tcp_kind = {
     {"probe.tcp", probes_cancel, probes_push, probes_destroy},
@@ -263,7 +276,7 @@ static const probe_kind tcp_kind = {
     tcp_cancel,
     tcp_push_fields,
     tcp_free_result,
-    8,
+    12,
 };
 
 /* opts.source_addr / opts.source_port: where to bind before connecting. */
@@ -293,6 +306,8 @@ static int l_tcp(lua_State *L) {
   a.o.read_bytes = opt_read_bytes(L, 3);
   a.o.send = opt_string(L, 3, "send", &a.o.send_len);
   a.o.netns = opt_string(L, 3, "netns", NULL);
+  if (lua_getfield(L, 3, "settle") != LUA_TNIL) a.o.settle = opt_number(L, 3, "settle", 0);
+  lua_pop(L, 1);
   lua_getfield(L, 3, "banner");
   a.o.read_banner = lua_toboolean(L, -1) || a.o.send;
   lua_pop(L, 1);
@@ -346,6 +361,87 @@ static int l_udp(lua_State *L) {
   o.send = opt_string(L, 3, "send", &o.send_len);
   cr_check_async(L, "cr.probe.udp");
   return probes_run(L, &udp_kind, addrs, n, &o);
+}
+
+/* ---- TLS ------------------------------------------------------------------------- */
+
+static void tls_done(cr_tls_probe *probe, cr_tls_probe_result *r, void *data) {
+  probe_slot *s = data;
+  s->r.tls = *r;
+  slot_done(s, r->status, r->err, r->ms);
+}
+
+static int tls_start(uv_loop_t *loop, probe_slot *s, const void *opts) {
+  cr_tls_probe *probe;
+  int rc = cr_tls_probe_start(loop, &s->to, opts, tls_done, s, &probe);
+  if (rc == 0) s->probe = probe;
+  return rc;
+}
+
+static void tls_cancel(void *probe) { cr_tls_probe_cancel(probe); }
+
+static void push_certificate(lua_State *L, const cr_tls_probe_result *r) {
+  if (r->subject) cr_set_string(L, "subject", r->subject);
+  if (r->issuer) cr_set_string(L, "issuer", r->issuer);
+  lua_createtable(L, r->nsan, 0);
+  for (int i = 0; i < r->nsan; i++) {
+    lua_pushstring(L, r->san[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "san");
+  cr_set_integer(L, "not_before", r->not_before);
+  cr_set_integer(L, "not_after", r->not_after);
+  cr_set_boolean(L, "self_signed", r->self_signed);
+}
+
+static void tls_push_fields(lua_State *L, const probe_slot *s) {
+  const cr_tls_probe_result *r = &s->r.tls;
+  if (s->status != CR_PROBE_OPEN) return;
+  cr_set_boolean(L, "handshake", r->handshake);
+  if (r->handshake) {
+    cr_set_number(L, "handshake_ms", r->handshake_ms);
+    cr_set_string(L, "version", r->version);
+    cr_set_string(L, "cipher", r->cipher);
+    cr_set_string(L, "verify", r->verify_code == X509_V_OK ? "ok" : r->verify_error);
+    cr_set_integer(L, "verify_code", r->verify_code);
+    if (r->name_match >= 0) cr_set_boolean(L, "name_match", r->name_match);
+  }
+  if (r->have_cert) push_certificate(L, r);
+  if (r->error) cr_set_string(L, "error", r->error);
+  if (r->peer_end) cr_set_string(L, "peer_end", cr_read_end_name(r->peer_end));
+  if (r->received && !r->handshake) {
+    lua_pushlstring(L, r->received, r->received_len);
+    lua_setfield(L, -2, "received");
+  }
+}
+
+static void tls_free_result(probe_slot *s) { cr_tls_probe_result_free(&s->r.tls); }
+
+static const probe_kind tls_kind = {
+    {"probe.tls", probes_cancel, probes_push, probes_destroy},
+    tls_start,
+    tls_cancel,
+    tls_push_fields,
+    tls_free_result,
+    20,
+};
+
+static int l_tls(lua_State *L) {
+  int port = check_port(L, 2);
+  cr_sockaddr addrs[MAX_ADDRS];
+  int n = check_addrs(L, 1, port, addrs, MAX_ADDRS);
+  check_options_table(L);
+  cr_tls_probe_options o = {0};
+  o.timeout = opt_number(L, 3, "timeout", 2.0);
+  o.read_bytes = lua_getfield(L, 3, "read_bytes") == LUA_TNIL ? 512 : opt_read_bytes(L, 3);
+  lua_pop(L, 1);
+  size_t len;
+  o.name = opt_string(L, 3, "name", &len);
+  if (o.name && (len == 0 || strlen(o.name) != len))
+    luaL_error(L, "cr.probe.tls: name must be a non-empty text without NUL bytes");
+  o.ca_file = opt_string(L, 3, "ca_file", &len);
+  cr_check_async(L, "cr.probe.tls");
+  return probes_run(L, &tls_kind, addrs, n, &o);
 }
 
 /* ---- Unix ---------------------------------------------------------------------- */
@@ -585,7 +681,8 @@ void cr_open_probe(lua_State *L) {
   }
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {
-      {"_tcp", l_tcp}, {"_udp", l_udp}, {"unix", l_unix}, {"_scan", l_scan}, {NULL, NULL}};
-  luaL_newlib(L, fns); /* tcp, udp, scan: connrecipe.probe adds them, in Lua */
+      {"_tcp", l_tcp},   {"_udp", l_udp}, {"_tls", l_tls},
+      {"unix", l_unix}, {"_scan", l_scan}, {NULL, NULL}};
+  luaL_newlib(L, fns); /* tcp, udp, tls, scan: connrecipe.probe adds them, in Lua */
   lua_setfield(L, -2, "probe");
 }

@@ -167,7 +167,7 @@ enum row_string {
   K_PROTO, K_FAMILY, K_STATE, K_PATH, K_TYPE, K_PEER_INODE, K_VFS_INODE, K_ADDR, K_PORT,
   K_PEER_ADDR, K_PEER_PORT, K_RECVQ, K_SENDQ, K_INODE, K_UID, K_USER, K_V6ONLY, K_DROPS,
   K_NETNS, K_NETNS_NAME, K_CONTAINER, K_PROCESSES, K_OWNER_UNKNOWN, K_OWNER_UNKNOWN_REASON,
-  K_PID, K_COMM, K_UNIT,
+  K_PID, K_COMM, K_UNIT, K_DEV, K_DEV_UNKNOWN,
   V_TCP, V_UDP, V_UNIX, V_INET, V_INET6, V_STREAM, V_DGRAM, V_SEQPACKET, V_OTHER,
   V_STATE0, /* + CR_ST_* */
   ROW_STRINGS = V_STATE0 + CR_ST_MAX
@@ -177,7 +177,7 @@ static const char *const row_string_text[V_STATE0] = {
     "proto", "family", "state", "path", "type", "peer_inode", "vfs_inode", "addr", "port",
     "peer_addr", "peer_port", "recvq", "sendq", "inode", "uid", "user", "v6only", "drops",
     "netns", "netns_name", "container", "processes", "owner_unknown", "owner_unknown_reason",
-    "pid", "comm", "unit",
+    "pid", "comm", "unit", "dev", "dev_unknown",
     "tcp", "udp", "unix", "inet", "inet6", "stream", "dgram", "seqpacket", "other"};
 
 typedef struct {
@@ -324,6 +324,9 @@ static void push_inet_fields(lua_State *L, const row_ctx *c, const cr_sock *s) {
     set_addr(L, c, K_PEER_ADDR, s->family, s->peer);
     set_int(L, c, K_PEER_PORT, s->peer_port);
   }
+  /* SO_BINDTODEVICE: it takes only what arrives on that device */
+  if (s->bound_dev[0]) set_str(L, c, K_DEV, s->bound_dev, strlen(s->bound_dev));
+  if (!s->bound_dev_known) set_bool(L, c, K_DEV_UNKNOWN, 1); /* /proc/net does not show it */
 }
 
 static void push_sock(lua_State *L, const row_ctx *c, size_t i, int *unknown) {

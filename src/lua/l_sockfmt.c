@@ -24,14 +24,15 @@ typedef struct {
 /* One row as read from its Lua table; strings point into Lua strings that the
  * socks table keeps alive while we run. */
 typedef struct {
-  const char *proto, *family, *addr, *path, *user, *netns_name, *container;
+  const char *proto, *family, *addr, *dev, *path, *user, *netns_name, *container;
   const char *first_unit, *first_container;
   lua_Integer port, recvq, sendq, uid, inode, netns;
   unsigned has_port : 1, has_recvq : 1, has_sendq : 1, has_uid : 1, has_inode : 1,
       has_netns : 1, dual_stack : 1, owner_unknown : 1, has_processes : 1;
   int nowners;
   shown_owner shown[MAX_SHOWN_OWNERS];
-  uint16_t len[8]; /* its cells' lengths (one per column), once laid out */
+  uint16_t len[8];  /* its cells' lengths in bytes (one per column), once laid out */
+  uint16_t cols[8]; /* and in columns on the screen */
   /* sort key */
   uint8_t proto_rank, family_rank;
   uint8_t addr_bytes[16];
@@ -40,11 +41,11 @@ typedef struct {
 
 enum key { K_PROTO, K_FAMILY, K_ADDR, K_PORT, K_PATH, K_RECVQ, K_SENDQ, K_INODE, K_UID, K_USER,
            K_V6ONLY, K_NETNS, K_NETNS_NAME, K_CONTAINER, K_PROCESSES, K_OWNER_UNKNOWN, K_PID,
-           K_COMM, K_UNIT, KEY_COUNT };
+           K_COMM, K_UNIT, K_DEV, KEY_COUNT };
 static const char *const key_text[KEY_COUNT] = {
     "proto", "family", "addr",  "port",      "path",       "recvq",     "sendq",
     "inode", "uid",    "user",  "v6only",    "netns",      "netns_name", "container",
-    "processes", "owner_unknown", "pid", "comm", "unit"};
+    "processes", "owner_unknown", "pid", "comm", "unit", "dev"};
 
 /* ---- reading rows ------------------------------------------------------------ */
 
@@ -151,6 +152,7 @@ static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_colum
     r->path = get_string(L, t, base, K_PATH);
   } else {
     r->addr = get_string(L, t, base, K_ADDR);
+    r->dev = get_string(L, t, base, K_DEV);
     r->has_port = get_integer(L, t, base, K_PORT, &r->port);
     if (r->addr && r->family_rank < 2)
       inet_pton(r->family_rank == 0 ? AF_INET : AF_INET6, r->addr, r->addr_bytes);
@@ -203,7 +205,14 @@ static void put_port(cell *c, const sock_row *r) {
     put_str(c, "?");
 }
 
-/* "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)", a Unix path */
+/* "%eth0" after the address of a socket bound to a device, as ss shows it */
+static void put_dev(cell *c, const sock_row *r) {
+  if (!r->dev) return;
+  put_str(c, "%");
+  put_str(c, r->dev);
+}
+
+/* "127.0.0.1:80", "[::1]:80", "*:80 (v4+v6)", "0.0.0.0%eth0:80", a Unix path */
 static void endpoint_cell(const sock_row *r, cell *c) {
   c->n = 0;
   if (r->family_rank == 2) {
@@ -217,7 +226,9 @@ static void endpoint_cell(const sock_row *r, cell *c) {
     return;
   }
   if (r->dual_stack) {
-    put_str(c, "*:");
+    put_str(c, "*");
+    put_dev(c, r);
+    put_str(c, ":");
     put_port(c, r);
     put_str(c, " (v4+v6)");
     return;
@@ -226,6 +237,7 @@ static void endpoint_cell(const sock_row *r, cell *c) {
   if (bracket) put_str(c, "[");
   put_str(c, r->addr ? r->addr : "?");
   if (bracket) put_str(c, "]");
+  put_dev(c, r);
   put_str(c, ":");
   put_port(c, r);
 }
@@ -303,21 +315,33 @@ static void row_cells(const sock_row *r, cell cells[COLUMNS], int netns) {
   if (netns) text_or_number_cell(r->netns_name, r->has_netns, r->netns, &cells[C_NETNS]);
 }
 
+/* The columns a cell takes on the screen: one per character (escaped text
+ * is ASCII or well-formed UTF-8; a wide character counts one, as in ss). */
+static size_t columns(const cell *c) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->n; i++)
+    n += ((unsigned char)c->text[i] & 0xc0) != 0x80;
+  return n;
+}
+
 static void fit(layout *lay, const cell cells[COLUMNS]) {
   for (int k = 0; k < COLUMNS; k++) {
-    size_t w = cells[k].n < max_width[k] ? cells[k].n : max_width[k];
+    size_t cols = columns(&cells[k]);
+    size_t w = cols < max_width[k] ? cols : max_width[k];
     if (w > lay->width[k]) lay->width[k] = w;
   }
 }
 
 static int last_column(const layout *lay) { return lay->netns ? C_NETNS : C_WHERE; }
 
-/* The length of the line write_line makes of cells len[] long, newline included. */
-static size_t line_length(const layout *lay, const uint16_t len[COLUMNS]) {
+/* The length of the line write_line makes of cells len[] bytes and cols[]
+ * columns long, newline included. */
+static size_t line_length(const layout *lay, const uint16_t len[COLUMNS],
+                          const uint16_t cols[COLUMNS]) {
   int last = last_column(lay);
   size_t n = 1;
   for (int k = 0; k <= last; k++) {
-    size_t pad = len[k] < lay->width[k] ? lay->width[k] - len[k] : 0;
+    size_t pad = cols[k] < lay->width[k] ? lay->width[k] - cols[k] : 0;
     n += (k ? 2 : 0) + len[k] + (lay->right[k] || k < last ? pad : 0);
   }
   return n;
@@ -327,7 +351,8 @@ static size_t line_length(const layout *lay, const uint16_t len[COLUMNS]) {
 static char *write_line(char *p, const layout *lay, const cell cells[COLUMNS]) {
   int last = last_column(lay);
   for (int k = 0; k <= last; k++) {
-    size_t pad = cells[k].n < lay->width[k] ? lay->width[k] - cells[k].n : 0;
+    size_t cols = columns(&cells[k]);
+    size_t pad = cols < lay->width[k] ? lay->width[k] - cols : 0;
     if (k) memcpy(p, "  ", 2), p += 2;
     if (lay->right[k]) memset(p, ' ', pad), p += pad;
     memcpy(p, cells[k].text, cells[k].n);
@@ -338,9 +363,11 @@ static char *write_line(char *p, const layout *lay, const cell cells[COLUMNS]) {
   return p;
 }
 
-static void cell_lengths(const cell cells[COLUMNS], uint16_t len[COLUMNS]) {
-  for (int k = 0; k < COLUMNS; k++)
+static void cell_lengths(const cell cells[COLUMNS], uint16_t len[COLUMNS], uint16_t cols[COLUMNS]) {
+  for (int k = 0; k < COLUMNS; k++) {
     len[k] = (uint16_t)cells[k].n;
+    cols[k] = (uint16_t)columns(&cells[k]);
+  }
 }
 
 /* ---- order: protocol, family, address, port, path, namespace ------------------ */
@@ -451,14 +478,14 @@ static int l_format_sockets(lua_State *L) {
   for (lua_Integer i = 0; i < n; i++) {
     row_cells(&rows[i], cells, netns);
     fit(&lay, cells);
-    cell_lengths(cells, rows[i].len);
+    cell_lengths(cells, rows[i].len, rows[i].cols);
   }
   /* the text's exact size is known now: one allocation, no regrowth */
-  uint16_t head_len[COLUMNS];
-  cell_lengths(head, head_len);
-  size_t total = line_length(&lay, head_len);
+  uint16_t head_len[COLUMNS], head_cols[COLUMNS];
+  cell_lengths(head, head_len, head_cols);
+  size_t total = line_length(&lay, head_len, head_cols);
   for (lua_Integer i = 0; i < n; i++)
-    total += line_length(&lay, rows[i].len);
+    total += line_length(&lay, rows[i].len, rows[i].cols);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, total), *start = p;
   p = write_line(p, &lay, head);

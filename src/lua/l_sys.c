@@ -20,6 +20,7 @@
 #include <lauxlib.h>
 
 #include "connrecipe/hosts.h"
+#include "connrecipe/probe.h" /* cr_errno_name */
 #include "lua/bindings.h"
 
 /* The number of leading one bits of a netmask (its prefix length). */
@@ -112,14 +113,13 @@ static int add_hosts_line(void *ud, unsigned long lineno, const char *text, size
   return 0;
 }
 
-/* "PATH: reason", code: as lua/connrecipe/sysutil.lua's util.read says it */
+/* "PATH: reason", and the errno's name as the code: as util.read
+ * (lua/connrecipe/sysutil.lua) says it for the files it reads */
 static int push_read_failure(lua_State *L, const char *path, int err) {
-  const char *why = err == ENOENT ? "not found" : err == EACCES ? "permission denied" : strerror(err);
-  const char *code = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : "EIO";
-  lua_pushnil(L);
-  lua_pushfstring(L, "%s: %s", path, why);
-  lua_pushstring(L, code);
-  return 3;
+  const char *why = err == ENOENT                  ? "not found"
+                    : err == EACCES || err == EPERM ? "permission denied"
+                                                    : strerror(err);
+  return cr_push_failure(L, cr_errno_name(err), "%s: %s", path, why);
 }
 
 static int l_hosts_scan(lua_State *L) {

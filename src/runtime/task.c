@@ -310,7 +310,11 @@ int cr_task_descends_from(const cr_task *t, const cr_task *ancestor) {
 }
 int cr_task_id(const cr_task *t) { return t->id; }
 const char *cr_task_traceback(const cr_task *t) { return t->traceback; }
-const char *cr_task_message(const cr_task *t) { return t->message; }
+const char *cr_task_message(const cr_task *t) {
+  /* a failure whose message could not even be copied (strdup failed): memory */
+  if (!t->message && t->state == CR_TASK_FAILED) return "not enough memory";
+  return t->message;
+}
 
 const char *cr_task_state_name(cr_task_state s) {
   static const char *const names[] = {"ready", "running", "waiting", "done", "failed", "cancelled"};

@@ -25,6 +25,7 @@ static void tcp4_listener(void **state) {
   const char *line = "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000005 00:00000000 "
                      "00000000  1000        0 123456 1 0000000000000000 100 0 0 10 0";
   assert_int_equal(parse_inet(line, CR_PROTO_TCP, AF_INET, &s), 0);
+  assert_int_equal(s.bound_dev_known, 0); /* /proc/net does not show a bound device */
   char buf[64];
   inet_ntop(AF_INET, s.addr, buf, sizeof buf);
   assert_string_equal(buf, "127.0.0.1");
@@ -129,6 +130,7 @@ static void netlink_inet(void **state) {
   m.idiag_wqueue = 511;
   m.idiag_inode = 777;
   m.idiag_uid = 33;
+  m.id.idiag_if = 7; /* SO_BINDTODEVICE */
   memcpy(buf, &m, sizeof m);
   uint8_t v6only = 1;
   uint32_t mem[SK_MEMINFO_VARS] = {0};
@@ -143,6 +145,9 @@ static void netlink_inet(void **state) {
   assert_int_equal(s.drops, 9);
   assert_int_equal(s.sendq, 511);
   assert_int_equal(s.inode, 777);
+  assert_int_equal(s.bound_ifindex, 7);
+  assert_int_equal(s.bound_dev_known, 1);
+  assert_string_equal(s.bound_dev, ""); /* named by the dump, in the socket's namespace */
   /* an attribute claiming more than is there */
   buf[NLMSG_ALIGN(sizeof m)] = 200;
   assert_int_equal(cr_sockdiag_parse_inet(buf, off, CR_PROTO_TCP, &s), -1);

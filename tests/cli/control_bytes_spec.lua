@@ -185,6 +185,21 @@ describe("control bytes in names other users chose", function()
   end)
 end)
 
+describe("cr.format_sockets", function()
+  it("escapes every cell and lines columns up by characters, not bytes", function()
+    local code = [[io.write(cr.format_sockets({
+      { proto = "tcp", family = "inet", addr = "127.0.0.1", port = 80, recvq = 0, sendq = 1,
+        processes = { { pid = 3, comm = "caf\u{e9}\u{2603}" } }, user = "\u{e9}lodie" },
+      { proto = "tcp", family = "inet", addr = "127.0.0.1", port = 81, recvq = 0, sendq = 1,
+        processes = { { pid = 4, comm = "a\27[2J\n" } }, user = "r\xffoot" } }))]]
+    local r = testenv.run { "-e", code }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("PROTO  LOCAL ADDRESS  RECV-Q  SEND-Q  PROCESS       USER      UNIT/CONTAINER\n"
+      .. "tcp    127.0.0.1:80        0       1  caf\u{e9}\u{2603}/3       \u{e9}lodie    -\n"
+      .. "tcp    127.0.0.1:81        0       1  a\\x1b[2J\\n/4  r\\xffoot  -\n", r.stdout)
+  end)
+end)
+
 teardown(function()
   testenv.cleanup()
 end)

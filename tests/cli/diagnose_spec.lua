@@ -49,6 +49,39 @@ local function nft_input(rule)
   sh_ns("nft add rule inet crtest in " .. rule)
 end
 
+-- Certificates made here with openssl: a self-signed one for web.test and
+-- 127.0.0.1 (cert.pem, key.pem), and one that expired in 2020 (old.pem).
+local function make_certificates(dir)
+  testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+    .. "-subj /CN=web.test -addext subjectAltName=DNS:web.test,IP:127.0.0.1 2>/dev/null"):format(dir))
+  testenv.write_file(dir .. "/ca.cnf", "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\nnew_certs_dir = .\n"
+    .. "serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n")
+  testenv.write_file(dir .. "/index.txt", "")
+  testenv.write_file(dir .. "/serial", "01\n")
+  testenv.sh_ok(("cd %s && openssl req -new -newkey rsa:2048 -nodes -keyout old.key -out old.csr -subj /CN=old.test "
+    .. "2>/dev/null && openssl ca -batch -selfsign -keyfile old.key -in old.csr -out old.pem -config ca.cnf "
+    .. "-startdate 20200101000000Z -enddate 20200201000000Z 2>/dev/null"):format(dir))
+end
+
+-- nginx in this test's namespace with servers {port, cert (nil: plain)}.
+local function nginx_tls(dir, servers)
+  local conf = {}
+  for _, sv in ipairs(servers) do
+    conf[#conf + 1] = sv.cert and ("server { listen 127.0.0.1:%d ssl; ssl_certificate %s/%s.pem; "
+      .. "ssl_certificate_key %s/%s; return 200; }"):format(sv.port, dir, sv.cert, dir,
+        sv.cert == "cert" and "key.pem" or "old.key")
+      or ("server { listen 127.0.0.1:%d; return 200; }"):format(sv.port)
+  end
+  testenv.write_file(dir .. "/nginx.conf", ("daemon off; pid %s/nginx.pid; error_log %s/error.log;\nevents {}\n"
+    .. "http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s; "
+    .. "uwsgi_temp_path %s; scgi_temp_path %s;\n%s\n}\n"):format(dir, dir, dir, dir, dir, dir, dir,
+      table.concat(conf, "\n")))
+  bg("timeout 60 nginx -e " .. dir .. "/error.log -c " .. dir .. "/nginx.conf")
+  for _, sv in ipairs(servers) do
+    assert(testenv.wait_listening(netns(), "tcp", sv.port))
+  end
+end
+
 -- Skips the test unless nothing listens on a well-known port in any
 -- namespace: diagnose would report the listener there (other-netns).
 local function needs_free(p)
@@ -744,6 +777,266 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     sh_ns("iptables -A INPUT -p tcp --dport " .. port(82) .. " -j REJECT --reject-with icmp-host-unreachable", far)
     doc = diagnose { "10.213.7.2:" .. port(82) }
     assert.equal("host-unreachable", doc.verdict)
+  end)
+
+  -- A veth pair made inside this test's namespace (10.213.9.1 on crdev0) and
+  -- a socat listener on 0.0.0.0:p bound to crdev0 (SO_BINDTODEVICE).
+  local function listen_bound_to_device(p)
+    sh_ns("sh -c 'ip link add crdev0 type veth peer name crdev1 && ip addr add 10.213.9.1/24 dev crdev0 "
+      .. "&& ip link set crdev0 up && ip link set crdev1 up'")
+    listen(p, "0.0.0.0", ",so-bindtodevice=crdev0")
+  end
+
+  it("bound-to-device: a listener bound to a veth refuses a loopback client; names the device", function()
+    listen_bound_to_device(port(80))
+    assert.equal(0, sh_ns("socat -u OPEN:/dev/null TCP4:10.213.9.1:" .. port(80)).code) -- it does listen
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal(1, r.code)
+    assert.equal("bound-to-device", doc.verdict)
+    assert.is_nil(f["firewall-reject"])
+    assert.is_nil(f["refused-unexplained"])
+    local b = f["bound-to-device"]
+    assert.matches("socat %(pid %d+%) listens bound to device crdev0", b.summary)
+    assert.matches("arrives on lo", b.summary, 1, true)
+    assert.matches("0.0.0.0%crdev0:" .. port(80), text_of(b), 1, true)
+    assert.matches("connect to 10.213.9.1:" .. port(80) .. " (an address on crdev0)", b.fix, 1, true)
+    -- listeners shows the device as ss does, in the table and as a JSON field
+    local lr = testenv.run_in_netns(netns(), { "listeners.lua", "--proto", "tcp", "--port", tostring(port(80)) })
+    assert.matches("0.0.0.0%crdev0:" .. port(80), lr.stdout, 1, true)
+    lr = testenv.run_in_netns(netns(), { "listeners.lua", "--json", "--proto", "tcp", "--port", tostring(port(80)) })
+    local rows = assert(dkjson.decode(lr.stdout)).sockets
+    assert.equal("crdev0", rows[1].dev)
+    lr = testenv.run_in_netns(netns(), { "whoowns.lua", tostring(port(80)) })
+    assert.matches("tcp 0.0.0.0%crdev0:" .. port(80) .. " listen", lr.stdout, 1, true)
+  end)
+
+  it("refused-unexplained, not firewall-reject, from /proc/net: the device binding is said to be unread", function()
+    listen_bound_to_device(port(80))
+    local doc, f = diagnose({ "127.0.0.1:" .. port(80) }, { prefix = "env CONNRECIPE_SOCK_DIAG=off " })
+    assert.equal("refused-unexplained", doc.verdict)
+    assert.is_nil(f["firewall-reject"])
+    local u = text_of(f["refused-unexplained"])
+    assert.matches("checked: no nft or iptables rule rejects it", u, 1, true)
+    assert.matches("not checked: whether the listener is bound to a device", u, 1, true)
+    assert.matches("not checked: cgroup eBPF programs", u, 1, true)
+    -- and listeners says it cannot show the device
+    local lr = testenv.sh(testenv.in_netns(netns(), ("env CONNRECIPE_SOCK_DIAG=off %s listeners.lua --proto tcp "
+      .. "--port %d"):format(q(testenv.bin), port(80))))
+    assert.matches("0.0.0.0:" .. port(80), lr.stdout, 1, true)
+    assert.matches("which does not show a bound device (SO_BINDTODEVICE)", lr.stderr, 1, true)
+  end)
+
+  -- A copy of a system program under a name no other run uses (comm keeps 15 characters).
+  local function program_named(prefix, system_program)
+    local name = prefix .. math.random(100000, 999999)
+    local dir = testenv.tmpdir()
+    testenv.sh_ok(("cp %s %s/%s"):format(system_program, dir, name))
+    return name, dir .. "/" .. name
+  end
+
+  local function state_of(name)
+    return testenv.sh("ps -o stat= -C " .. name).stdout:match("%a")
+  end
+
+  it("process-zombie, not starting-up: the program exited and its parent (named) did not reap it", function()
+    local name, path = program_named("crzomb", "/bin/true")
+    local dir = testenv.tmpdir()
+    -- the parent forks the program and never waits for it
+    testenv.write_file(dir .. "/noreap.py", ("import os,time\nif os.fork() == 0:\n    os.execv(%q, [%q])\n"
+      .. "time.sleep(60)\n"):format(path, name))
+    bg("timeout 60 python3 " .. dir .. "/noreap.py")
+    assert(testenv.wait_for(function()
+      return state_of(name) == "Z"
+    end), name .. " never became a zombie")
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+    assert.equal("process-zombie", doc.verdict)
+    assert.is_nil(f["starting-up"])
+    assert.matches(name .. " %(pid %d+%) has exited: it is a zombie", f["process-zombie"].summary)
+    assert.matches("its parent python3 %(pid %d+%) has not reaped", f["process-zombie"].summary)
+    assert.matches("noreap.py", text_of(f["process-zombie"]), 1, true)
+  end)
+
+  it("process-stopped, not starting-up: a stopped program does not listen; the fix is kill -CONT", function()
+    local name, path = program_named("crstop", "/bin/sleep")
+    bg("timeout 60 " .. path .. " 60")
+    assert(testenv.wait_for(function()
+      return state_of(name) ~= nil
+    end))
+    local pid = assert(tonumber(testenv.sh("pgrep -x " .. name).stdout:match("%d+")))
+    testenv.sh_ok("kill -STOP " .. pid)
+    assert(testenv.wait_for(function()
+      return state_of(name) == "T"
+    end))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+    assert.equal("process-stopped", doc.verdict)
+    assert.is_nil(f["starting-up"])
+    assert.equal(("kill -CONT %d (or fg in the shell that stopped it)"):format(pid), f["process-stopped"].fix)
+    testenv.sh("kill -CONT " .. pid)
+  end)
+
+  it("process-stopped over reachable: the listener's only holder is stopped, only the kernel answers", function()
+    listen(port(80))
+    local pid = assert(tonumber(sh_ns("ss -tlnpH sport = :" .. port(80)).stdout:match("pid=(%d+)")))
+    testenv.sh_ok("kill -STOP " .. pid)
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    testenv.sh("kill -CONT " .. pid)
+    assert.equal(1, r.code)
+    assert.equal("process-stopped", doc.verdict)
+    assert.matches("only the kernel answers: socat %(pid " .. pid .. "%)", f["process-stopped"].summary)
+    assert.equal(("kill -CONT %d (or fg in the shell that stopped it)"):format(pid), f["process-stopped"].fix)
+    doc = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("reachable", doc.verdict) -- continued, it accepts again
+  end)
+
+  it("accepted-then-closed and accepted-then-reset: a server that drops the connection is never reachable", function()
+    listen(port(80), "127.0.0.1", nil, "SYSTEM:true")
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal(1, r.code)
+    assert.equal("accepted-then-closed", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.matches("socat %(pids? %d+", text_of(f["accepted-then-closed"]))
+    local dir = testenv.tmpdir() -- accepts, then SO_LINGER 0 and close: a reset
+    testenv.write_file(dir .. "/reset.py", ("import socket,struct\ns=socket.socket()\n"
+      .. "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',%d))\ns.listen(8)\n"
+      .. "while True:\n  c,_=s.accept()\n"
+      .. "  c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n  c.close()\n"):format(port(81)))
+    bg("timeout 60 python3 " .. dir .. "/reset.py")
+    assert(testenv.wait_listening(netns(), "tcp", port(81)))
+    doc, f = diagnose { "127.0.0.1:" .. port(81) }
+    -- the reset can beat the connect's own wake-up: connect() itself then says ECONNRESET
+    local id = doc.verdict == "connection-reset" and "connection-reset" or "accepted-then-reset"
+    assert.equal(id, doc.verdict)
+    assert.matches("python3 %(pid %d+%)", text_of(f[id]))
+    assert.is_nil(f.reachable)
+    doc = diagnose { "127.0.0.1:" .. port(80), "--settle", "0" } -- without the window: only the connect
+    assert.equal("reachable", doc.verdict)
+  end)
+
+  it("application-refused: redis in protected mode, seen from another namespace over a veth", function()
+    if not testenv.have("redis-server") then
+      return pending("redis-server not installed")
+    end
+    local far = testenv.netns()
+    local veth = "crr" .. math.random(10000, 99999)
+    assert(os.execute(("ip link add %s type veth peer name %sp"):format(veth, veth)))
+    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, netns(), veth, far)))
+    sh_ns(("sh -c 'ip addr add 10.213.8.1/24 dev %s && ip link set %s up'"):format(veth, veth))
+    sh_ns(("sh -c 'ip addr add 10.213.8.2/24 dev %sp && ip link set %sp up && ip link set lo up'"):format(veth, veth),
+      far)
+    local dir = testenv.tmpdir() -- no password, bound to every address: protected mode serves loopback only
+    bg(("timeout 60 redis-server --port %d --save '' --dir %s"):format(port(79), dir), far)
+    assert(testenv.wait_listening(far, "tcp", port(79)))
+    local doc, f, r = diagnose { "redis://10.213.8.2:" .. port(79) }
+    assert.equal(1, r.code)
+    assert.equal("application-refused", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.matches('"-DENIED Redis is running in protected mode', f["application-refused"].summary, 1, true)
+    assert.matches("requirepass", f["application-refused"].fix, 1, true)
+    -- the same server from its own namespace (loopback) takes the client: PING, +PONG
+    doc, f = diagnose({ "redis://127.0.0.1:" .. port(79) }, { ns = far })
+    assert.equal("reachable", doc.verdict)
+    assert.matches('it answered PING: "+PONG"', table.concat(f.reachable.evidence, "\n"), 1, true)
+  end)
+
+  it("application-refused: PostgreSQL without a pg_hba.conf entry for the client, quoted", function()
+    local bin = "/usr/lib/postgresql/15/bin/"
+    if not testenv.have(bin .. "postgres") then
+      return pending("PostgreSQL 15 not installed (Debian's postgresql package)")
+    end
+    local dir = testenv.tmpdir()
+    testenv.sh_ok("chown postgres " .. dir)
+    testenv.sh_ok(("runuser -u postgres -- %sinitdb -D %s/data -A trust -U postgres >/dev/null"):format(bin, dir))
+    -- clients from 127.0.0.2 only: a client from 127.0.0.1 has no entry
+    testenv.write_file(dir .. "/data/pg_hba.conf", "local all all trust\nhost all all 127.0.0.2/32 trust\n")
+    -- one connection at most (none kept for superusers): a second client is one too many
+    bg(("timeout 60 runuser -u postgres -- %spostgres -D %s/data -k %s -c listen_addresses=127.0.0.1 -p %d "
+      .. "-c max_connections=1 -c superuser_reserved_connections=0"):format(bin, dir, dir, port(80)))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
+    assert.equal("application-refused", doc.verdict)
+    local refused = f["application-refused"]
+    assert.matches('"FATAL: no pg_hba.conf entry for host \\"127.0.0.1\\", user \\"connrecipe\\"', refused.summary,
+      1, true)
+    assert.matches("postgres %(pids? %d+", refused.summary) -- a backend forked for a client holds it too
+    assert.matches("host DATABASE USER 127.0.0.1/32", refused.fix, 1, true)
+    -- the one connection taken (over the Unix socket): the limit speaks before pg_hba.conf does
+    bg(("timeout 60 runuser -u postgres -- psql -h %s -p %d -U postgres -c 'select pg_sleep(50)' >/dev/null"):format(
+      dir, port(80)))
+    local full
+    assert(testenv.wait_for(function()
+      full = select(2, diagnose { "postgres://127.0.0.1:" .. port(80) })["application-refused"]
+      return full and full.summary:find("too many clients", 1, true) ~= nil
+    end, 20), "the second client was not refused for the limit")
+    assert.matches('"FATAL: sorry, too many clients already"', full.summary, 1, true)
+    assert.matches("max_connections", full.fix, 1, true)
+  end)
+
+  it("application-refused: MariaDB's error packet, host not allowed, seen from another namespace", function()
+    if not (testenv.have("mariadbd") and testenv.have("mariadb-install-db")) then
+      return pending("MariaDB not installed (Debian's mariadb-server package)")
+    end
+    local far = testenv.netns()
+    local veth = "crm" .. math.random(10000, 99999)
+    assert(os.execute(("ip link add %s type veth peer name %sp"):format(veth, veth)))
+    assert(os.execute(("ip link set %s netns %s && ip link set %sp netns %s"):format(veth, netns(), veth, far)))
+    sh_ns(("sh -c 'ip addr add 10.213.11.1/24 dev %s && ip link set %s up'"):format(veth, veth))
+    sh_ns(("sh -c 'ip addr add 10.213.11.2/24 dev %sp && ip link set %sp up && ip link set lo up'"):format(veth, veth),
+      far)
+    local dir = testenv.tmpdir() -- a fresh data directory: accounts for localhost only
+    testenv.sh_ok("chown mysql " .. dir)
+    testenv.sh_ok(("mariadb-install-db --no-defaults --user=mysql --datadir=%s/data --skip-test-db "
+      .. "--auth-root-authentication-method=normal >/dev/null 2>&1"):format(dir))
+    bg(("timeout 60 runuser -u mysql -- mariadbd --no-defaults --datadir=%s/data --socket=%s/sock --pid-file=%s/pid "
+      .. "--bind-address=0.0.0.0 --port=%d --skip-name-resolve"):format(dir, dir, dir, port(60)), far)
+    assert(testenv.wait_listening(far, "tcp", port(60)))
+    local doc, f = diagnose { "mysql://10.213.11.2:" .. port(60) }
+    assert.equal("application-refused", doc.verdict)
+    assert.matches([["ERROR 1130: Host '10.213.11.1' is not allowed to connect]], f["application-refused"].summary, 1,
+      true)
+    assert.matches("'USER'@'10.213.11.1'", f["application-refused"].fix, 1, true)
+  end)
+
+  it("protocol-mismatch: redis spoken to an HTTP server names what answered", function()
+    bg("timeout 60 python3 -m http.server " .. port(80) .. " --bind 127.0.0.1")
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "redis://127.0.0.1:" .. port(80) }
+    assert.equal("protocol-mismatch", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.matches("does not answer as redis (it answers like http)", f["protocol-mismatch"].summary, 1, true)
+    assert.matches('"<!DOCTYPE HTML>', f["protocol-mismatch"].summary, 1, true) -- HTTP/0.9: a page, no status
+  end)
+
+  it("TLS: self-signed, name mismatch, expired; TLS to a plain port and plain HTTP to a TLS port (nginx)", function()
+    if not (testenv.have("nginx") and testenv.have("openssl")) then
+      return pending("nginx or openssl not installed")
+    end
+    local dir = testenv.tmpdir()
+    make_certificates(dir)
+    nginx_tls(dir, { { port = port(43), cert = "cert" }, { port = port(44), cert = "old" }, { port = port(45) } })
+    local doc, f, r = diagnose { "https://127.0.0.1:" .. port(43) .. "/" }
+    assert.equal(1, r.code)
+    assert.equal("tls-cert-self-signed", doc.verdict)
+    assert.is_nil(f.reachable)
+    assert.is_nil(f["tls-name-mismatch"]) -- its SAN has IP:127.0.0.1
+    assert.matches("subject CN=web.test", text_of(f["tls-cert-self-signed"]), 1, true)
+    testenv.netns_etc(netns(), { hosts = "127.0.0.1 other.test\n", ["nsswitch.conf"] = "hosts: files\n" })
+    doc, f = diagnose { "https://other.test:" .. port(43) .. "/" }
+    assert.equal("tls-name-mismatch", doc.verdict)
+    assert.matches("not for other.test (it names DNS:web.test, IP:127.0.0.1)", f["tls-name-mismatch"].summary, 1, true)
+    doc, f = diagnose { "https://127.0.0.1:" .. port(44) .. "/" }
+    assert.equal("tls-cert-expired", doc.verdict)
+    assert.matches("expired on 2020-02-01", f["tls-cert-expired"].summary, 1, true)
+    doc, f = diagnose { "https://127.0.0.1:" .. port(45) .. "/" }
+    assert.equal("tls-not-spoken", doc.verdict)
+    assert.matches('(wrong version number): it answered in plain text (http): "HTTP/1.1 400 Bad Request"',
+      f["tls-not-spoken"].summary, 1, true)
+    doc, f = diagnose { "http://127.0.0.1:" .. port(43) .. "/" }
+    assert.equal("tls-expected", doc.verdict)
+    assert.matches('it answered "HTTP/1.1 400 Bad Request"', f["tls-expected"].summary, 1, true)
+    assert.matches("https://127.0.0.1:" .. port(43) .. "/", f["tls-expected"].fix, 1, true)
+    doc, f = diagnose { "http://127.0.0.1:" .. port(45) .. "/" } -- plain to plain: reachable, with its status line
+    assert.equal("reachable", doc.verdict)
+    assert.matches('it answered HEAD / HTTP/1.1: "HTTP/1.1 200 OK"', table.concat(f.reachable.evidence, "\n"), 1, true)
   end)
 
   it("rejects a bad target with exit 2 and one line", function()

@@ -63,6 +63,15 @@ describe("a hosts file of 500,000 lines", function()
   end)
 end)
 
+describe("cr.sys.hosts_lookup on a file it cannot read", function()
+  it("returns nil, 'PATH: reason' and the errno's name", function()
+    local code = "print(cr.sys.hosts_lookup('x', '/nonexistent/hosts')) print(cr.sys.hosts_lookup('x', '/'))"
+    local r = testenv.run { "-e", code }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("nil\t/nonexistent/hosts: not found\tENOENT\nnil\t/: Is a directory\tEISDIR\n", r.stdout)
+  end)
+end)
+
 teardown(function()
   testenv.cleanup()
 end)

@@ -6,10 +6,12 @@ local testenv = require "testenv"
 local q = testenv.quote
 
 describe("listeners.lua under hidepid", function()
+  local port -- from a block no other run uses (their diagnose looks at every namespace)
   local netns = testenv.per_test_netns(before_each, after_each, function(why)
     pending(why)
-  end, { needs = { "socat", "setpriv", "unshare" } })
-  local port = 23490 -- in this test's own namespace
+  end, { needs = { "socat", "setpriv", "unshare" }, prepare = function()
+    port = testenv.port_block() + 490
+  end })
 
   -- A private /proc with hidepid=2 in a new mount namespace (the real one is
   -- bind-mounted aside: the kernel mounts a new proc instance only where a

@@ -168,7 +168,8 @@ describe("recipes as functions in the REPL", function()
 
   before_each(function()
     port = math.random(43000, 43999)
-    testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"):format(port))
+    -- EXEC:cat keeps each connection, as a server does (SYSTEM:true closes it at once: accepted-then-closed)
+    testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork EXEC:cat"):format(port))
     assert(testenv.wait_for(function()
       return testenv.sh(("ss -Hltn 'sport = :%d'"):format(port)).stdout:match("%S") ~= nil
     end))

@@ -57,11 +57,23 @@ describe("host names beyond DNS's limits", function()
   end
 end)
 
+describe("a host name with a control character", function()
+  it("is a usage error whose one line shows it escaped", function()
+    assert.matches("control character in host name", select(2, target.parse("a\27[2Jb:80")))
+    local r = testenv.run { "waitfor.lua", "a\27[2Jb:80", "--timeout", "1" }
+    assert.equal(2, r.code, r.stdout .. r.stderr)
+    assert.equal("connrecipe: waitfor: TARGET: control character in host name 'a\\x1b[2Jb:80' "
+      .. "(see 'connrecipe waitfor --help')\n", r.stderr)
+  end)
+end)
+
 describe("special addresses, with real listeners", function()
+  local port -- from a block no other run uses: diagnose looks at every namespace
   local netns = testenv.per_test_netns(before_each, after_each, function(why)
     pending(why)
-  end, { needs = { "socat", "nft" } })
-  local port = 23480 -- inside a namespace of its own: no other run sees it
+  end, { needs = { "socat", "nft" }, prepare = function()
+    port = testenv.port_block() + 480
+  end })
 
   local function listen(bind, opts)
     testenv.tcp_listen(netns(), port, { bind = bind, options = opts })

@@ -78,6 +78,10 @@ def main():
     if status is None:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+    # what it wrote just before exiting may still wait in the pty (bounded:
+    # the child is gone, so reads end at EOF or after 50 ms of silence)
+    while read_available(fd, out, 0.05):
+        pass
     print(json.dumps({"output": "".join(out), "status": status, "failed": failed, "elapsed": elapsed}))
 
 

@@ -222,6 +222,13 @@ describe("checks", function()
       assert.matches("environment: PORT=8081", text(f["port-mismatch"]), 1, true)
     end)
 
+    it("a near port's listener bound to another device: the fix says over which device", function()
+      local _, f = diagnose(tcp { listeners = { listener("0.0.0.0", 8081, { dev = "veth0" }) }, udp = { list = {} } })
+      assert.matches("connect to 127.0.0.1:8081 over veth0 (it is bound to that device)", f["port-mismatch"].fix, 1,
+        true)
+      assert.matches("0.0.0.0%veth0:8081 held by nginx", f["port-mismatch"].summary, 1, true)
+    end)
+
     it("udp-only for a UDP socket on the wildcard; one bound elsewhere is evidence only", function()
       local udp = listener("0.0.0.0", 8080, { proto = "udp", state = "unconn" })
       local verdict, f = diagnose(tcp { udp = { list = { udp } } })
@@ -260,6 +267,63 @@ describe("checks", function()
       assert.equal("starting-up", verdict)
     end)
 
+    it("process-zombie, not starting-up, for an expected process that exited unreaped; names the parent", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 290, comm = "supervise", cmdline = { "supervise", "--no-reap\n" }, netns = NS, state = "S" },
+        { pid = 300, comm = "mydaemon", ppid = 290, age = 2, state = "Z" } } })
+      assert.equal("process-zombie", verdict)
+      assert.is_nil(f["starting-up"])
+      assert.matches("mydaemon (pid 300) has exited", f["process-zombie"].summary, 1, true)
+      assert.matches("parent supervise (pid 290) has not reaped", f["process-zombie"].summary, 1, true)
+      assert.matches("parent supervise (pid 290): supervise --no-reap", text(f["process-zombie"]), 1, true)
+      assert.matches("wait()", f["process-zombie"].fix, 1, true)
+      -- pid 1 that does not reap: a container's entrypoint
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 1, comm = "sh", netns = NS, state = "S" },
+        { pid = 300, comm = "mydaemon", ppid = 1, age = 2, state = "Z" } } })
+      assert.equal("process-zombie", verdict)
+      assert.matches("sh (pid 1) is pid 1 here and does not reap", f["process-zombie"].fix, 1, true)
+    end)
+
+    it("process-stopped, not starting-up or not-listening, with kill -CONT; a debugger's stop says so", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 2, state = "T" } } })
+      assert.equal("process-stopped", verdict)
+      assert.is_nil(f["starting-up"])
+      assert.equal("kill -CONT 300 (or fg in the shell that stopped it)", f["process-stopped"].fix)
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "t" } } })
+      assert.equal("process-stopped", verdict)
+      assert.is_nil(f["not-listening"])
+      assert.matches("debugger", f["process-stopped"].summary)
+    end)
+
+    it("process-stopped over reachable when every holder of the accepting listener is stopped", function()
+      local l = listener("127.0.0.1", 8080, { recvq = 1, sendq = 5 })
+      local verdict, f = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "T", ppid = 1 } } })
+      assert.equal("process-stopped", verdict)
+      assert.matches("only the kernel answers: nginx (pid 200)", f["process-stopped"].summary, 1, true)
+      assert.matches("accept queue: 1 waiting, limit 5", text(f["process-stopped"]), 1, true)
+      assert.equal("kill -CONT 200 (or fg in the shell that stopped it)", f["process-stopped"].fix)
+      -- one holder still running accepts: reachable
+      l = listener("127.0.0.1", 8080, { processes = { { pid = 200, comm = "nginx" }, { pid = 201, comm = "nginx" } } })
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { state = "T" }, ["201"] = { state = "S" } } })
+      assert.equal("reachable", verdict)
+      -- a holder whose state could not be read: no claim
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { listener("127.0.0.1", 8080) },
+        holders = { ["200"] = { error = "no process 200" } } })
+      assert.equal("reachable", verdict)
+    end)
+
+    it("a running process beside a zombie of the same name is the one judged", function()
+      local verdict = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1 },
+        { pid = 301, comm = "mydaemon", netns = NS, age = 2, state = "S" } } })
+      assert.equal("starting-up", verdict)
+    end)
+
     it("port-mismatch as the verdict when the usual program listens elsewhere", function()
       local verdict, f = diagnose(tcp { target = "127.0.0.1:6379",
         listeners = { listener("127.0.0.1", 6380, { processes = { { pid = 300, comm = "redis-server" } } }) },
@@ -268,6 +332,13 @@ describe("checks", function()
       assert.equal("port-mismatch", verdict)
       assert.equal("error", f["port-mismatch"].severity)
       assert.matches("cmdline: --port 6380", text(f["port-mismatch"]), 1, true)
+      -- stopped, it would not accept there either: said beside it
+      verdict, f = diagnose(tcp { target = "127.0.0.1:6379",
+        listeners = { listener("127.0.0.1", 6380, { processes = { { pid = 300, comm = "redis-server" } } }) },
+        processes = procs { { pid = 300, comm = "redis-server", netns = NS, age = 100, state = "T" } } })
+      assert.equal("port-mismatch", verdict)
+      assert.matches("is stopped (state T): it accepts nothing until continued (kill -CONT 300)",
+        text(f["port-mismatch"]), 1, true)
     end)
 
     it("other-netns as a warning for a --process running in another namespace", function()
@@ -316,16 +387,74 @@ describe("checks", function()
       assert.matches("iptables -t filter -D INPUT", f["firewall-reject"].fix, 1, true)
     end)
 
-    it("firewall-reject when the rules were read and none explains it", function()
+    it("refused-unexplained, never firewall-reject, when the rules were read and none matches", function()
       local verdict, f = diagnose(refused_with_listener { firewall = { hits = {} } })
-      assert.equal("firewall-reject", verdict)
-      assert.matches("no iptables/nft rule explains it", f["firewall-reject"].summary, 1, true)
+      assert.equal("refused-unexplained", verdict)
+      assert.is_nil(f["firewall-reject"])
+      local found = text(f["refused-unexplained"])
+      assert.matches("checked: no nft or iptables rule rejects it", found, 1, true)
+      assert.matches("checked: the listener is bound to no device", found, 1, true)
+      assert.matches("checked: its accept queue has room (0 waiting, limit 128)", found, 1, true)
+      assert.matches("not checked: cgroup eBPF programs", found, 1, true)
+      assert.matches("bpftool cgroup tree", f["refused-unexplained"].fix, 1, true)
+      assert.matches("(no firewall rule, device binding, full queue)", f["refused-unexplained"].summary, 1, true)
     end)
 
-    it("firewall-check-incomplete, not 'no rule explains it', when the rules could not be read", function()
+    it("refused-unexplained says the device binding was not checked from /proc/net", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        listeners = { listener("0.0.0.0", 8080, { dev_unknown = true, drops = nil, sendq = 0 }) } })
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("not checked: whether the listener is bound to a device", text(f["refused-unexplained"]), 1, true)
+      assert.matches("(no firewall rule, full queue)", f["refused-unexplained"].summary, 1, true)
+    end)
+
+    it("bound-to-device: a listener bound to another device refuses a loopback client; names the device", function()
+      local bound = listener("0.0.0.0", 8080, { dev = "veth0" })
+      local facts = refused_with_listener { firewall = { hits = {} }, listeners = { bound } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("bound-to-device", verdict)
+      assert.is_nil(f["refused-unexplained"])
+      assert.is_nil(f["firewall-reject"])
+      local b = f["bound-to-device"]
+      assert.matches("bound to device veth0 (SO_BINDTODEVICE)", b.summary, 1, true)
+      assert.matches("this one arrives on lo", b.summary, 1, true)
+      assert.matches("0.0.0.0%veth0:8080 held by nginx (pid 200)", text(b), 1, true)
+      assert.matches("connect to 10.9.0.1:8080 (an address on veth0)", b.fix, 1, true)
+    end)
+
+    it("bound-to-device: a client to the device's own address arrives on it; the binding is no cause", function()
+      local facts = refused_with_listener { target = "10.9.0.1:8080", firewall = { hits = {} },
+        results = { result("10.9.0.1", "refused", "ECONNREFUSED") },
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      assert.is_nil(f["bound-to-device"])
+      assert.matches("bound to veth0, the device the connection arrives on", text(f["refused-unexplained"]), 1, true)
+    end)
+
+    it("a listener bound to lo serves a loopback client; an unbound one beside a bound one too", function()
+      local _, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        listeners = { listener("127.0.0.1", 8080, { dev = "lo" }) } })
+      assert.is_nil(f["bound-to-device"])
+      _, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }), listener("0.0.0.0", 8080) } })
+      assert.is_nil(f["bound-to-device"])
+    end)
+
+    it("a reject rule is still named beside a device binding", function()
+      local verdict, f = diagnose(refused_with_listener { firewall = { hits = { REJECT } },
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } })
+      assert.equal("bound-to-device", verdict)
+      assert.truthy(f["firewall-reject"])
+    end)
+
+    it("firewall-check-incomplete, not refused-unexplained, when the rules could not be read", function()
       local verdict, f = diagnose(refused_with_listener { firewall = { error = "permission denied", code = "EPERM" } })
       assert.equal("firewall-check-incomplete", verdict)
       assert.is_nil(f["firewall-reject"])
+      assert.is_nil(f["refused-unexplained"])
       assert.matches("run as root", f["firewall-check-incomplete"].fix)
     end)
 
@@ -562,6 +691,234 @@ describe("checks", function()
           chain = "DOCKER-USER", certain = true, text = "-A DOCKER-USER -p tcp --dport 8080 -j REJECT" } } } }
       local _, f = diagnose(facts)
       assert.matches("^docker owns this rule", f["firewall-reject"].fix)
+    end)
+  end)
+
+  describe("application (after the connect)", function()
+    -- facts of 127.0.0.1:PORT accepted by nginx, then what the server did
+    local function after(conv, target_text)
+      conv.addr, conv.settle = conv.addr or "127.0.0.1", conv.settle or 0.25
+      local t = assert(target.parse(target_text or "127.0.0.1:8080"))
+      return tcp { target = target_text, results = { result("127.0.0.1", "open") },
+                   listeners = { listener("127.0.0.1", t.port) }, after_connect = conv }
+    end
+
+    it("accepted-then-closed and -reset are the verdict, never reachable, and name the holder", function()
+      local verdict, f = diagnose(after { state = "closed", banner_end = "closed" })
+      assert.equal("accepted-then-closed", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches("nginx (pid 200)", text(f["accepted-then-closed"]), 1, true)
+      verdict, f = diagnose(after { state = "reset", read_errno = "ECONNRESET" })
+      assert.equal("accepted-then-reset", verdict)
+      assert.matches("ECONNRESET", text(f["accepted-then-reset"]), 1, true)
+    end)
+
+    it("closed without a word when it got the request", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+                                          reply_end = "closed" }, "http://127.0.0.1:8080/"))
+      assert.equal("accepted-then-closed", verdict)
+      assert.matches("when it got the request (HEAD / HTTP/1.1)", f["accepted-then-closed"].summary, 1, true)
+    end)
+
+    it("application-refused quotes redis's protected-mode words and says how to fix it", function()
+      local words = '"-DENIED Redis is running in protected mode because protected mode is enabled"'
+      local verdict, f = diagnose(after({ state = "spoke", protocol = "redis", said = words,
+                                          answer = { outcome = "refused", reason = "protected-mode", words = words } },
+                                        "10.0.0.5:6379"))
+      assert.equal("application-refused", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches(words, f["application-refused"].summary, 1, true)
+      assert.matches("requirepass", f["application-refused"].fix, 1, true)
+    end)
+
+    it("application-refused for pg_hba names pg_hba.conf and the reload", function()
+      local words = '"FATAL: no pg_hba.conf entry for host \\"10.0.0.1\\", user \\"connrecipe\\""'
+      local verdict, f = diagnose(after({ state = "silent", protocol = "postgres", sent = "a startup message",
+        said = "...", answer = { outcome = "refused", reason = "host-not-allowed", words = words, detail = "28000" } },
+        "127.0.0.1:5432"))
+      assert.equal("application-refused", verdict)
+      assert.matches("pg_hba.conf line", f["application-refused"].fix, 1, true)
+    end)
+
+    it("protocol-mismatch names what answered, and https:// for TLS records back to HTTP", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+                                          said = '"\\x15\\x03\\x01\\x00\\x02\\x02\\x16"', looks_like = "tls",
+                                          reply_end = "closed" }, "http://127.0.0.1:8443/"))
+      assert.equal("protocol-mismatch", verdict)
+      assert.matches("answers like tls", f["protocol-mismatch"].summary, 1, true)
+      assert.matches("https://", f["protocol-mismatch"].fix, 1, true)
+    end)
+
+    it("an HTTP 502 is an application-error pointing at the upstream", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+        said = '"HTTP/1.1 502 Bad Gateway"', answer = { outcome = "error", reason = "server-error",
+        words = '"HTTP/1.1 502 Bad Gateway"', detail = 502 } }, "http://127.0.0.1:8080/"))
+      assert.equal("application-error", verdict)
+      assert.matches("upstream", f["application-error"].fix)
+    end)
+
+    it("a server that answers, or waits when no protocol is known, is reachable with what it did", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "redis", sent = "PING", said = '"+PONG\\r\\n"',
+        answer = { outcome = "ok", words = '"+PONG"' } }, "127.0.0.1:6379"))
+      assert.equal("reachable", verdict)
+      assert.matches('it answered PING: "+PONG"', table.concat(f.reachable.evidence, "\n"), 1, true)
+      verdict, f = diagnose(after { state = "silent" })
+      assert.equal("reachable", verdict)
+      assert.matches("waited for the client", text(f.reachable), 1, true)
+      verdict, f = diagnose(after({ state = "silent", protocol = "redis", sent = "PING", said = '"-NOAUTH x"',
+        answer = { outcome = "auth", reason = "auth-required", words = '"-NOAUTH x"' } }, "127.0.0.1:6379"))
+      assert.equal("reachable", verdict)
+      assert.equal("info", f["auth-required"].severity)
+    end)
+
+    it("no-answer: a warning beside reachable when the request gets nothing in time", function()
+      local verdict, f = diagnose(after({ state = "silent", protocol = "http", sent = "HEAD / HTTP/1.1",
+                                          reply_end = "timeout" }, "http://127.0.0.1:8080/"))
+      assert.equal("reachable", verdict)
+      assert.equal("warn", f["no-answer"].severity)
+    end)
+  end)
+
+  describe("tls", function()
+    local NOW = 1800000000
+    local function cert(o)
+      local t = { status = "open", handshake = true, version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384",
+                  subject = "CN=web.test", issuer = "CN=Test CA", san = { "DNS:web.test", "IP:127.0.0.1" },
+                  not_before = NOW - 86400, not_after = NOW + 86400 * 30, self_signed = false, verify = "ok",
+                  verify_code = 0, name_match = true, name = "127.0.0.1", expected = true, now = NOW }
+      for k, v in pairs(o or {}) do
+        t[k] = v
+      end
+      return t
+    end
+    local function with_tls(tls, target_text, conv)
+      local t = assert(target.parse(target_text or "https://127.0.0.1:8443/"))
+      return tcp { target = target_text or "https://127.0.0.1:8443/", results = { result("127.0.0.1", "open") },
+                   listeners = { listener("127.0.0.1", t.port) }, tls = tls,
+                   after_connect = conv or { addr = "127.0.0.1", state = "silent", settle = 0.25 } }
+    end
+
+    it("a certificate that verifies is reachable, with the TLS facts as evidence", function()
+      local verdict, f = diagnose(with_tls(cert()))
+      assert.equal("reachable", verdict)
+      assert.matches("TLS: TLSv1.3, TLS_AES_256_GCM_SHA384; certificate CN=web.test", text(f.reachable), 1, true)
+    end)
+
+    it("expired, name mismatch, self-signed and untrusted certificates; never reachable", function()
+      local verdict, f = diagnose(with_tls(cert { not_after = NOW - 86400, verify = "certificate has expired",
+                                                  verify_code = 10 }))
+      assert.equal("tls-cert-expired", verdict)
+      assert.is_nil(f.reachable)
+      assert.is_nil(f["tls-untrusted"]) -- the expiry is the chain's error: said once
+      assert.matches("expired on 2027-01-14", f["tls-cert-expired"].summary, 1, true)
+      verdict, f = diagnose(with_tls(cert { name_match = false, name = "localhost" }))
+      assert.equal("tls-name-mismatch", verdict)
+      assert.matches("not for localhost (it names DNS:web.test, IP:127.0.0.1)", f["tls-name-mismatch"].summary, 1, true)
+      verdict, f = diagnose(with_tls(cert { self_signed = true, verify = "self-signed certificate", verify_code = 18 }))
+      assert.equal("tls-cert-self-signed", verdict)
+      assert.matches("--cacert", f["tls-cert-self-signed"].fix, 1, true)
+      verdict = diagnose(with_tls(cert { verify = "unable to get local issuer certificate", verify_code = 20 }))
+      assert.equal("tls-untrusted", verdict)
+    end)
+
+    it("tls-not-spoken: TLS to a plain port quotes what it answered", function()
+      local verdict, f = diagnose(with_tls { status = "open", handshake = false, error = "wrong version number",
+        received = '"HTTP/1.1 400 Bad Request\\r\\n..."', received_line = '"HTTP/1.1 400 Bad Request"',
+        looks_like = "http", expected = true, now = NOW })
+      assert.equal("tls-not-spoken", verdict)
+      assert.matches('(wrong version number): it answered in plain text (http): "HTTP/1.1 400 Bad Request"',
+        f["tls-not-spoken"].summary, 1, true)
+      verdict = diagnose(with_tls { status = "open", handshake = false, expected = true, now = NOW,
+                                    error = "sslv3 alert handshake failure" })
+      assert.equal("tls-handshake-failed", verdict)
+    end)
+
+    it("tls-expected: plain HTTP to a TLS port; https:// as the fix", function()
+      local conv = { addr = "127.0.0.1", state = "silent", settle = 0.25, protocol = "http", sent = "HEAD / HTTP/1.1",
+                     said = '"HTTP/1.1 400 Bad Request\\r\\n"', answer = { outcome = "ok", detail = 400,
+                     words = '"HTTP/1.1 400 Bad Request"' } }
+      local verdict, f = diagnose(with_tls(cert { expected = false, self_signed = true }, "http://127.0.0.1:8443/",
+        conv))
+      assert.equal("tls-expected", verdict)
+      assert.is_nil(f.reachable)
+      assert.matches("https://127.0.0.1:8443/", f["tls-expected"].fix, 1, true)
+      assert.is_nil(f["tls-cert-self-signed"]) -- the client does not speak TLS yet: its certificate is not the question
+    end)
+
+    it("a handshake that could not be tried says nothing", function()
+      assert.equal("reachable", (diagnose(with_tls { expected = true, read_error = "cr.probe.tls: bad name" })))
+    end)
+  end)
+
+  describe("protocol speakers", function()
+    local protocols = require "connrecipe.protocols"
+    local quote = require("connrecipe.quote").quote
+
+    it("the target implies the protocol: its scheme, else its port", function()
+      assert.equal("redis", protocols.for_target(assert(target.parse("127.0.0.1:6379"))).name)
+      assert.equal("http", protocols.for_target(assert(target.parse("http://127.0.0.1:6379/"))).name)
+      assert.equal("postgres", protocols.for_target(assert(target.parse("postgresql://db.test"))).name)
+      assert.is_nil(protocols.for_target(assert(target.parse("https://127.0.0.1:8080/"))))
+      assert.is_nil(protocols.for_target(assert(target.parse("127.0.0.1:9999"))))
+    end)
+
+    it("redis: PONG, DENIED, NOAUTH, max clients; not redis", function()
+      local redis = protocols.get("redis")
+      assert.equal("ok", redis.read("+PONG\r\n").outcome)
+      assert.equal("protected-mode", redis.read("-DENIED Redis is running in protected mode\r\n").reason)
+      assert.equal("auth", redis.read("-NOAUTH Authentication required.\r\n").outcome)
+      assert.equal("too-many-clients", redis.read("-ERR max number of clients reached\r\n").reason)
+      assert.is_nil(redis.read("HTTP/1.1 400 Bad Request\r\n"))
+    end)
+
+    it("postgres: the startup message, and its E errors by SQLSTATE", function()
+      local pg = protocols.get("postgres")
+      local req = pg.request()
+      assert.equal(#req, string.unpack(">i4", req))
+      assert.equal(196608, string.unpack(">i4", req, 5))
+      local function err(code, msg)
+        local body = "SFATAL\0C" .. code .. "\0M" .. msg .. "\0\0"
+        return "E" .. string.pack(">i4", #body + 4) .. body
+      end
+      local a = pg.read(err("28000", 'no pg_hba.conf entry for host "10.0.0.1"'))
+      assert.same({ "refused", "host-not-allowed" }, { a.outcome, a.reason })
+      assert.equal('FATAL: no pg_hba.conf entry for host "10.0.0.1"', a.words)
+      assert.equal("too-many-clients", pg.read(err("53300", "sorry, too many clients already")).reason)
+      assert.equal("auth", pg.read(err("28000", 'role "connrecipe" does not exist')).outcome)
+      assert.equal("auth", pg.read("R\0\0\0\8\0\0\0\5").outcome)
+      assert.is_nil(pg.read("+PONG\r\n"))
+    end)
+
+    it("mysql: a greeting, or an error packet (host not allowed, too many connections)", function()
+      local my = protocols.get("mysql")
+      local function packet(payload)
+        return string.pack("<I3B", #payload, 0) .. payload
+      end
+      local greeting = my.read(packet("\10" .. "10.11.6-MariaDB\0" .. ("x"):rep(40)))
+      assert.same({ "ok", "10.11.6-MariaDB" }, { greeting.outcome, greeting.detail })
+      local denied = my.read(packet("\255" .. string.pack("<I2", 1130)
+        .. "Host '10.0.0.1' is not allowed to connect to this MariaDB server"))
+      assert.same({ "refused", "host-not-allowed" }, { denied.outcome, denied.reason })
+      assert.matches("^ERROR 1130: Host '10.0.0.1'", denied.words)
+      local full = my.read(packet("\255" .. string.pack("<I2", 1040) .. "Too many connections"))
+      assert.equal("too-many-clients", full.reason)
+    end)
+
+    it("http: the status line; identify tells TLS, SSH and HTTP apart", function()
+      local http = protocols.get("http")
+      local req = http.request(assert(target.parse("http://127.0.0.1:8080/x")))
+      assert.matches("^HEAD /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n", req)
+      local answer = http.read("HTTP/1.1 404 Not Found\r\n")
+      assert.same({ "ok", 404 }, { answer.outcome, answer.detail })
+      assert.equal("error", http.read("HTTP/1.0 502 Bad Gateway\r\n").outcome)
+      assert.equal("tls", protocols.identify("\21\3\1\0\2\2\22"))
+      assert.equal("ssh", protocols.identify("SSH-2.0-OpenSSH_9.2\r\n"))
+      assert.equal("http", protocols.identify("HTTP/1.1 400 Bad Request\r\n"))
+    end)
+
+    it("quote escapes every byte outside printable ASCII and bounds the text", function()
+      assert.equal('"a\\"b\\\\c\\r\\n\\x00\\x1b[31m\\xff"', quote("a\"b\\c\r\n\0\27[31m\255"))
+      assert.equal('"xxx"...', quote("xxxxx", 3))
     end)
   end)
 

@@ -384,6 +384,22 @@ describe("cr.format_sockets", function()
     }
   end
 
+  it("shows the device a socket is bound to as ss does: ADDR%DEV:PORT, in the table and the REPL's line", function()
+    local bound = {
+      { proto = "tcp", family = "inet", addr = "0.0.0.0", port = 80, dev = "eth0", state = "listen", recvq = 0,
+        sendq = 128, processes = {} },
+      { proto = "tcp", family = "inet6", addr = "::", port = 81, dev = "eth0", v6only = true, state = "listen",
+        recvq = 0, sendq = 128, processes = {} },
+      { proto = "tcp", family = "inet6", addr = "::", port = 82, dev = "eth0", v6only = false, state = "listen",
+        recvq = 0, sendq = 128, processes = {} },
+    }
+    local text = cr.format_sockets(bound)
+    assert.matches("0.0.0.0%eth0:80 ", text, 1, true)
+    assert.matches("[::]%eth0:81 ", text, 1, true)
+    assert.matches("*%eth0:82 (v4+v6)", text, 1, true)
+    assert.equal("tcp listen 0.0.0.0%eth0:80", require("connrecipe.pretty").entry_line(bound[1]))
+  end)
+
   it("renders the table sorted by protocol, family, numeric address and port", function()
     local text = cr.format_sockets(rows())
     local lines = {}

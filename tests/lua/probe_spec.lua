@@ -117,6 +117,39 @@ describe("cr.probe.tcp", function()
     assert.equal("PING", r.banner)
   end)
 
+  it("settle: tells a server that speaks first, closes, resets or waits; sends only to one that waits", function()
+    local ns = netns()
+    tcp_server(ns, 7013, "SYSTEM:'echo -DENIED protected'")
+    tcp_server(ns, 7014, "SYSTEM:true")
+    tcp_server(ns, 7015, "EXEC:cat")
+    local dir = testenv.tmpdir() -- accepts and resets: SO_LINGER 0, then close
+    testenv.write_file(dir .. "/reset.py", "import socket,struct\ns=socket.socket()\n"
+      .. "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',7016))\ns.listen(8)\n"
+      .. "while True:\n  c,_=s.accept()\n"
+      .. "  c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n  c.close()\n")
+    testenv.background_in(ns, "timeout 60 python3 " .. dir .. "/reset.py")
+    assert(testenv.wait_listening(ns, "tcp", 7016))
+    local function settle(port)
+      return eval_in(ns, ('cr.probe.tcp("127.0.0.1", %d, {settle = 0.2, send = "PING\\r\\n"})'):format(port))
+    end
+    local r = settle(7013)
+    assert.same({ "open", "spoke", "-DENIED protected\n", "closed" }, { r.status, r.after_connect, r.banner,
+                                                                        r.banner_end })
+    assert.is_nil(r.reply) -- nothing was sent to a server that spoke first
+    r = settle(7014)
+    assert.same({ "open", "closed", "" }, { r.status, r.after_connect, r.banner })
+    r = settle(7015)
+    assert.same({ "silent", "PING\r\n", "quiet" }, { r.after_connect, r.reply, r.reply_end })
+    r = settle(7016)
+    if r.status == "reset" then -- the reset beat the connect's own wake-up: connect() said ECONNRESET
+      assert.is_nil(r.after_connect)
+    else
+      assert.same({ "open", "reset", "ECONNRESET" }, { r.status, r.after_connect, r.read_errno })
+    end
+    assert.matches("settle must be a number > 0",
+      testenv.cr_in_netns(ns, 'cr.probe.tcp("127.0.0.1", 7015, {settle = -1})').stderr, 1, true)
+  end)
+
   it("tells IPv4 from IPv6: a listener on ::1 only", function()
     local ns = netns()
     socat(ns, "TCP6-LISTEN:7012,bind=[::1],ipv6only=1,reuseaddr,fork SYSTEM:true")
@@ -182,6 +215,41 @@ describe("cr.probe.tcp", function()
     assert.equal("cancelled", r.status)
     assert.equal(1, r.during, "the probe's connection was never seen")
     assert.equal(0, r.after, "the probe's socket is still open after the cancel")
+  end)
+end)
+
+describe("cr.probe.tls", function()
+  local netns = per_test_netns()
+
+  it("reports version, cipher and certificate, and verifies against a given CA file; a plain port's answer", function()
+    if not (testenv.have("openssl") and testenv.have("socat")) then
+      return pending("openssl or socat not installed")
+    end
+    local ns, dir = netns(), testenv.tmpdir()
+    testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=web.test -addext subjectAltName=DNS:web.test,IP:127.0.0.1 2>/dev/null"):format(dir))
+    socat(ns, ("OPENSSL-LISTEN:7030,bind=127.0.0.1,reuseaddr,fork,cert=%s/cert.pem,key=%s/key.pem,verify=0 "
+      .. "SYSTEM:'sleep 1'"):format(dir, dir))
+    assert(testenv.wait_listening(ns, "tcp", 7030))
+    local r = eval_in(ns, 'cr.probe.tls("127.0.0.1", 7030)')
+    assert.same({ "open", true, "CN=web.test", "CN=web.test", true, true },
+      { r.status, r.handshake, r.subject, r.issuer, r.self_signed, r.name_match })
+    assert.same({ "DNS:web.test", "IP:127.0.0.1" }, r.san)
+    assert.matches("^TLSv1", r.version)
+    assert.is_string(r.cipher)
+    assert.equal("self-signed certificate", r.verify)
+    assert.is_true(r.not_after > r.not_before)
+    r = eval_in(ns, ('cr.probe.tls("127.0.0.1", 7030, {ca_file = %q, name = "web.test"})'):format(dir .. "/cert.pem"))
+    assert.same({ "ok", 0, true }, { r.verify, r.verify_code, r.name_match })
+    r = eval_in(ns, 'cr.probe.tls("127.0.0.1", 7030, {name = "other.test"})')
+    assert.is_false(r.name_match)
+    tcp_server(ns, 7031, "SYSTEM:'echo SSH-2.0-OpenSSH_test; sleep 1'")
+    r = eval_in(ns, 'cr.probe.tls("127.0.0.1", 7031)')
+    assert.same({ "open", false, "SSH-2.0-OpenSSH_test\n" }, { r.status, r.handshake, r.received })
+    assert.is_string(r.error)
+    r = eval_in(ns, 'cr.probe.tls("127.0.0.1", 7032)')
+    assert.same({ "refused" }, { r.status })
+    assert.is_nil(r.handshake)
   end)
 end)
 

@@ -77,28 +77,24 @@ local function unread(ctx, s, why, needs_root, severity, summary, evidence)
 end
 
 -- Refused although a listener should accept: a reject rule, else (unless
--- the queue is full, connrecipe.checks.backlog) a rule nobody could find.
+-- the queue is full, connrecipe.checks.backlog, or the listener is bound to
+-- another device, connrecipe.checks.device) rules that could not be read.
+-- Rules read and none matching is connrecipe.checks.refusal's to say.
 local function refused_with_listener(ctx, facts, s, overflowing)
   local l = s.accepting[1]
   local hits = check.hits(facts, { reject = true })
   if #hits > 0 then
     return rule_finding(ctx, s, hits, l)
-  elseif overflowing then
+  elseif overflowing or #s.bound_away > 0 then
     return
   end
   local who, where = describe.holders(l.processes) or "a process", address.endpoint(s.r.addr, s.port)
   local why, needs_root = check.unread(facts)
   if why then
-    return unread(ctx, s, why, needs_root, "error",
+    unread(ctx, s, why, needs_root, "error",
       ("%s is refused although %s listens there, and the firewall rules that could explain it could not be read "
         .. "(%s)"):format(where, who, why), { describe.listener(l), "nft and iptables: " .. why })
   end
-  ctx:finding {
-    id = "firewall-reject", severity = "error",
-    summary = ("%s is refused although %s listens there, and no iptables/nft rule explains it"):format(where, who),
-    evidence = { describe.listener(l), "no matching reject rule in nft or iptables" },
-    fix = "look for other packet filters: eBPF/cgroup programs (bpftool cgroup tree), a container runtime's rules",
-  }
 end
 
 function check.run(ctx, facts)

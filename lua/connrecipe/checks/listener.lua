@@ -71,7 +71,8 @@ local function near_ports(ctx, facts, s)
         id = "port-mismatch", severity = "warn",
         summary = ("port %d looks like a typo: %s"):format(s.port, describe.listener(l)),
         evidence = evidence,
-        fix = ("if that is the service, connect to %s"):format(describe.with_port(s.target, l.port, l)),
+        fix = ("if that is the service, connect to %s%s"):format(describe.with_port(s.target, l.port, l),
+          l.dev and l.dev ~= s.arrives_on and (" over %s (it is bound to that device)"):format(l.dev) or ""),
       }
     end
   end

@@ -9,7 +9,7 @@ local situation = require "connrecipe.checks.situation"
 
 local check = {
   ids = { "unit-state-unknown", "starting-up", "other-netns", "process-check-incomplete", "service-not-running",
-          "port-mismatch", "not-listening" },
+          "port-mismatch", "process-zombie", "process-stopped", "not-listening" },
 }
 
 local RECENT = 10 -- seconds: a process younger than this may still be starting
@@ -117,6 +117,10 @@ local function listens_elsewhere(ctx, facts, s, procs, why)
       for _, setting in ipairs((facts.port_settings or {})[tostring(p.pid)] or {}) do
         evidence[#evidence + 1] = setting
       end
+      if p.state == "T" or p.state == "t" then -- the kernel queues connections there; nothing accepts them
+        evidence[#evidence + 1] = ("%s is stopped (state %s): it accepts nothing until continued (kill -CONT %d)")
+          :format(name, p.state, p.pid)
+      end
       ctx:finding {
         id = "port-mismatch", severity = "error",
         summary = ("%s listens on port %d, not %d"):format(name, held[1].port, s.port),
@@ -152,6 +156,87 @@ local function runs_without_listening(ctx, s, procs, why)
       .. s.target.display
       or ("check its configuration and logs: why did %s not bind port %d?"):format(p.comm, s.port),
   }
+end
+
+-- /proc's state letter: Z (zombie) and X (dead) have exited, T (SIGSTOP,
+-- ctrl-Z) and t (a debugger's stop) run no code; the rest run.
+local function runs(p)
+  return not (p.state == "Z" or p.state == "X" or p.state == "T" or p.state == "t")
+end
+
+local function live_only(procs)
+  local out = {}
+  for _, p in ipairs(procs) do
+    if runs(p) then
+      out[#out + 1] = p
+    end
+  end
+  return out
+end
+
+local function parent_of(facts, p)
+  for _, q in ipairs(facts.processes and facts.processes.list or {}) do
+    if q.pid == p.ppid then
+      return q
+    end
+  end
+end
+
+-- "python3 (pid 100): python3 spawn.py", or "pid 100" when it is not listed
+local function describe_parent(parent, ppid)
+  if not parent then
+    return ("pid %s"):format(tostring(ppid))
+  end
+  -- one line, bounded: a command line may hold a whole script
+  local cmd = (parent.cmdline and table.concat(parent.cmdline, " ") or ""):gsub("%c+", " ")
+  if #cmd > 120 then
+    cmd = cmd:sub(1, 117) .. "..."
+  end
+  return ("%s (pid %d)%s"):format(parent.comm, parent.pid, cmd ~= "" and (": " .. cmd) or "")
+end
+
+-- It exited and its parent has not collected its exit status (wait()):
+-- /proc still lists it, <defunct>, and it holds no socket.
+local function zombie(ctx, facts, s, p, why)
+  local parent = parent_of(facts, p)
+  local pname = parent and ("%s (pid %d)"):format(parent.comm, parent.pid) or ("pid " .. tostring(p.ppid))
+  ctx:finding {
+    id = "process-zombie", severity = "error",
+    summary = ("%s (pid %d) has exited: it is a zombie (<defunct>) that its parent %s has not reaped, and nothing "
+      .. "serves port %d"):format(p.comm, p.pid, pname, s.port),
+    evidence = { ("%s (pid %d): state Z (zombie), parent %s"):format(p.comm, p.pid, describe_parent(parent, p.ppid)),
+                 "expected because " .. why },
+    fix = ("start the service again (and look in its logs for why it exited); the zombie is only its exit status: "
+      .. "%s"):format(p.ppid == 1
+        -- init itself does not reap: a container's entrypoint run as pid 1
+        and ("%s is pid 1 here and does not reap its children: run it under an init that does (docker run --init, "
+          .. "tini)"):format(pname)
+        or ("%s must wait() for it, or exit so that init reaps it"):format(pname)),
+  }
+end
+
+-- SIGSTOP or ctrl-Z (T), or held by a debugger (t): it runs no code.
+local function stopped(ctx, s, p, why)
+  local traced = p.state == "t"
+  ctx:finding {
+    id = "process-stopped", severity = "error",
+    summary = ("%s (pid %d) is stopped (%s): it runs no code, so it does not listen on port %d"):format(p.comm,
+      p.pid, traced and "held by a debugger" or "SIGSTOP, or ctrl-Z in its shell", s.port),
+    evidence = { ("%s (pid %d): state %s (%s)"):format(p.comm, p.pid, p.state, traced and "tracing stop" or "stopped"),
+                 "expected because " .. why },
+    fix = traced and ("let it continue in the debugger that traces it, or detach it (TracerPid in /proc/%d/status)")
+      :format(p.pid) or ("kill -CONT %d (or fg in the shell that stopped it)"):format(p.pid),
+  }
+end
+
+-- None of the expected processes runs: one is a zombie or stopped.
+local function not_running(ctx, facts, s, procs, why)
+  for _, p in ipairs(procs) do
+    if p.state == "T" or p.state == "t" then
+      return stopped(ctx, s, p, why)
+    end
+  end
+  return zombie(ctx, facts, s, procs[1], why)
 end
 
 function check.run(ctx, facts)
@@ -192,9 +277,14 @@ function check.run(ctx, facts)
   if s.gaps.own then -- it runs; where it listens cannot be told
     return
   end
-  if not listens_elsewhere(ctx, facts, s, procs, why) then
-    runs_without_listening(ctx, s, procs, why)
+  if listens_elsewhere(ctx, facts, s, procs, why) then
+    return
   end
+  local live = live_only(procs)
+  if #live == 0 then
+    return not_running(ctx, facts, s, procs, why)
+  end
+  runs_without_listening(ctx, s, live, why)
 end
 
 return check

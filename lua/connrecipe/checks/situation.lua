@@ -108,9 +108,43 @@ function situation.accepting(here, addr, port)
   return out
 end
 
+--- The device a connection from this host to a local address arrives on:
+--- the one that holds the address (the kernel loops it back with that
+--- device as its input), lo for loopback and wildcard addresses.
+function situation.arrival_device(facts, addr)
+  if address.is_loopback(addr) or address.is_wildcard(addr) then
+    return "lo"
+  end
+  return (facts.local_addrs or {})[addr]
+end
+
+--- The listeners that would accept addr:port but are bound to a device
+--- (SO_BINDTODEVICE) other than `dev`, the one the connection arrives on:
+--- the kernel does not hand them the connection. Empty when one accepts.
+function situation.bound_away(accepting, dev)
+  local out = {}
+  for _, l in ipairs(accepting) do
+    if not l.dev or l.dev == dev then
+      return {}
+    end
+    out[#out + 1] = l
+  end
+  return out
+end
+
+--- The listeners that took (the target is open) or should take the
+--- connection: those accepting the open address, else the deciding one's.
+function situation.taking(s)
+  if s.open then
+    return situation.accepting(s.here, s.open.addr, s.port)
+  end
+  return s.accepting
+end
+
 --- situation.of(facts) -> {target, port, results, open, any_open, r (the
 --- deciding result), is_local(addr), here, elsewhere, on_port, accepting,
---- same_family, other_family, elsewhere_on_port, gaps, nothing_here}.
+--- arrives_on, bound_away, same_family, other_family, elsewhere_on_port,
+--- gaps, nothing_here}.
 --- nil for a target that was not probed over TCP (Unix, unresolved).
 --- Computed afresh on each call (cheap), so facts changed in between count.
 function situation.of(facts)
@@ -135,6 +169,8 @@ function situation.of(facts)
   end
   s.here_is_local = s.is_local(s.r.addr)
   s.accepting = situation.accepting(s.here, s.r.addr, t.port)
+  s.arrives_on = s.here_is_local and situation.arrival_device(facts, s.r.addr) or nil
+  s.bound_away = s.arrives_on and situation.bound_away(s.accepting, s.arrives_on) or {}
   s.same_family, s.other_family, s.elsewhere_on_port = {}, {}, {}
   for _, l in ipairs(s.on_port) do
     if not facts.netns or l.netns == facts.netns then
