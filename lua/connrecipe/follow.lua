@@ -89,6 +89,13 @@ local function owner_of(ctx, facts, addr, from)
   return ns and ns_ref(ns, facts.args.own_netns or facts.netns) or from
 end
 
+-- Without root, the probe could not be made inside the namespace (setns:
+-- EPERM; the namespace file: EACCES): its outcome says nothing of the upstream.
+local function not_entered(f)
+  local r = f.probe and f.probe.results and f.probe.results[1]
+  return r ~= nil and (r.errno == "EPERM" or r.errno == "EACCES")
+end
+
 local function nested(ctx, facts, hop, investigate_target, ns)
   local t = target.parse(hops.endpoint(hop.upstream))
   if not t then
@@ -101,6 +108,10 @@ local function nested(ctx, facts, hop, investigate_target, ns)
     netns = t.kind == "inet" and ns or nil, listeners = facts.listeners,
     own_netns = facts.args.own_netns or facts.netns,
   })
+  if ns.path and not (facts.security or {}).root and not_entered(hop.facts) then
+    hop.facts = nil
+    hop.why = ("entering netns %s needs root: run as root to follow it"):format(ns.name or tostring(ns.inode))
+  end
 end
 
 -- The forwarder holding the listener that accepted, if any.
