@@ -1,61 +1,78 @@
--- Wait until TARGET accepts connections, then optionally run a command (wait-for-it, dockerize).
--- Exits 0 as soon as the target accepts, 1 when the timeout passes first; with
--- "-- CMD ARGS..." the command runs once the target is up and its exit status
+-- Wait until every TARGET accepts connections (or none does), then optionally run a command.
+-- As wait-for-it and dockerize; with --invert, until none accepts any more.
+-- Exits 0 as soon as they all do, 1 when the timeout passes first; with
+-- "-- CMD ARGS..." the command runs once they are up and its exit status
 -- becomes connrecipe's ("--" alone is a usage error, exit 2: as with timeout(1),
--- a command was announced and is missing). Retries with backoff; progress on
--- stderr on a terminal: time elapsed and the next attempt.
-local MAX_INTERVAL = 2 -- seconds between attempts, at most, after backoff
+-- a command was announced and is missing). SIGTERM and SIGINT sent to
+-- connrecipe go on to the command, and connrecipe waits for its end: it is
+-- never left running. Retries with backoff; progress on stderr on a
+-- terminal: what each target said, the time elapsed and the next attempt.
+-- wait-for-it's own command line is the wait-for-it mode (wait-for-it.lua).
+local wait = require "connrecipe.wait"
 
--- One attempt: "open", or the status that says why not, and a detail line.
-local function attempt(target, probe_timeout)
-  if target.kind == "unix" then
-    local r, err = cr.probe.unix(target.path)
-    if not r then
-      return "error", err
+-- "a:1: refused, b:2: timeout": the targets still waited for, and why.
+local function still_waiting(states)
+  local parts = {}
+  for _, s in ipairs(states) do
+    if not s.done then
+      parts[#parts + 1] = ("%s: %s"):format(s.display, wait.why(s.last_status, s.detail)) -- ctx:progress escapes
     end
-    return r.status, r.errno
   end
-  local r, err, code = cr.probe.tcp(target.host, target.port, { timeout = probe_timeout })
-  if not r then
-    return "unresolved", ("%s (%s)"):format(err, code)
-  end
-  return r.status, r.results[1] and r.results[1].errno
+  return table.concat(parts, ", ")
 end
 
--- Sleeps until the next attempt at `next_at`; on a terminal the progress
--- line says how long it has waited and when the next attempt comes, every
--- half second at least.
-local function wait_for_next(ctx, target, last, start, next_at)
-  while true do
-    local now = cr.now()
-    if now >= next_at then
-      return
-    end
-    ctx:progress("waiting for %s: %s, %.1f s elapsed, next attempt in %.1f s", target, last, now - start,
-      next_at - now)
-    cr.sleep(ctx.interactive and math.min(0.5, next_at - now) or next_at - now)
-  end
+local function plural(n, word)
+  return ("%d %s%s"):format(n, word, n == 1 and "" or "s")
 end
 
--- The text: one line saying whether the target came up. With a command to
--- run, stdout belongs to the command: the line goes to stderr.
+-- One line per target: whether it came up (went down) and after how long.
+local function target_line(t, data, timeout)
+  t = setmetatable({ target = cr.text.escape(t.target) }, { __index = t }) -- a name from the user's input
+  if data.invert then
+    if t.reached then
+      return ("%s is down after %.2f s (%s, last: %s)"):format(t.target, t.elapsed, plural(t.attempts, "attempt"),
+        t.last_status)
+    end
+    return ("%s still accepts connections after %g s (%s)"):format(t.target, timeout, plural(t.attempts, "attempt"))
+  elseif t.reached then
+    return ("%s is up after %.2f s (%s)"):format(t.target, t.elapsed, plural(t.attempts, "attempt"))
+  end
+  return ("%s did not accept a connection within %g s (%s, last: %s)"):format(t.target, timeout,
+    plural(t.attempts, "attempt"), t.last_status)
+end
+
+-- With several targets, the first line says how many came up (went down):
+-- it is the headline of --format nagios and the other formats.
+local function summary_line(data, timeout)
+  local n, missing = #data.targets, 0
+  for _, t in ipairs(data.targets) do
+    missing = missing + (t.reached and 0 or 1)
+  end
+  if missing == 0 then
+    return ("all %d targets are %s after %.2f s"):format(n, data.invert and "down" or "up", data.elapsed)
+  elseif data.invert then
+    return ("%d of %d targets still accept connections after %g s"):format(missing, n, timeout)
+  end
+  return ("%d of %d targets did not accept a connection within %g s"):format(missing, n, timeout)
+end
+
+-- The text: a line per target, after a summary when there are several. With
+-- a command to run, stdout belongs to the command: the lines go to stderr.
 local function text(data, ctx)
   if ctx.quiet then
     return nil
   end
-  local target = cr.text.escape(data.target) -- a Unix socket path may hold control bytes
-  local line
-  if data.up then
-    line = ("%s is up after %.2f s (%d attempt%s)\n"):format(target, data.elapsed, data.attempts,
-      data.attempts == 1 and "" or "s")
-  else
-    line = ("%s did not accept a connection within %g s (%d attempts, last: %s)\n"):format(
-      target, ctx.args.timeout, data.attempts, data.last_status)
+  local lines = {}
+  if #data.targets > 1 then
+    lines[1] = summary_line(data, ctx.args.timeout) .. "\n"
+  end
+  for _, t in ipairs(data.targets) do
+    lines[#lines + 1] = target_line(t, data, ctx.args.timeout) .. "\n"
   end
   if ctx.args.command then
-    return nil, line
+    return nil, table.concat(lines)
   end
-  return line
+  return table.concat(lines)
 end
 
 local function run_command(command)
@@ -66,43 +83,52 @@ local function run_command(command)
   return r.status
 end
 
+-- The run's data: the whole and each target.
+local function summary(result, invert)
+  local data = { up = true, reached = result.done, invert = invert, elapsed = result.elapsed, attempts = 0,
+    targets = {} }
+  local names = {}
+  for i, s in ipairs(result.targets) do
+    local up = s.last_status == "open"
+    data.targets[i] = { target = s.display, up = up, reached = s.done, attempts = s.attempts,
+      last_status = s.last_status, elapsed = s.elapsed }
+    data.up = data.up and up
+    data.attempts = data.attempts + s.attempts
+    names[i] = s.display
+  end
+  data.target = table.concat(names, ", ")
+  return data
+end
+
 return cr.recipe {
   name = "waitfor",
-  description = "Wait until TARGET accepts connections, then optionally run a command (wait-for-it, dockerize).",
+  description = "Wait until every TARGET accepts connections (or none does), then optionally run a command "
+    .. "(wait-for-it, dockerize).",
   params = {
-    { "target", type = "target", positional = true, help = "host:port, [v6]:port, PORT, URL, unix:/path" },
+    { "target", type = "target", positional = true, many = true,
+      help = "host:port, [v6]:port, PORT, URL, unix:/path; several: all of them" },
     { "timeout", type = "number", default = 30, min = 0, max = 86400 * 365, metavar = "S",
       help = "give up after S seconds (0: wait forever)" },
     { "interval", type = "number", default = 0.25, min = 0.01, metavar = "S",
       help = "first wait between attempts; it grows to 2 s" },
-    { "command", type = "list", rest = true, metavar = "CMD", help = "run CMD once the target is up" },
+    { "invert", type = "boolean", help = "wait until the targets no longer accept connections" },
+    { "command", type = "list", rest = true, metavar = "CMD",
+      help = "run CMD once they are up; SIGTERM and SIGINT go on to it" },
   },
   run = function(ctx, o)
-    local start = cr.now()
-    local deadline = o.timeout > 0 and start + o.timeout or math.huge
-    local interval, attempts = o.interval, 0
-    local last -- the status of the latest attempt
-    while true do
-      attempts = attempts + 1
-      local probe_timeout = math.max(0.05, math.min(2, deadline - cr.now()))
-      local detail
-      last, detail = attempt(o.target, probe_timeout)
-      if last == "open" then
-        break
-      end
-      local now = cr.now()
-      if deadline - now < 0.005 then -- timers have millisecond resolution: this is the end
-        return { target = o.target.display, up = false, elapsed = now - start, attempts = attempts,
-          last_status = last }, 1
-      end
-      -- a refusal or a timeout says it all; why it did not resolve needs its detail
-      local why = (last == "unresolved" or last == "error") and ("%s (%s)"):format(last, detail) or last
-      wait_for_next(ctx, o.target.display, why, start, now + math.min(interval, deadline - now))
-      interval = math.min(interval * 1.5, MAX_INTERVAL)
+    local result = wait.run(o.target, {
+      timeout = o.timeout, interval = o.interval, invert = o.invert,
+      tick = ctx.interactive and 0.5 or nil, -- the progress line changes every half second
+      on_wait = ctx.interactive and function(elapsed, next_in, states)
+        ctx:progress("waiting for %s%s, %.1f s elapsed, next attempt in %.1f s", still_waiting(states),
+          o.invert and " (to go down)" or "", elapsed, next_in)
+      end or nil,
+    })
+    local data = summary(result, o.invert)
+    if not result.done then
+      return data, 1
     end
-    -- shown before the command runs: its output follows ours
-    ctx:output { target = o.target.display, up = true, elapsed = cr.now() - start, attempts = attempts,
-      last_status = last }
+    ctx:output(data) -- shown before the command runs: its output follows ours
     if o.command then -- never empty: "--" with nothing after it is a usage error
       return run_command(o.command)
     end
@@ -111,7 +137,7 @@ return cr.recipe {
   text = text,
   metrics = function(data) -- the numbers of --format nagios and prometheus
     return {
-      { name = "up", value = data.up and 1 or 0, help = "Whether the target accepted a connection (1) or not (0)" },
+      { name = "up", value = data.up and 1 or 0, help = "Whether every target accepted a connection (1) or not (0)" },
       { name = "attempts", value = data.attempts, help = "Connection attempts made" },
       { name = "wait_seconds", value = data.elapsed, unit = "seconds", help = "How long it waited" },
     }

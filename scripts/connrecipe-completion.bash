@@ -8,6 +8,8 @@ _connrecipe_program_options='--format= --json --color= -v --verbose -q --quiet -
 -i --interactive --version --help'
 _connrecipe_shared_options='--format= --json --color= -v --verbose -q --quiet --deadline --help'
 _connrecipe_formats='text json nagios junit tap prometheus'
+# The wait-for-it mode takes wait-for-it's command line, not connrecipe's options.
+_connrecipe_wait_for_it_options='-h --host= -p --port= -t --timeout= -s --strict -q --quiet --help'
 
 # Recipe names on the recipe path and built in, as NAME.lua.
 _connrecipe_recipes() {
@@ -86,6 +88,8 @@ _connrecipe() {
     else
       words=$(_connrecipe_recipes "$cmd")
     fi
+  elif [[ $cur == -* && ($recipe == wait-for-it || $recipe == wait-for-it.lua) ]]; then
+    words=$_connrecipe_wait_for_it_options
   elif [[ $cur == -* ]]; then
     words="$(_connrecipe_recipe_options "$cmd" "$recipe") $_connrecipe_shared_options"
   else

@@ -69,6 +69,11 @@ expect_status() { # expect_status CODE command...
 run connrecipe --version
 run connrecipe --list | grep -q '^waitfor ' || fail "--list does not show waitfor"
 expect_status 1 connrecipe waitfor.lua 127.0.0.1:1 --timeout 0.2
+# the wait-for-it mode, and through a link: the package makes none (Debian's
+# wait-for-it package owns /usr/bin/wait-for-it)
+expect_status 124 connrecipe wait-for-it 127.0.0.1:1 -t 1
+ln -s /usr/bin/connrecipe "$home/wait-for-it"
+expect_status 124 "$home/wait-for-it" -q -h 127.0.0.1 -p 1 -t 1
 expect_status 0 connrecipe scan.lua 127.0.0.1 --ports 1-100
 [ "$(run connrecipe -e 'print(require "cjson".encode {1})')" = "[1]" ] || fail "cjson from the installed binary"
 run lua5.4 -e 'assert(require "connrecipe".version)' || fail "stock lua5.4 cannot require the installed module"
@@ -79,6 +84,7 @@ ships() {
   for f in "${files[@]}"; do [ "$f" = "$1" ] && return 0; done
   return 1
 }
+! ships /usr/bin/wait-for-it || fail "the package ships /usr/bin/wait-for-it (Debian's wait-for-it package owns it)"
 man_page=/usr/share/man/man1/connrecipe.1.gz
 ships "$man_page" || fail "the package does not ship $man_page"
 ! ships /usr/share/man/man1/connrecipe.1 || fail "the package ships an uncompressed man page"
@@ -113,9 +119,9 @@ grep -q 'find out why a connection is refused' <<<"$got" ||
   fail "man connrecipe does not show the page: $(head -c 2000 <<<"$got")"
 completion=/usr/share/bash-completion/completions/connrecipe
 # shellcheck disable=SC2016 # expanded by the inner bash
-got=$(run bash -c 'source "$1"; COMP_WORDS=(connrecipe wai); COMP_CWORD=1; _connrecipe; echo "${COMPREPLY[*]}"' \
+got=$(run bash -c 'source "$1"; COMP_WORDS=(connrecipe waitf); COMP_CWORD=1; _connrecipe; echo "${COMPREPLY[*]}"' \
   bash "$completion") || fail "bash completion script"
-[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe wai' gave '$got'"
+[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe waitf' gave '$got'"
 rm -rf "$home"
 say "installed package works: $(connrecipe --version)"
 

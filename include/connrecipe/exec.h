@@ -41,6 +41,9 @@ typedef void (*cr_exec_cb)(cr_exec *ex, cr_exec_result *result, void *data);
 int cr_exec_start(uv_loop_t *loop, const cr_exec_options *opts, cr_exec_cb cb, void *data,
                   cr_exec **out);
 
+/* The child's process id (0 before it started). */
+int cr_exec_pid(const cr_exec *ex);
+
 /* Abandons a running child: kills its process group with SIGKILL and closes its
  * pipes. The callback is not called; memory is freed once libuv has closed
  * every handle (the loop must keep running until then). */

@@ -5,8 +5,16 @@ local target = require "connrecipe.target"
 
 local params = {}
 
+-- Said after a refused "-h HOST": where wait-for-it's command line is taken.
+local HOST_HINT = "; wait-for-it's -h HOST -p PORT is 'connrecipe wait-for-it'"
+
 local function display_name(p)
   return p.positional and (p.metavar or p.name:upper()) or ("--" .. p.name)
+end
+
+-- As the usage and --help show it: "TARGET..." when it takes several.
+local function usage_name(p)
+  return display_name(p) .. (p.many and "..." or "")
 end
 
 local function as_number(text, p, integer)
@@ -177,8 +185,11 @@ function params.parse(decls, by_name, argv)
   end
   local npos = 0
   local function positional(a) -- -> nil, or the error
-    npos = npos + 1
     local p = positionals[npos]
+    if not (p and p.many) then -- a `many` positional takes every one that follows
+      npos = npos + 1
+      p = positionals[npos]
+    end
     if not p then
       return ("unexpected argument '%s'"):format(a)
     end
@@ -186,7 +197,12 @@ function params.parse(decls, by_name, argv)
     if v == nil then
       return err
     end
-    args[p.key] = v
+    if p.many then
+      args[p.key] = args[p.key] or {}
+      table.insert(args[p.key], v)
+    else
+      args[p.key] = v
+    end
   end
   local i, options_end = 1, false
   while i <= #argv do
@@ -194,7 +210,12 @@ function params.parse(decls, by_name, argv)
     local nexti, err = i + 1, nil
     if options_end then
       err = positional(a)
-    elseif a == "--help" or a == "-h" then
+    elseif a == "--help" then
+      return "help"
+    elseif a == "-h" then
+      if argv[i + 1] ~= nil and argv[i + 1] ~= "--help" then -- "-h HOST" (wait-for-it's): never swallowed
+        return nil, ("-h takes no value (it is --help), got '-h %s'%s"):format(argv[i + 1], HOST_HINT)
+      end
       return "help"
     elseif a == "--" and rest_param then
       if i == #argv then -- "--" announces something: an empty $CMD in a script, most likely
@@ -239,7 +260,7 @@ local function usage_line(name, decls)
   local parts = { "usage: connrecipe " .. name }
   for _, p in ipairs(decls) do
     if p.positional then
-      parts[#parts + 1] = p.optional and ("[" .. display_name(p) .. "]") or display_name(p)
+      parts[#parts + 1] = p.optional and ("[" .. usage_name(p) .. "]") or usage_name(p)
     end
   end
   for _, p in ipairs(decls) do
@@ -274,7 +295,7 @@ function params.help(name, description, decls)
   local args, opts = {}, {}
   for _, p in ipairs(decls) do
     if p.positional then
-      args[#args + 1] = help_row(display_name(p), p)
+      args[#args + 1] = help_row(usage_name(p), p)
     elseif p.rest then
       args[#args + 1] = help_row("-- " .. (p.metavar or p.name:upper()) .. "...", p)
     else

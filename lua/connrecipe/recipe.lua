@@ -298,8 +298,10 @@ return function()
       ctx[k] = v
     end
     for _, p in ipairs(r.params) do
-      if p.type == "target" and type(args[p.key]) == "table" then
-        ctx.target = ctx.target or args[p.key]
+      local v = args[p.key]
+      if p.type == "target" and type(v) == "table" then
+        -- several targets (a `many` parameter) have no one target to name
+        ctx.target = ctx.target or (not p.many and v) or (#v == 1 and v[1]) or nil
       end
     end
     return ctx

@@ -97,8 +97,14 @@ function recipecall.argv(name, r, ...)
   for _, p in ipairs(r.params) do
     if p.positional then
       i = i + 1
-      if slots[p.key] ~= nil then
-        table.insert(positional, math.min(i, #positional + 1), word(name, p, slots[p.key]))
+      local v = slots[p.key]
+      if p.many and type(v) == "table" then -- {target = {"a:1", "b:2"}}: each its own word
+        for _, each in ipairs(v) do
+          table.insert(positional, math.min(i, #positional + 1), word(name, p, each))
+          i = i + 1
+        end
+      elseif v ~= nil then
+        table.insert(positional, math.min(i, #positional + 1), word(name, p, v))
       end
     end
   end

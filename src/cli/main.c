@@ -232,7 +232,9 @@ static int list_recipes(lua_State *L, cli_state *cs) {
 
 /* cr.cli: what the command line said, for recipes and the recipe framework. */
 static void set_cli_table(lua_State *L, cli_state *cs) {
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 9);
+  lua_pushstring(L, cs->opts.program);
+  lua_setfield(L, -2, "program");
   lua_pushstring(L, cs->opts.format);
   lua_setfield(L, -2, "format");
   cr_set_boolean(L, "json", cs->opts.json);

@@ -142,6 +142,25 @@ static void format_despite_error(int argc, char **argv, cli_options *o) {
 
 static int parse_all(int argc, char **argv, cli_options *o);
 
+/* The names under which connrecipe is wait-for-it (a symbolic link to it). */
+static int is_wait_for_it(const char *name) {
+  return !strcmp(name, CLI_WAIT_FOR_IT) || !strcmp(name, CLI_WAIT_FOR_IT ".sh");
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* wait-for-it's command line, unchanged: every argument goes to the mode
+ * (its -q, -h and -t are its own, not connrecipe's). */
+static int raw_arguments(int argc, char **argv, int i, cli_options *o) {
+  o->recipe_argv = calloc((size_t)(argc - i) + 1, sizeof(char *));
+  if (!o->recipe_argv) return usage_error("%s", "out of memory");
+  for (; i < argc; i++) o->recipe_argv[o->recipe_argc++] = argv[i];
+  return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_options *o) {
   if (parse_all(argc, argv, o) == 0) return 0;
   format_despite_error(argc, argv, o);
@@ -152,6 +171,11 @@ static int parse_all(int argc, char **argv, cli_options *o) {
   memset(o, 0, sizeof *o);
   o->color = "auto";
   o->format = "text";
+  o->program = argc > 0 && argv[0] ? base_name(argv[0]) : "connrecipe";
+  if (is_wait_for_it(o->program)) {
+    o->recipe = CLI_WAIT_FOR_IT;
+    return raw_arguments(argc, argv, 1, o);
+  }
   int i = 1;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -168,6 +192,8 @@ static int parse_all(int argc, char **argv, cli_options *o) {
   }
   if (i < argc) {
     o->recipe = argv[i];
+    if (!strcmp(o->recipe, CLI_WAIT_FOR_IT) || !strcmp(o->recipe, CLI_WAIT_FOR_IT ".lua"))
+      return raw_arguments(argc, argv, i + 1, o);
     return recipe_arguments(argc, argv, i + 1, o);
   }
   return 0;
@@ -192,6 +218,7 @@ void cli_print_help(void) {
       "       connrecipe [options] -e CODE\n"
       "       connrecipe [options] -          (run Lua code read from standard input)\n"
       "       connrecipe [-i]                 (the interactive REPL; the default on a terminal)\n"
+      "       connrecipe [options] wait-for-it HOST:PORT [-s] [-t SECS] [-- CMD...]\n"
       "       connrecipe -l | --list | --version | --help\n"
       "\n"
       "Finds out why a connection is refused or times out, names the process\n"
@@ -207,6 +234,9 @@ void cli_print_help(void) {
       "  -l, --list        list the recipes found, with where each comes from\n"
       "  --version         print the version\n"
       "  -h, --help        this help; 'connrecipe RECIPE --help' for a recipe's own\n"
+      "  wait-for-it ...   wait-for-it's own command line, unchanged (also when\n"
+      "                    connrecipe runs through a link named wait-for-it):\n"
+      "                    see 'connrecipe wait-for-it --help' and connrecipe(1)\n"
       "\n"
       "Options shared by all recipes (before or after RECIPE, up to a '--'):\n"
       "  --format=FMT      how results are written on stdout: text (the default),\n"

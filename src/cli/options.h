@@ -10,7 +10,11 @@ enum {
   EXIT_INTERRUPTED = 130
 };
 
+/* The mode that takes wait-for-it's command line (a built-in recipe of that name). */
+#define CLI_WAIT_FOR_IT "wait-for-it"
+
 typedef struct {
+  const char *program; /* the name connrecipe was run under: argv[0]'s last component */
   const char **chunks; /* -e CODE, in order */
   int nchunks;
   int read_stdin; /* "-" */
@@ -26,7 +30,9 @@ typedef struct {
   double deadline;   /* seconds, 0: none */
 } cli_options;
 
-/* Parses argv into opts. Shared options (--format, --json, --color, -v, -q,
+/* Parses argv into opts. Run as wait-for-it (argv[0]'s name, or the
+ * recipe name wait-for-it), the arguments after it go to that mode as they
+ * are. Otherwise shared options (--format, --json, --color, -v, -q,
  * --deadline) are taken before and after the recipe name, up to a "--". On
  * bad usage prints one line to stderr and returns -1; opts->format is then
  * still the format the command line asks for. */

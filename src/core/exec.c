@@ -283,6 +283,8 @@ int cr_exec_start(uv_loop_t *loop, const cr_exec_options *opts, cr_exec_cb cb, v
   return 0;
 }
 
+int cr_exec_pid(const cr_exec *ex) { return ex->process.pid; }
+
 void cr_exec_cancel(cr_exec *ex) {
   if (ex->finished || ex->cancelled) return;
   ex->cancelled = 1;

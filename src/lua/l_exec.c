@@ -1,24 +1,35 @@
 /* cr.exec{"prog", "arg", ..., timeout = s, stdin = "..."}: run a program, no shell.
  * -> {status, signal, stdout, stderr, timed_out}, or nil, "prog: not found", "ENOENT" */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
 #include "connrecipe/exec.h"
 #include "lua/bindings.h"
+#include "runtime/foreground.h"
 #include "runtime/runtime.h"
 #include "connrecipe/duration.h"
 
 typedef struct {
   cr_op op;
   cr_exec *ex;
+  int foreground_pid; /* an inherit child's, while it may be running: signals go on to it */
   int have_result;
   cr_exec_result result;
 } exec_op;
 
+static void leave_foreground(exec_op *e) {
+  if (e->foreground_pid) cr_foreground_remove(e->foreground_pid);
+  e->foreground_pid = 0;
+}
+
 static void exec_finished(cr_exec *ex, cr_exec_result *result, void *data) {
   exec_op *e = data;
+  leave_foreground(e);
   e->result = *result;
   e->have_result = 1;
   e->ex = NULL;
@@ -29,6 +40,7 @@ static void exec_finished(cr_exec *ex, cr_exec_result *result, void *data) {
 static void exec_cancel(cr_op *op) {
   exec_op *e = (exec_op *)op;
   if (!e->ex) return;
+  leave_foreground(e); /* killed with SIGKILL below: nothing more to forward */
   cr_exec_cancel(e->ex); /* the callback will not come: drop its reference */
   e->ex = NULL;
   cr_op_unref(op);
@@ -145,11 +157,40 @@ static int l_exec(lua_State *L) {
     cr_op_unref(&e->op);
     return push_spawn_failure(L, argv[0], rc);
   }
-  if (o.inherit_stdio) inherited_children++;
+  if (o.inherit_stdio) {
+    inherited_children++;
+    e->foreground_pid = cr_exec_pid(e->ex);
+    cr_foreground_add(e->foreground_pid);
+  }
   return cr_op_await(L, &e->op);
 }
 
+/* cr.exec_replace{"prog", "arg", ...}: replaces connrecipe with the program
+ * (execvp, no shell), which keeps the process id, the terminal and the
+ * standard streams, so that signals sent to us reach it. Returns only on
+ * failure: nil, "prog: not found", "ENOENT" (or EACCES, ...). */
+static int l_exec_replace(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  const char **argv = check_argv(L);
+  lua_pushnil(L);
+  if (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      luaL_error(L, "cr.exec_replace: unknown option '%s' (it takes none)", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  fflush(NULL); /* what we wrote comes before what it writes */
+  cr_runtime_prepare_exec();
+  execvp(argv[0], (char *const *)argv);
+  int err = errno;
+  cr_runtime_exec_failed(cr_runtime_get(L)); /* the run goes on */
+  return push_spawn_failure(L, argv[0], uv_translate_sys_error(err));
+}
+
 void cr_open_exec(lua_State *L) {
+  lua_pushcfunction(L, l_exec_replace);
+  lua_setfield(L, -2, "exec_replace");
   lua_pushcfunction(L, l_exec);
   lua_setfield(L, -2, "exec");
   lua_pushcfunction(L, l_inherited);

@@ -8,6 +8,7 @@
 
 #include <lauxlib.h>
 
+#include "runtime/foreground.h"
 #include "runtime/internal.h"
 #include "connrecipe/duration.h"
 
@@ -22,6 +23,8 @@ static pthread_t lua_os_thread;        /* the OS thread that runs Lua */
 static int deadline_set;               /* our SIGALRM handler and timer are in place */
 static cr_runtime *sigint_runtime;
 static int sigint_installed; /* our handler is in place (the executable's choice) */
+static struct sigaction sigint_before; /* the disposition the executable's handler replaced */
+static int sigpipe_ignored_here;       /* SIGPIPE was SIG_DFL until the runtime ignored it */
 
 /* ---- the runtime object ------------------------------------------------------------ */
 
@@ -127,7 +130,10 @@ cr_runtime *cr_runtime_open(lua_State *L) {
   cr_open_coroutines(L); /* async calls inside the recipe's own coroutines */
   /* A child that closes its stdin early must not kill us with SIGPIPE. */
   struct sigaction old;
-  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
+    sigpipe_ignored_here = 1;
+  }
   return rt;
 }
 
@@ -161,7 +167,11 @@ const char *cr_stop_reason_name(cr_stop_reason why) {
 
 /* ---- stopping ------------------------------------------------------------------------- */
 
-static void on_sigint(int sig) {
+static void on_sigint(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  /* a command on our terminal gets it and decides; we wait for its end (first:
+   * passing it to the Lua thread would lose who sent it) */
+  if (cr_foreground_forward(sig, si)) return;
   if (forwarded(sig)) return;
   /* A second Ctrl-C before the first was handled (a recipe, or a REPL line
    * that catches "interrupted" in a loop): the user means it. The REPL takes
@@ -187,12 +197,53 @@ static void on_deadline(int sig) {
 int cr_runtime_catch_sigint(cr_runtime *rt) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_sigaction = on_sigint;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigint_runtime = rt;
   sigint_installed = 1;
-  return sigaction(SIGINT, &sa, NULL);
+  return sigaction(SIGINT, &sa, &sigint_before);
+}
+
+/* What cr_runtime_prepare_exec undid, for cr_runtime_exec_failed to redo. */
+static int exec_undid_sigint, exec_undid_sigpipe, exec_undid_deadline;
+static struct itimerval exec_deadline_left;
+static struct sigaction exec_deadline_action;
+
+void cr_runtime_prepare_exec(void) {
+  /* an interval timer survives execve: the program would get our SIGALRM */
+  exec_undid_deadline = deadline_set;
+  if (deadline_set) {
+    setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, &exec_deadline_left);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGALRM, &dfl, &exec_deadline_action);
+    deadline_set = 0;
+  }
+  exec_undid_sigint = sigint_installed;
+  if (sigint_installed) sigaction(SIGINT, &sigint_before, NULL);
+  sigint_installed = 0;
+  exec_undid_sigpipe = sigpipe_ignored_here;
+  if (sigpipe_ignored_here) signal(SIGPIPE, SIG_DFL);
+  sigpipe_ignored_here = 0;
+  cr_foreground_restore();
+}
+
+void cr_runtime_exec_failed(cr_runtime *rt) {
+  if (exec_undid_deadline) {
+    sigaction(SIGALRM, &exec_deadline_action, NULL);
+    if (exec_deadline_left.it_value.tv_sec == 0 && exec_deadline_left.it_value.tv_usec == 0)
+      exec_deadline_left.it_value.tv_usec = 1; /* it was due: let it fire */
+    setitimer(ITIMER_REAL, &exec_deadline_left, NULL);
+    deadline_set = 1;
+  }
+  if (exec_undid_sigint) cr_runtime_catch_sigint(rt);
+  if (exec_undid_sigpipe) {
+    signal(SIGPIPE, SIG_IGN);
+    sigpipe_ignored_here = 1;
+  }
+  cr_foreground_resume();
 }
 
 void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope) {
@@ -203,9 +254,9 @@ void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope) {
     return; /* a host that ignores Ctrl-C (or a background job) means it */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_sigaction = on_sigint;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
   scope->old_runtime = sigint_runtime;
   sigint_runtime = rt;
   sigint_seen = 0;

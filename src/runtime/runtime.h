@@ -162,6 +162,13 @@ void cr_runtime_sigint_enter(cr_runtime *rt, cr_sigint_scope *scope);
  * stop is then cleared (and the failures it caused discarded), so the runtime
  * can run again. */
 int cr_runtime_sigint_leave(cr_runtime *rt, cr_sigint_scope *scope);
+/* Before the process is replaced (execvp): the signal dispositions connrecipe
+ * found at its start (SIGINT, SIGPIPE, SIGALRM, and those forwarded to
+ * children), and no --deadline timer (it would survive the exec), so that the
+ * new program starts as if run directly. */
+void cr_runtime_prepare_exec(void);
+/* The exec failed: the dispositions of the run again. */
+void cr_runtime_exec_failed(cr_runtime *rt);
 /* Whole-run limit: at expiry every task is cancelled. seconds <= 0: none. */
 void cr_runtime_set_deadline(cr_runtime *rt, double seconds);
 /* Cancels every task, as Ctrl-C does, recording why. */

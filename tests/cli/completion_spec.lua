@@ -59,7 +59,8 @@ describe("bash completion", function()
     local all = complete { "connrecipe", "" }
     assert.is_true(contains(all, "scan.lua"))
     assert.is_true(contains(all, "waitfor.lua"))
-    assert.same({ "waitfor.lua" }, complete { "connrecipe", "--json", "-e", "x = 1", "--deadline", "5", "wa" })
+    assert.same({ "wait-for-it.lua", "waitfor.lua" },
+      complete { "connrecipe", "--json", "-e", "x = 1", "--deadline", "5", "wa" })
     assert.same({ "scan.lua" }, complete { "connrecipe", "--color", "=", "never", "sc" })
   end)
 
@@ -85,6 +86,13 @@ describe("bash completion", function()
     end
     assert.is_false(contains(got, "--list"))
     assert.same({ "--timeout" }, complete { "connrecipe", "-q", "waitfor.lua", "127.0.0.1:1", "--t" })
+    assert.same({ "--invert" }, complete { "connrecipe", "waitfor", "127.0.0.1:1", "--inv" })
+  end)
+
+  it("completes wait-for-it's own options in the wait-for-it mode", function()
+    assert.same({ "--strict" }, complete { "connrecipe", "wait-for-it", "db:5432", "--s" })
+    assert.same({ "--timeout=" }, complete { "connrecipe", "wait-for-it.lua", "db:5432", "--t" })
+    assert.is_false(contains(complete { "connrecipe", "wait-for-it", "db:5432", "-" }, "--json"))
   end)
 
   it("offers nothing of its own after the recipe's '--' or for an option value", function()

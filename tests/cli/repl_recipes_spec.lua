@@ -110,7 +110,7 @@ describe("help() in the REPL", function()
       end
     end
     assert.same({}, missing, "public functions missing from help():\n" .. text)
-    assert.same({ "diagnose", "listeners", "scan", "waitfor", "whoowns" }, recipes)
+    assert.same({ "diagnose", "listeners", "scan", "wait-for-it", "waitfor", "whoowns" }, recipes)
     assert.not_matches("`", text)
     assert.not_matches("%*%*", text)
   end)
