@@ -229,6 +229,46 @@ local function read_probe_in(ctx, facts, ns, listeners)
   facts.listen_drops.after = ctx:check("TCP listen drops, after the probe" .. where, listen_drops, ns.spec) or 0
 end
 
+-- Whether a check can use the listeners' owners: those on the target's port
+-- (in any namespace) or here on one that looks like a typo of it, every one
+-- here when a program is expected to serve the port (--process, --unit, a
+-- well-known port), and any when not root (the walk is what tells that /proc
+-- hides other users' fds). On a refused port with nothing near it none is
+-- named, and the walk of every process's fds (most of the cost at 10k
+-- listeners) is skipped.
+local function owners_wanted(facts, list, info)
+  local args, port = facts.args, facts.args.target.port
+  if not (facts.security or {}).root or args.process or args.unit or ports.usual_programs[port] then
+    return true
+  end
+  local here -- this namespace's inode, from the dump (nil: take every listener as here)
+  for _, ns in ipairs(info and info.namespaces or {}) do
+    if ns.via == "self" then
+      here = ns.inode
+    end
+  end
+  for _, l in ipairs(list) do
+    if l.port == port or ((here == nil or l.netns == here) and ports.near(port, l.port)) then
+      return true
+    end
+  end
+  return false
+end
+
+-- The TCP listeners of every namespace: first without owners, then, when a
+-- check can use them, again with them (the dump is cheap, the owner walk is not).
+local function read_listeners(ctx, facts)
+  local list, info, code = ctx:check("listeners, all namespaces", cr.listeners, { proto = "tcp", netns = "all" })
+  if type(list) == "table" and owners_wanted(facts, list, info) then
+    list, info, code = ctx:check("listeners, all namespaces, with owners", cr.listeners,
+      { proto = "tcp", netns = "all", processes = true })
+  end
+  if type(list) ~= "table" then
+    return { error = unprefixed(info), code = code }
+  end
+  return { list = list, info = info or {} }
+end
+
 -- The probe, with the listeners of every namespace and the drop counters
 -- read around it.
 local function read_probe_and_listeners(ctx, facts)
@@ -247,12 +287,7 @@ local function read_probe_and_listeners(ctx, facts)
       return r
     end,
     function()
-      local list, info, code = ctx:check("listeners, all namespaces, with owners", cr.listeners,
-        { proto = "tcp", netns = "all", processes = true })
-      if type(list) ~= "table" then
-        return { error = unprefixed(info), code = code }
-      end
-      return { list = list, info = info or {} }
+      return read_listeners(ctx, facts)
     end,
     function()
       local me = ctx:check("own network namespace", cr.process.get, cr.pid)

@@ -19,6 +19,7 @@ void cr_open_sys(lua_State *L);     /* sys._interfaces (the rest of cr.sys is Lu
 void cr_open_sockets(lua_State *L); /* sockets, listeners */
 void cr_open_process(lua_State *L); /* process.{get,list,find} */
 void cr_open_sockfmt(lua_State *L); /* format_sockets */
+void cr_open_sockjson(lua_State *L); /* json_sockets */
 void cr_open_docs(lua_State *L);    /* _docs (embedded.c) */
 void cr_open_errors(lua_State *L);  /* _errno_name (result.c) */
 void cr_open_recipes(lua_State *L); /* _recipe_list, _recipe_load */

@@ -14,7 +14,7 @@
 /* Each adds its functions to the module table at the top of the stack. */
 static void (*const c_parts[])(lua_State *L) = {
     cr_open_tasks,   cr_open_exec,    cr_open_resolve, cr_open_probe,  cr_open_sys, cr_open_sockets,
-    cr_open_process, cr_open_sockfmt, cr_open_docs,    cr_open_errors, cr_open_file,
+    cr_open_process, cr_open_sockfmt, cr_open_sockjson, cr_open_docs,  cr_open_errors, cr_open_file,
     cr_open_text,    cr_open_recipes, NULL,
 };
 

@@ -114,6 +114,16 @@ local function diagnose(args, opts)
   return doc, by_id, r
 end
 
+-- Whether the run's checks include one of this name.
+local function ran_check(doc, name)
+  for _, c in ipairs(doc.checks or {}) do
+    if c.name == name then
+      return true
+    end
+  end
+  return false
+end
+
 local function text_of(f)
   return dkjson.encode(f)
 end
@@ -143,6 +153,11 @@ describe("diagnose.lua", function()
     assert.equal("no-listener", doc.verdict)
     assert.is_nil(f["port-mismatch"])
     assert.matches("refused", text_of(f["no-listener"]))
+    -- as root, no check can use an owner here: the walk of every process's fds is skipped
+    if testenv.is_root() then
+      assert.is_true(ran_check(doc, "listeners, all namespaces"))
+      assert.is_false(ran_check(doc, "listeners, all namespaces, with owners"))
+    end
   end)
 
   it("udp-only: nothing listens on the TCP port, a UDP socket holds it; the holder is named", function()
@@ -357,6 +372,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local doc, f = diagnose { "127.0.0.1:" .. port(80) }
     assert.equal("other-netns", doc.verdict)
     assert.matches("socat %(pid %d+%)", f["other-netns"].summary)
+    assert.is_true(ran_check(doc, "listeners, all namespaces, with owners")) -- one is on the port
     assert.matches(other, f["other-netns"].summary, 1, true)
   end)
 

@@ -355,6 +355,86 @@ describe("whoowns and address spellings", function()
 end)
 
 describe("socket tables as JSON", function()
+  -- The rows' encoder listeners.lua had in Lua before cr.json_sockets: the
+  -- C one must give the same text byte for byte.
+  local function jstr(v)
+    return '"' .. json.utf8(v):gsub('[%c"\\]', function(c)
+      return ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  end
+  local function jval(v)
+    local t = type(v)
+    if t == "string" then
+      return jstr(v)
+    elseif t == "number" or t == "boolean" then
+      return tostring(v)
+    end
+    return "null"
+  end
+  local row_fields = { "proto", "family", "addr", "port", "dev", "dev_unknown", "state", "inode", "uid", "v6only",
+    "netns", "recvq", "sendq", "drops", "owner_unknown" }
+  local function lua_rows(socks)
+    local rows = {}
+    for i, s in ipairs(socks) do
+      local parts = {}
+      local row = { addr = s.addr or s.path }
+      for _, k in ipairs(row_fields) do
+        local v = row[k]
+        if v == nil then
+          v = s[k]
+        end
+        if v ~= nil then
+          parts[#parts + 1] = jstr(k) .. ":" .. jval(v)
+        end
+      end
+      local procs = {}
+      for j, p in ipairs(s.processes or {}) do
+        procs[j] = ('{"pid":%d,"comm":%s}'):format(p.pid, jstr(p.comm))
+      end
+      parts[#parts + 1] = '"processes":[' .. table.concat(procs, ",") .. "]"
+      rows[i] = "{" .. table.concat(parts, ",") .. "}"
+    end
+    return "[" .. table.concat(rows, ",") .. "]"
+  end
+
+  it("cr.json_sockets encodes rows exactly as the Lua encoder did", function()
+    local holder = { pid = 42, comm = "bad\xffname\n\"q\"\\\x7f\x01" }
+    local socks = {
+      { proto = "tcp", family = "inet", addr = "127.0.0.1", port = 80, dev = "eth\xff0", dev_unknown = true,
+        state = "LISTEN", inode = 123456, uid = 0,
+        netns = 4026531840, recvq = 0, sendq = 128, processes = { holder, { pid = 7, comm = "nginx" } } },
+      { proto = "tcp", family = "inet6", addr = "::", port = 22, v6only = false, recvq = 1.5, sendq = 2.0,
+        drops = 3, owner_unknown = true, processes = {} },
+      { proto = "unix", family = "unix", path = "@a\0b\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", inode = 9 },
+      -- overlong forms, surrogates, above U+10FFFF, a truncated character, a lone continuation byte
+      { proto = "unix", family = "unix", path = "\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xe2\x82|\x80|\xff\xfe",
+        processes = { holder } },
+      { proto = "udp", addr = false, port = 1e20, state = { "a table" }, inode = -1, uid = math.mininteger },
+      { proto = "udp", addr = false, path = "/p", processes = false },
+      { family = "inet", port = 0 / 0, recvq = 1 / 0, sendq = -1 / 0 },
+      {},
+    }
+    assert.equal(lua_rows(socks), cr.json_sockets(socks))
+    assert.equal("[]", cr.json_sockets({}))
+    local doc = assert(json.decode(cr.json_sockets({ socks[1], socks[3] })))
+    assert.equal("bad\u{FFFD}name\n\"q\"\\\x7f\x01", doc[1].processes[1].comm)
+  end)
+
+  it("cr.json_sockets rejects what is not a socket list with a clear error", function()
+    assert.has_error(function()
+      cr.json_sockets({ 1 })
+    end, "cr.json_sockets: entry 1 is a number, not a socket table")
+    assert.has_error(function()
+      cr.json_sockets({ { processes = { { pid = "x", comm = "a" } } } })
+    end, "cr.json_sockets: process 1 has no integer pid")
+    assert.has_error(function()
+      cr.json_sockets({ { processes = { { pid = 1 } } } })
+    end, "cr.json_sockets: process 1 has no comm string")
+    assert.has_error(function()
+      cr.json_sockets("tcp")
+    end)
+  end)
+
   it("stays valid UTF-8 when rows share a holder whose name is not", function()
     local holder = { pid = 42, comm = "bad\xffname" } -- cr.listeners shares it between rows
     local text = json.encode({ { port = 1, processes = { holder } }, { port = 2, processes = { holder } } })
