@@ -19,6 +19,8 @@ local CHECKS = {
   check "resolve", -- name-unresolved
   check "unix", -- the Unix socket target's causes
   check "proxy", -- proxy-env
+  check "container", -- container-not-running, container-port-unused, container-loopback, ... (before what the
+  -- forwarder in front of the container did after accepting: it is why)
   check "hops", -- upstream-failing, upstream-not-followed (forwarders, DNAT: the upstream's own verdict)
   check "application", -- accepted-then-closed, accepted-then-reset, application-refused, protocol-mismatch, ...
   check "tls", -- tls-expected, tls-not-spoken, tls-handshake-failed, tls-cert-expired, tls-name-mismatch, ...

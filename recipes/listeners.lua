@@ -1,6 +1,7 @@
 -- What is listening on this host and who owns it: the ss -tulnp replacement.
 -- TCP LISTEN, unconnected UDP and listening Unix sockets, with every process
 -- holding each one, its user, systemd unit or container and namespace.
+local containers = require "connrecipe.containers"
 local json = require "connrecipe.json"
 
 -- The text: the table, rendered in C (cr.format_sockets: sorted by protocol,
@@ -52,6 +53,17 @@ local function document(data)
     .. cr.json_sockets(data.sockets) .. "}"
 end
 
+-- Container names beside their ids, from the engine (read only when a
+-- socket belongs to a container).
+local function name_containers(socks)
+  for _, s in ipairs(socks) do
+    if s.container or (s.processes and s.processes[1] and s.processes[1].container) then
+      containers.name_sockets(socks, containers.read().list)
+      return
+    end
+  end
+end
+
 return cr.recipe {
   name = "listeners",
   description = "What is listening on this host and who owns it: the ss -tulnp replacement.",
@@ -69,6 +81,7 @@ return cr.recipe {
     if not socks then
       return nil, info
     end
+    name_containers(socks)
     return { sockets = socks, sources = info.sources, namespaces_unreadable = info.namespaces_unreadable,
       owners_unknown = info.owners_unknown, processes_unreadable = info.processes_unreadable,
       processes_no_fds = info.processes_no_fds, hidepid = info.hidepid }

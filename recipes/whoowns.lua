@@ -6,6 +6,7 @@
 -- server died and left it), not a socket, or served from another network
 -- namespace.
 -- Exit code: 0 someone holds it, 1 nobody does (free, or a stale file), 2 bad input.
+local containers = require "connrecipe.containers"
 local json = require "connrecipe.json"
 local ipaddr = require "connrecipe.ipaddr"
 
@@ -172,14 +173,24 @@ local function whoowns(target_arg, target)
     end
   end
   local report = json.array({})
+  local known -- the engine's containers, read once when a holder is in one
+  local function container_of(id)
+    if not id then
+      return nil
+    end
+    known = known or containers.read().list
+    return containers.find(known, id)
+  end
   for _, s in ipairs(found) do
     local holders = json.array({})
     for _, o in ipairs(s.processes or {}) do
       local p = cr.process.get(o.pid)
       if p then
+        local c = container_of(p.container)
         holders[#holders + 1] = {
           pid = p.pid, comm = p.comm, cmdline = json.array(p.cmdline), user = p.user,
           unit = p.unit, container = p.container, age = p.age, tree = tree_line(p),
+          container_name = c and c.name, container_image = c and c.image,
         }
       else
         holders[#holders + 1] = { pid = o.pid, comm = o.comm, exited = true }
@@ -235,7 +246,8 @@ local function text(data)
       if h.exited then
         out[#out + 1] = ("  %s/%d (exited just now)"):format(h.comm, h.pid)
       else
-        local where = h.container and ("container " .. h.container:sub(1, 12)) or h.unit or "-"
+        local where = h.container and ("container " .. (h.container_name and (h.container_name .. " ("
+          .. h.container:sub(1, 12) .. ")") or h.container:sub(1, 12))) or h.unit or "-"
         out[#out + 1] = ("  %s  user %s  %s  up %s"):format(h.tree, h.user or "?", where, duration(h.age))
         out[#out + 1] = "    " .. table.concat(h.cmdline, " ")
       end

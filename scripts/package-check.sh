@@ -121,7 +121,26 @@ completion=/usr/share/bash-completion/completions/connrecipe
 # shellcheck disable=SC2016 # expanded by the inner bash
 got=$(run bash -c 'source "$1"; COMP_WORDS=(connrecipe waitf); COMP_CWORD=1; _connrecipe; echo "${COMPREPLY[*]}"' \
   bash "$completion") || fail "bash completion script"
+<<<<<<< HEAD
+[ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe wai' gave '$got'"
+# the Ansible module: where Ansible looks by default, run by its shebang
+# (#!/usr/bin/connrecipe) with an arguments file as Ansible runs it
+module=/usr/share/ansible/plugins/modules/connrecipe.lua
+ships "$module" || fail "the package does not ship the Ansible module $module"
+ships /usr/share/connrecipe/ansible/fleet-diagnose.yml || fail "the package does not ship fleet-diagnose.yml"
+printf '{"target": "127.0.0.1:1", "timeout": 0.2, "_ansible_check_mode": false}\n' >"$home/args"
+got=$(run "$module" "$home/args") || fail "the Ansible module failed: $got"
+grep -q '"verdict":"no-listener"' <<<"$got" || fail "the Ansible module gave: $(head -c 2000 <<<"$got")"
+if command -v ansible >/dev/null; then
+  got=$(run env ANSIBLE_LOCAL_TEMP="$home/local" ANSIBLE_REMOTE_TEMP="$home/remote" ANSIBLE_NOCOLOR=1 \
+    ansible localhost -c local -m connrecipe -a 'target=127.0.0.1:1 timeout=0.2 fail_on=never' 2>&1) ||
+    fail "ansible -m connrecipe with the installed module: $(head -c 2000 <<<"$got")"
+  grep -q '"verdict": "no-listener"' <<<"$got" || fail "ansible -m connrecipe gave: $(head -c 2000 <<<"$got")"
+  say "ansible -m connrecipe runs the installed module"
+fi
+=======
 [ "$got" = waitfor.lua ] || fail "bash completion of 'connrecipe waitf' gave '$got'"
+>>>>>>> main
 rm -rf "$home"
 say "installed package works: $(connrecipe --version)"
 

@@ -2,6 +2,8 @@
 -- listener, the namespace it is in, a firewall rule, an age, the target
 -- with another port.
 local address = require "connrecipe.address"
+local containers = require "connrecipe.containers"
+local cr = require "connrecipe"
 
 local describe = {}
 
@@ -44,15 +46,25 @@ function describe.listener(l)
   return where .. " held by " .. owner
 end
 
---- "netns web1, container 3f2a..." for a listener in another namespace
-function describe.netns_of(l)
+-- "web1" when the container's name is known (escaped: an engine's data), else
+-- the id as tables show it
+local function container_text(id, name, list)
+  local c = not name and list and containers.find(list, id)
+  name = name or (c and c.name)
+  return name and cr.text.escape(name) or id:sub(1, 12)
+end
+
+--- "netns web1, container 3f2a..." (or its name, set on the listener or
+--- found in `containers`, a list connrecipe.containers read) for a listener
+--- in another namespace
+function describe.netns_of(l, containers_list)
   local parts = { "netns " .. (l.netns_name or tostring(l.netns)) }
   if l.container then
-    parts[#parts + 1] = "container " .. l.container
+    parts[#parts + 1] = "container " .. container_text(l.container, l.container_name, containers_list)
   end
   for _, p in ipairs(l.processes or {}) do
     if p.container and not l.container then
-      parts[#parts + 1] = "container " .. p.container:sub(1, 12) -- the id as tables show it
+      parts[#parts + 1] = "container " .. container_text(p.container, p.container_name, containers_list)
       break
     end
   end

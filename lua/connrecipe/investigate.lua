@@ -10,6 +10,7 @@
 -- list: unread is not absent.
 local address = require "connrecipe.address"
 local cr = require "connrecipe"
+local containers = require "connrecipe.containers"
 local json = require "connrecipe.json"
 local ports = require "connrecipe.ports"
 local protocols = require "connrecipe.protocols"
@@ -396,6 +397,13 @@ local function read_service(ctx, facts, s)
   end
 end
 
+-- The containers of this host (their engine's API, else docker's state on
+-- disk): for a target on this host, which one published the port, its state.
+local function read_containers(ctx, facts)
+  local read = ctx:check("containers (docker/podman API, docker state)", containers.read)
+  facts.containers = type(read) == "table" and read or { error = "not read" }
+end
+
 -- The state of every process holding a listener that takes the target (a
 -- stopped one holds its socket, and the kernel still completes handshakes):
 -- facts.holders[pid] = {pid, comm, state, ppid}, or {error} when unreadable.
@@ -431,6 +439,9 @@ end
 -- What the situation calls for beyond the probe and the listeners.
 local function read_further(ctx, facts)
   local s = situation.of(facts)
+  if s.here_is_local then
+    read_containers(ctx, facts)
+  end
   read_holders(ctx, facts, s)
   if s.any_open then
     return

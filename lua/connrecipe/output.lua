@@ -102,22 +102,32 @@ end
 local report_keys = { schema = true, verdict = true, findings = true, checks = true, elapsed_ms = true, ok = true,
   interrupted = true }
 
--- The --json document of data: its keys and "recipe"; with the report's
--- keys too when the run recorded findings or checks.
-local function data_document(r, ctx, data)
-  local with_report = #ctx.findings > 0 or #ctx.checks > 0
-  if r.json and not with_report then
-    return r.json(data, ctx)
+--- output.document(r, ctx, data, returned_false) -> the --json document of
+--- a run as a table: the report's keys when it recorded findings or checks
+--- (or returned no data), with the keys of its data and "recipe".
+function output.document(r, ctx, data, returned_false)
+  local with_report = #ctx.findings > 0 or #ctx.checks > 0 or data == nil
+  if r.json and data ~= nil and not with_report then
+    return assert(json().decode(r.json(data, ctx)))
   end
-  local doc = with_report and report.document((report_run(r, ctx, false))) or {}
-  for k, v in pairs(data) do
+  local doc = with_report and report.document((report_run(r, ctx, returned_false))) or {}
+  for k, v in pairs(data or {}) do
     if with_report and report_keys[k] then
       error(("%s: its data has the key '%s', which the report's document uses"):format(r.name, tostring(k)), 0)
     end
     doc[k] = v
   end
   doc.recipe = r.name
-  return json().encode(doc)
+  return doc
+end
+
+-- The --json document of data: its keys and "recipe"; with the report's
+-- keys too when the run recorded findings or checks.
+local function data_document(r, ctx, data)
+  if r.json and #ctx.findings == 0 and #ctx.checks == 0 then
+    return r.json(data, ctx)
+  end
+  return json().encode(output.document(r, ctx, data, false))
 end
 
 local function checked_text(r, what, v)
@@ -175,7 +185,9 @@ local function data_headline(r, ctx, data)
   return r.name .. ": done"
 end
 
-local function run_headline(r, ctx, verdict, status, data)
+--- output.headline(r, ctx, verdict, status, data) -> the one line that heads
+--- a run: the verdict's summary, else the headline of its data.
+function output.headline(r, ctx, verdict, status, data)
   if verdict then
     return verdict.summary
   elseif data then
@@ -195,7 +207,7 @@ function output.formatted(r, ctx, status, returned_false)
     recipe = r.name, target = ctx.target and ctx.target.display, verdict = verdict,
     findings = report.ordered(ctx.findings, verdict and verdict.id), checks = ctx.checks,
     elapsed = cr.now() - ctx.started, status = status, has_data = data ~= nil,
-    headline = run_headline(r, ctx, verdict, status, data),
+    headline = output.headline(r, ctx, verdict, status, data),
     metrics = data and formats.metrics(r, ctx, data) or {},
   }
 end

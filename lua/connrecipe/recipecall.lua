@@ -142,6 +142,24 @@ function methods:text(colour)
   return recipecall.text(self, colour)
 end
 
+--- report:document() -> the document `--json` prints for the run, as a table
+function methods:document()
+  local how = rendering[self] or {}
+  if not how.r then
+    error("report:document: not a report of a recipe call", 2)
+  end
+  return output.document(how.r, how.ctx, self.data, how.returned_false)
+end
+
+--- report:headline() -> the one line that heads the run (Nagios' status line)
+function methods:headline()
+  local how = rendering[self] or {}
+  if not how.r then
+    error("report:headline: not a report of a recipe call", 2)
+  end
+  return output.headline(how.r, how.ctx, self.verdict and self:finding(self.verdict), self.status, self.data)
+end
+
 Report.__tostring = function(self)
   return (recipecall.text(self, false):gsub("\n$", ""))
 end

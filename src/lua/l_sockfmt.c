@@ -24,8 +24,8 @@ typedef struct {
 /* One row as read from its Lua table; strings point into Lua strings that the
  * socks table keeps alive while we run. */
 typedef struct {
-  const char *proto, *family, *addr, *dev, *path, *user, *netns_name, *container;
-  const char *first_unit, *first_container;
+  const char *proto, *family, *addr, *dev, *path, *user, *netns_name, *container, *container_name;
+  const char *first_unit, *first_container, *first_container_name;
   lua_Integer port, recvq, sendq, uid, inode, netns;
   unsigned has_port : 1, has_recvq : 1, has_sendq : 1, has_uid : 1, has_inode : 1,
       has_netns : 1, dual_stack : 1, owner_unknown : 1, has_processes : 1;
@@ -41,11 +41,11 @@ typedef struct {
 
 enum key { K_PROTO, K_FAMILY, K_ADDR, K_PORT, K_PATH, K_RECVQ, K_SENDQ, K_INODE, K_UID, K_USER,
            K_V6ONLY, K_NETNS, K_NETNS_NAME, K_CONTAINER, K_PROCESSES, K_OWNER_UNKNOWN, K_PID,
-           K_COMM, K_UNIT, K_DEV, KEY_COUNT };
+           K_COMM, K_UNIT, K_DEV, K_CONTAINER_NAME, KEY_COUNT };
 static const char *const key_text[KEY_COUNT] = {
     "proto", "family", "addr",  "port",      "path",       "recvq",     "sendq",
     "inode", "uid",    "user",  "v6only",    "netns",      "netns_name", "container",
-    "processes", "owner_unknown", "pid", "comm", "unit", "dev"};
+    "processes", "owner_unknown", "pid", "comm", "unit", "dev", "container_name"};
 
 /* ---- reading rows ------------------------------------------------------------ */
 
@@ -124,6 +124,7 @@ static void read_owners(lua_State *L, int t, int base, sock_row *r, anchors *a) 
       if (i == 1) {
         r->first_unit = get_string(L, p, base, K_UNIT);
         r->first_container = get_string(L, p, base, K_CONTAINER);
+        r->first_container_name = get_string(L, p, base, K_CONTAINER_NAME);
       }
     }
     lua_pop(L, 1);
@@ -170,7 +171,10 @@ static void read_row(lua_State *L, int t, int base, sock_row *r, int netns_colum
     r->has_netns = get_integer(L, t, base, K_NETNS, &r->netns);
   }
   read_owners(L, t, base, r, a);
-  if (!r->first_container) r->container = get_string(L, t, base, K_CONTAINER);
+  if (!r->first_container) {
+    r->container = get_string(L, t, base, K_CONTAINER);
+    r->container_name = get_string(L, t, base, K_CONTAINER_NAME);
+  }
   if (r->nowners == 0) r->owner_unknown = get_flag(L, t, base, K_OWNER_UNKNOWN, 1);
 }
 
@@ -274,12 +278,17 @@ static void text_or_number_cell(const char *text, int has_number, lua_Integer nu
     put_str(c, "-");
 }
 
-/* the holder's container, the namespace's container (their ids cut to 12
- * characters, as docker ps shows them), or the holder's unit */
+/* the holder's container, the namespace's container (by name when the
+ * engine told it, container_name, else their ids cut to 12 characters, as
+ * docker ps shows them), or the holder's unit */
 static void where_cell(const sock_row *r, cell *c) {
   c->n = 0;
   const char *container = r->first_container ? r->first_container : r->container;
-  if (container) {
+  const char *name = r->first_container ? r->first_container_name : r->container_name;
+  if (container && name) {
+    put_str(c, "container ");
+    put_str(c, name);
+  } else if (container) {
     put_str(c, "container ");
     put(c, container, strnlen(container, CR_CONTAINER_SHORT_LEN));
   } else {

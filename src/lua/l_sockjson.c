@@ -6,7 +6,7 @@
  * Each row is an object of these fields in this order, those that are nil
  * left out: proto, family, addr (s.addr, or s.path when addr is nil or
  * false), port, dev, dev_unknown, state, inode, uid, v6only, netns, recvq, sendq, drops,
- * owner_unknown; then "processes": [{"pid": N, "comm": "..."}, ...] (an empty
+ * owner_unknown, container, container_name; then "processes": [{"pid": N, "comm": "..."}, ...] (an empty
  * array when there are none). Strings are made valid UTF-8 first as
  * json.utf8 does it (each byte that does not start a well-formed character,
  * by utf8.len's strict rules, becomes U+FFFD), then the control bytes
@@ -58,11 +58,13 @@ static void jbuf_str(jbuf *b, const char *s) { jbuf_add(b, s, strlen(s)); }
 static void jbuf_char(jbuf *b, char c) { jbuf_add(b, &c, 1); }
 
 enum key { K_PROTO, K_FAMILY, K_ADDR, K_PORT, K_DEV, K_DEV_UNKNOWN, K_STATE, K_INODE, K_UID, K_V6ONLY, K_NETNS,
-           K_RECVQ, K_SENDQ, K_DROPS, K_OWNER_UNKNOWN, ROW_FIELDS, K_PATH = ROW_FIELDS,
+           K_RECVQ, K_SENDQ, K_DROPS, K_OWNER_UNKNOWN, K_CONTAINER, K_CONTAINER_NAME, ROW_FIELDS,
+           K_PATH = ROW_FIELDS,
            K_PROCESSES, K_PID, K_COMM, KEY_COUNT };
 static const char *const key_text[KEY_COUNT] = {
     "proto",  "family", "addr",  "port",  "dev",   "dev_unknown",   "state", "inode", "uid",
-    "v6only", "netns",  "recvq", "sendq", "drops", "owner_unknown", "path",  "processes",
+    "v6only", "netns",  "recvq", "sendq", "drops", "owner_unknown", "container", "container_name",
+    "path",  "processes",
     "pid",    "comm"};
 
 /* ---- strings ------------------------------------------------------------------ */

@@ -257,6 +257,29 @@ return cr.recipe {
     assert.equal("no-listener\n", r.stdout, r.stderr)
   end)
 
+  it("report:document() is the document --json prints; report:headline() the status line's", function()
+    local code = [[
+local doc = cr.recipes.diagnose{ target = "127.0.0.1:1", timeout = 0.2 }:document()
+local scan = cr.recipes.scan{ "127.0.0.1", ports = "1" }:document()
+local scan_headline = cr.recipes.scan{ "127.0.0.1", ports = "1" }:headline()
+print(require("cjson").encode { diagnose = doc, scan = scan, scan_headline = scan_headline })]]
+    local r = testenv.run({ "-e", code })
+    assert.equal(0, r.code, r.stderr)
+    local got = assert(json.decode(r.stdout), r.stdout)
+    local cli = assert(json.decode(testenv.run({ "diagnose", "127.0.0.1:1", "--timeout", "0.2", "--json" }).stdout))
+    for _, key in ipairs { "schema", "recipe", "verdict", "target", "ok" } do
+      assert.same(cli[key], got.diagnose[key], key)
+    end
+    assert.equal(cli.findings[1].summary, got.diagnose.findings[1].summary)
+    local scan = assert(json.decode(testenv.run({ "scan", "127.0.0.1", "--ports", "1", "--json" }).stdout))
+    assert.equal("scan", got.scan.recipe)
+    assert.equal(1, got.scan.total)
+    assert.same(scan.counts, got.scan.counts)
+    -- the headline is Nagios' status line's
+    local nagios = testenv.run({ "scan", "127.0.0.1", "--ports", "1", "--format", "nagios" }).stdout
+    assert.equal(nagios:match("^CONNRECIPE %u+ %- (.-) |"), got.scan_headline)
+  end)
+
   it("a recipe in a directory others can write is never loaded", function()
     local dir = testenv.tmpdir() -- under /tmp: world-writable above it
     testenv.write_file(dir .. "/planted.lua", "os.execute('touch " .. dir .. "/ran')\nreturn 1\n")

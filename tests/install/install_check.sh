@@ -28,7 +28,11 @@ for f in "$bin" "$moddir/connrecipe.so" \
   "$root$prefix/share/doc/connrecipe/changelog.Debian.gz" \
   "$root$prefix/share/bash-completion/completions/connrecipe" \
   "$root$prefix/share/doc/connrecipe/api.md" \
-  "$root$prefix/share/doc/connrecipe/README.md"; do
+  "$root$prefix/share/doc/connrecipe/README.md" \
+  "$root$prefix/share/ansible/plugins/modules/connrecipe.lua" \
+  "$root$prefix/share/connrecipe/ansible/library/connrecipe.lua" \
+  "$root$prefix/share/connrecipe/ansible/fleet-diagnose.yml" \
+  "$root$prefix/share/connrecipe/ansible/filter_plugins/connrecipe_fleet.py"; do
   [ -f "$f" ] || fail "not installed: ${f#"$root"}"
 done
 [ -x "$bin" ] || fail "not executable: $prefix/bin/connrecipe"

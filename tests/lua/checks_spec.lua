@@ -203,6 +203,115 @@ describe("checks", function()
     end)
   end)
 
+  describe("container", function()
+    local ID = ("ab12"):rep(16)
+    local OTHER_ID = ("cd34"):rep(16)
+    -- a container as connrecipe.containers reads it (o overrides)
+    local function container(o)
+      local c = { id = ID, name = "web1", image = "crbusy:1", engine = "docker", state = "running", exit_code = 0,
+                  oom_killed = false, restart_count = 0, addresses = { "172.17.0.2" },
+                  ports = { { host_ip = "", host_port = 8080, port = 80, proto = "tcp" } } }
+      for k, v in pairs(o or {}) do
+        c[k] = v
+      end
+      return c
+    end
+    local function in_container(addr, port, id)
+      return listener(addr, port, { netns = OTHER_NS, container = id or ID,
+                                    processes = { { pid = 300, comm = "httpd", container = id or ID } } })
+    end
+    local PROXY = listener("0.0.0.0", 8080, { processes = { { pid = 250, comm = "docker-proxy" } } })
+    local OPEN = { result("127.0.0.1", "open") }
+
+    it("container-loopback is the verdict, not reachable, when docker-proxy accepts for an app on loopback", function()
+      local verdict, f = diagnose(tcp { results = OPEN, listeners = { PROXY, in_container("127.0.0.1", 80) },
+                                        containers = { list = { container() } } })
+      assert.equal("container-loopback", verdict)
+      assert.matches("container web1 listens on 127.0.0.1:80 only", f["container-loopback"].summary, 1, true)
+      assert.matches("0.0.0.0:80", f["container-loopback"].fix, 1, true)
+      assert.is_nil(f.reachable) -- the forwarder accepts, but that is not reachable
+    end)
+
+    it("reachable stays the verdict when the app in the container listens on all addresses", function()
+      local verdict, f = diagnose(tcp { results = OPEN, listeners = { PROXY, in_container("0.0.0.0", 80) },
+                                        containers = { list = { container() } } })
+      assert.equal("reachable", verdict)
+      assert.is_nil(f["container-loopback"])
+      assert.is_nil(f["container-port-unused"])
+    end)
+
+    it("container-port-unused names the port the app does use", function()
+      local verdict, f = diagnose(tcp { results = OPEN, listeners = { PROXY, in_container("::", 8000) },
+                                        containers = { list = { container() } } })
+      assert.equal("container-port-unused", verdict)
+      assert.matches("published to port 80 of container web1, where nothing listens; it listens on 8000",
+        f["container-port-unused"].summary, 1, true)
+      assert.matches("-p 8080:8000", f["container-port-unused"].fix, 1, true)
+    end)
+
+    it("says nothing of a running container whose namespace was not read", function()
+      local verdict = diagnose(tcp { results = OPEN, listeners = { PROXY }, containers = { list = { container() } } })
+      assert.equal("reachable", verdict)
+    end)
+
+    it("container-port-unused when the container's namespace was read and nothing listens in it", function()
+      local facts = tcp { results = OPEN, listeners = { PROXY }, containers = { list = { container() } } }
+      table.insert(facts.listeners.info.namespaces, { inode = OTHER_NS, via = "setns", container = ID })
+      local verdict, f = diagnose(facts)
+      assert.equal("container-port-unused", verdict)
+      assert.matches("where nothing listens on any port", f["container-port-unused"].summary, 1, true)
+      assert.matches("docker logs web1", f["container-port-unused"].fix, 1, true)
+      facts.listeners.info.namespaces[2].error = "Permission denied"
+      assert.equal("reachable", (diagnose(facts)))
+    end)
+
+    it("container-not-running gives the exit code, the OOM kill and the restarts", function()
+      local verdict, f = diagnose(tcp { containers = { list = { container {
+        state = "exited", exit_code = 137, oom_killed = true, restart_count = 3, pid = false } } } })
+      assert.equal("container-not-running", verdict)
+      local summary = f["container-not-running"].summary
+      assert.matches("published by container web1 (crbusy:1), which is exited (exit code 137)", summary, 1, true)
+      assert.matches("OOM-killed, restarted 3 times", summary, 1, true)
+      assert.matches("memory", f["container-not-running"].fix, 1, true)
+    end)
+
+    it("container-not-running for a restarting container says it keeps failing", function()
+      local verdict, f = diagnose(tcp { containers = { list = { container { state = "restarting", exit_code = 1,
+                                                                                  restart_count = 12,
+                                                                                  restart_policy = "always" } } } })
+      assert.equal("container-not-running", verdict)
+      assert.matches("restarting (exit code 1), restarted 12 times", f["container-not-running"].summary, 1, true)
+      assert.matches("docker logs web1", f["container-not-running"].fix, 1, true)
+      assert.matches("restart policy: always", text(f["container-not-running"]), 1, true)
+    end)
+
+    it("container-port-not-published when the app listens in a container that publishes nothing", function()
+      local verdict, f = diagnose(tcp { listeners = { in_container("::", 8080, OTHER_ID) },
+        containers = { list = { container { id = OTHER_ID, name = "api", ports = {} } } } })
+      assert.equal("container-port-not-published", verdict)
+      assert.matches("container api listens on it, but the port is not published",
+        f["container-port-not-published"].summary, 1, true)
+      assert.matches("-p 8080:8080", f["container-port-not-published"].fix, 1, true)
+      assert.matches("container api", f["other-netns"].summary, 1, true) -- the name, not the id
+    end)
+
+    it("escapes a container's name and image (they come from the engine)", function()
+      local verdict, f = diagnose(tcp { containers = { list = { container {
+        name = "evil\27]0;x\7", image = "i\nmg", state = "exited" } } } })
+      assert.equal("container-not-running", verdict)
+      assert.is_nil(f["container-not-running"].summary:find("[%c]"))
+      assert.is_nil(f["container-not-running"].fix:find("[%c]"))
+    end)
+
+    it("says nothing without containers, or for a remote target", function()
+      assert.equal("no-listener", (diagnose(tcp { containers = { list = {} } })))
+      assert.equal("no-listener", (diagnose(tcp { containers = { error = "not read" } })))
+      local verdict = diagnose(tcp { target = "192.0.2.10:8080", results = { result("192.0.2.10", "timeout") },
+                                     containers = { list = { container { state = "exited" } } } })
+      assert.is_not.equal("container-not-running", verdict)
+    end)
+  end)
+
   describe("netns", function()
     it("other-netns names the namespace and the holder", function()
       local verdict, f = diagnose(tcp { listeners = { listener("127.0.0.1", 8080,

@@ -12,15 +12,16 @@ function check.run(ctx, facts)
     return
   end
   local found = s.elsewhere_on_port
+  local known = facts.containers and facts.containers.list
   local evidence = {}
   for _, l in ipairs(found) do
-    evidence[#evidence + 1] = describe.listener(l) .. " in " .. describe.netns_of(l)
+    evidence[#evidence + 1] = describe.listener(l) .. " in " .. describe.netns_of(l, known)
   end
   local l = found[1]
   ctx:finding {
     id = "other-netns", severity = "error",
     summary = ("nothing listens on port %d here, but %s listens on it in another network namespace (%s)"):format(
-      s.port, describe.holders(l.processes) or "a process", describe.netns_of(l)),
+      s.port, describe.holders(l.processes) or "a process", describe.netns_of(l, known)),
     evidence = evidence,
     fix = l.netns_name
       and ("connect from inside it: ip netns exec %s ..., or publish the port here"):format(l.netns_name)

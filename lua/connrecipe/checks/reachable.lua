@@ -3,6 +3,7 @@ local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
 local proxy = require "connrecipe.checks.proxy"
+local container = require "connrecipe.checks.container"
 local application = require "connrecipe.checks.application"
 local tls = require "connrecipe.checks.tls"
 
@@ -10,8 +11,9 @@ local check = { ids = { "reachable" } }
 
 function check.run(ctx, facts)
   local s = situation.of(facts)
-  if not (s and s.any_open) or application.failing(facts) or tls.failing(facts) then
-    return -- accepted and then dropped, refused or failing TLS is not reachable: checks.application, checks.tls
+  if not (s and s.any_open) or application.failing(facts) or tls.failing(facts) or container.failing(facts) then
+    return -- accepted and then dropped, refused or failing TLS is not reachable: checks.application, checks.tls;
+    -- nor a forwarder's accept for a container that cannot serve: checks.container
   end
   local open = s.open
   local holders = {}

@@ -1,0 +1,218 @@
+-- connrecipe.containers and what it stands on: cr.unix_request against real
+-- Unix-socket servers (python3), the HTTP replies an engine gives, what the
+-- engine says checked field by field, and cr.read_trusted /
+-- cr.list_trusted_dir on real files.
+local testenv = require "testenv"
+local cr = require "connrecipe"
+local containers = require "connrecipe.containers"
+
+local q = testenv.quote
+
+-- A python3 server on a Unix socket in dir: answers each connection with
+-- `reply` (then closes), or with nothing and stays open when reply is nil.
+local function serve(dir, reply)
+  local path = dir .. "/s.sock"
+  local script = dir .. "/srv.py"
+  testenv.write_file(script, ([[
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(%q + ".tmp")
+s.listen(8)
+os.rename(%q + ".tmp", %q)  # the name appears only once it listens
+reply = sys.stdin.buffer.read()
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    if reply:
+        c.sendall(reply)
+        c.close()
+    else:
+        time.sleep(30)
+]]):format(path, path, path))
+  testenv.write_file(dir .. "/reply", reply or "")
+  testenv.background("timeout 60 python3 " .. q(script) .. " < " .. q(dir .. "/reply"))
+  assert(testenv.wait_socket(path))
+  return path
+end
+
+local HTTP_JSON = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n[1,2,3]"
+
+describe("cr.unix_request", function()
+  after_each(testenv.cleanup)
+
+  it("sends the request and returns the reply the peer closed after", function()
+    if not testenv.have("python3") then
+      return pending("python3 not installed")
+    end
+    local path = serve(testenv.tmpdir(), HTTP_JSON)
+    local reply = cr.run(cr.unix_request, path, "GET / HTTP/1.1\r\n\r\n")
+    assert.equal(HTTP_JSON, reply)
+  end)
+
+  it("times out on a peer that never closes, and bounds the reply", function()
+    if not testenv.have("python3") then
+      return pending("python3 not installed")
+    end
+    local path = serve(testenv.tmpdir(), nil)
+    local reply, err, code = cr.run(cr.unix_request, path, "x", { timeout = 0.2 })
+    assert.is_nil(reply)
+    assert.equal("ETIMEDOUT", code, err)
+    local big = serve(testenv.tmpdir(), ("y"):rep(5000))
+    reply, err, code = cr.run(cr.unix_request, big, "x", { max_bytes = 1000 })
+    assert.is_nil(reply)
+    assert.equal("EMSGSIZE", code)
+    assert.matches("exceeds 1000 bytes", err, 1, true)
+  end)
+
+  it("says why it cannot connect, in one line", function()
+    local reply, err, code = cr.run(cr.unix_request, "/nonexistent/connrecipe.sock", "x")
+    assert.is_nil(reply)
+    assert.equal("ENOENT", code)
+    assert.equal("cannot talk to /nonexistent/connrecipe.sock: no such file or directory", err)
+    local dir = testenv.tmpdir()
+    testenv.write_file(dir .. "/plain", "not a socket")
+    reply, err, code = cr.run(cr.unix_request, dir .. "/plain", "x")
+    assert.is_nil(reply)
+    assert.equal("ECONNREFUSED", code, err)
+    reply, err, code = cr.run(cr.unix_request, ("/x"):rep(60), "x")
+    assert.is_nil(reply)
+    assert.equal("ENAMETOOLONG", code, err)
+  end)
+
+  it("rejects bad options with a clear error", function()
+    assert.error_matches(function()
+      cr.run(cr.unix_request, "/x", "x", { timeout = -1 })
+    end, "timeout must be in")
+    assert.error_matches(function()
+      cr.run(cr.unix_request, "/x", "x", { max_bytes = 0 })
+    end, "max_bytes must be in")
+  end)
+end)
+
+describe("connrecipe.containers", function()
+  it("parses HTTP replies: Content-Length, chunked, and what is not HTTP", function()
+    assert.same({ 200, "[1,2,3]" }, { containers.parse_http(HTTP_JSON) })
+    local chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[1,2\r\n2\r\n,3\r\n1\r\n]\r\n0\r\n\r\n"
+    assert.same({ 200, "[1,2,3]" }, { containers.parse_http(chunked) })
+    assert.same({ nil, "not an HTTP response" }, { containers.parse_http("garbage") })
+    assert.same({ nil, "truncated HTTP headers" }, { containers.parse_http("HTTP/1.1 200 OK\r\nX: y") })
+    assert.same({ nil, "malformed chunked body" },
+      { containers.parse_http("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") })
+  end)
+
+  local ID = ("0123456789ab"):rep(5) .. "cdef"
+
+  it("reads an inspect document field by field", function()
+    local c = containers.from_inspect({
+      Id = ID, Name = "/web", Config = { Image = "nginx:1" }, RestartCount = 4,
+      State = { Status = "restarting", Restarting = true, ExitCode = 137, OOMKilled = true, Pid = 0 },
+      HostConfig = { PortBindings = { ["80/tcp"] = { { HostIp = "", HostPort = "8080" } },
+                                      ["53/udp"] = { { HostIp = "127.0.0.1", HostPort = "5353" } } } },
+      NetworkSettings = { Networks = { bridge = { IPAddress = "172.17.0.2" } } },
+    }, "docker")
+    assert.equal("web", c.name)
+    assert.equal("restarting", c.state)
+    assert.equal(137, c.exit_code)
+    assert.is_true(c.oom_killed)
+    assert.is_nil(c.pid)
+    assert.same({ { host_ip = "127.0.0.1", host_port = 5353, port = 53, proto = "udp" },
+                  { host_ip = "", host_port = 8080, port = 80, proto = "tcp" } }, c.ports)
+    assert.same({ "172.17.0.2" }, c.addresses)
+    assert.equal("restarting (exit code 137), OOM-killed, restarted 4 times", containers.describe_state(c))
+    assert.equal(c, containers.publishing({ c }, 8080)[1].container)
+    assert.is_nil(containers.publishing({ c }, 8080, "udp")[1])
+    assert.equal(c, containers.find({ c }, ID:sub(1, 12)))
+  end)
+
+  it("takes nothing on trust: wrong types, bad ids and ports are dropped, names escaped", function()
+    assert.is_nil(containers.from_inspect("x"))
+    assert.is_nil(containers.from_inspect({ Id = "nothex" }))
+    assert.is_nil(containers.from_inspect({ Id = ID:sub(2) }))
+    local c = containers.from_inspect({
+      Id = ID, Name = "/bad\27]0;x\7", State = { ExitCode = "137", Running = true }, RestartCount = "lots",
+      HostConfig = { PortBindings = { ["80/tcp"] = { { HostPort = "99999" }, { HostPort = "x" }, "nope" },
+                                      ["bad"] = {}, ["70000/tcp"] = { { HostPort = "1" } } } },
+      NetworkSettings = { Networks = "no" },
+    })
+    assert.equal("running", c.state)
+    assert.is_nil(c.exit_code)
+    assert.equal(0, c.restart_count)
+    assert.same({}, c.ports)
+    assert.same({}, c.addresses)
+    assert.is_nil(containers.label(c):find("%c"))
+  end)
+
+  it("reads docker's state files only under a directory root owns and nobody else may write", function()
+    local untrusted = testenv.tmpdir() -- under /tmp: writable by others
+    local names, err, code = cr.list_trusted_dir(untrusted)
+    assert.is_nil(names)
+    assert.equal("EPERM", code)
+    assert.matches("writable by others", err, 1, true)
+    if not testenv.is_root() then
+      return pending("needs root (a root-owned directory)")
+    end
+    local root = testenv.trusted_tmpdir()
+    local dir = root .. "/containers/" .. ID
+    assert(os.execute("mkdir -p " .. q(dir) .. " && chmod 700 " .. q(dir)))
+    testenv.write_file(dir .. "/config.v2.json", ([[{"ID":"%s","Name":"/db","Config":{"Image":"postgres"},
+      "State":{"Running":false,"ExitCode":1,"StartedAt":"2026-01-01T00:00:00Z","OOMKilled":false},
+      "RestartCount":2}]]):format(ID))
+    testenv.write_file(dir .. "/hostconfig.json", [[{"PortBindings":{"5432/tcp":[{"HostIp":"","HostPort":"5432"}]}}]])
+    assert(os.execute("chmod 600 " .. q(dir) .. "/*.json"))
+    testenv.write_file(root .. "/containers/README", "not a container")
+    local read = cr.run(containers.read, { sockets = {}, data_root = root })
+    assert.same({ "docker state " .. root }, read.sources)
+    assert.equal(1, #read.list)
+    local c = read.list[1]
+    assert.equal("db", c.name)
+    assert.equal("exited", c.state)
+    assert.equal(1, c.exit_code)
+    assert.equal(5432, c.ports[1].host_port)
+    assert.equal("disk", c.source)
+    -- a state file another user could have written is not read
+    assert(os.execute("chmod 666 " .. q(dir) .. "/config.v2.json"))
+    assert.equal(0, #cr.run(containers.read, { sockets = {}, data_root = root }).list)
+    local text, why, ecode = cr.read_trusted(dir .. "/config.v2.json")
+    assert.is_nil(text)
+    assert.equal("EPERM", ecode, why)
+    testenv.cleanup()
+  end)
+
+  it("gives up on an engine that stops answering, and says so", function()
+    if not testenv.have("python3") then
+      return pending("python3 not installed")
+    end
+    local dir = testenv.tmpdir()
+    local path = dir .. "/engine.sock"
+    testenv.write_file(dir .. "/engine.py", ([[
+import os, socket, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(%q + ".tmp")
+s.listen(8)
+os.rename(%q + ".tmp", %q)  # the name appears only once it listens
+body = b'[{"Id":"%s"},{"Id":"%s"}]'
+c, _ = s.accept()
+c.recv(65536)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %%d\r\n\r\n" %% len(body) + body)
+c.close()
+c, _ = s.accept()
+time.sleep(30)
+]]):format(path, path, path, ID, ("f"):rep(64)))
+    testenv.background("timeout 60 python3 " .. q(dir .. "/engine.py"))
+    assert(testenv.wait_socket(path))
+    local read = cr.run(containers.read, { sockets = { { path = path, engine = "docker" } },
+                                           data_root = "/nonexistent/docker" })
+    assert.same({}, read.list)
+    assert.equal(1, #read.errors) -- one timeout, not one per container
+    assert.matches("timed out", read.errors[1], 1, true)
+    testenv.cleanup()
+  end)
+
+  it("no engine and no state: an empty list, and no error for what is not there", function()
+    local read = cr.run(containers.read, { sockets = { { path = "/nonexistent/docker.sock", engine = "docker" } },
+                                           data_root = "/nonexistent/docker" })
+    assert.same({}, read.list)
+    assert.same({}, read.errors)
+    assert.same({}, read.sources)
+  end)
+end)
