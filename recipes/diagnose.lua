@@ -21,6 +21,7 @@ local CHECKS = {
   check "proxy", -- proxy-env
   check "container", -- container-not-running, container-port-unused, container-loopback, ... (before what the
   -- forwarder in front of the container did after accepting: it is why)
+  check "hops", -- upstream-failing, upstream-not-followed (forwarders, DNAT: the upstream's own verdict)
   check "application", -- accepted-then-closed, accepted-then-reset, application-refused, protocol-mismatch, ...
   check "tls", -- tls-expected, tls-not-spoken, tls-handshake-failed, tls-cert-expired, tls-name-mismatch, ...
   check "reachable", -- reachable
@@ -30,6 +31,7 @@ local CHECKS = {
   check "netns", -- other-netns
   check "listener", -- udp-only, no-listener, port-mismatch (a near port)
   check "device", -- bound-to-device
+  check "kube", -- service-no-endpoints (kube-proxy's reject/drop rule names the Service)
   check "firewall", -- firewall-reject, firewall-drop, firewall-check-incomplete
   check "backlog", -- backlog-full
   check "refusal", -- refused-unexplained (what was checked, what is left)

@@ -77,6 +77,8 @@ typedef struct {
   size_t send_len;
   size_t read_bytes;         /* banner limit; 0: 256 */
   const cr_sockaddr *source; /* bind here first (address and/or port); NULL: kernel's choice */
+  const char *netns;         /* a network namespace file (/proc/PID/ns/net, /run/netns/NAME):
+                                the socket is made there; NULL: this thread's namespace */
   /* > 0: after connecting, first read for this many seconds to see what the
    * server does on its own (speaks, closes, resets, or stays silent); `send`
    * then goes only to a silent server, and its answer is the reply */

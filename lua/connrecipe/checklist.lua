@@ -8,9 +8,10 @@ local report = require "connrecipe.report"
 local checklist = {}
 
 --- checklist.run(ctx, facts, list): every check of the list, in order.
+--- Each check gets the list too, to run it again over nested facts (a hop's upstream).
 function checklist.run(ctx, facts, list)
   for _, check in ipairs(list) do
-    check.run(ctx, facts)
+    check.run(ctx, facts, list)
   end
 end
 
@@ -26,6 +27,13 @@ function checklist.explain(facts, list)
   end
   function sub.verdict(_, id)
     sub.verdict_id = id
+  end
+  function sub.has(_, id)
+    for _, f in ipairs(sub.findings) do
+      if f.id == id then
+        return f
+      end
+    end
   end
   checklist.run(sub, facts, list)
   local best

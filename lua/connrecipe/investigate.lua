@@ -17,6 +17,7 @@ local protocols = require "connrecipe.protocols"
 local quote = require("connrecipe.quote").quote
 local target = require "connrecipe.target"
 local situation = require "connrecipe.checks.situation"
+local follow = require "connrecipe.follow"
 
 local investigate = {}
 
@@ -39,10 +40,11 @@ end
 
 -- ---- reads ------------------------------------------------------------------------
 
--- The set of this host's own addresses (loopback and every interface's).
-local function local_addresses()
+-- The set of this host's own addresses (loopback and every interface's), or
+-- those of the namespace `spec` (a /run/netns name or a pid).
+local function local_addresses(spec)
   local set = {}
-  for _, iface in ipairs(cr.sys.interfaces() or {}) do
+  for _, iface in ipairs(cr.sys.interfaces(spec) or {}) do
     for _, a in ipairs(iface.addrs or {}) do
       set[a.addr] = iface.name
     end
@@ -52,8 +54,8 @@ end
 
 -- ListenDrops counts every SYN or connection a listener dropped, overflows
 -- of a full accept queue included (each of those counts in ListenOverflows too).
-local function listen_drops()
-  local ext = (cr.sys.counters() or {}).TcpExt or {}
+local function listen_drops(spec)
+  local ext = (cr.sys.counters(spec) or {}).TcpExt or {}
   return ext.ListenDrops or ext.ListenOverflows or 0
 end
 
@@ -207,6 +209,27 @@ local function read_tls(ctx, facts)
   facts.tls = r
 end
 
+-- The probe from inside another namespace (a hop's upstream): the listeners
+-- of every namespace are those the first run dumped.
+local function read_probe_in(ctx, facts, ns, listeners)
+  local t = facts.args.target
+  local speaker = protocols.for_target(t)
+  local where = " (netns " .. (ns.name or tostring(ns.inode)) .. ")"
+  facts.netns = ns.inode
+  facts.local_addrs = ctx:check("addresses" .. where, local_addresses, ns.spec) or {}
+  facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe" .. where, listen_drops, ns.spec) or 0 }
+  facts.listener_drops = { before = {}, after = {} }
+  facts.listeners = listeners
+  local opts = probe_options(facts.args, speaker)
+  opts.netns = ns.path
+  local r, err = ctx:check("probe " .. t.display .. where, cr.probe.tcp, t.host, t.port, opts)
+  facts.probe, facts.probe_error = r, not r and tostring(err) or nil
+  if r then
+    facts.after_connect = read_conversation(facts, speaker)
+  end
+  facts.listen_drops.after = ctx:check("TCP listen drops, after the probe" .. where, listen_drops, ns.spec) or 0
+end
+
 -- Whether a check can use the listeners' owners: those on the target's port
 -- (in any namespace) or here on one that looks like a typo of it, every one
 -- here when a program is expected to serve the port (--process, --unit, a
@@ -295,10 +318,14 @@ end
 
 local function read_firewall(ctx, facts, s)
   local r, port = s.r, s.port
-  local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil }
+  local query = { proto = "tcp", addr = r.addr, port = port, direction = not s.here_is_local and "out" or nil,
+    netns = facts.args.netns and facts.args.netns.spec }
   local hits, err, code = ctx:check("firewall rules for " .. address.endpoint(r.addr, port),
     cr.firewall.match, query)
   facts.firewall = type(hits) == "table" and { hits = hits } or { error = tostring(err), code = code }
+  if type(hits) == "table" then
+    facts.nat = { dnat = err.dnat or {} } -- the match's info: the DNAT rules met on the way
+  end
 end
 
 local function read_local_ports(ctx, facts, r)
@@ -425,7 +452,7 @@ local function read_further(ctx, facts)
     read_firewall(ctx, facts, s)
   end
   if s.nothing_here then
-    if not s.gaps.own then
+    if not s.gaps.own and not facts.args.netns then -- the UDP dump reads our own namespace only
       read_udp(ctx, facts, s.port)
     end
     read_service(ctx, facts, s)
@@ -453,13 +480,16 @@ end
 
 --- investigate.target(ctx, args) -> facts: everything read about
 --- args.target (a parsed target) with args.timeout, args.settle (seconds
---- after connecting; investigate.SETTLE when nil, 0: none), args.process, args.unit.
+--- after connecting; investigate.SETTLE when nil, 0: none), args.process, args.unit;
+--- for a hop's upstream also args.netns ({inode, name, spec, path}: probe
+--- from inside it), args.listeners (the dump to reuse), args.depth and
+--- args.own_netns (the first run's namespace).
 function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
     args = { target = copy_plain(t), timeout = args.timeout, settle = args.settle, process = args.process,
-             unit = args.unit },
+             unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then
@@ -472,22 +502,62 @@ function investigate.target(ctx, args)
     read_resolver(ctx, facts)
     return facts
   end
-  read_probe_and_listeners(ctx, facts)
+  if args.netns then
+    read_probe_in(ctx, facts, args.netns, args.listeners)
+  else
+    read_probe_and_listeners(ctx, facts)
+  end
   if not facts.probe then
     read_resolver(ctx, facts)
     return facts
   end
   read_proxy(ctx, facts)
-  read_tls(ctx, facts)
+  if not (args.netns and args.netns.path) then -- the TLS probe connects from this namespace only
+    read_tls(ctx, facts)
+  end
   read_further(ctx, facts)
+  follow.read(ctx, facts, investigate.target)
   return facts
 end
 
 -- ---- saving and replaying -----------------------------------------------------------
 
+-- A hop's facts share the first run's listener dump: saved once, as
+-- `listeners = {shared = true}` in the hops (a copy; the facts are left alone).
+local function unshared(facts)
+  if not facts.hops then
+    return facts
+  end
+  local out = copy_plain(facts)
+  out.hops = {}
+  for i, hop in ipairs(facts.hops) do
+    local h = copy_plain(hop)
+    if h.facts then
+      h.facts = unshared(h.facts)
+      if hop.facts.listeners == facts.listeners then
+        h.facts = copy_plain(h.facts)
+        h.facts.listeners = { shared = true }
+      end
+    end
+    out.hops[i] = h
+  end
+  return out
+end
+
+local function reshared(facts)
+  for _, hop in ipairs(type(facts.hops) == "table" and facts.hops or {}) do
+    if type(hop) == "table" and type(hop.facts) == "table" then
+      if type(hop.facts.listeners) == "table" and hop.facts.listeners.shared then
+        hop.facts.listeners = facts.listeners
+      end
+      reshared(hop.facts)
+    end
+  end
+end
+
 --- investigate.encode(facts) -> JSON text (keys sorted, one document)
 function investigate.encode(facts)
-  return json.encode(facts, { indent = true }) .. "\n"
+  return json.encode(unshared(facts), { indent = true }) .. "\n"
 end
 
 --- investigate.decode(text) -> facts, or nil, why it cannot be replayed
@@ -502,6 +572,7 @@ function investigate.decode(text)
   if type(facts.args) ~= "table" or type(facts.args.target) ~= "table" then
     return nil, "no target in the facts"
   end
+  reshared(facts)
   return facts
 end
 

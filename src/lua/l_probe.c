@@ -305,6 +305,7 @@ static int l_tcp(lua_State *L) {
   a.o.timeout = opt_number(L, 3, "timeout", 2.0);
   a.o.read_bytes = opt_read_bytes(L, 3);
   a.o.send = opt_string(L, 3, "send", &a.o.send_len);
+  a.o.netns = opt_string(L, 3, "netns", NULL);
   if (lua_getfield(L, 3, "settle") != LUA_TNIL) a.o.settle = opt_number(L, 3, "settle", 0);
   lua_pop(L, 1);
   lua_getfield(L, 3, "banner");

@@ -684,6 +684,125 @@ describe("checks", function()
     end)
   end)
 
+  describe("hops", function()
+    local UP_NS = 4026530009
+    -- the facts of an upstream read inside UP_NS: refused there, nothing listening
+    local function upstream_facts(o)
+      local up = tcp { target = o.target or "10.217.0.2:80", results = o.results or { result("10.217.0.2", "refused",
+        "ECONNREFUSED") }, listeners = o.listeners or {},
+        local_addrs = { [(o.target or "10.217.0.2:80"):match("^(.*):")] = "veth0" } }
+      up.netns = UP_NS
+      up.args.netns, up.args.depth = { inode = UP_NS, name = "web" }, 1
+      return up
+    end
+    local function socat(o)
+      return tcp { results = { result("127.0.0.1", "open") },
+        listeners = { listener("127.0.0.1", 8080, { processes = { { pid = 300, comm = "socat" } } }) },
+        hops = { { kind = "forwarder", tool = "socat", pid = 300, upstream = { host = "10.217.0.2", port = 80 },
+          netns = { inode = UP_NS, name = "web" }, facts = o and o.facts or upstream_facts {} } } }
+    end
+
+    it("upstream-failing: the upstream's own cause, the path, and its fix said for its namespace", function()
+      local verdict, f = diagnose(socat())
+      assert.equal("upstream-failing", verdict)
+      local hop = f["upstream-failing"]
+      assert.equal("error", hop.severity)
+      assert.matches("127.0.0.1:8080 is accepted by socat (pid 300), which forwards it to 10.217.0.2:80 (netns web), "
+        .. "where: nothing listens on port 80", hop.summary, 1, true)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web) → no-listener",
+        hop.evidence[1])
+      assert.matches("^in netns web %(ip netns exec web %.%.%.%): start the service", hop.fix)
+      assert.equal("ok", f.reachable.severity) -- the first hop accepts, but is not the verdict
+    end)
+
+    it("a hop's facts share the listener dump: saved once, replayed to the same verdict", function()
+      local facts = socat()
+      facts.hops[1].facts.listeners = facts.listeners
+      local saved = investigate.encode(facts)
+      assert.matches('"shared":true', saved:gsub("%s", ""), 1, true)
+      assert.is_true(facts.hops[1].facts.listeners == facts.listeners) -- encode left the facts alone
+      local again = assert(investigate.decode(saved))
+      assert.is_true(again.hops[1].facts.listeners == again.listeners)
+      assert.equal("upstream-failing", (diagnose(again)))
+    end)
+
+    it("an upstream that accepts leaves the verdict reachable", function()
+      local up = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS }) } }
+      local verdict, f = diagnose(socat { facts = up })
+      assert.equal("reachable", verdict)
+      assert.is_nil(f["upstream-failing"])
+    end)
+
+    it("two hops deep: the path goes through both, the cause is the last one's", function()
+      local deeper = upstream_facts { target = "10.217.1.2:90", results = { result("10.217.1.2", "refused",
+        "ECONNREFUSED") } }
+      deeper.netns, deeper.args.netns = UP_NS + 1, { inode = UP_NS + 1, name = "db" }
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.hops = { { kind = "forwarder", tool = "socat", pid = 301, upstream = { host = "10.217.1.2", port = 90 },
+        netns = { inode = UP_NS + 1, name = "db" }, facts = deeper } }
+      local verdict, f = diagnose(socat { facts = middle })
+      assert.equal("upstream-failing", verdict)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web; socat, pid 301) → "
+        .. "10.217.1.2:90 (netns db) → no-listener", f["upstream-failing"].evidence[1])
+      assert.matches("^in netns db", f["upstream-failing"].fix)
+    end)
+
+    it("a DNAT hop (kube-proxy's KUBE-SEP chain) with a failing endpoint", function()
+      local facts = tcp { target = "10.96.0.10:80", results = { result("10.96.0.10", "refused", "ECONNREFUSED") },
+        firewall = { hits = {} },
+        hops = { { kind = "dnat", tool = "kube-proxy", chain = "KUBE-SEP-XYZ", rule = "-A KUBE-SEP-XYZ ... -j DNAT",
+          upstream = { host = "10.217.0.2", port = 80 }, netns = { inode = UP_NS, name = "web" },
+          facts = upstream_facts {} } } }
+      local verdict, f = diagnose(facts)
+      assert.equal("upstream-failing", verdict)
+      assert.matches("10.96.0.10:80 is rewritten by DNAT by kube-proxy, chain KUBE-SEP-XYZ to 10.217.0.2:80",
+        f["upstream-failing"].summary, 1, true)
+    end)
+
+    it("upstream-not-followed: ssh -L and kubectl port-forward are named, not followed", function()
+      local facts = tcp { results = { result("127.0.0.1", "open") },
+        listeners = { listener("127.0.0.1", 8080, { processes = { { pid = 300, comm = "kubectl" } } }) },
+        hops = { { kind = "forwarder", tool = "kubectl port-forward", pid = 300,
+          why = "kubectl forwards it to svc/web in namespace shop through the API server" } } }
+      local verdict, f = diagnose(facts)
+      assert.equal("reachable", verdict)
+      assert.equal("info", f["upstream-not-followed"].severity)
+      assert.matches("forwarded by kubectl port-forward, pid 300, not followed further: kubectl forwards it to "
+        .. "svc/web", f["upstream-not-followed"].summary, 1, true)
+    end)
+
+    it("service-no-endpoints: kube-proxy's reject rule names the Service; the fix never deletes the rule", function()
+      local rule = { action = "reject", source = "iptables", family = "ip", table = "filter", chain = "KUBE-SERVICES",
+        comment = "shop/web:http has no endpoints", certain = true,
+        text = "-A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m comment --comment \"shop/web:http has no endpoints\" "
+          .. "-m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable" }
+      local facts = tcp { target = "10.96.0.10:80", results = { result("10.96.0.10", "refused", "ECONNREFUSED") },
+        firewall = { hits = { rule } } }
+      local verdict, f = diagnose(facts)
+      assert.equal("service-no-endpoints", verdict)
+      assert.matches("kubectl get endpointslices -n shop -l kubernetes.io/service-name=web",
+        f["service-no-endpoints"].fix, 1, true)
+      assert.matches("^kube%-proxy owns this rule", f["firewall-reject"].fix)
+      assert.not_matches("iptables", f["firewall-reject"].fix)
+      -- the DROP for a Service with no local endpoints
+      rule.action, rule.comment = "drop", "shop/web:http has no local endpoints"
+      verdict, f = diagnose(facts)
+      assert.equal("service-no-endpoints", verdict)
+      assert.matches("dropped by kube-proxy: Service shop/web:http has no local endpoints",
+        f["service-no-endpoints"].summary, 1, true)
+    end)
+
+    it("a rule in docker's chains: the fix names docker", function()
+      local facts = tcp { target = "127.0.0.1:8080", listeners = { listener("127.0.0.1", 8080) },
+        firewall = { hits = { { action = "reject", source = "iptables", family = "ip", table = "filter",
+          chain = "DOCKER-USER", certain = true, text = "-A DOCKER-USER -p tcp --dport 8080 -j REJECT" } } } }
+      local _, f = diagnose(facts)
+      assert.matches("^docker owns this rule", f["firewall-reject"].fix)
+    end)
+  end)
+
   describe("application (after the connect)", function()
     -- facts of 127.0.0.1:PORT accepted by nginx, then what the server did
     local function after(conv, target_text)

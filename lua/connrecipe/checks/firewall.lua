@@ -9,7 +9,21 @@ local check = { ids = { "firewall-reject", "firewall-drop", "firewall-check-inco
 
 check.hits, check.unread = situation.firewall_hits, situation.firewall_unread
 
+-- The tool that writes a rule and puts it back when it is deleted, by its chain or table.
+local function owner_of(rule)
+  local chain, tbl = rule.chain or "", rule.table or ""
+  if chain:match("^KUBE%-") or tbl == "kube-proxy" then
+    return "kube-proxy", "the Service and its endpoints (kubectl get svc,endpointslices -A)"
+  elseif chain:match("^DOCKER") then
+    return "docker", "the container's published ports (docker ps; docker run -p) or DOCKER-USER"
+  end
+end
+
 local function delete_rule_command(rule)
+  local owner, instead = owner_of(rule)
+  if owner then
+    return ("%s owns this rule and restores it: change %s, not the rule"):format(owner, instead)
+  end
   if rule.policy then
     return ("set the %s chain's policy to accept, or add an accept rule before it"):format(rule.chain)
   elseif rule.source == "nft" and rule.handle then

@@ -32,8 +32,10 @@ function check.run(ctx, facts)
     evidence[#evidence + 1] = ("TLS: %s, %s; certificate %s, until %s, verification %s"):format(tostring(t.version),
       tostring(t.cipher), tostring(t.subject), os.date("!%Y-%m-%d", t.not_after or 0), tostring(t.verify))
   end
-  if not proxy.failing(facts) then
-    ctx:verdict("reachable") -- warnings beside it do not change the headline
+  -- warnings beside it do not change the headline; a failing upstream
+  -- (connrecipe.checks.hops, run before) or proxy does
+  if not proxy.failing(facts) and not ctx:has("upstream-failing") then
+    ctx:verdict("reachable")
   end
   ctx:finding {
     id = "reachable", severity = "ok",

@@ -141,6 +141,9 @@ local function parse_ipt_rule(tokens, text)
       if t == "--reject-with" then
         rule.reject_with = v
         i = i + 2
+      elseif t == "--to-destination" and rule.target == "DNAT" then
+        rule.dnat = R.dnat_destination(v)
+        i = i + 2
       else
         i = i + 1 -- other target options do not change the verdict
       end

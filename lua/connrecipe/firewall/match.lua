@@ -159,10 +159,15 @@ local function index_chains(rules)
   return chains, bases
 end
 
-local function hit_record(rule, certain, why, hook)
+local function hit_record(rule, certain, why, hook, stack)
   local r = {}
   for k, v in pairs(rule) do
     r[k] = v
+  end
+  -- the jumps that led here: kube-proxy names the Service on the jump to its reject chain
+  for _, j in ipairs(stack or {}) do
+    r.via = r.via or {}
+    r.via[#r.via + 1] = { chain = j.chain, text = j.text, comment = j.comment }
   end
   r.hook = r.hook or hook
   r.certain = certain
@@ -200,8 +205,15 @@ local function walk(chains, key, pkt, ctx, depth, certain_path)
     if m ~= false then
       local certain = m == true and certain_path
       local a = rule.action
-      if a == "drop" or a == "reject" then
-        ctx.hits[#ctx.hits + 1] = hit_record(rule, certain, why, ctx.hook)
+      if rule.target == "DNAT" and (ctx.hook == "output" or ctx.hook == "prerouting") then
+        -- the destination is rewritten: nat stops here for this packet
+        ctx.dnat[#ctx.dnat + 1] = hit_record(rule, certain, why, ctx.hook, ctx.stack)
+        if m == true then
+          return "accept"
+        end
+        certain_path = false
+      elseif a == "drop" or a == "reject" then
+        ctx.hits[#ctx.hits + 1] = hit_record(rule, certain, why, ctx.hook, ctx.stack)
         if m == true then
           return certain_path and "drop" or "maybe-drop"
         end
@@ -219,7 +231,9 @@ local function walk(chains, key, pkt, ctx, depth, certain_path)
       elseif a == "jump" or a == "goto" then
         local target = chain_key({ source = rule.source, backend = rule.backend, family = rule.family,
           table = rule.table, chain = rule.target })
+        ctx.stack[#ctx.stack + 1] = rule
         local v = walk(chains, target, pkt, ctx, depth + 1, certain_path and m == true)
+        ctx.stack[#ctx.stack] = nil
         if m == true and (v == "drop" or v == "maybe-drop" or v == "accept") then
           return v
         end
@@ -308,7 +322,8 @@ end
 --- hits: the drop/reject rules (and policies) this packet meets, in evaluation
 --- order, each with certain = true|false and, when false, uncertain = {why}.
 --- info: {verdict = "drop"|"accept"|"unknown", hooks, doubts (accept rules that
---- might have let it through), notes}.
+--- might have let it through), notes, dnat (the DNAT rules met in output and
+--- prerouting, each with `dnat = {addr, port}` when one endpoint is named)}.
 --- deps: {rules = fn(netns), interfaces = fn(netns)}.
 -- The packet as the kernel sends it: an IPv4-mapped address
 -- (::ffff:127.0.0.1) is IPv4, and a connection to 0.0.0.0 or :: goes to
@@ -343,7 +358,7 @@ function match.match(q, deps)
       return nil, err, code
     end
   end
-  local ctx = { hits = {}, doubts = {}, notes = {} }
+  local ctx = { hits = {}, doubts = {}, notes = {}, dnat = {}, stack = {} }
   local via_lo, note = address_is_local(q, deps.interfaces)
   ctx.notes[#ctx.notes + 1] = note
   local pkt = {
@@ -375,7 +390,7 @@ function match.match(q, deps)
       local v = walk(chains, b.key, pkt, ctx, 0, true)
       if v == "drop" then
         return ctx.hits, { verdict = "drop", hooks = hooks, doubts = ctx.doubts, notes = ctx.notes,
-          ["local"] = via_lo }
+          ["local"] = via_lo, dnat = ctx.dnat }
       elseif v == "maybe-drop" then
         verdict = "unknown"
       end
@@ -384,7 +399,8 @@ function match.match(q, deps)
   if #ctx.hits > 0 then
     verdict = "unknown"
   end
-  return ctx.hits, { verdict = verdict, hooks = hooks, doubts = ctx.doubts, notes = ctx.notes, ["local"] = via_lo }
+  return ctx.hits, { verdict = verdict, hooks = hooks, doubts = ctx.doubts, notes = ctx.notes, ["local"] = via_lo,
+    dnat = ctx.dnat }
 end
 
 

@@ -162,6 +162,31 @@ local function apply_verdict(rule, key, value)
   end
 end
 
+-- A verdict map's key against one element's value -> the conditions, or nil:
+-- a concatenation (ip daddr . meta l4proto . th dport, as kube-proxy's
+-- no-endpoint-services) is one condition per part.
+local function vmap_conditions(key, value, sets, family, table_name)
+  if type(value) == "table" and type(value.elem) == "table" then
+    value = value.elem.val
+  end
+  if type(key) == "table" and type(key.concat) == "table" then
+    if type(value) ~= "table" or type(value.concat) ~= "table" or #value.concat ~= #key.concat then
+      return nil
+    end
+    local out = {}
+    for i, part in ipairs(key.concat) do
+      local cond = nft_condition({ op = "==", left = part, right = value.concat[i] }, sets, family, table_name)
+      if not cond then
+        return nil
+      end
+      out[#out + 1] = cond
+    end
+    return out
+  end
+  local cond = nft_condition({ op = "==", left = key, right = value }, sets, family, table_name)
+  return cond and { cond }
+end
+
 -- One nft rule's expression list -> one or more normalised rules (a verdict
 -- map becomes one rule per entry).
 local function nft_rule(r, sets, base)
@@ -197,6 +222,9 @@ local function nft_rule(r, sets, base)
     elseif key == "xt" and type(value) == "table" and value.type == "target" and value.name == "REJECT" then
       rule.action = "reject"
       rule.unknown[#rule.unknown + 1] = "xt target REJECT (reject type not shown by nft)"
+    elseif key == "dnat" and type(value) == "table" then
+      rule.target = "DNAT" -- one address (not a map, not a range) names the endpoint
+      rule.dnat = type(value.addr) == "string" and { addr = value.addr, port = math.tointeger(value.port) } or nil
     elseif PASSIVE[key] then -- luacheck: ignore 542
     else
       -- limit, quota, xt matches, ...: the rule may or may not apply
@@ -207,9 +235,12 @@ local function nft_rule(r, sets, base)
   if not vmap then
     return { summarise(rule) }
   end
-  -- tcp dport vmap { 22 : accept, 80 : drop }
+  -- tcp dport vmap { 22 : accept, 80 : drop }, or vmap @name (a named map)
   local out = {}
   local entries = type(vmap.data) == "table" and vmap.data.set
+  if type(vmap.data) == "string" and vmap.data:sub(1, 1) == "@" then
+    entries = sets[("map %s %s %s"):format(r.family, r.table, vmap.data:sub(2))]
+  end
   if type(entries) ~= "table" then
     rule.unknown[#rule.unknown + 1] = describe({ vmap = vmap })
     return { summarise(rule) }
@@ -220,15 +251,20 @@ local function nft_rule(r, sets, base)
       copy[k] = v
     end
     copy.conds, copy.unknown = { table.unpack(rule.conds) }, { table.unpack(rule.unknown) }
-    local cond = type(pair) == "table" and nft_condition({ op = "==", left = vmap.key, right = pair[1] }, sets,
-      r.family, r.table)
+    local conds = type(pair) == "table" and vmap_conditions(vmap.key, pair[1], sets, r.family, r.table)
+    local elem = type(pair) == "table" and type(pair[1]) == "table" and pair[1].elem
+    if type(elem) == "table" and type(elem.comment) == "string" then
+      copy.comment = elem.comment -- kube-proxy names the Service here
+    end
     local verdict = type(pair) == "table" and type(pair[2]) == "table" and pair[2]
     local vk, vv
     if verdict then
       vk, vv = next(verdict)
     end
-    if cond and VERDICTS[vk] then
-      copy.conds[#copy.conds + 1] = cond
+    if conds and VERDICTS[vk] then
+      for _, cond in ipairs(conds) do
+        copy.conds[#copy.conds + 1] = cond
+      end
       apply_verdict(copy, vk, vv)
     else
       copy.unknown[#copy.unknown + 1] = "vmap entry " .. describe(pair)
@@ -300,6 +336,9 @@ function nft.parse(json_text, listing)
     if type(item.set) == "table" then
       local s = item.set
       sets[tostring(s.family) .. " " .. tostring(s.table) .. " " .. tostring(s.name)] = s.elem or {}
+    elseif type(item.map) == "table" and item.map.map == "verdict" then -- a named verdict map (vmap @name)
+      local m = item.map
+      sets["map " .. tostring(m.family) .. " " .. tostring(m.table) .. " " .. tostring(m.name)] = m.elem or {}
     elseif type(item.chain) == "table" then
       local c = item.chain
       local key = tostring(c.family) .. " " .. tostring(c.table) .. " " .. tostring(c.name)

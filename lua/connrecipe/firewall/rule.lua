@@ -76,4 +76,21 @@ M.proto_name = proto_name
 M.summarise = summarise
 M.new = new_rule
 
+--- A DNAT destination as iptables writes it (`10.0.0.2:80`, `[fd00::2]:80`,
+--- `10.0.0.2`, `10.0.0.2:80-81`) -> {addr, port} (port nil: unchanged); nil
+--- for a range of addresses, which no single endpoint stands for.
+function M.dnat_destination(v)
+  local addr, port = v:match("^%[([%x:.]+)%]:?(%d*)")
+  if not addr then
+    addr, port = v:match("^([%d.]+):?(%d*)")
+  end
+  if not addr then
+    addr, port = v:match("^([%x:]+)$"), ""
+  end
+  if not addr or v:find("^[^%[]*%d%-%d.*:") then -- 10.0.0.2-10.0.0.9:80: a range
+    return nil
+  end
+  return { addr = addr, port = tonumber(port) }
+end
+
 return M

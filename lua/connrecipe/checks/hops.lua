@@ -1,0 +1,111 @@
+-- The connection was handed on (a forwarder's command line, a DNAT rule) and
+-- the upstream fails: the upstream's own verdict, from the facts read inside
+-- its namespace (connrecipe.follow), with the path the connection takes.
+local address = require "connrecipe.address"
+local checklist = require "connrecipe.checklist"
+local hops = require "connrecipe.hops"
+local situation = require "connrecipe.checks.situation"
+
+local check = { ids = { "upstream-failing", "upstream-not-followed" } }
+
+local function where(hop, facts)
+  local ns = hop.netns
+  if not ns or ns.inode == facts.netns then
+    return "same netns"
+  end
+  local label = "netns " .. (ns.name or tostring(ns.inode))
+  return ns.container and (label .. ", container " .. ns.container:sub(1, 12)) or label
+end
+
+-- How the connection got to this hop: "socat, pid 12", "DNAT by kube-proxy, KUBE-SEP-X".
+local function how(hop)
+  if hop.kind == "dnat" then
+    return "DNAT" .. (hop.tool and (" by " .. hop.tool) or "") .. (hop.chain and (", chain " .. hop.chain) or "")
+  end
+  return hop.tool .. (hop.pid and (", pid " .. hop.pid) or "")
+end
+
+-- The path below a followed hop -> segments ("10.0.0.2:80 (netns web)",
+-- with how it goes on when it does), the deepest verdict, the deepest hop.
+local function chain(hop, facts, list)
+  local label = hops.endpoint(hop.upstream) .. " (" .. where(hop, facts)
+  local verdict = checklist.explain(hop.facts, list)
+  if verdict and verdict.id == "upstream-failing" then
+    for _, sub in ipairs(hop.facts.hops or {}) do
+      if sub.facts then
+        local segs, cause, deepest = chain(sub, hop.facts, list)
+        if cause and cause.severity == "error" then
+          table.insert(segs, 1, label .. "; " .. how(sub) .. ")")
+          return segs, cause, deepest
+        end
+      end
+    end
+  end
+  return { label .. ")" }, verdict, hop
+end
+
+-- The upstream's fix, said for where it applies: inside the upstream's namespace.
+local function fix_there(hop, facts, fix)
+  local ns = hop.netns
+  if not fix or not ns or ns.inode == facts.netns then
+    return fix
+  end
+  if ns.name then
+    return ("in netns %s (ip netns exec %s ...): %s"):format(ns.name, ns.name, fix)
+  elseif ns.pid then
+    return ("in the network namespace of pid %d (nsenter -t %d -n ...): %s"):format(ns.pid, ns.pid, fix)
+  end
+  return fix
+end
+
+local function failing(ctx, facts, s, hop, list)
+  local segs, cause, deepest = chain(hop, facts, list)
+  if not (cause and (cause.severity == "error" or cause.severity == "warn")) then
+    return
+  end
+  local first = address.endpoint((s.open or s.r).addr, s.port)
+  local path = ("client → %s (%s) → %s → %s"):format(first, how(hop), table.concat(segs, " → "), cause.id)
+  local evidence = { "path: " .. path }
+  for _, e in ipairs(type(cause.evidence) == "table" and cause.evidence or { cause.evidence }) do
+    evidence[#evidence + 1] = "upstream: " .. tostring(e)
+  end
+  local handed = hop.kind == "dnat" and ("is rewritten by %s to %s"):format(how(hop), hops.endpoint(hop.upstream))
+    or ("is accepted by %s (pid %d), which forwards it to %s"):format(hop.tool, hop.pid, hops.endpoint(hop.upstream))
+  ctx:finding {
+    id = "upstream-failing", severity = cause.severity,
+    summary = ("%s %s (%s), where: %s"):format(first, handed, where(hop, facts), cause.summary),
+    evidence = evidence,
+    fix = fix_there(deepest, facts, cause.fix),
+  }
+end
+
+local function not_followed(ctx, s, hop)
+  local evidence = {}
+  if hop.rule then
+    evidence[1] = "rule: " .. hop.rule
+  end
+  ctx:finding {
+    id = "upstream-not-followed", severity = "info",
+    summary = ("%s is forwarded by %s, not followed further: %s"):format(address.endpoint((s.open or s.r).addr,
+      s.port), how(hop), hop.why),
+    evidence = evidence,
+  }
+end
+
+--- check.run(ctx, facts, list): list is the run's checks (checklist.run
+--- passes it), run again over each upstream's facts.
+function check.run(ctx, facts, list)
+  local s = situation.of(facts)
+  if not (s and facts.hops) then
+    return
+  end
+  for _, hop in ipairs(facts.hops) do
+    if hop.facts and list then
+      failing(ctx, facts, s, hop, list)
+    elseif hop.why then
+      not_followed(ctx, s, hop)
+    end
+  end
+end
+
+return check

@@ -1,0 +1,183 @@
+-- Following the hops (the facts side): when the socket that accepted belongs
+-- to a forwarder (connrecipe.hops reads its command line), or a DNAT rule
+-- rewrites the destination, the investigation runs again for the upstream,
+-- from inside the network namespace that owns the upstream's address, and its
+-- facts nest in facts.hops. Bounded: follow.MAX_DEPTH hops.
+--
+-- facts.hops = { { kind = "forwarder" | "dnat", tool, pid, rule, upstream =
+--   {host, port} | {path}, netns = {inode, name, container}, why (not
+--   followed), facts (the upstream's) }, ... }
+local address = require "connrecipe.address"
+local ipaddr = require "connrecipe.ipaddr"
+local cr = require "connrecipe"
+local hops = require "connrecipe.hops"
+local situation = require "connrecipe.checks.situation"
+local target = require "connrecipe.target"
+
+local follow = {}
+
+follow.MAX_DEPTH = 4
+local MAX_NAMESPACES = 64 -- namespaces searched for an upstream's address
+
+-- How to enter a namespace of the dump: spec for cr.sys / cr.firewall (a
+-- /run/netns name or a pid), path for the probe; nil ones for our own.
+local function ns_ref(ns, own)
+  local ref = { inode = ns.inode, name = ns.name, container = ns.container, pid = ns.pid }
+  if ns.inode ~= own then
+    ref.spec = ns.name or ns.pid
+    ref.path = ns.name and ("/run/netns/" .. ns.name) or ("/proc/%d/ns/net"):format(ns.pid)
+  end
+  return ref
+end
+
+local function namespaces(facts)
+  local info = facts.listeners and facts.listeners.info or {}
+  return info.namespaces or {}
+end
+
+-- The interface address of `list` that is addr, as "addr/prefix", or nil.
+local function own_prefix(list, addr)
+  for _, iface in ipairs(list or {}) do
+    for _, a in ipairs(iface.addrs or {}) do
+      if a.addr == addr then
+        return ("%s/%d"):format(a.addr, a.prefix or 32)
+      end
+    end
+  end
+end
+
+-- Is addr/prefix on a link of `list` (the forwarder's side of a veth or bridge)?
+local function on_link(list, prefix)
+  for _, iface in ipairs(list or {}) do
+    for _, a in ipairs(iface.addrs or {}) do
+      if not iface.loopback and ipaddr.in_prefix(a.addr, prefix) then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+-- The namespace that owns addr: the one the connection leaves from (`from`)
+-- for a loopback or own address; else the namespace holding that address on
+-- a link `from` shares (a veth pair, a bridge: docker0 and its containers),
+-- else the only namespace holding it; else `from` (the address is beyond
+-- this host). Namespaces that merely reuse the address elsewhere are never
+-- probed into.
+local function owner_of(ctx, facts, addr, from)
+  if address.is_loopback(addr) or (facts.local_addrs or {})[addr] then
+    return from
+  end
+  local mine = ctx:check("addresses of the forwarding namespace", cr.sys.interfaces, from.spec)
+  local linked, holders = nil, {}
+  for i, ns in ipairs(namespaces(facts)) do
+    if i > MAX_NAMESPACES then
+      break
+    end
+    if ns.inode ~= from.inode and not ns.error and (ns.name or ns.pid) then
+      local prefix = own_prefix(ctx:check("addresses of netns " .. (ns.name or tostring(ns.inode)),
+        cr.sys.interfaces, ns.name or ns.pid), addr)
+      if prefix then
+        holders[#holders + 1] = ns
+        if not linked and on_link(mine, prefix) then
+          linked = ns
+        end
+      end
+    end
+  end
+  local ns = linked or (#holders == 1 and holders[1])
+  return ns and ns_ref(ns, facts.args.own_netns or facts.netns) or from
+end
+
+-- Without root, the probe could not be made inside the namespace (setns:
+-- EPERM; the namespace file: EACCES): its outcome says nothing of the upstream.
+local function not_entered(f)
+  local r = f.probe and f.probe.results and f.probe.results[1]
+  return r ~= nil and (r.errno == "EPERM" or r.errno == "EACCES")
+end
+
+local function nested(ctx, facts, hop, investigate_target, ns)
+  local t = target.parse(hops.endpoint(hop.upstream))
+  if not t then
+    hop.why = "its upstream " .. hops.endpoint(hop.upstream) .. " is not an address diagnose can probe"
+    return
+  end
+  hop.netns = { inode = ns.inode, name = ns.name, container = ns.container, pid = ns.pid }
+  hop.facts = investigate_target(ctx, {
+    target = t, timeout = facts.args.timeout, depth = (facts.args.depth or 0) + 1,
+    netns = t.kind == "inet" and ns or nil, listeners = facts.listeners,
+    own_netns = facts.args.own_netns or facts.netns,
+  })
+  if ns.path and not (facts.security or {}).root and not_entered(hop.facts) then
+    hop.facts = nil
+    hop.why = ("entering netns %s needs root: run as root to follow it"):format(ns.name or tostring(ns.inode))
+  end
+end
+
+-- The forwarder holding the listener that accepted, if any.
+local function forwarder_hop(ctx, s)
+  for _, l in ipairs(situation.accepting(s.here, s.open.addr, s.port)) do
+    local p = l.processes and l.processes[1]
+    local proc = p and ctx:check("command line of pid " .. p.pid, cr.process.get, p.pid)
+    local fw = proc and hops.forwarder(proc.cmdline, s.port)
+    if fw then
+      return { kind = "forwarder", tool = fw.tool, pid = p.pid, upstream = fw.upstream,
+        forwards_to = fw.forwards_to, why = fw.why }, l
+    end
+  end
+end
+
+-- The DNAT rules the probe's packet meets (read with the firewall, or here).
+local function dnat_rules(ctx, facts, s)
+  if not facts.nat then
+    local spec = facts.args.netns and facts.args.netns.spec
+    local _, info = ctx:check("nat rules for " .. address.endpoint(s.r.addr, s.port), cr.firewall.match,
+      { proto = "tcp", addr = s.r.addr, port = s.port, direction = not s.here_is_local and "out" or nil, netns = spec })
+    facts.nat = { dnat = type(info) == "table" and info.dnat or {} }
+  end
+  return facts.nat.dnat
+end
+
+local function dnat_hops(ctx, facts, s)
+  local out = {}
+  for _, rule in ipairs(dnat_rules(ctx, facts, s)) do
+    local d = rule.dnat
+    local hop = { kind = "dnat", rule = rule.text, chain = rule.chain, certain = rule.certain,
+      tool = rule.chain and rule.chain:match("^KUBE%-") and "kube-proxy"
+        or rule.chain and rule.chain:match("^DOCKER") and "docker" or nil }
+    if d then
+      hop.upstream = { host = d.addr, port = d.port or s.port }
+    else
+      hop.why = "the rule maps to a range or a map of addresses, not one endpoint"
+    end
+    out[#out + 1] = hop
+  end
+  return out
+end
+
+--- follow.read(ctx, facts, investigate_target): facts.hops, each upstream
+--- investigated (recursively, up to MAX_DEPTH hops).
+function follow.read(ctx, facts, investigate_target)
+  local s = situation.of(facts)
+  if not s or (facts.args.depth or 0) >= follow.MAX_DEPTH then
+    return
+  end
+  local here = facts.args.netns or { inode = facts.netns }
+  local list = {}
+  if s.any_open then
+    local hop = forwarder_hop(ctx, s)
+    list[1] = hop
+  end
+  if #list == 0 and not (s.any_open and #situation.accepting(s.here, s.open.addr, s.port) > 0) then
+    list = dnat_hops(ctx, facts, s)
+  end
+  for _, hop in ipairs(list) do
+    if hop.upstream and not hop.why then
+      local ns = hop.upstream.path and here or owner_of(ctx, facts, hop.upstream.host, here)
+      nested(ctx, facts, hop, investigate_target, ns)
+    end
+  end
+  facts.hops = #list > 0 and list or nil
+end
+
+return follow
