@@ -1,6 +1,8 @@
 /* cr.exec{"prog", "arg", ..., timeout = s, stdin = "..."}: run a program, no shell.
  * -> {status, signal, stdout, stderr, timed_out}, or nil, "prog: not found", "ENOENT" */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +142,15 @@ static int l_inherited(lua_State *L) {
   return 1;
 }
 
+/* The signals a child on our terminal is given rather than us. */
+static void foreground_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGHUP);
+  sigaddset(set, SIGQUIT);
+}
+
 static int l_exec(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -151,16 +162,25 @@ static int l_exec(lua_State *L) {
 
   exec_op *e = cr_op_new(L, &exec_type, sizeof *e);
   cr_op_ref(&e->op); /* the child's, dropped by exec_finished or exec_cancel */
+  /* A Ctrl-C or SIGTERM between the fork and the child's registration would
+   * stop us instead of going to the child: held back until it is registered
+   * (the child starts with an empty mask: libuv resets it before exec). */
+  sigset_t held, before;
+  if (o.inherit_stdio) {
+    foreground_signals(&held);
+    pthread_sigmask(SIG_BLOCK, &held, &before);
+  }
   int rc = cr_exec_start(cr_runtime_loop(e->op.rt), &o, exec_finished, e, &e->ex);
+  if (rc == 0 && o.inherit_stdio) {
+    inherited_children++;
+    e->foreground_pid = cr_exec_pid(e->ex);
+    cr_foreground_add(e->foreground_pid);
+  }
+  if (o.inherit_stdio) pthread_sigmask(SIG_SETMASK, &before, NULL);
   if (rc != 0) {
     cr_op_unref(&e->op);
     cr_op_unref(&e->op);
     return push_spawn_failure(L, argv[0], rc);
-  }
-  if (o.inherit_stdio) {
-    inherited_children++;
-    e->foreground_pid = cr_exec_pid(e->ex);
-    cr_foreground_add(e->foreground_pid);
   }
   return cr_op_await(L, &e->op);
 }
