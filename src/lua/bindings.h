@@ -46,6 +46,22 @@ void cr_set_boolean(lua_State *L, const char *field, int v);
 /* t[field] = the name of errno err ("EACCES"; err or -err), unless err is 0. */
 void cr_set_errno(lua_State *L, const char *field, int err);
 
+/* The decimal digits of v, written at the end of buf (no NUL): returns where
+ * they start, their length in *len. For the hot paths that write thousands of
+ * numbers (cr.format_sockets, cr.json_sockets), where snprintf costs. */
+#define CR_INTEGER_CHARS 24
+static inline const char *cr_integer_digits(lua_Integer v, char buf[CR_INTEGER_CHARS], size_t *len) {
+  char *p = buf + CR_INTEGER_CHARS;
+  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--p = '-';
+  *len = (size_t)(buf + CR_INTEGER_CHARS - p);
+  return p;
+}
+
 /* A system failure, luv's convention: pushes nil, message, code; returns 3.
  * The message is fmt formatted (lua_pushfstring's formats). */
 int cr_push_failure(lua_State *L, const char *code, const char *fmt, ...);

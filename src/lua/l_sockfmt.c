@@ -193,14 +193,10 @@ static void put(cell *c, const char *s, size_t len) {
 }
 static void put_str(cell *c, const char *s) { put(c, s, strlen(s)); }
 static void put_int(cell *c, lua_Integer v) {
-  char tmp[24], *p = tmp + sizeof tmp;
-  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
-  do {
-    *--p = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) *--p = '-';
-  put(c, p, (size_t)(tmp + sizeof tmp - p));
+  char tmp[CR_INTEGER_CHARS];
+  size_t len;
+  const char *p = cr_integer_digits(v, tmp, &len);
+  put(c, p, len);
 }
 static void put_port(cell *c, const sock_row *r) {
   if (r->has_port)

@@ -122,14 +122,10 @@ static void add_json_string(jbuf *b, const char *str, size_t len) {
 }
 
 static void add_integer(jbuf *b, lua_Integer v) {
-  char tmp[24], *p = tmp + sizeof tmp;
-  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
-  do {
-    *--p = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) *--p = '-';
-  jbuf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+  char tmp[CR_INTEGER_CHARS];
+  size_t len;
+  const char *p = cr_integer_digits(v, tmp, &len);
+  jbuf_add(b, p, len);
 }
 
 /* ---- values -------------------------------------------------------------------- */
