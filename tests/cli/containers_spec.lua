@@ -140,12 +140,7 @@ end
 
 local function diagnose(port)
   local r = connrecipe({ "diagnose", "--json", "localhost:" .. port })
-  local doc = dkjson.decode(r.stdout)
-  assert(type(doc) == "table", "no JSON: " .. r.stdout .. r.stderr)
-  local by_id = {}
-  for _, f in ipairs(doc.findings) do
-    by_id[f.id] = by_id[f.id] or f
-  end
+  local doc, by_id = testenv.report(r)
   return doc.verdict, by_id, r
 end
 

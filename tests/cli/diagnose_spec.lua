@@ -105,12 +105,7 @@ local function diagnose(args, opts)
   end
   local cmd = (opts and opts.prefix or "") .. q(testenv.bin) .. " " .. table.concat(parts, " ")
   local r = testenv.sh(testenv.in_netns((opts and opts.ns) or netns(), cmd))
-  local doc = dkjson.decode(r.stdout)
-  assert(type(doc) == "table", "no JSON: " .. r.stdout .. r.stderr)
-  local by_id = {}
-  for _, f in ipairs(doc.findings) do
-    by_id[f.id] = by_id[f.id] or f
-  end
+  local doc, by_id = testenv.report(r)
   return doc, by_id, r
 end
 

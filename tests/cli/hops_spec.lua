@@ -5,7 +5,6 @@
 -- there. Nothing outside these namespaces is touched. Each test takes its own
 -- /24 (10.217.N.0/24) so that parallel runs never share an upstream address.
 local testenv = require "testenv"
-local dkjson = require "dkjson"
 local q = testenv.quote
 
 local netns, base -- the client's namespace (per test) and its ports
@@ -38,12 +37,7 @@ local function diagnose(args)
     parts[#parts + 1] = q(a)
   end
   local r = testenv.sh(testenv.in_netns(netns(), table.concat(parts, " ")))
-  local doc = dkjson.decode(r.stdout)
-  assert(type(doc) == "table", "no JSON: " .. r.stdout .. r.stderr)
-  local by_id = {}
-  for _, f in ipairs(doc.findings) do
-    by_id[f.id] = by_id[f.id] or f
-  end
+  local doc, by_id = testenv.report(r)
   return doc, by_id, r
 end
 

@@ -119,6 +119,18 @@ function testenv.trusted_tmpdir()
   return dir
 end
 
+--- testenv.report(r) -> doc, findings by id: the --json document of a run
+--- (r from testenv.sh; asserted to be one) and its first finding of each id.
+function testenv.report(r)
+  local doc = require("dkjson").decode(r.stdout)
+  assert(type(doc) == "table", "no JSON: " .. r.stdout .. r.stderr)
+  local by_id = {}
+  for _, f in ipairs(doc.findings or {}) do
+    by_id[f.id] = by_id[f.id] or f
+  end
+  return doc, by_id
+end
+
 --- testenv.sh(command [, {stdin = "..."}]) -> {code, stdout, stderr}
 --- Runs a shell command line and captures everything.
 function testenv.sh(cmd, opts)
