@@ -4,15 +4,18 @@
 -- framework heads the report with the most severe finding, the first
 -- recorded among equals.
 local report = require "connrecipe.report"
+local situation = require "connrecipe.checks.situation"
 
 local checklist = {}
 
 --- checklist.run(ctx, facts, list): every check of the list, in order.
 --- Each check gets the list too, to run it again over nested facts (a hop's upstream).
 function checklist.run(ctx, facts, list)
-  for _, check in ipairs(list) do
-    check.run(ctx, facts, list)
-  end
+  situation.held(facts, function()
+    for _, check in ipairs(list) do
+      check.run(ctx, facts, list)
+    end
+  end)
 end
 
 --- checklist.explain(facts, list) -> verdict, findings: the same checks

@@ -146,8 +146,9 @@ end
 --- arrives_on, bound_away, same_family, other_family, elsewhere_on_port,
 --- gaps, nothing_here}.
 --- nil for a target that was not probed over TCP (Unix, unresolved).
---- Computed afresh on each call (cheap), so facts changed in between count.
-function situation.of(facts)
+--- Computed afresh on each call, so facts changed in between count, except
+--- while situation.held(facts, fn) runs (the checks of one checklist run).
+local function work_out(facts)
   local probe = facts.probe
   if not (probe and probe.results and probe.results[1]) then
     return nil
@@ -188,6 +189,36 @@ function situation.of(facts)
   s.nothing_here = not s.any_open and s.here_is_local and s.r.status == "refused" and #s.accepting == 0
     and #s.same_family == 0 and #s.other_family == 0 and #s.elsewhere_on_port == 0
   return s
+end
+
+-- facts -> its situation, while its checks run; false: held, not worked out yet
+local held = setmetatable({}, { __mode = "k" })
+
+function situation.of(facts)
+  local s = held[facts]
+  if s then
+    return s
+  end
+  s = work_out(facts)
+  if s and held[facts] == false then
+    held[facts] = s
+  end
+  return s
+end
+
+--- situation.held(facts, fn, ...) -> fn's results: while fn runs the facts
+--- do not change (the checks only read them), so every check that asks for
+--- the situation gets the one worked out first (about 0.2 ms at 10k
+--- listeners, asked for by most of the ~20 checks).
+function situation.held(facts, fn, ...)
+  if held[facts] ~= nil then -- nested over the same facts: already held
+    return fn(...)
+  end
+  held[facts] = false
+  local _ <close> = setmetatable({}, { __close = function()
+    held[facts] = nil
+  end })
+  return fn(...)
 end
 
 --- The processes expected to serve the port (--process, --unit, or the usual
