@@ -490,6 +490,12 @@ describe("checks", function()
       return tcp(o)
     end
 
+    it("firewall rules in the facts of a refusal with no listener (a hand-edited file) are no crash", function()
+      assert.equal("no-listener", (diagnose(tcp { firewall = { hits = {} }, udp = { list = {} } })))
+      assert.equal("no-listener", (diagnose(tcp { firewall = { error = "permission denied", code = "EPERM" },
+                                                 udp = { list = {} } })))
+    end)
+
     it("firewall-reject quotes the rule and the delete command", function()
       local verdict, f = diagnose(refused_with_listener { firewall = { hits = { REJECT } } })
       assert.equal("firewall-reject", verdict)

@@ -85,8 +85,8 @@ local function refused_with_listener(ctx, facts, s, overflowing)
   local hits = check.hits(facts, { reject = true })
   if #hits > 0 then
     return rule_finding(ctx, s, hits, l)
-  elseif overflowing or #s.bound_away > 0 then
-    return
+  elseif overflowing or #s.bound_away > 0 or not l then
+    return -- (no listener: investigate reads no rules then, but a facts file may hold some)
   end
   local who, where = describe.holders(l.processes) or "a process", address.endpoint(s.r.addr, s.port)
   local why, needs_root = check.unread(facts)
