@@ -9,20 +9,21 @@ local testenv = require "testenv"
 local CHILDREN = 40
 local PORT = 20000
 
--- The fixture's rows (listeners of the namespaces named in `names`), one
--- line each: the socket and its owners in the order given, under one walk.
+-- The fixture's rows (listeners of the namespaces named in NAMES, or with
+-- NAMES = "*" every listener with an owner), one line each: the socket and
+-- its owners in the order given, under one walk.
 local DUMP = [[
 local names = {}
 for n in ("NAMES"):gmatch("%S+") do names[n] = true end
 local socks, info = cr.listeners({ netns = "all", processes = true })
 local lines = {}
 for _, s in ipairs(socks) do
-  if names[s.netns_name or ""] then
+  if names[s.netns_name or ""] or (names["*"] and s.processes and #s.processes > 0) then
     local owners = {}
     for _, p in ipairs(s.processes or {}) do
       owners[#owners + 1] = ("%d/%s/%s/%s"):format(p.pid, p.comm or "", p.unit or "", p.container or "")
     end
-    lines[#lines + 1] = ("%s %s %s %s %s"):format(s.netns_name, s.proto, s.port or s.path or "",
+    lines[#lines + 1] = ("%s %s %s %s %s"):format(s.netns_name or s.netns, s.proto, s.port or s.path or "",
       s.owner_unknown and "unknown" or "-", table.concat(owners, ","))
   end
 end
@@ -31,10 +32,11 @@ print("via " .. tostring(info.owners_via) .. " " .. tostring(info.owners_bpf_err
 print(table.concat(lines, "\n"))
 ]]
 
-local function dump(walk, names)
-  local code = DUMP:gsub("NAMES", names) -- crtest-OWNER-N: no pattern characters
-  local r = testenv.sh(("env CONNRECIPE_OWNERS=%s %s -e %s"):format(walk, testenv.quote(testenv.bin),
-    testenv.quote(code)))
+-- prefix: a command the run goes through (nsenter into a pid namespace)
+local function dump(walk, names, prefix)
+  local code = DUMP:gsub("NAMES", names) -- crtest-OWNER-N, *: no pattern characters
+  local r = testenv.sh(("%s env CONNRECIPE_OWNERS=%s %s -e %s"):format(prefix or "", walk,
+    testenv.quote(testenv.bin), testenv.quote(code)))
   assert(r.code == 0, r.stderr .. r.stdout)
   local via, err, rows = r.stdout:match("^via (%S+) (.-)\n(.*)$")
   return via, err, rows
@@ -57,14 +59,24 @@ describe("owner walks", function()
     local a, b = testenv.netns(), testenv.netns()
     names = a .. " " .. b
     testenv.background_in(a, ("python3 %s %d %d %s/a"):format(fixture, CHILDREN, PORT, dir))
-    -- b's processes see themselves in a pid namespace of their own
-    testenv.background_in(b, ("unshare --pid --fork --kill-child python3 %s 3 %d %s/b"):format(fixture, PORT, dir))
+    -- b's processes see themselves in a pid namespace of their own, with its /proc
+    testenv.background_in(b, ("unshare --pid --fork --mount-proc --kill-child python3 %s 3 %d %s/b"):format(
+      fixture, PORT, dir))
     assert(testenv.wait_for(function()
       return testenv.read_file(dir .. "/a") and testenv.read_file(dir .. "/b")
     end, 30), "the fixture did not start")
   end)
 
   teardown(testenv.cleanup)
+
+  -- An unprivileged-looking case for the iterator: the reader in a pid
+  -- namespace below the host's (its pids are not the kernel's first-level
+  -- ones), with that namespace's /proc.
+  local function in_b_pidns()
+    local r = testenv.sh("pgrep -o -f '^[^ ]*python3 [^ ]*owner_fixture.py 3 " .. PORT .. " " .. dir .. "/b$'")
+    local pid = assert(r.stdout:match("%d+"), "the pid namespace's fixture is not running")
+    return "nsenter -t " .. pid .. " --pid --mount"
+  end
 
   it("agree, socket by socket and in the order of the holders", function()
     gate.check()
@@ -105,5 +117,23 @@ describe("owner walks", function()
     -- the thread's own table is not /proc/PID/fd: neither walk names a holder
     assert.truthy(prows:find(a .. " tcp " .. PORT + 2 .. " unknown \n", 1, true)
       or prows:find(a .. " tcp " .. PORT + 2 .. " unknown $", 1, true), prows)
+  end)
+
+  it("agree inside a pid namespace, numbering its processes as it does", function()
+    gate.check()
+    local prefix = in_b_pidns()
+    local bvia, berr, brows = dump("bpf", "*", prefix)
+    if bvia ~= "bpf" then
+      local why = "the BPF iterator cannot run here: " .. tostring(berr)
+      assert(os.getenv("CI") ~= "true", why)
+      pending(why)
+      return
+    end
+    local pvia, _, prows = dump("proc", "*", prefix)
+    assert.equal("proc", pvia)
+    assert.equal(prows, brows)
+    -- b's fixture as its namespace sees it: pid 1 and its three children
+    -- hold the shared listener
+    assert.truthy(prows:find(" tcp " .. PORT .. " %- 1/python3//,%d+/python3//,%d+/python3//,%d+/python3//\n"), prows)
   end)
 end)
