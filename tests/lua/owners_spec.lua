@@ -136,4 +136,23 @@ describe("owner walks", function()
     -- hold the shared listener
     assert.truthy(prows:find(" tcp " .. PORT .. " %- 1/python3//,%d+/python3//,%d+/python3//,%d+/python3//\n"), prows)
   end)
+
+  it("fall back to /proc, silently, when the iterator may not be loaded", function()
+    gate.check()
+    if not testenv.have("setpriv") then
+      pending("needs setpriv to drop privileges")
+      return
+    end
+    -- as nobody: no CAP_BPF, no CAP_SYS_ADMIN
+    local r = testenv.sh(("env CONNRECIPE_OWNERS=bpf setpriv --reuid=65534 --regid=65534 --clear-groups "
+      .. "--inh-caps=-all %s listeners.lua --proto tcp -v"):format(testenv.quote(testenv.bin)))
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("PROTO", r.stdout)
+    assert.matches("connrecipe: listeners: owners found by walking /proc %(the BPF iterator could not run: "
+      .. "Operation not permitted%)\n", r.stderr)
+    -- nothing from libbpf or the kernel on the way
+    for line in r.stderr:gmatch("[^\n]+") do
+      assert.matches("^connrecipe: listeners: ", line)
+    end
+  end)
 end)
