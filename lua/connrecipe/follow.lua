@@ -106,7 +106,7 @@ local function nested(ctx, facts, hop, investigate_target, ns)
   hop.facts = investigate_target(ctx, {
     target = t, timeout = facts.args.timeout, depth = (facts.args.depth or 0) + 1,
     netns = t.kind == "inet" and ns or nil, listeners = facts.listeners,
-    own_netns = facts.args.own_netns or facts.netns,
+    own_netns = facts.args.own_netns or facts.netns, client = facts.args.client or facts.args.target,
   })
   if ns.path and not (facts.security or {}).root and not_entered(hop.facts) then
     hop.facts = nil

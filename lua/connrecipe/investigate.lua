@@ -187,14 +187,21 @@ local function tls_wanted(t, conv)
   return false
 end
 
+-- The TLS the client speaks, checked where the connection arrives: at a
+-- hop's upstream (from inside its namespace) the client's own target says
+-- whether TLS is spoken and which name the certificate must have, since a
+-- forwarder or a DNAT rule hands the bytes on untouched.
 local function read_tls(ctx, facts)
   local t, conv = facts.args.target, facts.after_connect
-  local wanted, expected = tls_wanted(t, conv)
+  local client = facts.args.client or t
+  local wanted, expected = tls_wanted(client, conv)
   if not (wanted and conv) then -- conv: some address accepted
     return
   end
-  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port), cr.probe.tls, conv.addr,
-    t.port, { timeout = facts.args.timeout, name = t.host })
+  local ns = facts.args.netns
+  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port)
+    .. (ns and ns.path and (" (netns " .. (ns.name or tostring(ns.inode)) .. ")") or ""), cr.probe.tls, conv.addr,
+    t.port, { timeout = facts.args.timeout, name = client.host, netns = ns and ns.path })
   if not r then
     facts.tls = { expected = expected, read_error = tostring(err) }
     return
@@ -482,14 +489,16 @@ end
 --- args.target (a parsed target) with args.timeout, args.settle (seconds
 --- after connecting; investigate.SETTLE when nil, 0: none), args.process, args.unit;
 --- for a hop's upstream also args.netns ({inode, name, spec, path}: probe
---- from inside it), args.listeners (the dump to reuse), args.depth and
---- args.own_netns (the first run's namespace).
+--- from inside it), args.listeners (the dump to reuse), args.depth,
+--- args.own_netns (the first run's namespace) and args.client (the first
+--- run's target: the TLS the client speaks, the name it checks).
 function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
     args = { target = copy_plain(t), timeout = args.timeout, settle = args.settle, process = args.process,
-             unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns },
+             unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns,
+             client = args.client },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then
@@ -512,9 +521,7 @@ function investigate.target(ctx, args)
     return facts
   end
   read_proxy(ctx, facts)
-  if not (args.netns and args.netns.path) then -- the TLS probe connects from this namespace only
-    read_tls(ctx, facts)
-  end
+  read_tls(ctx, facts)
   read_further(ctx, facts)
   follow.read(ctx, facts, investigate.target)
   return facts

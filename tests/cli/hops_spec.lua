@@ -207,6 +207,44 @@ table ip kube-proxy {
     assert.matches("service%-name=cart", f["service-no-endpoints"].fix)
   end)
 
+  it("TLS at the upstream: a self-signed certificate, another name, a plain port, checked from inside its namespace",
+    function()
+    if not testenv.have("openssl") then
+      return pending("openssl not installed")
+    end
+    upstream_namespace()
+    local dir = testenv.tmpdir()
+    testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=web.test -addext subjectAltName=DNS:web.test,IP:127.0.0.1 2>/dev/null"):format(dir))
+    testenv.background_in(far, ("timeout 60 socat OPENSSL-LISTEN:%d,bind=0.0.0.0,reuseaddr,fork,cert=%s/cert.pem,"
+      .. "key=%s/key.pem,verify=0 SYSTEM:'sleep 1'"):format(port(88), dir, dir))
+    assert(testenv.wait_listening(far, "tcp", port(88)))
+    socat_forwarder(port(88))
+    local doc, f = diagnose { "https://127.0.0.1:" .. port(80) .. "/" }
+    assert.equal("upstream-failing", doc.verdict)
+    local hop = f["upstream-failing"]
+    assert.truthy(path_of(hop):find(("→ %s.2:%d (netns %s) → tls-cert-self-signed"):format(subnet, port(88), far), 1,
+      true), path_of(hop))
+    assert.matches("the certificate is self%-signed", hop.summary)
+    assert.equal(1, hop.fix:find("in netns " .. far .. " ", 1, true), hop.fix)
+    -- the name checked at the upstream is the client's, not the upstream's address
+    testenv.netns_etc(netns(), { hosts = "127.0.0.1 other.test\n", ["nsswitch.conf"] = "hosts: files\n" })
+    doc, f = diagnose { "https://other.test:" .. port(80) .. "/" }
+    assert.equal("upstream-failing", doc.verdict)
+    assert.matches("→ tls%-name%-mismatch$", path_of(f["upstream-failing"]))
+    assert.matches("not for other.test (it names DNS:web.test, IP:127.0.0.1)", f["upstream-failing"].summary, 1, true)
+    -- TLS spoken to a plain port behind the forwarder: curl's "wrong version number", at the upstream
+    testenv.tcp_listen(far, port(89), { bind = "0.0.0.0",
+      handler = "SYSTEM:'printf \"HTTP/1.1 400 Bad Request\\r\\n\\r\\n\"; sleep 1'" })
+    testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork TCP4:%s.2:%d")
+      :format(port(90), subnet, port(89)))
+    assert(testenv.wait_listening(netns(), "tcp", port(90)))
+    doc, f = diagnose { "https://127.0.0.1:" .. port(90) .. "/" }
+    assert.equal("upstream-failing", doc.verdict)
+    assert.matches("→ tls%-not%-spoken$", path_of(f["upstream-failing"]))
+    assert.matches("wrong version number", f["upstream-failing"].summary)
+  end)
+
   it("docker-proxy: its -container-ip/-container-port are followed", function()
     if not testenv.have("docker-proxy") then
       return pending("docker-proxy not installed (docker.io)")

@@ -755,6 +755,27 @@ describe("checks", function()
       assert.matches("^in netns db", f["upstream-failing"].fix)
     end)
 
+    it("TLS read at the upstream (the client's https, its name): the certificate's problem is the cause there",
+      function()
+      local up = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS }) } }
+      up.after_connect = { addr = "10.217.0.2", state = "silent", settle = 0.25 }
+      up.args.client = assert(target.parse("https://web.test:8080/"))
+      up.tls = { status = "open", handshake = true, version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384",
+        subject = "CN=web.test", issuer = "CN=web.test", san = { "DNS:web.test" }, not_before = 1, not_after = 2,
+        self_signed = true, verify = "self-signed certificate", verify_code = 18, name_match = true,
+        name = "web.test", expected = true, now = 3 }
+      local verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web) → tls-cert-expired",
+        f["upstream-failing"].evidence[1])
+      up.tls.not_after = 4
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-cert%-self%-signed$", f["upstream-failing"].evidence[1])
+      assert.matches("where: 10.217.0.2:80: the certificate is self-signed", f["upstream-failing"].summary, 1, true)
+    end)
+
     it("a DNAT hop (kube-proxy's KUBE-SEP chain) with a failing endpoint", function()
       local facts = tcp { target = "10.96.0.10:80", results = { result("10.96.0.10", "refused", "ECONNREFUSED") },
         firewall = { hits = {} },
