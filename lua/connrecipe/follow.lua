@@ -9,7 +9,8 @@
 --   followed), loop (true: the upstream is already on the path, not
 --   followed round again), facts (the upstream's) }, ... }
 -- A hop's facts carry the path's endpoints so far in args.visited, and what
--- sent the connection there (the hop's kind, tool, pid, chain) in args.via.
+-- sent the connection there (the hop's kind, tool, pid, chain) in args.via;
+-- args.tls_ended when a forwarder on the way ended the client's TLS.
 local address = require "connrecipe.address"
 local ipaddr = require "connrecipe.ipaddr"
 local cr = require "connrecipe"
@@ -104,20 +105,29 @@ local function endpoint_key(inode, up)
   return up.path and ("unix:" .. up.path) or ("%s %s"):format(tostring(inode), hops.endpoint(up))
 end
 
--- The endpoints on the path to this one, this one last.
+-- The endpoints on the path to this one, this one last: one entry each, by
+-- its address, then "|" and its name when a forwarder named it (socat
+-- TCP:localhost:80).
 local function visited(facts, s)
   local list = {}
   for i, k in ipairs(facts.args.visited or {}) do
     list[i] = k
   end
-  list[#list + 1] = endpoint_key(facts.netns, { host = (s.open or s.r).addr, port = s.port })
+  local addr, host = (s.open or s.r).addr, facts.args.target.host
+  local entry = endpoint_key(facts.netns, { host = addr, port = s.port })
+  if host and host ~= addr then
+    entry = entry .. "|" .. endpoint_key(facts.netns, { host = host, port = s.port })
+  end
+  list[#list + 1] = entry
   return list
 end
 
 local function on_path(path, key)
-  for _, k in ipairs(path) do
-    if k == key then
-      return true
+  for _, entry in ipairs(path) do
+    for k in entry:gmatch("[^|]+") do
+      if k == key then
+        return true
+      end
     end
   end
   return false
@@ -140,6 +150,7 @@ local function nested(ctx, facts, hop, investigate_target, ns, path)
     netns = t.kind == "inet" and ns or nil, listeners = facts.listeners,
     own_netns = facts.args.own_netns or facts.netns, client = facts.args.client or facts.args.target,
     visited = path, via = { kind = hop.kind, tool = hop.tool, pid = hop.pid, chain = hop.chain },
+    tls_ended = facts.args.tls_ended or hop.tls_ends,
   })
   if ns.path and not (facts.security or {}).root and not_entered(hop.facts) then
     hop.facts = nil
@@ -155,7 +166,7 @@ local function forwarder_hop(ctx, s)
     local fw = proc and hops.forwarder(proc.cmdline, s.port)
     if fw then
       return { kind = "forwarder", tool = fw.tool, pid = p.pid, upstream = fw.upstream,
-        forwards_to = fw.forwards_to, why = fw.why }, l
+        forwards_to = fw.forwards_to, why = fw.why, tls_ends = fw.tls_ends }, l
     end
   end
 end

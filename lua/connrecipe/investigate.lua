@@ -194,6 +194,9 @@ end
 local function read_tls(ctx, facts)
   local t, conv = facts.args.target, facts.after_connect
   local client = facts.args.client or t
+  if facts.args.tls_ended then -- a forwarder on the way speaks TLS with the client, plain bytes on
+    return
+  end
   local wanted, expected = tls_wanted(client, conv)
   if not (wanted and conv) then -- conv: some address accepted
     return
@@ -519,14 +522,15 @@ end
 --- args.own_netns (the first run's namespace), args.client (the first
 --- run's target: the TLS the client speaks, the name it checks),
 --- args.visited (the endpoints on the path so far: a loop is not followed)
---- and args.via (the forwarder or rule that sent the connection here).
+--- args.via (the forwarder or rule that sent the connection here) and
+--- args.tls_ended (a forwarder on the way ended the client's TLS).
 function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
     args = { target = copy_plain(t), timeout = args.timeout, settle = args.settle, process = args.process,
              unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns,
-             client = args.client, visited = args.visited, via = args.via },
+             client = args.client, visited = args.visited, via = args.via, tls_ended = args.tls_ended },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then

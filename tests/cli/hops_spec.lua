@@ -245,6 +245,24 @@ table ip kube-proxy {
     assert.matches("wrong version number", f["upstream-failing"].summary)
   end)
 
+  it("a forwarder that ends the client's TLS (socat OPENSSL-LISTEN): the upstream is not asked for TLS", function()
+    if not testenv.have("openssl") then
+      return pending("openssl not installed")
+    end
+    upstream_namespace()
+    local dir = testenv.tmpdir()
+    testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=web.test -addext subjectAltName=IP:127.0.0.1 2>/dev/null"):format(dir))
+    testenv.background_in(far, ("timeout 60 python3 -m http.server %d --bind 0.0.0.0"):format(port(97)))
+    assert(testenv.wait_listening(far, "tcp", port(97)))
+    testenv.background_in(netns(), ("timeout 60 socat OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/cert.pem,"
+      .. "key=%s/key.pem,verify=0 TCP4:%s.2:%d"):format(port(80), dir, dir, subnet, port(97)))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "https://127.0.0.1:" .. port(80) .. "/" }
+    assert.equal("tls-cert-self-signed", doc.verdict) -- socat's own certificate, the client's only TLS
+    assert.is_nil(f["upstream-failing"]) -- plain HTTP behind it is right
+  end)
+
   it("DNAT then socat: the forwarder at the endpoint is read in its namespace and followed", function()
     upstream_namespace()
     sh_ns(("iptables -t nat -A OUTPUT -d %s.102 -p tcp --dport %d -j DNAT --to-destination %s.2:%d"):format(subnet,

@@ -97,8 +97,8 @@ end
 local function loop(ctx, facts, s, hop)
   local first, back = address.endpoint((s.open or s.r).addr, s.port), hops.endpoint(hop.upstream)
   local path = {}
-  for _, k in ipairs(facts.args.visited or {}) do
-    path[#path + 1] = (k:gsub("^%d+ ", ""))
+  for _, entry in ipairs(facts.args.visited or {}) do -- "INODE ADDR:PORT[|INODE NAME:PORT]"
+    path[#path + 1] = (entry:gsub("|.*$", ""):gsub("^%d+ ", ""))
   end
   path[#path + 1] = first
   local evidence = { ("path: client → %s → %s again"):format(table.concat(path, " → "), back) }
