@@ -91,9 +91,12 @@ end)
 
 describe("connrecipe.containers", function()
   it("parses HTTP replies: Content-Length, chunked, and what is not HTTP", function()
-    assert.same({ 200, "[1,2,3]" }, { containers.parse_http(HTTP_JSON) })
+    local status, body, headers = containers.parse_http(HTTP_JSON)
+    assert.same({ 200, "[1,2,3]" }, { status, body })
+    assert.matches("\ncontent-type: application/json", headers, 1, true) -- lowercased, for the engine's name
     local chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[1,2\r\n2\r\n,3\r\n1\r\n]\r\n0\r\n\r\n"
-    assert.same({ 200, "[1,2,3]" }, { containers.parse_http(chunked) })
+    status, body = containers.parse_http(chunked)
+    assert.same({ 200, "[1,2,3]" }, { status, body })
     assert.same({ nil, "not an HTTP response" }, { containers.parse_http("garbage") })
     assert.same({ nil, "truncated HTTP headers" }, { containers.parse_http("HTTP/1.1 200 OK\r\nX: y") })
     assert.same({ nil, "malformed chunked body" },
