@@ -43,7 +43,7 @@ local function str(v, max)
 end
 
 --- containerd.shim_roots(procs) -> {state dir, ...}: where the running
---- shims among procs (cr.process.list()) have their bundles (a shim's working
+--- shims among procs (processes, as monitors.find gives them) have their bundles (a shim's working
 --- directory is its bundle; one shim serves a whole pod: the sandbox's).
 function containerd.shim_roots(procs)
   local roots, seen = {}, {}

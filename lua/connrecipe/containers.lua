@@ -10,6 +10,7 @@
 local cr = require "connrecipe"
 local containerd = require "connrecipe.containerd"
 local json = require "connrecipe.json"
+local monitors = require "connrecipe.monitors"
 local podman_disk = require "connrecipe.podman_disk"
 
 local containers = {}
@@ -348,9 +349,9 @@ function containers.read(opts)
     end
   end
   -- the runtimes' monitors (conmon, containerd-shim) show where their state is
-  local procs = cr.process.list() or {}
-  podman_disk.read(out, { roots = opts.podman_roots, procs = procs, max = containers.MAX })
-  containerd.read(out, { roots = opts.containerd_roots, procs = procs, max = containers.MAX })
+  local found = monitors.find()
+  podman_disk.read(out, { roots = opts.podman_roots, procs = found.conmons, max = containers.MAX })
+  containerd.read(out, { roots = opts.containerd_roots, procs = found.shims, max = containers.MAX })
   out.by_id = nil -- the list is the fact; containers.index rebuilds the map
   json.array(out.list)
   return out

@@ -28,8 +28,8 @@ local function valid_id(id)
 end
 
 --- podman.monitors(procs) -> {[graph root] = true}, {[container id] = true}:
---- what root's running conmons among procs (cr.process.list()) say (their
---- storage and their containers).
+--- what root's running conmons among procs (processes, as monitors.find
+--- gives them) say: their storage and their containers.
 function podman.monitors(procs)
   local roots, running = {}, {}
   for _, p in ipairs(procs or {}) do

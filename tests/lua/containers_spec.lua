@@ -242,6 +242,16 @@ describe("connrecipe.containerd and connrecipe.podman_disk", function()
     return { list = {}, by_id = {}, sources = {}, errors = {} }
   end
 
+  it("cr.process.cwd reads a process's working directory, never a bad pid's", function()
+    assert.equal(testenv.sh("pwd -P").stdout:match("[^\n]+"), cr.process.cwd(cr.pid))
+    local none, msg, code = cr.process.cwd(0x3ffffff0)
+    assert.is_nil(none)
+    assert.equal("ENOENT", code, msg)
+    assert.has_error(function()
+      cr.process.cwd(0)
+    end, "bad argument #1 to 'cwd' (a process id > 0)")
+  end)
+
   it("names Kubernetes' containers and sandboxes, nerdctl's; checks every field", function()
     if not testenv.is_root() then
       return pending("needs root (a root-owned directory)")
