@@ -259,4 +259,15 @@ describe("containerd's containers (real containerd, CRI- and nerdctl-shaped)", f
     assert.matches("kubectl -n shop port-forward pod/web-0 " .. port, f["container-port-not-published"].fix, 1, true)
     assert.matches("k8s:shop/web-0", f["other-netns"].summary, 1, true) -- by name, not by id
   end)
+
+  it("diagnose: a port nerdctl published to a container where nothing listens, in nerdctl's words", function()
+    gate.check()
+    local port = env.base + 2
+    local r = connrecipe({ "diagnose", "--json", "localhost:" .. port })
+    local doc, f = testenv.report(r)
+    assert.equal("container-port-unused", doc.verdict, r.stdout)
+    assert.matches(("port %d is published to port 80 of container crt-nerd, where nothing listens on any port")
+      :format(port), f["container-port-unused"].summary, 1, true)
+    assert.matches("nerdctl logs crt-nerd", f["container-port-unused"].fix, 1, true)
+  end)
 end)
