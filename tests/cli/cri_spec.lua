@@ -47,12 +47,13 @@ local function random_id()
   return testenv.sh_ok("head -c 32 /dev/urandom | sha256sum").stdout:match("^(%x+)")
 end
 
--- The cgroup parents ctr's containers go under (/k8s.io, /default) and
--- runc's per-namespace state directories, to be removed at the end (when
--- empty) if this file made them.
+-- The cgroup parents ctr's containers go under (/k8s.io, /default), runc's
+-- state directories and ctr's fifo directory, to be removed at the end (when
+-- empty, innermost first) if this file made them.
 local function cgroup_parents()
   return testenv.sh("ls -d /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/*/default /sys/fs/cgroup/k8s.io "
-    .. "/sys/fs/cgroup/default /run/containerd/runc/k8s.io /run/containerd/runc/default 2>/dev/null").stdout
+    .. "/sys/fs/cgroup/default /run/containerd/runc/k8s.io /run/containerd/runc/default /run/containerd/runc "
+    .. "/run/containerd/fifo 2>/dev/null").stdout
 end
 
 local function start_containerd()
@@ -158,10 +159,14 @@ local function stop_containerd()
     end
   end
   if env.cgroups_before then
+    local dirs = {}
     for dir in cgroup_parents():gmatch("[^\n]+") do
       if not env.cgroups_before:find(dir .. "\n", 1, true) then
-        os.execute("rmdir " .. q(dir) .. " 2>/dev/null")
+        table.insert(dirs, 1, dir) -- ls sorts a parent first: remove in reverse
       end
+    end
+    for _, dir in ipairs(dirs) do
+      os.execute("rmdir " .. q(dir) .. " 2>/dev/null")
     end
   end
   testenv.cleanup()
