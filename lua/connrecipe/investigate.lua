@@ -406,14 +406,16 @@ end
 
 -- The state of every process holding a listener that takes the target (a
 -- stopped one holds its socket, and the kernel still completes handshakes):
--- facts.holders[pid] = {pid, comm, state, ppid}, or {error} when unreadable.
+-- facts.holders[pid] = {pid, comm, state, ppid, live_threads, threads_state},
+-- or {error} when unreadable.
 local MAX_HOLDERS = 16
 
 local function holder_states(pids)
   local out = {}
   for _, pid in ipairs(pids) do
     local p, err = cr.process.get(pid)
-    out[tostring(pid)] = p and { pid = pid, comm = p.comm, state = p.state, ppid = p.ppid } or { error = tostring(err) }
+    out[tostring(pid)] = p and { pid = pid, comm = p.comm, state = p.state, ppid = p.ppid,
+      live_threads = p.live_threads, threads_state = p.threads_state } or { error = tostring(err) }
   end
   return out
 end

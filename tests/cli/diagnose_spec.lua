@@ -867,6 +867,54 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("noreap.py", text_of(f["process-zombie"]), 1, true)
   end)
 
+  -- tests/helpers/thread_leader under a name no other run uses: its main
+  -- thread calls pthread_exit and a worker thread runs on (accepting on
+  -- addr:p when given); waits until its leader shows Z.
+  local function thread_leader(addr, p)
+    local name, path = program_named("crthr", testenv.helper("thread_leader"))
+    bg(("timeout 60 %s %s"):format(path, addr and (addr .. " " .. p) or ""))
+    assert(testenv.wait_for(function()
+      return state_of(name) == "Z"
+    end), name .. "'s leader never showed Z")
+    if p then
+      assert(testenv.wait_listening(netns(), "tcp", p))
+    end
+    return name, assert(tonumber(testenv.sh("pgrep -x " .. name).stdout:match("%d+")))
+  end
+
+  it("a leader that is Z while its threads run is running: it holds its listener, named; stopped, it says so",
+    function()
+      local name, pid = thread_leader("127.0.0.1", port(80))
+      local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+      assert.equal("reachable", doc.verdict)
+      assert.matches(("%s (pid %d)"):format(name, pid), f.reachable.summary, 1, true)
+      assert.is_nil(f["owner-unknown"]) -- its fds are its worker's: /proc/PID/fd of the leader is empty
+      assert.is_nil(f["process-zombie"])
+      local lr = testenv.run_in_netns(netns(), { "listeners.lua", "--proto", "tcp", "--port", tostring(port(80)) })
+      assert.matches(("%s/%d"):format(name, pid), lr.stdout, 1, true)
+      -- cr.process.get says why: the leader's state, and its live threads'
+      local p = testenv.sh(testenv.in_netns(netns(), ("%s -e %s"):format(q(testenv.bin),
+        q(("local p = cr.process.get(%d) print(p.state, p.live_threads, p.threads_state, p.exe ~= nil)"):format(
+          pid))))).stdout
+      assert.matches("^Z\t1\t[RS]\ttrue", p)
+      -- stopped (its worker too): only the kernel answers
+      testenv.sh_ok("kill -STOP " .. pid)
+      doc, f = diagnose { "127.0.0.1:" .. port(80) }
+      testenv.sh("kill -CONT " .. pid)
+      assert.equal("process-stopped", doc.verdict)
+      assert.matches("state T (stopped); main thread exited, 1 thread still there (stopped)",
+        text_of(f["process-stopped"]), 1, true)
+    end)
+
+  it("not process-zombie: a program whose main thread exited runs on in its threads (listening nowhere)", function()
+    local name, pid = thread_leader()
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+    assert.is_nil(f["process-zombie"])
+    assert.equal("starting-up", doc.verdict) -- a few seconds old: it may still bind
+    assert.matches(("%s (pid %d): main thread exited, 1 thread still running (its leader's state is Z"):format(
+      name, pid), text_of(f["starting-up"]), 1, true)
+  end)
+
   it("process-stopped, not starting-up: a stopped program does not listen; the fix is kill -CONT", function()
     local name, path = program_named("crstop", "/bin/sleep")
     bg("timeout 60 " .. path .. " 60")

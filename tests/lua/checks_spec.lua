@@ -426,6 +426,30 @@ describe("checks", function()
       assert.equal("reachable", verdict)
     end)
 
+    it("a leader in Z whose threads run is running: not-listening, not process-zombie; all stopped: stopped", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1, live_threads = 3,
+          threads_state = "S" } } })
+      assert.equal("no-listener", verdict) -- over the warning that the program runs without listening
+      assert.is_nil(f["process-zombie"])
+      assert.matches("mydaemon (pid 300) runs (for 83 min; main thread exited, 3 threads still running)",
+        f["not-listening"].summary, 1, true)
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1, live_threads = 1,
+          threads_state = "T" } } })
+      assert.equal("process-stopped", verdict)
+      assert.matches("state T (stopped)", text(f["process-stopped"]), 1, true)
+      assert.matches("main thread exited, 1 thread still there (stopped)", text(f["process-stopped"]), 1, true)
+      -- a holder of the listener: its threads' state counts
+      local l = listener("127.0.0.1", 8080)
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "Z", live_threads = 2, threads_state = "S" } } })
+      assert.equal("reachable", verdict)
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "Z", live_threads = 2, threads_state = "T" } } })
+      assert.equal("process-stopped", verdict)
+    end)
+
     it("a running process beside a zombie of the same name is the one judged", function()
       local verdict = diagnose(tcp { process = "mydaemon", processes = procs {
         { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1 },
