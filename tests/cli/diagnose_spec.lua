@@ -837,6 +837,70 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("which does not show a bound device (SO_BINDTODEVICE)", lr.stderr, 1, true)
   end)
 
+  -- A VRF in this test's namespace: vrf-blue (routing table 10) with crdev0
+  -- (10.213.9.1/24) in it. Skips the test, saying why, when the kernel has
+  -- no VRF driver (CONFIG_NET_VRF); under CI=true that fails it instead.
+  local function make_vrf()
+    local r = testenv.sh(testenv.in_netns(netns(), "ip link add vrf-blue type vrf table 10"))
+    if r.code ~= 0 then
+      local why = ("this kernel cannot make a VRF (ip link add vrf-blue type vrf: %s; CONFIG_NET_VRF)"):format(
+        (r.stderr:gsub("%s+$", "")))
+      if os.getenv("CI") == "true" then
+        error(why .. "; CI=true needs it")
+      end
+      pending(why)
+      return false
+    end
+    sh_ns("sh -c 'ip link set vrf-blue up && ip link add crdev0 type veth peer name crdev1 "
+      .. "&& ip link set crdev0 master vrf-blue && ip addr add 10.213.9.1/24 dev crdev0 "
+      .. "&& ip link set crdev0 up && ip link set crdev1 up'")
+    return true
+  end
+
+  it("bound-to-vrf: a listener in a VRF refuses a default-VRF client; names the VRF, its table and the sysctl",
+    function()
+      if not make_vrf() then
+        return
+      end
+      listen(port(80), "0.0.0.0", ",so-bindtodevice=vrf-blue") -- as ip vrf exec vrf-blue would bind it
+      -- from inside the VRF it does listen
+      assert.equal(0, sh_ns("socat -u OPEN:/dev/null TCP4:10.213.9.1:" .. port(80) .. ",so-bindtodevice=vrf-blue").code)
+      local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+      assert.equal(1, r.code)
+      assert.equal("bound-to-vrf", doc.verdict)
+      assert.is_nil(f["bound-to-device"])
+      assert.is_nil(f["refused-unexplained"])
+      local b = f["bound-to-vrf"]
+      assert.matches("socat %(pid %d+%) listens in VRF vrf%-blue", b.summary)
+      assert.matches("this client is in the default VRF", b.summary, 1, true)
+      assert.matches("vrf-blue is a VRF device (routing table 10; member interfaces: crdev0)", text_of(b), 1, true)
+      assert.matches("net.ipv4.tcp_l3mdev_accept = 0", text_of(b), 1, true)
+      assert.matches("ip vrf exec vrf-blue CMD", b.fix, 1, true)
+      -- listeners shows the VRF as ss does
+      local lr = testenv.run_in_netns(netns(), { "listeners.lua", "--proto", "tcp", "--port", tostring(port(80)) })
+      assert.matches("0.0.0.0%vrf-blue:" .. port(80), lr.stdout, 1, true)
+    end)
+
+  it("client-in-vrf: a client run in a VRF is refused by a default-VRF listener until tcp_l3mdev_accept=1",
+    function()
+      if not make_vrf() then
+        return
+      end
+      local r = testenv.sh(testenv.in_netns(netns(), "ip vrf exec vrf-blue true"))
+      if r.code ~= 0 then
+        return pending("ip vrf exec does not work here (it needs cgroup v2 and eBPF): " .. r.stderr)
+      end
+      listen(port(81), "0.0.0.0")
+      local doc, f = diagnose({ "10.213.9.1:" .. port(81) }, { prefix = "ip vrf exec vrf-blue " })
+      assert.equal("client-in-vrf", doc.verdict)
+      local c = f["client-in-vrf"]
+      assert.matches("this client runs in VRF vrf-blue and socat %(pid %d+%) listens in the default VRF", c.summary)
+      assert.matches("sysctl -w net.ipv4.tcp_l3mdev_accept=1", c.fix, 1, true)
+      sh_ns("sysctl -qw net.ipv4.tcp_l3mdev_accept=1") -- this namespace's own setting
+      doc = diagnose({ "10.213.9.1:" .. port(81) }, { prefix = "ip vrf exec vrf-blue " })
+      assert.equal("reachable", doc.verdict)
+    end)
+
   -- A copy of a system program under a name no other run uses (comm keeps 15 characters).
   local function program_named(prefix, system_program)
     local name = prefix .. math.random(100000, 999999)

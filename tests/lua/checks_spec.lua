@@ -582,6 +582,86 @@ describe("checks", function()
       assert.is_nil(f["bound-to-device"])
     end)
 
+    -- VRF facts as investigate reads them: vrf-blue (table 10) with veth0 in it.
+    local function vrf(o)
+      local v = { devices = { lo = {}, ["vrf-blue"] = { kind = "vrf", vrf_table = 10 },
+                              veth0 = { kind = "veth", master = "vrf-blue" }, eth0 = {} },
+                  client = false, l3mdev_accept = 0 }
+      for k, x in pairs(o or {}) do
+        v[k] = x
+      end
+      return v
+    end
+
+    it("bound-to-vrf, not bound-to-device: a listener in a VRF refuses a default-VRF client; the sysctl said",
+      function()
+        local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+          listeners = { listener("0.0.0.0", 8080, { dev = "vrf-blue" }) } }
+        local verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.is_nil(f["bound-to-device"])
+        assert.is_nil(f["refused-unexplained"])
+        local b = f["bound-to-vrf"]
+        assert.matches("nginx (pid 200) listens in VRF vrf-blue (bound to the VRF device vrf-blue)", b.summary, 1, true)
+        assert.matches("this client is in the default VRF", b.summary, 1, true)
+        assert.matches("0.0.0.0%vrf-blue:8080 held by nginx (pid 200)", text(b), 1, true)
+        assert.matches("vrf-blue is a VRF device (routing table 10; member interfaces: veth0)", text(b), 1, true)
+        assert.matches("net.ipv4.tcp_l3mdev_accept = 0", text(b), 1, true)
+        assert.matches("ip vrf exec vrf-blue CMD", b.fix, 1, true)
+        assert.matches("set net.ipv4.tcp_l3mdev_accept=1 (now 0)", b.fix, 1, true)
+        -- the sysctl already on: the fix says so instead of asking for it
+        facts.vrf.l3mdev_accept = 1
+        verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.matches("(net.ipv4.tcp_l3mdev_accept is already 1)", f["bound-to-vrf"].fix, 1, true)
+        -- a client in another VRF is named
+        facts.vrf.devices["vrf-red"] = { kind = "vrf", vrf_table = 20 }
+        facts.vrf.client = "vrf-red"
+        verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.matches("this client is in VRF vrf-red", f["bound-to-vrf"].summary, 1, true)
+      end)
+
+    it("client-in-vrf: a client in a VRF is refused by a default-VRF listener unless tcp_l3mdev_accept=1", function()
+      local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf { client = "vrf-blue" },
+        listeners = { listener("0.0.0.0", 8080) } }
+      local verdict, f = diagnose(facts)
+      assert.equal("client-in-vrf", verdict)
+      assert.is_nil(f["refused-unexplained"])
+      local c = f["client-in-vrf"]
+      assert.matches("this client runs in VRF vrf-blue and nginx (pid 200) listens in the default VRF", c.summary, 1,
+        true)
+      assert.matches("net.ipv4.tcp_l3mdev_accept = 0 takes only default-VRF connections", c.summary, 1, true)
+      assert.matches("come bound to vrf-blue (ip vrf exec vrf-blue)", text(c), 1, true)
+      assert.matches("sysctl -w net.ipv4.tcp_l3mdev_accept=1", c.fix, 1, true)
+      -- with the sysctl on, or the listener in the client's VRF, VRFs explain nothing
+      facts.vrf.l3mdev_accept = 1
+      verdict, f = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("checked: VRFs: this client is in VRF vrf-blue", text(f["refused-unexplained"]), 1, true)
+      facts.vrf.l3mdev_accept = nil -- unread: no claim
+      facts.vrf.l3mdev_accept_error = "permission denied"
+      verdict = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf { client = "vrf-blue" },
+        listeners = { listener("0.0.0.0", 8080, { dev = "vrf-blue" }) } })
+      assert.equal("refused-unexplained", verdict)
+    end)
+
+    it("VRFs unread or not in play: the device check and refused-unexplained as before", function()
+      -- a device that is no VRF: bound-to-device
+      local verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+        listeners = { listener("0.0.0.0", 8080, { dev = "eth0" }) } })
+      assert.equal("bound-to-device", verdict)
+      -- the VRF facts unread: no VRF claim, and refused-unexplained says what was not checked
+      local f
+      verdict, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        vrf = { error = "cannot list devices (rtnetlink): Permission denied" },
+        listeners = { listener("0.0.0.0", 8080) } })
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("not checked: VRFs (cannot list devices", text(f["refused-unexplained"]), 1, true)
+    end)
+
     it("a reject rule is still named beside a device binding", function()
       local verdict, f = diagnose(refused_with_listener { firewall = { hits = { REJECT } },
         listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } })

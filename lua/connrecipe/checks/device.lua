@@ -32,7 +32,8 @@ end
 
 function check.run(ctx, facts)
   local s = situation.of(facts)
-  if not (s and not s.any_open and s.here_is_local and s.r.status == "refused" and #s.bound_away > 0) then
+  if not (s and not s.any_open and s.here_is_local and s.r.status == "refused" and #s.bound_away > 0) or s.vrf then
+    -- (bound to a VRF device: connrecipe.checks.vrf says it in VRF terms)
     return
   end
   local l = s.bound_away[1]
