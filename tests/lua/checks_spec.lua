@@ -648,6 +648,17 @@ describe("checks", function()
       assert.equal("refused-unexplained", verdict)
     end)
 
+    it("bound-to-device on a member of a VRF: its address is reached from inside the VRF", function()
+      local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("bound-to-device", verdict)
+      assert.matches("veth0 is a member of VRF vrf-blue (routing table 10)", text(f["bound-to-device"]), 1, true)
+      assert.matches("connect to 10.9.0.1:8080 (an address on veth0) from inside VRF vrf-blue (ip vrf exec "
+        .. "vrf-blue CMD)", f["bound-to-device"].fix, 1, true)
+    end)
+
     it("VRFs unread or not in play: the device check and refused-unexplained as before", function()
       -- a device that is no VRF: bound-to-device
       local verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
