@@ -938,17 +938,25 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
 
   -- tests/helpers/thread_leader under a name no other run uses: its main
   -- thread calls pthread_exit and a worker thread runs on (accepting on
-  -- addr:p when given); waits until its leader shows Z.
-  local function thread_leader(addr, p)
+  -- addr:p when given); waits until its leader shows Z. With own_netns, in
+  -- a network namespace of its own, where it is the only process. Killed at
+  -- the test's end: the harness finds its processes by /proc/PID/environ,
+  -- which a zombie leader no longer has (it ends itself after 60 s too).
+  local function thread_leader(addr, p, own_netns)
     local name, path = program_named("crthr", testenv.helper("thread_leader"))
-    bg(("timeout 60 %s %s"):format(path, addr and (addr .. " " .. p) or ""))
+    local cmd = ("%s %s"):format(path, addr and (addr .. " " .. p) or "")
+    bg(own_netns and ("unshare -n sh -c 'ip link set lo up && exec %s'"):format(cmd) or ("timeout 60 " .. cmd))
     assert(testenv.wait_for(function()
       return state_of(name) == "Z"
     end), name .. "'s leader never showed Z")
-    if p then
+    local pid = assert(tonumber(testenv.sh("pgrep -x " .. name).stdout:match("%d+")))
+    finally(function()
+      testenv.sh("kill -9 " .. pid)
+    end)
+    if p and not own_netns then
       assert(testenv.wait_listening(netns(), "tcp", p))
     end
-    return name, assert(tonumber(testenv.sh("pgrep -x " .. name).stdout:match("%d+")))
+    return name, pid
   end
 
   it("a leader that is Z while its threads run is running: it holds its listener, named; stopped, it says so",
@@ -973,6 +981,15 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.equal("process-stopped", doc.verdict)
       assert.matches("state T (stopped); main thread exited, 1 thread still there (stopped)",
         text_of(f["process-stopped"]), 1, true)
+    end)
+
+  it("other-netns: the namespace whose only process is a leader in Z (its ns link gone) is found through a thread",
+    function()
+      local name, pid = thread_leader("127.0.0.1", port(80), true)
+      local doc, f = diagnose { "127.0.0.1:" .. port(80) }
+      assert.equal("other-netns", doc.verdict)
+      assert.matches(("%s (pid %d) listens on it in another network namespace"):format(name, pid),
+        f["other-netns"].summary, 1, true)
     end)
 
   it("not process-zombie: a program whose main thread exited runs on in its threads (listening nowhere)", function()

@@ -3,6 +3,10 @@
  * process is alive. With an address and a port, main listens there first and
  * the worker accepts: each client gets "hello\n" and is closed.
  *
+ * It ends itself after 60 s (SIGALRM): test harnesses find their processes by
+ * /proc/PID/environ and ip netns pids by /proc/PID/ns/net, and a zombie
+ * leader has neither, so nothing else may be sure to stop it.
+ *
  * usage: thread_leader [ADDR PORT]   (prints "ready" when it listens) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,6 +53,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: thread_leader [ADDR PORT]\n");
     return 2;
   }
+  alarm(60);
   pthread_t t;
   if (pthread_create(&t, NULL, worker, NULL) != 0) return 1;
   puts("ready");
