@@ -1,8 +1,9 @@
 /* The owner walk's fast path: the BPF task-file iterator of
- * bpf/owners_iter.bpf.c lists every process's socket fds as (pid, fd, inode)
- * records in a few read()s of one fd, instead of a getdents64 per process
- * and a readlinkat per fd under /proc. It sees the fds /proc/PID/fd shows:
- * the thread-group leaders' tables, in the reader's pid namespace. Anything
+ * bpf/owners_iter.bpf.c lists every fd table's sockets as (pid, table,
+ * inode) records in a few read()s of one fd, instead of a getdents64 per
+ * process and a readlinkat per fd under /proc. Of them it takes the tables
+ * the /proc walk reads: a process's leader's, or a thread's when the leader
+ * left none; pids in the reader's pid namespace. Anything
  * that stops it (not built in, no privilege, a kernel without BTF or the
  * iterator, lockdown) is returned for the caller to walk /proc instead. */
 #include <errno.h>
@@ -32,12 +33,15 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
 
 #include "owners_iter.skel.h"
 
-/* The record owners_iter.bpf.c writes. */
+/* The records owners_iter.bpf.c writes: per fd table, a marker (inode 0)
+ * at its first file, then one record per socket in it. */
 struct owner_rec {
-  uint32_t pid;
-  uint32_t fd;
-  uint64_t inode;
+  uint32_t pid;   /* the thread group, in our pid namespace */
+  uint32_t tid;   /* 0: the leader's table; else the thread whose own table it is */
+  uint64_t inode; /* 0: the marker */
 };
+
+#define NO_TABLE UINT32_MAX
 
 /* Loading and attaching a tracing program needs CAP_BPF with CAP_PERFMON, or
  * CAP_SYS_ADMIN. Checked first: without them libbpf would still parse the
@@ -80,62 +84,112 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { r
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
 static void silence_libbpf(void) { libbpf_set_print(quiet); }
 
-typedef struct {
-  int procfd;
-  const cr_inode_hash *hash;
-  cr_match_list *found;
-  cr_owner_map *m;
-  uint32_t pid;      /* the process of the records being read */
-  size_t first;      /* its first match in found */
-  int skip;          /* its facts could not be read (our ulimit -n): its sockets stay unknown */
-} reader;
+/* ---- which table stands for a process ---------------------------------------- */
 
-static int take_record(reader *r, const struct owner_rec *rec) {
-  if (rec->pid != r->pid) {
-    r->pid = rec->pid;
-    r->first = r->found->n;
-    r->skip = 0;
-  }
-  uint32_t idx;
-  if (r->skip || !cr_inode_hash_find(r->hash, rec->inode, &idx)) return 0;
-  int rc = cr_match_add(r->found, r->procfd, r->first, idx, (pid_t)rec->pid);
-  if (rc && rc != -ENOMEM) { /* as the /proc walk: drop what we have of it */
-    r->found->n = r->first;
-    r->m->no_fds++;
-    r->skip = 1;
-    rc = 0;
-  }
-  return rc;
+/* pid -> the table the /proc walk would read for it (owners.c): the
+ * leader's (tid 0) when it has any file; else, a leader that left none (it
+ * exited, its threads run), the table of its first thread with any file,
+ * as /proc/PID/task lists them (by tid). Open addressing over the markers. */
+typedef struct {
+  uint32_t *pids, *tids; /* pid 0 = empty */
+  size_t mask, n;
+} table_choice;
+
+static size_t choice_slot(const table_choice *c, uint32_t pid) {
+  size_t s = (size_t)(pid * 2654435761u) & c->mask;
+  while (c->pids[s] && c->pids[s] != pid)
+    s = (s + 1) & c->mask;
+  return s;
 }
 
-/* Reads the iterator to its end. A record may straddle two reads. */
-static int read_records(int fd, reader *r) {
-  enum { BUF = 1 << 16 };
-  unsigned char *buf = malloc(BUF);
+static int choose_tables(table_choice *c, const struct owner_rec *v, size_t n) {
+  size_t marks = 0, cap = 64;
+  for (size_t i = 0; i < n; i++)
+    marks += v[i].inode == 0;
+  while (cap < marks * 2 + 1)
+    cap <<= 1;
+  c->pids = calloc(cap, sizeof *c->pids);
+  c->tids = malloc(cap * sizeof *c->tids);
+  c->mask = cap - 1;
+  c->n = 0;
+  if (!c->pids || !c->tids) return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].inode != 0) continue;
+    size_t s = choice_slot(c, v[i].pid);
+    if (!c->pids[s]) {
+      c->pids[s] = v[i].pid;
+      c->tids[s] = v[i].tid;
+      c->n++;
+    } else if (c->tids[s] != 0 && (v[i].tid == 0 || v[i].tid < c->tids[s])) {
+      c->tids[s] = v[i].tid;
+    }
+  }
+  return 0;
+}
+
+static uint32_t chosen_table(const table_choice *c, uint32_t pid) {
+  size_t s = choice_slot(c, pid);
+  return c->pids[s] ? c->tids[s] : NO_TABLE;
+}
+
+/* ---- matching ------------------------------------------------------------------ */
+
+/* The wanted sockets of the chosen tables into l. A table's records come in a
+ * row: its process's facts are read once (cr_match_add). */
+static int match_records(const struct owner_rec *v, size_t n, const table_choice *c, int procfd,
+                         const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+  uint32_t pid = 0, tid = 0;
+  size_t first = 0;
+  int skip = 1;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].inode == 0) { /* a table starts */
+      pid = v[i].pid;
+      tid = v[i].tid;
+      first = l->n;
+      skip = chosen_table(c, pid) != tid;
+      continue;
+    }
+    uint32_t idx;
+    if (skip || v[i].pid != pid || v[i].tid != tid || !cr_inode_hash_find(h, v[i].inode, &idx)) continue;
+    int rc = cr_match_add(l, procfd, first, idx, (pid_t)pid);
+    if (rc == -ENOMEM) return rc;
+    if (rc) { /* its facts unread (our ulimit -n), as the /proc walk: its sockets stay unknown */
+      l->n = first;
+      m->no_fds++;
+      skip = 1;
+    }
+  }
+  return 0;
+}
+
+/* Reads the iterator to its end into *out. */
+static int read_records(int fd, struct owner_rec **out, size_t *count) {
+  size_t cap = 1 << 16, have = 0; /* bytes */
+  unsigned char *buf = malloc(cap);
   if (!buf) return -ENOMEM;
-  size_t have = 0;
-  int rc = 0;
   for (;;) {
-    ssize_t got = read(fd, buf + have, BUF - have);
+    if (cap - have < 4096) {
+      unsigned char *nb = realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        return -ENOMEM;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    ssize_t got = read(fd, buf + have, cap - have);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      rc = -errno;
-      break;
+      int rc = -errno;
+      free(buf);
+      return rc;
     }
     if (got == 0) break;
     have += (size_t)got;
-    size_t off = 0;
-    for (; off + sizeof(struct owner_rec) <= have && !rc; off += sizeof(struct owner_rec)) {
-      struct owner_rec rec;
-      memcpy(&rec, buf + off, sizeof rec);
-      rc = take_record(r, &rec);
-    }
-    if (rc) break;
-    memmove(buf, buf + off, have - off);
-    have -= off;
   }
-  free(buf);
-  return rc;
+  *out = (struct owner_rec *)buf; /* malloc's alignment suits the records */
+  *count = have / sizeof(struct owner_rec);
+  return 0;
 }
 
 int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
@@ -155,9 +209,16 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
     rc = fd;
     goto out;
   }
-  reader r = {.procfd = procfd, .hash = h, .found = l, .m = m};
-  rc = read_records(fd, &r);
-  if (!rc) m->processes = (unsigned)skel->bss->processes;
+  struct owner_rec *recs = NULL;
+  size_t n = 0;
+  table_choice c = {0};
+  rc = read_records(fd, &recs, &n);
+  if (!rc) rc = choose_tables(&c, recs, n);
+  if (!rc) rc = match_records(recs, n, &c, procfd, h, l, m);
+  if (!rc) m->processes = (unsigned)c.n;
+  free(c.pids);
+  free(c.tids);
+  free(recs);
 out:
   if (fd >= 0) close(fd);
   bpf_link__destroy(link);

@@ -426,6 +426,30 @@ describe("checks", function()
       assert.equal("reachable", verdict)
     end)
 
+    it("a leader in Z whose threads run is running: not-listening, not process-zombie; all stopped: stopped", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1, live_threads = 3,
+          threads_state = "S" } } })
+      assert.equal("no-listener", verdict) -- over the warning that the program runs without listening
+      assert.is_nil(f["process-zombie"])
+      assert.matches("mydaemon (pid 300) runs (for 83 min; main thread exited, 3 threads still running)",
+        f["not-listening"].summary, 1, true)
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1, live_threads = 1,
+          threads_state = "T" } } })
+      assert.equal("process-stopped", verdict)
+      assert.matches("state T (stopped)", text(f["process-stopped"]), 1, true)
+      assert.matches("main thread exited, 1 thread still there (stopped)", text(f["process-stopped"]), 1, true)
+      -- a holder of the listener: its threads' state counts
+      local l = listener("127.0.0.1", 8080)
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "Z", live_threads = 2, threads_state = "S" } } })
+      assert.equal("reachable", verdict)
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "Z", live_threads = 2, threads_state = "T" } } })
+      assert.equal("process-stopped", verdict)
+    end)
+
     it("a running process beside a zombie of the same name is the one judged", function()
       local verdict = diagnose(tcp { process = "mydaemon", processes = procs {
         { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1 },
@@ -556,6 +580,97 @@ describe("checks", function()
       _, f = diagnose(refused_with_listener { firewall = { hits = {} },
         listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }), listener("0.0.0.0", 8080) } })
       assert.is_nil(f["bound-to-device"])
+    end)
+
+    -- VRF facts as investigate reads them: vrf-blue (table 10) with veth0 in it.
+    local function vrf(o)
+      local v = { devices = { lo = {}, ["vrf-blue"] = { kind = "vrf", vrf_table = 10 },
+                              veth0 = { kind = "veth", master = "vrf-blue" }, eth0 = {} },
+                  client = false, l3mdev_accept = 0 }
+      for k, x in pairs(o or {}) do
+        v[k] = x
+      end
+      return v
+    end
+
+    it("bound-to-vrf, not bound-to-device: a listener in a VRF refuses a default-VRF client; the sysctl said",
+      function()
+        local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+          listeners = { listener("0.0.0.0", 8080, { dev = "vrf-blue" }) } }
+        local verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.is_nil(f["bound-to-device"])
+        assert.is_nil(f["refused-unexplained"])
+        local b = f["bound-to-vrf"]
+        assert.matches("nginx (pid 200) listens in VRF vrf-blue (bound to the VRF device vrf-blue)", b.summary, 1, true)
+        assert.matches("this client is in the default VRF", b.summary, 1, true)
+        assert.matches("0.0.0.0%vrf-blue:8080 held by nginx (pid 200)", text(b), 1, true)
+        assert.matches("vrf-blue is a VRF device (routing table 10; member interfaces: veth0)", text(b), 1, true)
+        assert.matches("net.ipv4.tcp_l3mdev_accept = 0", text(b), 1, true)
+        assert.matches("ip vrf exec vrf-blue CMD", b.fix, 1, true)
+        assert.matches("set net.ipv4.tcp_l3mdev_accept=1 (now 0)", b.fix, 1, true)
+        -- the sysctl already on: the fix says so instead of asking for it
+        facts.vrf.l3mdev_accept = 1
+        verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.matches("(net.ipv4.tcp_l3mdev_accept is already 1)", f["bound-to-vrf"].fix, 1, true)
+        -- a client in another VRF is named
+        facts.vrf.devices["vrf-red"] = { kind = "vrf", vrf_table = 20 }
+        facts.vrf.client = "vrf-red"
+        verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.matches("this client is in VRF vrf-red", f["bound-to-vrf"].summary, 1, true)
+      end)
+
+    it("client-in-vrf: a client in a VRF is refused by a default-VRF listener unless tcp_l3mdev_accept=1", function()
+      local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf { client = "vrf-blue" },
+        listeners = { listener("0.0.0.0", 8080) } }
+      local verdict, f = diagnose(facts)
+      assert.equal("client-in-vrf", verdict)
+      assert.is_nil(f["refused-unexplained"])
+      local c = f["client-in-vrf"]
+      assert.matches("this client runs in VRF vrf-blue and nginx (pid 200) listens in the default VRF", c.summary, 1,
+        true)
+      assert.matches("net.ipv4.tcp_l3mdev_accept = 0 takes only default-VRF connections", c.summary, 1, true)
+      assert.matches("come bound to vrf-blue (ip vrf exec vrf-blue)", text(c), 1, true)
+      assert.matches("sysctl -w net.ipv4.tcp_l3mdev_accept=1", c.fix, 1, true)
+      -- with the sysctl on, or the listener in the client's VRF, VRFs explain nothing
+      facts.vrf.l3mdev_accept = 1
+      verdict, f = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("checked: VRFs: this client is in VRF vrf-blue", text(f["refused-unexplained"]), 1, true)
+      facts.vrf.l3mdev_accept = nil -- unread: no claim
+      facts.vrf.l3mdev_accept_error = "permission denied"
+      verdict = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf { client = "vrf-blue" },
+        listeners = { listener("0.0.0.0", 8080, { dev = "vrf-blue" }) } })
+      assert.equal("refused-unexplained", verdict)
+    end)
+
+    it("bound-to-device on a member of a VRF: its address is reached from inside the VRF", function()
+      local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("bound-to-device", verdict)
+      assert.matches("veth0 is a member of VRF vrf-blue (routing table 10)", text(f["bound-to-device"]), 1, true)
+      assert.matches("connect to 10.9.0.1:8080 (an address on veth0) from inside VRF vrf-blue (ip vrf exec "
+        .. "vrf-blue CMD)", f["bound-to-device"].fix, 1, true)
+    end)
+
+    it("VRFs unread or not in play: the device check and refused-unexplained as before", function()
+      -- a device that is no VRF: bound-to-device
+      local verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+        listeners = { listener("0.0.0.0", 8080, { dev = "eth0" }) } })
+      assert.equal("bound-to-device", verdict)
+      -- the VRF facts unread: no VRF claim, and refused-unexplained says what was not checked
+      local f
+      verdict, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        vrf = { error = "cannot list devices (rtnetlink): Permission denied" },
+        listeners = { listener("0.0.0.0", 8080) } })
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("not checked: VRFs (cannot list devices", text(f["refused-unexplained"]), 1, true)
     end)
 
     it("a reject rule is still named beside a device binding", function()
@@ -753,6 +868,97 @@ describe("checks", function()
       assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web; socat, pid 301) → "
         .. "10.217.1.2:90 (netns db) → no-listener", f["upstream-failing"].evidence[1])
       assert.matches("^in netns db", f["upstream-failing"].fix)
+    end)
+
+    it("TLS read at the upstream (the client's https, its name): the certificate's problem is the cause there",
+      function()
+      local up = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS }) } }
+      up.after_connect = { addr = "10.217.0.2", state = "silent", settle = 0.25 }
+      up.args.client = assert(target.parse("https://web.test:8080/"))
+      up.tls = { status = "open", handshake = true, version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384",
+        subject = "CN=web.test", issuer = "CN=web.test", san = { "DNS:web.test" }, not_before = 1, not_after = 2,
+        self_signed = true, verify = "self-signed certificate", verify_code = 18, name_match = true,
+        name = "web.test", expected = true, now = 3 }
+      local verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web) → tls-cert-expired",
+        f["upstream-failing"].evidence[1])
+      up.tls.not_after = 4
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-cert%-self%-signed$", f["upstream-failing"].evidence[1])
+      assert.matches("where: 10.217.0.2:80: the certificate is self-signed", f["upstream-failing"].summary, 1, true)
+    end)
+
+    it("forwarding-loop: a forwarder back to an endpoint on the path; never reachable", function()
+      local facts = socat()
+      facts.hops[1] = { kind = "forwarder", tool = "socat", pid = 300, upstream = { host = "127.0.0.1", port = 8080 },
+        netns = { inode = NS }, loop = true }
+      local verdict, f = diagnose(facts)
+      assert.equal("forwarding-loop", verdict)
+      assert.equal("127.0.0.1:8080 is accepted by socat (pid 300), which forwards it back to 127.0.0.1:8080 "
+        .. "(same netns), already on its path: the connection goes round in a loop and never reaches a service",
+        f["forwarding-loop"].summary)
+      assert.equal("path: client → 127.0.0.1:8080 → 127.0.0.1:8080 again", f["forwarding-loop"].evidence[1])
+      assert.equal("make socat (pid 300) forward to the service itself, not to 127.0.0.1:8080",
+        f["forwarding-loop"].fix)
+      -- one hop further: the upstream's loop is the cause at the end of the path
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.args.visited = { NS .. " 127.0.0.1:8080" }
+      middle.hops = { { kind = "dnat", chain = "PREROUTING", rule = "-A PREROUTING ... -j DNAT",
+        upstream = { host = "127.0.0.1", port = 8080 }, netns = { inode = NS }, loop = true } }
+      verdict, f = diagnose(socat { facts = middle })
+      assert.equal("upstream-failing", verdict)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web) → forwarding-loop",
+        f["upstream-failing"].evidence[1])
+      assert.matches("correct the DNAT rule in chain PREROUTING: its destination 127.0.0.1:8080 leads back",
+        f["upstream-failing"].fix, 1, true)
+      assert.is_nil(f["forwarding-loop"]) -- said once, at the end of the path
+    end)
+
+    it("a path through another namespace names it at each hop there, not 'same netns'", function()
+      local deeper = upstream_facts { target = "127.0.0.1:90", results = { result("127.0.0.1", "refused",
+        "ECONNREFUSED") } }
+      deeper.args.own_netns = NS
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.args.own_netns = NS
+      middle.hops = { { kind = "forwarder", tool = "socat", pid = 301, upstream = { host = "127.0.0.1", port = 90 },
+        netns = { inode = UP_NS, name = "web" }, facts = deeper } }
+      local _, f = diagnose(socat { facts = middle })
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web; socat, pid 301) → "
+        .. "127.0.0.1:90 (netns web) → no-listener", f["upstream-failing"].evidence[1])
+    end)
+
+    it("the upstream app binds loopback: its fix is to listen where the forwarder connects, not 'connect to'",
+      function()
+      local up = upstream_facts { listeners = { listener("127.0.0.1", 80, { netns = UP_NS,
+        processes = { { pid = 400, comm = "httpd" } } }) } }
+      up.args.via = { kind = "forwarder", tool = "socat", pid = 300 }
+      local verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      local hop = f["upstream-failing"]
+      assert.matches("→ 10.217.0.2:80 (netns web) → address-mismatch", hop.evidence[1], 1, true)
+      assert.equal("in netns web (ip netns exec web ...): make httpd (pid 400) listen on 10.217.0.2 (or on every "
+        .. "address, 0.0.0.0) instead of 127.0.0.1 only: socat (pid 300) connects to 10.217.0.2:80", hop.fix)
+      assert.truthy(text(hop):find("upstream: socat (pid 300) sends the connection to 10.217.0.2:80", 1, true))
+      -- in a container: named by the engine's name
+      up.args.via = { kind = "dnat", tool = "docker", chain = "DOCKER" }
+      local facts = socat { facts = up }
+      facts.hops[1].netns = { inode = UP_NS, pid = 401, container = ("c"):rep(64) }
+      facts.containers = { list = { { id = ("c"):rep(64), name = "web1", state = "running" } } }
+      verdict, f = diagnose(facts)
+      assert.equal("upstream-failing", verdict)
+      assert.matches("(netns 4026530009, container web1)", f["upstream-failing"].summary, 1, true)
+      assert.equal("in container web1: make httpd (pid 400) listen on 10.217.0.2 (or on every address, 0.0.0.0) "
+        .. "instead of 127.0.0.1 only: the DNAT rule in chain DOCKER connects to 10.217.0.2:80",
+        f["upstream-failing"].fix)
+      -- not behind a hop: the client may connect elsewhere
+      verdict, f = diagnose(upstream_facts { listeners = { listener("127.0.0.1", 80, { netns = UP_NS }) } })
+      assert.equal("address-mismatch", verdict)
+      assert.matches("^connect to 127.0.0.1:80", f["address-mismatch"].fix)
     end)
 
     it("a DNAT hop (kube-proxy's KUBE-SEP chain) with a failing endpoint", function()

@@ -2,8 +2,9 @@
 -- iterator (CONNRECIPE_OWNERS=proc|bpf forces one), give identical owners on
 -- the same fixture: a socket shared by a parent and its children (pid order),
 -- the same socket on two fds of a process, Unix listeners, a thread with an
--- fd table of its own, many processes, a second network namespace whose
--- processes are in a pid namespace of their own.
+-- fd table of its own, a process whose leader exited while a thread runs
+-- (its fds are the thread's), many processes, a second network namespace
+-- whose processes are in a pid namespace of their own.
 local testenv = require "testenv"
 
 local CHILDREN = 40
@@ -46,7 +47,7 @@ describe("owner walks", function()
   local gate = testenv.setup_gate(function(why)
     pending(why)
   end)
-  local dir, names
+  local dir, names, leader_name
 
   setup(function()
     gate.why = testenv.needs_root() or (not testenv.have("python3") and "needs python3")
@@ -62,12 +63,27 @@ describe("owner walks", function()
     -- b's processes see themselves in a pid namespace of their own, with its /proc
     testenv.background_in(b, ("unshare --pid --fork --mount-proc --kill-child python3 %s 3 %d %s/b"):format(
       fixture, PORT, dir))
+    -- a leader in Z whose worker thread holds the listener main opened
+    -- (under a name of this run's: a zombie leader has no cmdline to find it by)
+    leader_name = "cro" .. dir:sub(-6):gsub("[^%w]", "x")
+    testenv.sh_ok(("cp %s %s/%s"):format(testenv.helper("thread_leader"), dir, leader_name))
+    testenv.background_in(a, ("timeout 60 %s/%s 127.0.0.1 %d"):format(dir, leader_name, PORT + 100))
     assert(testenv.wait_for(function()
       return testenv.read_file(dir .. "/a") and testenv.read_file(dir .. "/b")
     end, 30), "the fixture did not start")
+    assert(testenv.wait_for(function()
+      local pid = testenv.sh("pgrep -x " .. leader_name).stdout:match("%d+")
+      local stat = pid and testenv.read_file("/proc/" .. pid .. "/stat")
+      return stat and stat:match("^%d+ %(.-%) (%a)") == "Z"
+    end, 10), "thread_leader's leader never showed Z")
   end)
 
-  teardown(testenv.cleanup)
+  teardown(function()
+    if leader_name then -- the harness finds processes by environ, which a zombie leader has not
+      testenv.sh("pkill -9 -x " .. leader_name)
+    end
+    testenv.cleanup()
+  end)
 
   -- An unprivileged-looking case for the iterator: the reader in a pid
   -- namespace below the host's (its pids are not the kernel's first-level
@@ -97,7 +113,9 @@ describe("owner walks", function()
     for line in prows:gmatch("[^\n]+") do
       rows[#rows + 1] = line
     end
-    assert.equal(2 * 4 + CHILDREN + 3, #rows) -- shared, dup, unix, thread's + one per child
+    -- shared, dup, unix, thread's + one per child; thread_leader's
+    assert.equal(2 * 4 + CHILDREN + 3 + 1, #rows)
+    assert.matches(" tcp " .. PORT + 100 .. " %- %d+/" .. leader_name .. "//\n", prows)
     local a = names:match("^%S+")
     local shared = prows:match("\n?(" .. a:gsub("%-", "%%-") .. " tcp " .. PORT .. " [^\n]*)")
     assert.truthy(shared, prows)
