@@ -1,7 +1,8 @@
 /* Network namespaces: finding every one on the host (/proc/ * /ns/net and
  * /run/netns/ *) and dumping the sockets of each, by entering it with setns()
  * on a short-lived thread of our own (so no pool thread is ever left in a
- * foreign namespace), or without privilege through /proc/PID/net. */
+ * foreign namespace; one thread enters them all in turn), or without
+ * privilege through /proc/PID/net. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -187,4 +188,73 @@ int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, 
   snprintf(dir, sizeof dir, "/proc/%d/net", (int)ns->pid);
   *via = "procfs";
   return cr_sock_dump_procfs(t, q, ns->inode, dir);
+}
+
+/* ---- entering them all, one thread ------------------------------------------- */
+
+typedef struct {
+  const cr_netns *list;
+  int n;
+  const cr_sock_query *q;
+  cr_sock_table *t;
+  int *rcs;
+  const char **vias;
+  uint64_t self;
+  int selffd; /* the caller's namespace, to come back to it (-1: not opened) */
+  int moved;  /* this thread has left the caller's namespace */
+} each_job;
+
+/* One namespace, from the thread that enters them all: what cr_netns_dump
+ * does, with setns() in this thread instead of a new one per namespace. */
+static int dump_one(each_job *j, const cr_netns *ns, const char **via) {
+  *via = "none";
+  if (ns->inode == j->self) {
+    if (j->moved) {
+      if (j->selffd < 0 || setns(j->selffd, CLONE_NEWNET) != 0) return -EPERM;
+      j->moved = 0;
+    }
+    *via = "self";
+    return cr_sock_dump(j->t, j->q, ns->inode);
+  }
+  int fd = open_ns(ns);
+  if (fd >= 0) {
+    int rc = setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
+    close(fd);
+    if (rc == 0) {
+      j->moved = 1;
+      rc = cr_sock_dump(j->t, j->q, ns->inode);
+    }
+    if (rc != -EPERM) {
+      *via = "setns";
+      return rc;
+    }
+  }
+  /* no privilege to enter: read the tables of a member process */
+  if (!ns->pid) return fd < 0 ? fd : -EPERM;
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/net", (int)ns->pid);
+  *via = "procfs";
+  return cr_sock_dump_procfs(j->t, j->q, ns->inode, dir);
+}
+
+static void *enter_each(void *arg) {
+  each_job *j = arg;
+  for (int i = 0; i < j->n; i++)
+    j->rcs[i] = dump_one(j, &j->list[i], &j->vias[i]);
+  /* the thread ends here, so whichever namespace it is in dies with it */
+  return NULL;
+}
+
+void cr_netns_dump_each(const cr_netns *list, int n, const cr_sock_query *q, cr_sock_table *t,
+                        int *rcs, const char **vias) {
+  each_job j = {.list = list, .n = n, .q = q, .t = t, .rcs = rcs, .vias = vias,
+                .self = cr_netns_self(), .selffd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)};
+  pthread_t tid;
+  if (pthread_create(&tid, NULL, enter_each, &j) == 0) {
+    pthread_join(tid, NULL);
+  } else { /* no thread to spare: one namespace at a time, each its own way */
+    for (int i = 0; i < n; i++)
+      rcs[i] = cr_netns_dump(&list[i], q, t, &vias[i]);
+  }
+  if (j.selffd >= 0) close(j.selffd);
 }

@@ -114,12 +114,25 @@ static void dump_all_netns(sockets_op *o) {
     o->rc = -ENOMEM;
     return;
   }
+  int *rcs = calloc((size_t)n ? (size_t)n : 1, sizeof *rcs);
+  const char **vias = calloc((size_t)n ? (size_t)n : 1, sizeof *vias);
+  if (!rcs || !vias) {
+    free(rcs);
+    free(vias);
+    free(list);
+    o->rc = -ENOMEM;
+    return;
+  }
+  cr_netns_dump_each(list, n, &o->a.q, &o->t, rcs, vias);
   for (int i = 0; i < n; i++) {
     ns_result *r = &o->ns[o->nns++];
     r->ns = list[i];
-    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->via);
+    r->rc = rcs[i];
+    r->via = vias[i];
     if (r->rc == -ENOMEM) o->rc = -ENOMEM;
   }
+  free(rcs);
+  free(vias);
   free(list);
 }
 
