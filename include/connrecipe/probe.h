@@ -68,6 +68,11 @@ int cr_portset_has(const cr_portset *set, int port);
 /* Next selected port after `after` (0 to start); 0 when none is left. */
 int cr_portset_next(const cr_portset *set, int after);
 
+/* A non-blocking TCP socket made inside the network namespace file `netns`
+ * (/proc/PID/ns/net, /run/netns/NAME; NULL: this thread's): the calling
+ * thread enters it for the socket() call only. -1 and errno on failure. */
+int cr_socket_in(const char *netns, int family);
+
 /* ---- one TCP connect (optionally reading a banner) ------------------------- */
 
 typedef struct {
@@ -147,6 +152,7 @@ typedef struct {
                      * certificate name checked; NULL: neither */
   const char *ca_file; /* trust anchors; NULL: the system's default paths */
   size_t read_bytes;   /* how much of what the peer sent is kept (received); 0: 512 */
+  const char *netns;   /* as for the TCP probe: the socket is made in that namespace */
 } cr_tls_probe_options;
 
 typedef struct {

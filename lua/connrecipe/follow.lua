@@ -6,7 +6,11 @@
 --
 -- facts.hops = { { kind = "forwarder" | "dnat", tool, pid, rule, upstream =
 --   {host, port} | {path}, netns = {inode, name, container}, why (not
---   followed), facts (the upstream's) }, ... }
+--   followed), loop (true: the upstream is already on the path, not
+--   followed round again), facts (the upstream's) }, ... }
+-- A hop's facts carry the path's endpoints so far in args.visited, and what
+-- sent the connection there (the hop's kind, tool, pid, chain) in args.via;
+-- args.tls_ended when a forwarder on the way ended the client's TLS.
 local address = require "connrecipe.address"
 local ipaddr = require "connrecipe.ipaddr"
 local cr = require "connrecipe"
@@ -96,17 +100,57 @@ local function not_entered(f)
   return r ~= nil and (r.errno == "EPERM" or r.errno == "EACCES")
 end
 
-local function nested(ctx, facts, hop, investigate_target, ns)
+-- An endpoint on the path: "NETNS-INODE ADDR:PORT", or the Unix socket's path.
+local function endpoint_key(inode, up)
+  return up.path and ("unix:" .. up.path) or ("%s %s"):format(tostring(inode), hops.endpoint(up))
+end
+
+-- The endpoints on the path to this one, this one last: one entry each, by
+-- its address, then "|" and its name when a forwarder named it (socat
+-- TCP:localhost:80).
+local function visited(facts, s)
+  local list = {}
+  for i, k in ipairs(facts.args.visited or {}) do
+    list[i] = k
+  end
+  local addr, host = (s.open or s.r).addr, facts.args.target.host
+  local entry = endpoint_key(facts.netns, { host = addr, port = s.port })
+  if host and host ~= addr then
+    entry = entry .. "|" .. endpoint_key(facts.netns, { host = host, port = s.port })
+  end
+  list[#list + 1] = entry
+  return list
+end
+
+local function on_path(path, key)
+  for _, entry in ipairs(path) do
+    for k in entry:gmatch("[^|]+") do
+      if k == key then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+local function nested(ctx, facts, hop, investigate_target, ns, path)
   local t = target.parse(hops.endpoint(hop.upstream))
   if not t then
     hop.why = "its upstream " .. hops.endpoint(hop.upstream) .. " is not an address diagnose can probe"
     return
   end
   hop.netns = { inode = ns.inode, name = ns.name, container = ns.container, pid = ns.pid }
+  local key = endpoint_key(ns.inode, hop.upstream)
+  if on_path(path, key) then -- back to an endpoint the connection went through: not followed round again
+    hop.loop = true
+    return
+  end
   hop.facts = investigate_target(ctx, {
     target = t, timeout = facts.args.timeout, depth = (facts.args.depth or 0) + 1,
     netns = t.kind == "inet" and ns or nil, listeners = facts.listeners,
-    own_netns = facts.args.own_netns or facts.netns,
+    own_netns = facts.args.own_netns or facts.netns, client = facts.args.client or facts.args.target,
+    visited = path, via = { kind = hop.kind, tool = hop.tool, pid = hop.pid, chain = hop.chain },
+    tls_ended = facts.args.tls_ended or hop.tls_ends,
   })
   if ns.path and not (facts.security or {}).root and not_entered(hop.facts) then
     hop.facts = nil
@@ -122,7 +166,7 @@ local function forwarder_hop(ctx, s)
     local fw = proc and hops.forwarder(proc.cmdline, s.port)
     if fw then
       return { kind = "forwarder", tool = fw.tool, pid = p.pid, upstream = fw.upstream,
-        forwards_to = fw.forwards_to, why = fw.why }, l
+        forwards_to = fw.forwards_to, why = fw.why, tls_ends = fw.tls_ends }, l
     end
   end
 end
@@ -199,10 +243,11 @@ function follow.read(ctx, facts, investigate_target)
   if #list == 0 and not (s.any_open and #situation.accepting(s.here, s.open.addr, s.port) > 0) then
     list = dnat_hops(ctx, facts, s)
   end
+  local path = visited(facts, s)
   for _, hop in ipairs(list) do
     if hop.upstream and not hop.why then
       local ns = hop.upstream.path and here or owner_of(ctx, facts, hop.upstream.host, here)
-      nested(ctx, facts, hop, investigate_target, ns)
+      nested(ctx, facts, hop, investigate_target, ns, path)
     end
   end
   facts.hops = #list > 0 and list or nil

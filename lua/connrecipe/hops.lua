@@ -4,7 +4,8 @@
 --
 -- hops.forwarder(cmdline, port) -> nil (not a forwarder we know), or
 -- { tool, upstream = {host, port} | {path} | nil, why (when it cannot be
---   followed from here) }
+--   followed from here), tls_ends (the client's TLS ends there: socat
+--   OPENSSL-LISTEN) }
 local hops = {}
 
 -- The value of a Go-style flag (-name value, -name=value, --name ...).
@@ -57,13 +58,20 @@ local function socat_address(word)
   end
 end
 
+-- socat's TLS-accepting addresses: the client's TLS ends in socat, which
+-- speaks plain bytes to its upstream.
+local TLS_LISTEN = { ["OPENSSL-LISTEN"] = true, ["SSL-L"] = true }
+
 local function socat(cmdline)
+  local tls_ends
   for i = 2, #cmdline do
     local w = cmdline[i]
     if not w:find("^%-") then
+      local kind = w:match("^([%w-]+)")
+      tls_ends = tls_ends or TLS_LISTEN[kind and kind:upper()]
       local up = socat_address(w)
       if up then
-        return { tool = "socat", upstream = up }
+        return { tool = "socat", upstream = up, tls_ends = tls_ends }
       end
     end
   end

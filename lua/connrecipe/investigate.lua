@@ -223,14 +223,24 @@ local function tls_wanted(t, conv)
   return false
 end
 
+-- The TLS the client speaks, checked where the connection arrives: at a
+-- hop's upstream (from inside its namespace) the client's own target says
+-- whether TLS is spoken and which name the certificate must have, since a
+-- forwarder or a DNAT rule hands the bytes on untouched.
 local function read_tls(ctx, facts)
   local t, conv = facts.args.target, facts.after_connect
-  local wanted, expected = tls_wanted(t, conv)
+  local client = facts.args.client or t
+  if facts.args.tls_ended then -- a forwarder on the way speaks TLS with the client, plain bytes on
+    return
+  end
+  local wanted, expected = tls_wanted(client, conv)
   if not (wanted and conv) then -- conv: some address accepted
     return
   end
-  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port), cr.probe.tls, conv.addr,
-    t.port, { timeout = facts.args.timeout, name = t.host })
+  local ns = facts.args.netns
+  local r, err = ctx:check("TLS handshake with " .. address.endpoint(conv.addr, t.port)
+    .. (ns and ns.path and (" (netns " .. (ns.name or tostring(ns.inode)) .. ")") or ""), cr.probe.tls, conv.addr,
+    t.port, { timeout = facts.args.timeout, name = client.host, netns = ns and ns.path })
   if not r then
     facts.tls = { expected = expected, read_error = tostring(err) }
     return
@@ -245,6 +255,31 @@ local function read_tls(ctx, facts)
   facts.tls = r
 end
 
+-- The first dump read owners for the client's port only (owners_wanted): a
+-- hop's endpoint on another port (a DNAT rule's, a forwarder's upstream) has
+-- its listeners' owners read here, in every namespace, and set on the shared
+-- dump's rows of ns, so that a forwarder there is followed and an app there
+-- is named.
+local function read_endpoint_owners(ctx, facts, ns, port, where)
+  local unread = {}
+  for _, l in ipairs(facts.listeners and facts.listeners.list or {}) do
+    if l.port == port and l.netns == ns.inode and not l.processes and not l.owner_unknown then
+      unread[tostring(l.inode)] = l
+    end
+  end
+  if not next(unread) then
+    return
+  end
+  local owned = ctx:check(("owners of the listeners on port %d%s"):format(port, where), cr.listeners,
+    { proto = "tcp", port = port, netns = "all", processes = true })
+  for _, o in ipairs(type(owned) == "table" and owned or {}) do
+    local l = unread[tostring(o.inode)]
+    if l and o.netns == l.netns then
+      l.processes, l.owner_unknown, l.owner_unknown_reason = o.processes, o.owner_unknown, o.owner_unknown_reason
+    end
+  end
+end
+
 -- The probe from inside another namespace (a hop's upstream): the listeners
 -- of every namespace are those the first run dumped.
 local function read_probe_in(ctx, facts, ns, listeners)
@@ -256,6 +291,7 @@ local function read_probe_in(ctx, facts, ns, listeners)
   facts.listen_drops = { before = ctx:check("TCP listen drops, before the probe" .. where, listen_drops, ns.spec) or 0 }
   facts.listener_drops = { before = {}, after = {} }
   facts.listeners = listeners
+  read_endpoint_owners(ctx, facts, ns, t.port, where)
   local opts = probe_options(facts.args, speaker)
   opts.netns = ns.path
   local r, err = ctx:check("probe " .. t.display .. where, cr.probe.tcp, t.host, t.port, opts)
@@ -436,7 +472,7 @@ end
 -- The containers of this host (their engine's API, else docker's state on
 -- disk): for a target on this host, which one published the port, its state.
 local function read_containers(ctx, facts)
-  local read = ctx:check("containers (docker/podman API, docker state)", containers.read)
+  local read = ctx:check("containers (docker/podman API; docker, podman, containerd state)", containers.read)
   facts.containers = type(read) == "table" and read or { error = "not read" }
 end
 
@@ -518,14 +554,19 @@ end
 --- args.target (a parsed target) with args.timeout, args.settle (seconds
 --- after connecting; investigate.SETTLE when nil, 0: none), args.process, args.unit;
 --- for a hop's upstream also args.netns ({inode, name, spec, path}: probe
---- from inside it), args.listeners (the dump to reuse), args.depth and
---- args.own_netns (the first run's namespace).
+--- from inside it), args.listeners (the dump to reuse), args.depth,
+--- args.own_netns (the first run's namespace), args.client (the first
+--- run's target: the TLS the client speaks, the name it checks),
+--- args.visited (the endpoints on the path so far: a loop is not followed)
+--- args.via (the forwarder or rule that sent the connection here) and
+--- args.tls_ended (a forwarder on the way ended the client's TLS).
 function investigate.target(ctx, args)
   local t = args.target
   local facts = {
     schema = investigate.SCHEMA, pid = cr.pid,
     args = { target = copy_plain(t), timeout = args.timeout, settle = args.settle, process = args.process,
-             unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns },
+             unit = args.unit, netns = args.netns, depth = args.depth, own_netns = args.own_netns,
+             client = args.client, visited = args.visited, via = args.via, tls_ended = args.tls_ended },
   }
   facts.security = ctx:check("security settings (root, SELinux, AppArmor, hidepid)", cr.sys.security) or {}
   if t.kind == "unix" then
@@ -548,9 +589,7 @@ function investigate.target(ctx, args)
     return facts
   end
   read_proxy(ctx, facts)
-  if not (args.netns and args.netns.path) then -- the TLS probe connects from this namespace only
-    read_tls(ctx, facts)
-  end
+  read_tls(ctx, facts)
   read_further(ctx, facts)
   follow.read(ctx, facts, investigate.target)
   return facts

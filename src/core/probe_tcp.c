@@ -5,8 +5,6 @@
  * waits), and only when it waits, the bytes sent and its reply. Raw non-blocking socket watched by
  * a uv_poll_t; one timer for the connect deadline, then the read deadline. */
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -266,32 +264,10 @@ static void timer_fired(uv_timer_t *t) {
   finish(p);
 }
 
-/* Creates the socket and starts the connect; returns the errno of a failure
- * that is the outcome itself (0 while connecting). */
-/* A socket made inside the network namespace `netns` (a socket stays in the
- * namespace it was made in): this thread enters it for the socket() call only.
- * -1 and errno on failure (the namespace file unreadable, no right to enter). */
-static int socket_in(const char *netns, int family) {
-  if (!netns) return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int target = open(netns, O_RDONLY | O_CLOEXEC);
-  if (target < 0) return -1;
-  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  int fd = -1, err = errno;
-  if (self >= 0 && setns(target, CLONE_NEWNET) == 0) {
-    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    err = errno;
-    if (setns(self, CLONE_NEWNET) != 0) abort(); /* we came from there: cannot fail */
-  } else {
-    err = errno;
-  }
-  close(target);
-  if (self >= 0) close(self);
-  errno = err;
-  return fd;
-}
-
+/* Creates the socket (in `netns` when given) and starts the connect; returns
+ * the errno of a failure that is the outcome itself (0 while connecting). */
 static int begin_connect(cr_tcp_probe *p, const cr_sockaddr *source, const char *netns) {
-  p->fd = socket_in(netns, p->to.sa.sa_family);
+  p->fd = cr_socket_in(netns, p->to.sa.sa_family);
   if (p->fd < 0) return errno;
   if (source) {
     int one = 1;

@@ -4,11 +4,13 @@
  * "wrong version number" when the port speaks plain text, with the bytes it
  * sent). OpenSSL does the TLS over memory BIOs; the bytes move on the libuv
  * loop (uv_tcp_t), so nothing blocks. The handshake always completes when it
- * can (SSL_VERIFY_NONE): verification is reported, not enforced. */
+ * can (SSL_VERIFY_NONE): verification is reported, not enforced. The socket
+ * can be made in another network namespace (netns), as the TCP probe's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -263,16 +265,38 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 /* ---- connect, timeout --------------------------------------------------------------- */
 
 static void timer_fired(uv_timer_t *t);
+static void connected(uv_connect_t *req, int status);
+
+/* The TCP outcome, as the TCP probe names it (the Unix-only ones are errors
+ * here: ENOENT is a namespace file that is missing). */
+static void set_connect_outcome(cr_tls_probe *p, int err) {
+  p->r.err = err;
+  p->r.status = cr_probe_classify(err);
+  if (p->r.status == CR_PROBE_MISSING || p->r.status == CR_PROBE_NOT_A_SOCKET ||
+      p->r.status == CR_PROBE_BUSY || (err && p->r.status == CR_PROBE_OPEN))
+    p->r.status = CR_PROBE_ERROR;
+}
+
+/* The socket made in o->netns (when given) for the handle, then the
+ * connect; a negative libuv error when either failed at once. */
+static int begin_connect(cr_tls_probe *p, const cr_sockaddr *to, const char *netns) {
+  if (netns) {
+    int fd = cr_socket_in(netns, to->sa.sa_family);
+    if (fd < 0) return -errno;
+    int rc = uv_tcp_open(&p->tcp, fd);
+    if (rc != 0) {
+      close(fd);
+      return rc;
+    }
+  }
+  return uv_tcp_connect(&p->connect, &p->tcp, &to->sa, connected);
+}
 
 static void connected(uv_connect_t *req, int status) {
   cr_tls_probe *p = req->data;
   if (p->finished) return;
   int err = status < 0 ? -status : 0;
-  p->r.err = err;
-  p->r.status = cr_probe_classify(err);
-  if (p->r.status == CR_PROBE_MISSING || p->r.status == CR_PROBE_NOT_A_SOCKET ||
-      p->r.status == CR_PROBE_BUSY)
-    p->r.status = CR_PROBE_ERROR;
+  set_connect_outcome(p, err);
   p->r.ms = elapsed_ms(p);
   if (err) {
     finish(p);
@@ -344,12 +368,9 @@ int cr_tls_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tls_prob
   p->tcp.data = p->timer.data = p->connect.data = p;
   p->handles = 2;
   *out = p;
-  int rc = uv_tcp_connect(&p->connect, &p->tcp, &to->sa, connected);
-  if (rc != 0) { /* failed at once (no route, no local port): the outcome, from the loop */
-    p->r.err = -rc;
-    p->r.status = cr_probe_classify(-rc);
-    if (p->r.status == CR_PROBE_OPEN) p->r.status = CR_PROBE_ERROR;
-  }
+  int rc = begin_connect(p, to, o->netns);
+  if (rc != 0) /* failed at once (no route, no local port, no namespace): the outcome, from the loop */
+    set_connect_outcome(p, -rc);
   uv_timer_start(&p->timer, timer_fired, rc != 0 ? 0 : p->timeout_ms, 0);
   return 0;
 }

@@ -440,6 +440,7 @@ static int l_tls(lua_State *L) {
   if (o.name && (len == 0 || strlen(o.name) != len))
     luaL_error(L, "cr.probe.tls: name must be a non-empty text without NUL bytes");
   o.ca_file = opt_string(L, 3, "ca_file", &len);
+  o.netns = opt_string(L, 3, "netns", NULL);
   cr_check_async(L, "cr.probe.tls");
   return probes_run(L, &tls_kind, addrs, n, &o);
 }

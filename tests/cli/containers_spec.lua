@@ -156,6 +156,13 @@ describe("containers (real dockerd)", function()
     assert.matches(("container crt-loop listens on 127.0.0.1:%d only"):format(b + 180),
       f["container-loopback"].summary, 1, true)
     assert.matches("0.0.0.0", f["container-loopback"].fix, 1, true)
+    -- followed through docker-proxy (or docker's DNAT): the app's fix, for its container, by name
+    local up = f["upstream-failing"]
+    assert.truthy(up, "no upstream-failing beside container-loopback")
+    assert.matches("→ address%-mismatch$", up.evidence[1])
+    local via = up.fix:match(("^in container crt%%-loop: make httpd %%(pid %%d+%%) listen on [%%d.]+ %%(or on every "
+      .. "address, 0%%.0%%.0%%.0%%) instead of 127%%.0%%.0%%.1 only: (.+) connects to [%%d.]+:%d$"):format(b + 180))
+    assert.truthy(via == "the DNAT rule in chain DOCKER" or (via or ""):match("^docker%-proxy %(pid %d+%)$"), up.fix)
     -- the containers are facts: a saved run replays the same verdict without the engine
     local saved = env.dir .. "/facts.json"
     local r = connrecipe({ "diagnose", "localhost:" .. (b + 80), "--save-facts", saved })

@@ -226,6 +226,145 @@ table ip kube-proxy {
     assert.matches("service%-name=cart", f["service-no-endpoints"].fix)
   end)
 
+  it("TLS at the upstream: a self-signed certificate, another name, a plain port, checked from inside its namespace",
+    function()
+    if not testenv.have("openssl") then
+      return pending("openssl not installed")
+    end
+    upstream_namespace()
+    local dir = testenv.tmpdir()
+    testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=web.test -addext subjectAltName=DNS:web.test,IP:127.0.0.1 2>/dev/null"):format(dir))
+    testenv.background_in(far, ("timeout 60 socat OPENSSL-LISTEN:%d,bind=0.0.0.0,reuseaddr,fork,cert=%s/cert.pem,"
+      .. "key=%s/key.pem,verify=0 SYSTEM:'sleep 1'"):format(port(88), dir, dir))
+    assert(testenv.wait_listening(far, "tcp", port(88)))
+    socat_forwarder(port(88))
+    local doc, f = diagnose { "https://127.0.0.1:" .. port(80) .. "/" }
+    assert.equal("upstream-failing", doc.verdict)
+    local hop = f["upstream-failing"]
+    assert.truthy(path_of(hop):find(("→ %s.2:%d (netns %s) → tls-cert-self-signed"):format(subnet, port(88), far), 1,
+      true), path_of(hop))
+    assert.matches("the certificate is self%-signed", hop.summary)
+    assert.equal(1, hop.fix:find("in netns " .. far .. " ", 1, true), hop.fix)
+    -- the name checked at the upstream is the client's, not the upstream's address
+    testenv.netns_etc(netns(), { hosts = "127.0.0.1 other.test\n", ["nsswitch.conf"] = "hosts: files\n" })
+    doc, f = diagnose { "https://other.test:" .. port(80) .. "/" }
+    assert.equal("upstream-failing", doc.verdict)
+    assert.matches("→ tls%-name%-mismatch$", path_of(f["upstream-failing"]))
+    assert.matches("not for other.test (it names DNS:web.test, IP:127.0.0.1)", f["upstream-failing"].summary, 1, true)
+    -- TLS spoken to a plain port behind the forwarder: curl's "wrong version number", at the upstream
+    testenv.background_in(far, ("timeout 60 python3 -m http.server %d --bind 0.0.0.0"):format(port(89)))
+    assert(testenv.wait_listening(far, "tcp", port(89)))
+    testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork TCP4:%s.2:%d")
+      :format(port(90), subnet, port(89)))
+    assert(testenv.wait_listening(netns(), "tcp", port(90)))
+    doc, f = diagnose { "https://127.0.0.1:" .. port(90) .. "/" }
+    assert.equal("upstream-failing", doc.verdict)
+    assert.matches("→ tls%-not%-spoken$", path_of(f["upstream-failing"]))
+    assert.matches("wrong version number", f["upstream-failing"].summary)
+  end)
+
+  it("a forwarder that ends the client's TLS (socat OPENSSL-LISTEN): the upstream is not asked for TLS", function()
+    if not testenv.have("openssl") then
+      return pending("openssl not installed")
+    end
+    upstream_namespace()
+    local dir = testenv.tmpdir()
+    testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=web.test -addext subjectAltName=IP:127.0.0.1 2>/dev/null"):format(dir))
+    testenv.background_in(far, ("timeout 60 python3 -m http.server %d --bind 0.0.0.0"):format(port(97)))
+    assert(testenv.wait_listening(far, "tcp", port(97)))
+    testenv.background_in(netns(), ("timeout 60 socat OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s/cert.pem,"
+      .. "key=%s/key.pem,verify=0 TCP4:%s.2:%d"):format(port(80), dir, dir, subnet, port(97)))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "https://127.0.0.1:" .. port(80) .. "/" }
+    assert.equal("tls-cert-self-signed", doc.verdict) -- socat's own certificate, the client's only TLS
+    assert.is_nil(f["upstream-failing"]) -- plain HTTP behind it is right
+  end)
+
+  it("DNAT then socat: the forwarder at the endpoint is read in its namespace and followed", function()
+    upstream_namespace()
+    sh_ns(("iptables -t nat -A OUTPUT -d %s.102 -p tcp --dport %d -j DNAT --to-destination %s.2:%d"):format(subnet,
+      port(80), subnet, port(91)))
+    testenv.background_in(far, ("timeout 60 socat TCP4-LISTEN:%d,bind=0.0.0.0,reuseaddr,fork TCP4:127.0.0.1:%d")
+      :format(port(91), port(92)))
+    assert(testenv.wait_listening(far, "tcp", port(91)))
+    local doc, f = diagnose { subnet .. ".102:" .. port(80) }
+    assert.equal("upstream-failing", doc.verdict)
+    local hop = f["upstream-failing"]
+    assert.matches("is rewritten by DNAT, chain OUTPUT to " .. subnet:gsub("%.", "%%.") .. "%.2:" .. port(91),
+      hop.summary)
+    local want = ("client → %s.102:%d (DNAT, chain OUTPUT) → %s.2:%d (netns %s; socat, pid "):format(subnet, port(80),
+      subnet, port(91), far)
+    assert.truthy(path_of(hop):find(want, 1, true), path_of(hop))
+    assert.truthy(path_of(hop):find(("→ 127.0.0.1:%d (netns %s) → no-listener"):format(port(92), far), 1, true),
+      path_of(hop))
+    assert.truthy(hop.fix:find("in netns " .. far .. " ", 1, true), hop.fix)
+  end)
+
+  it("socat then DNAT: the rule the forwarder's connection meets is followed to its endpoint", function()
+    upstream_namespace()
+    sh_ns(("iptables -t nat -A OUTPUT -d %s.103 -p tcp --dport %d -j DNAT --to-destination %s.2:%d"):format(subnet,
+      port(93), subnet, port(94)))
+    testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork TCP4:%s.103:%d")
+      :format(port(80), subnet, port(93)))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("upstream-failing", doc.verdict)
+    local want = ("client → 127.0.0.1:%d (socat, pid "):format(port(80))
+    local rest = (") → %s.103:%d (same netns; DNAT, chain OUTPUT) → %s.2:%d (netns %s) → no-listener"):format(subnet,
+      port(93), subnet, port(94), far)
+    local path = path_of(f["upstream-failing"])
+    assert.truthy(path:find(want, 1, true) and path:find(rest, 1, true), path)
+  end)
+
+  it("forwarders in a loop: found and named, never followed round again", function()
+    -- max-children=1: the loop's own connections stay bounded (the third waits in a backlog)
+    testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,max-children=1 "
+      .. "TCP4:127.0.0.1:%d"):format(port(80), port(95)))
+    testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,max-children=1 "
+      .. "TCP4:127.0.0.1:%d"):format(port(95), port(80)))
+    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    assert(testenv.wait_listening(netns(), "tcp", port(95)))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("upstream-failing", doc.verdict)
+    local hop = f["upstream-failing"]
+    assert.matches(("→ 127%%.0%%.0%%.1:%d %%(same netns%%) → forwarding%%-loop$"):format(port(95)), path_of(hop))
+    local pid = hop.summary:match(("127%%.0%%.0%%.1:%d is accepted by socat %%(pid (%%d+)%%), which forwards it "
+      .. "back to 127%%.0%%.0%%.1:%d %%(same netns%%), already on its path"):format(port(95), port(80)))
+    assert.truthy(pid, hop.summary)
+    assert.equal(("make socat (pid %s) forward to the service itself, not to 127.0.0.1:%d"):format(pid, port(80)),
+      hop.fix)
+  end)
+
+  it("the upstream app binds loopback in its namespace: the fix is for the app, where the forwarder connects",
+    function()
+    upstream_namespace()
+    testenv.tcp_listen(far, port(96), { bind = "127.0.0.1" })
+    socat_forwarder(port(96))
+    local doc, f = diagnose { "127.0.0.1:" .. port(80) }
+    assert.equal("upstream-failing", doc.verdict)
+    local hop = f["upstream-failing"]
+    assert.matches("→ address%-mismatch$", path_of(hop))
+    local up = ("%s.2"):format(subnet)
+    local app, fwd = hop.fix:match(("^in netns %s %%(ip netns exec %s %%.%%.%%.%%): make socat %%(pid (%%d+)%%) listen "
+      .. "on %s %%(or on every address, 0%%.0%%.0%%.0%%) instead of 127%%.0%%.0%%.1 only: socat %%(pid (%%d+)%%) "
+      .. "connects to %s:%d$"):format(far:gsub("%-", "%%-"), far:gsub("%-", "%%-"), up:gsub("%.", "%%."),
+      up:gsub("%.", "%%."), port(96)))
+    assert.truthy(app, hop.fix)
+    assert.is_not.equal(app, fwd) -- the app in the upstream's namespace, then the forwarder here
+    assert.truthy(table.concat(hop.evidence, "\n"):find(("upstream: 127.0.0.1:%d held by socat (pid %s)"):format(
+      port(96), app), 1, true), table.concat(hop.evidence, "\n"))
+    assert.is_nil(hop.fix:find("connect to 127.0.0.1", 1, true))
+    -- the same app behind a DNAT rule: the rule is what connects
+    sh_ns(("iptables -t nat -A OUTPUT -d %s.104 -p tcp --dport %d -j DNAT --to-destination %s:%d"):format(subnet,
+      port(80), up, port(96)))
+    doc, f = diagnose { subnet .. ".104:" .. port(80) }
+    assert.equal("upstream-failing", doc.verdict)
+    assert.matches(("instead of 127.0.0.1 only: the DNAT rule in chain OUTPUT connects to %s:%d"):format(up,
+      port(96)), f["upstream-failing"].fix, 1, true)
+  end)
+
   it("docker-proxy: its -container-ip/-container-port are followed", function()
     if not testenv.have("docker-proxy") then
       return pending("docker-proxy not installed (docker.io)")
@@ -242,5 +381,7 @@ table ip kube-proxy {
     assert.matches("accepted by docker%-proxy %(pid %d+%)", f["upstream-failing"].summary)
     assert.matches("bound to 127%.0%.0%.1 only", f["upstream-failing"].summary)
     assert.matches("→ address%-mismatch$", path_of(f["upstream-failing"]))
+    assert.matches(("make socat %%(pid %%d+%%) listen on %s%%.2 .* docker%%-proxy %%(pid %%d+%%) connects to"):format(
+      subnet:gsub("%.", "%%.")), f["upstream-failing"].fix)
   end)
 end)

@@ -755,6 +755,97 @@ describe("checks", function()
       assert.matches("^in netns db", f["upstream-failing"].fix)
     end)
 
+    it("TLS read at the upstream (the client's https, its name): the certificate's problem is the cause there",
+      function()
+      local up = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS }) } }
+      up.after_connect = { addr = "10.217.0.2", state = "silent", settle = 0.25 }
+      up.args.client = assert(target.parse("https://web.test:8080/"))
+      up.tls = { status = "open", handshake = true, version = "TLSv1.3", cipher = "TLS_AES_256_GCM_SHA384",
+        subject = "CN=web.test", issuer = "CN=web.test", san = { "DNS:web.test" }, not_before = 1, not_after = 2,
+        self_signed = true, verify = "self-signed certificate", verify_code = 18, name_match = true,
+        name = "web.test", expected = true, now = 3 }
+      local verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web) → tls-cert-expired",
+        f["upstream-failing"].evidence[1])
+      up.tls.not_after = 4
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-cert%-self%-signed$", f["upstream-failing"].evidence[1])
+      assert.matches("where: 10.217.0.2:80: the certificate is self-signed", f["upstream-failing"].summary, 1, true)
+    end)
+
+    it("forwarding-loop: a forwarder back to an endpoint on the path; never reachable", function()
+      local facts = socat()
+      facts.hops[1] = { kind = "forwarder", tool = "socat", pid = 300, upstream = { host = "127.0.0.1", port = 8080 },
+        netns = { inode = NS }, loop = true }
+      local verdict, f = diagnose(facts)
+      assert.equal("forwarding-loop", verdict)
+      assert.equal("127.0.0.1:8080 is accepted by socat (pid 300), which forwards it back to 127.0.0.1:8080 "
+        .. "(same netns), already on its path: the connection goes round in a loop and never reaches a service",
+        f["forwarding-loop"].summary)
+      assert.equal("path: client → 127.0.0.1:8080 → 127.0.0.1:8080 again", f["forwarding-loop"].evidence[1])
+      assert.equal("make socat (pid 300) forward to the service itself, not to 127.0.0.1:8080",
+        f["forwarding-loop"].fix)
+      -- one hop further: the upstream's loop is the cause at the end of the path
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.args.visited = { NS .. " 127.0.0.1:8080" }
+      middle.hops = { { kind = "dnat", chain = "PREROUTING", rule = "-A PREROUTING ... -j DNAT",
+        upstream = { host = "127.0.0.1", port = 8080 }, netns = { inode = NS }, loop = true } }
+      verdict, f = diagnose(socat { facts = middle })
+      assert.equal("upstream-failing", verdict)
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web) → forwarding-loop",
+        f["upstream-failing"].evidence[1])
+      assert.matches("correct the DNAT rule in chain PREROUTING: its destination 127.0.0.1:8080 leads back",
+        f["upstream-failing"].fix, 1, true)
+      assert.is_nil(f["forwarding-loop"]) -- said once, at the end of the path
+    end)
+
+    it("a path through another namespace names it at each hop there, not 'same netns'", function()
+      local deeper = upstream_facts { target = "127.0.0.1:90", results = { result("127.0.0.1", "refused",
+        "ECONNREFUSED") } }
+      deeper.args.own_netns = NS
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.args.own_netns = NS
+      middle.hops = { { kind = "forwarder", tool = "socat", pid = 301, upstream = { host = "127.0.0.1", port = 90 },
+        netns = { inode = UP_NS, name = "web" }, facts = deeper } }
+      local _, f = diagnose(socat { facts = middle })
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web; socat, pid 301) → "
+        .. "127.0.0.1:90 (netns web) → no-listener", f["upstream-failing"].evidence[1])
+    end)
+
+    it("the upstream app binds loopback: its fix is to listen where the forwarder connects, not 'connect to'",
+      function()
+      local up = upstream_facts { listeners = { listener("127.0.0.1", 80, { netns = UP_NS,
+        processes = { { pid = 400, comm = "httpd" } } }) } }
+      up.args.via = { kind = "forwarder", tool = "socat", pid = 300 }
+      local verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      local hop = f["upstream-failing"]
+      assert.matches("→ 10.217.0.2:80 (netns web) → address-mismatch", hop.evidence[1], 1, true)
+      assert.equal("in netns web (ip netns exec web ...): make httpd (pid 400) listen on 10.217.0.2 (or on every "
+        .. "address, 0.0.0.0) instead of 127.0.0.1 only: socat (pid 300) connects to 10.217.0.2:80", hop.fix)
+      assert.truthy(text(hop):find("upstream: socat (pid 300) sends the connection to 10.217.0.2:80", 1, true))
+      -- in a container: named by the engine's name
+      up.args.via = { kind = "dnat", tool = "docker", chain = "DOCKER" }
+      local facts = socat { facts = up }
+      facts.hops[1].netns = { inode = UP_NS, pid = 401, container = ("c"):rep(64) }
+      facts.containers = { list = { { id = ("c"):rep(64), name = "web1", state = "running" } } }
+      verdict, f = diagnose(facts)
+      assert.equal("upstream-failing", verdict)
+      assert.matches("(netns 4026530009, container web1)", f["upstream-failing"].summary, 1, true)
+      assert.equal("in container web1: make httpd (pid 400) listen on 10.217.0.2 (or on every address, 0.0.0.0) "
+        .. "instead of 127.0.0.1 only: the DNAT rule in chain DOCKER connects to 10.217.0.2:80",
+        f["upstream-failing"].fix)
+      -- not behind a hop: the client may connect elsewhere
+      verdict, f = diagnose(upstream_facts { listeners = { listener("127.0.0.1", 80, { netns = UP_NS }) } })
+      assert.equal("address-mismatch", verdict)
+      assert.matches("^connect to 127.0.0.1:80", f["address-mismatch"].fix)
+    end)
+
     it("a DNAT hop (kube-proxy's KUBE-SEP chain) with a failing endpoint", function()
       local facts = tcp { target = "10.96.0.10:80", results = { result("10.96.0.10", "refused", "ECONNREFUSED") },
         firewall = { hits = {} },

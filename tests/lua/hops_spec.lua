@@ -36,6 +36,9 @@ describe("hops.forwarder", function()
     for _, c in ipairs(cases) do
       assert.same(c[2], hops.forwarder(words(c[1]), 8080).upstream, c[1])
     end
+    assert.is_nil(hops.forwarder(words("socat TCP-LISTEN:8080,fork TCP:10.0.0.2:80"), 8080).tls_ends)
+    assert.is_true(hops.forwarder(words("socat OPENSSL-LISTEN:8443,cert=c.pem TCP:10.0.0.2:80"), 8443).tls_ends)
+    assert.is_true(hops.forwarder(words("socat ssl-l:8443,cert=c.pem TCP:10.0.0.2:80"), 8443).tls_ends)
     local f = hops.forwarder(words("socat TCP-LISTEN:8080 EXEC:/bin/cat"), 8080)
     assert.is_nil(f.upstream)
     assert.matches("neither of its addresses", f.why)

@@ -251,6 +251,26 @@ describe("cr.probe.tls", function()
     assert.same({ "refused" }, { r.status })
     assert.is_nil(r.handshake)
   end)
+
+  it("shakes hands from inside another namespace with netns, and says why it cannot enter one", function()
+    if not (testenv.have("openssl") and testenv.have("socat")) then
+      return pending("openssl or socat not installed")
+    end
+    local ns, other, dir = netns(), testenv.netns(), testenv.tmpdir()
+    testenv.sh_ok(("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 30 "
+      .. "-subj /CN=far.test 2>/dev/null"):format(dir))
+    socat(other, ("OPENSSL-LISTEN:7033,bind=127.0.0.1,reuseaddr,fork,cert=%s/cert.pem,key=%s/key.pem,verify=0 "
+      .. "SYSTEM:'sleep 1'"):format(dir, dir))
+    assert(testenv.wait_listening(other, "tcp", 7033))
+    local there = eval_in(ns, ('cr.probe.tls("127.0.0.1", 7033, {netns = "/run/netns/%s"})'):format(other))
+    assert.same({ "open", true, "CN=far.test" }, { there.status, there.handshake, there.subject })
+    local here = eval_in(ns, 'cr.probe.tls("127.0.0.1", 7033)') -- this namespace is left as it was
+    assert.equal("refused", here.status)
+    local missing = eval_in(ns, 'cr.probe.tls("127.0.0.1", 7033, {netns = "/run/netns/crtest-no-such-ns"})')
+    assert.same({ "error", "ENOENT" }, { missing.status, missing.results[1].errno })
+    local r = testenv.cr_in_netns(ns, 'cr.probe.tls("127.0.0.1", 7033, {netns = 5})')
+    assert.matches("cr.probe: netns must be a string", r.stderr, 1, true)
+  end)
 end)
 
 describe("cr.probe.udp", function()

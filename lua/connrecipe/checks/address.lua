@@ -1,6 +1,7 @@
 -- The listener is bound to another address, or the other IP family: as the
 -- verdict of a refusal, or as a warning when one of the name's addresses
--- works and another does not.
+-- works and another does not. Behind a forwarder or DNAT rule (a hop's
+-- upstream), the fix is for the app: listen where the forwarder connects.
 local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
@@ -29,19 +30,41 @@ local function partly_reachable(ctx, s)
   end
 end
 
-local function bound_elsewhere(ctx, s)
+-- Behind a hop (facts.args.via: a forwarder or a DNAT rule sent the
+-- connection here) the client is the forwarder, which cannot be told to
+-- connect elsewhere: the app must listen where it connects. "socat (pid 12)",
+-- "the DNAT rule in chain OUTPUT".
+local function via_text(via)
+  if via.kind == "dnat" then
+    return "the DNAT rule" .. (via.chain and (" in chain " .. via.chain) or "")
+  end
+  return (via.tool or "the forwarder") .. (via.pid and (" (pid " .. via.pid .. ")") or "")
+end
+
+-- The app's fix, said by the hops check for the namespace or container it runs in.
+local function hop_fix(facts, s, l, wildcard)
+  local r = s.r
+  return ("make %s listen on %s (or on every address, %s) instead of %s only: %s connects to %s"):format(
+    describe.holders(l.processes) or "the server", r.addr, wildcard, l.addr, via_text(facts.args.via),
+    address.endpoint(r.addr, s.port))
+end
+
+local function bound_elsewhere(ctx, facts, s)
   local r, l = s.r, s.same_family[1]
+  local via = facts.args.via
   ctx:finding {
     id = "address-mismatch", severity = "error",
     summary = ("%s is refused: the listener on port %d is bound to %s only"):format(address.endpoint(r.addr, s.port),
       s.port, l.addr),
-    evidence = { describe.listener(l) },
-    fix = ("connect to %s, or make the server bind %s (or 0.0.0.0 / [::] for every address)"):format(
-      address.endpoint(l.addr, s.port), r.addr),
+    evidence = { describe.listener(l), via and ("%s sends the connection to %s"):format(via_text(via),
+      address.endpoint(r.addr, s.port)) or nil },
+    fix = via and hop_fix(facts, s, l, r.family == "inet6" and "[::]" or "0.0.0.0")
+      or ("connect to %s, or make the server bind %s (or 0.0.0.0 / [::] for every address)"):format(
+        address.endpoint(l.addr, s.port), r.addr),
   }
 end
 
-local function other_family(ctx, s)
+local function other_family(ctx, facts, s)
   local r, l = s.r, s.other_family[1]
   local reach = l.addr == "::" and "::1" or l.addr == "0.0.0.0" and "127.0.0.1" or l.addr
   ctx:finding {
@@ -50,9 +73,10 @@ local function other_family(ctx, s)
       s.target.given_host or s.target.host, r.addr,
       r.family == "inet6" and "IPv6" or "IPv4", l.family == "inet6" and "IPv6" or "IPv4"),
     evidence = { describe.listener(l) },
-    fix = ("connect to %s, or make the server listen on both families "
-      .. "(bind [::] with IPV6_V6ONLY off, or add a %s listener)"):format(address.endpoint(reach, s.port),
-      r.family == "inet6" and "[::]" or "0.0.0.0"),
+    fix = facts.args.via and hop_fix(facts, s, l, r.family == "inet6" and "[::] with IPV6_V6ONLY off" or "0.0.0.0")
+      or ("connect to %s, or make the server listen on both families "
+        .. "(bind [::] with IPV6_V6ONLY off, or add a %s listener)"):format(address.endpoint(reach, s.port),
+        r.family == "inet6" and "[::]" or "0.0.0.0"),
   }
 end
 
@@ -66,9 +90,9 @@ function check.run(ctx, facts)
     return
   end
   if #s.same_family > 0 then
-    bound_elsewhere(ctx, s)
+    bound_elsewhere(ctx, facts, s)
   elseif #s.other_family > 0 then
-    other_family(ctx, s)
+    other_family(ctx, facts, s)
   end
 end
 

@@ -1,20 +1,31 @@
 -- The connection was handed on (a forwarder's command line, a DNAT rule) and
 -- the upstream fails: the upstream's own verdict, from the facts read inside
--- its namespace (connrecipe.follow), with the path the connection takes.
+-- its namespace (connrecipe.follow), with the path the connection takes; a
+-- forwarder or rule that sends it back to where it already went is a loop.
 local address = require "connrecipe.address"
 local checklist = require "connrecipe.checklist"
+local containers = require "connrecipe.containers"
 local hops = require "connrecipe.hops"
 local situation = require "connrecipe.checks.situation"
 
-local check = { ids = { "upstream-failing", "upstream-not-followed" } }
+local check = { ids = { "upstream-failing", "upstream-not-followed", "forwarding-loop" } }
 
+-- A container by its name when the engine's list has it (the first run's
+-- facts), else by its id as docker ps shows it.
+local function container_label(facts, id)
+  local c = containers.find(facts.containers and facts.containers.list, id)
+  return c and containers.label(c) or id:sub(1, 12)
+end
+
+-- Where a hop's upstream is: "same netns" only in the client's own, so a
+-- path through another namespace names it at every hop there.
 local function where(hop, facts)
   local ns = hop.netns
-  if not ns or ns.inode == facts.netns then
+  if not ns or ns.inode == (facts.args.own_netns or facts.netns) then
     return "same netns"
   end
   local label = "netns " .. (ns.name or tostring(ns.inode))
-  return ns.container and (label .. ", container " .. ns.container:sub(1, 12)) or label
+  return ns.container and (label .. ", container " .. container_label(facts, ns.container)) or label
 end
 
 -- How the connection got to this hop: "socat, pid 12", "DNAT by kube-proxy, KUBE-SEP-X".
@@ -50,7 +61,9 @@ local function fix_there(hop, facts, fix)
   if not fix or not ns or ns.inode == facts.netns then
     return fix
   end
-  if ns.name then
+  if ns.container then
+    return ("in container %s: %s"):format(container_label(facts, ns.container), fix)
+  elseif ns.name then
     return ("in netns %s (ip netns exec %s ...): %s"):format(ns.name, ns.name, fix)
   elseif ns.pid then
     return ("in the network namespace of pid %d (nsenter -t %d -n ...): %s"):format(ns.pid, ns.pid, fix)
@@ -79,6 +92,32 @@ local function failing(ctx, facts, s, hop, list)
   }
 end
 
+-- The forwarder or rule sends the connection back to an endpoint it went
+-- through already (follow marks the hop `loop` and stops there).
+local function loop(ctx, facts, s, hop)
+  local first, back = address.endpoint((s.open or s.r).addr, s.port), hops.endpoint(hop.upstream)
+  local path = {}
+  for _, entry in ipairs(facts.args.visited or {}) do -- "INODE ADDR:PORT[|INODE NAME:PORT]"
+    path[#path + 1] = (entry:gsub("|.*$", ""):gsub("^%d+ ", ""))
+  end
+  path[#path + 1] = first
+  local evidence = { ("path: client → %s → %s again"):format(table.concat(path, " → "), back) }
+  if hop.rule then
+    evidence[#evidence + 1] = "rule: " .. hop.rule
+  end
+  local handed = hop.kind == "dnat" and ("is rewritten by %s back to %s"):format(how(hop), back)
+    or ("is accepted by %s (pid %d), which forwards it back to %s"):format(hop.tool, hop.pid, back)
+  ctx:finding {
+    id = "forwarding-loop", severity = "error",
+    summary = ("%s %s (%s), already on its path: the connection goes round in a loop and never reaches a service")
+      :format(first, handed, where(hop, facts)),
+    evidence = evidence,
+    fix = hop.kind == "dnat" and ("correct the DNAT rule%s: its destination %s leads back into the loop"):format(
+      hop.chain and (" in chain " .. hop.chain) or "", back)
+      or ("make %s (pid %d) forward to the service itself, not to %s"):format(hop.tool, hop.pid, back),
+  }
+end
+
 local function not_followed(ctx, s, hop)
   local evidence = {}
   if hop.rule then
@@ -102,6 +141,8 @@ function check.run(ctx, facts, list)
   for _, hop in ipairs(facts.hops) do
     if hop.facts and list then
       failing(ctx, facts, s, hop, list)
+    elseif hop.loop then
+      loop(ctx, facts, s, hop)
     elseif hop.why then
       not_followed(ctx, s, hop)
     end

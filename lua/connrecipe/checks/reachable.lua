@@ -33,8 +33,8 @@ function check.run(ctx, facts)
       tostring(t.cipher), tostring(t.subject), os.date("!%Y-%m-%d", t.not_after or 0), tostring(t.verify))
   end
   -- warnings beside it do not change the headline; a failing upstream
-  -- (connrecipe.checks.hops, run before) or proxy does
-  if not proxy.failing(facts) and not ctx:has("upstream-failing") then
+  -- or a forwarding loop (connrecipe.checks.hops, run before) or proxy does
+  if not proxy.failing(facts) and not ctx:has("upstream-failing") and not ctx:has("forwarding-loop") then
     ctx:verdict("reachable")
   end
   ctx:finding {
