@@ -72,5 +72,10 @@ void cr_process_free(cr_process *p);
 int cr_process_pids(pid_t **out);
 /* The same from an open /proc directory fd; 0 or -errno. */
 int cr_process_pids_at(int procfd, pid_t **out, size_t *count);
+/* The processes whose comm (/proc/PID/comm, cut to 15 bytes by the kernel)
+ * is one of the n names: one small read per process and nothing more
+ * (comm_scan.c). *out malloc'd; (*which)[i], malloc'd too, is the index in
+ * names of process i's comm. Returns the count or -errno. */
+int cr_process_pids_by_comm(const char *const *names, size_t n, pid_t **out, int **which);
 
 #endif

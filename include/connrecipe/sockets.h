@@ -73,6 +73,9 @@ typedef struct cr_sock_query {
   int family;      /* AF_INET, AF_INET6, AF_UNIX or 0: any */
   unsigned states; /* 1 << CR_ST_* mask; 0: all */
   int listeners;   /* listeners only: TCP LISTEN, UDP CLOSE, Unix LISTEN */
+  int has_port;    /* only TCP/UDP sockets on local port `port` (no Unix socket);
+                      the netlink dump asks the kernel to filter (sockdiag_filter.c) */
+  uint16_t port;
 } cr_sock_query;
 
 /* ---- the table as a container (socktable.c) --------------------------------- */
@@ -87,7 +90,7 @@ cr_sock *cr_sock_table_add(cr_sock_table *t);
 /* Appends a copy of s (its path duplicated) with netns set, if s matches q.
  * 0 or -ENOMEM. */
 int cr_sock_table_take(cr_sock_table *t, const cr_sock *s, const cr_sock_query *q, uint64_t netns);
-/* Does s match q (protocol, family, state, listeners)? */
+/* Does s match q (protocol, family, state, listeners, port)? */
 int cr_sock_matches(const cr_sock *s, const cr_sock_query *q);
 const char *cr_sock_state_name(int state);
 int cr_sock_state_from_name(const char *name); /* -1 unknown */
@@ -110,6 +113,10 @@ int cr_sock_dump_procfs(cr_sock_table *t, const cr_sock_query *q, uint64_t netns
  * The netlink part alone for one kind: 0, -ENOENT when the kernel lacks the
  * family / protocol, other -errno. */
 int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, uint64_t netns);
+/* The INET_DIAG_REQ_BYTECODE attribute that keeps only sockets on local port
+ * `port`, written at buf (room for cap bytes): its aligned length, or 0 when
+ * it does not fit. */
+size_t cr_sockdiag_port_filter(void *buf, size_t cap, uint16_t port);
 /* The /proc fallback for one kind, reading `dir` (e.g. "/proc/net" or
  * "/proc/1234/net"): 0, -ENOENT when the file is missing. */
 int cr_procnet_read_kind(cr_sock_table *t, int kind, const char *dir, const cr_sock_query *q,
@@ -191,5 +198,11 @@ int cr_netns_list(cr_netns **out, int *unreadable);
  * *via is set to "self", "setns", "procfs", or "none" when no way in was
  * left to try. Returns 0 or -errno. */
 int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **via);
+/* cr_netns_dump for each of the n namespaces of list, in order, on one
+ * short-lived thread that enters them in turn (one thread creation and join
+ * in all, not one per namespace). rcs[i] and vias[i] are namespace i's
+ * return value and *via. */
+void cr_netns_dump_each(const cr_netns *list, int n, const cr_sock_query *q, cr_sock_table *t,
+                        int *rcs, const char **vias);
 
 #endif

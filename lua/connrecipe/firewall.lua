@@ -9,19 +9,26 @@
 -- outcome uncertain instead of being ignored.
 local cr = require "connrecipe"
 local util = require "connrecipe.sysutil"
-local nft = require "connrecipe.firewall.nft"
-local iptables = require "connrecipe.firewall.iptables"
-local match = require "connrecipe.firewall.match"
+
+-- The parsers and the matcher (~40 KB of Lua) load on first use: every
+-- connrecipe run builds cr.firewall at start, few read a rule set.
+local function part(name)
+  return require("connrecipe.firewall." .. name)
+end
 
 local firewall = {}
 
 --- cr.firewall.parse_nft(json_text [, listing]) -> rules, or nil, reason.
 --- listing: the output of `nft -a list ruleset`, for each rule's text.
-firewall.parse_nft = nft.parse
+function firewall.parse_nft(...)
+  return part("nft").parse(...)
+end
 
 --- cr.firewall.parse_iptables_save(text [, family [, backend]]) -> rules, or
 --- nil, reason. family "ip" (iptables-save) or "ip6"; backend "nft" or "legacy".
-firewall.parse_iptables_save = iptables.parse
+function firewall.parse_iptables_save(...)
+  return part("iptables").parse(...)
+end
 
 local function nft_rules(netns)
   local r, err, code = util.run({ "nft", "-j", "list", "ruleset" }, netns)
@@ -106,7 +113,7 @@ end
 --- [, iif] [, oif] [, rules] [, netns]} -> hits, info; or nil, reason.
 function firewall.match(q)
   -- local addresses go through lo
-  return match.match(q, { rules = firewall.rules, interfaces = cr.sys.interfaces })
+  return part("match").match(q, { rules = firewall.rules, interfaces = cr.sys.interfaces })
 end
 
 return firewall

@@ -171,11 +171,39 @@ local function forwarder_hop(ctx, s)
   end
 end
 
+-- Whether a legacy iptables nat table exists in this namespace (the kernel
+-- lists the tables it holds; no file: ip_tables is not even loaded).
+local function legacy_nat_table()
+  for _, path in ipairs { "/proc/net/ip_tables_names", "/proc/net/ip6_tables_names" } do
+    local f = io.open(path)
+    if f then
+      local names = f:read("a") or ""
+      f:close()
+      if names:match("%f[%w]nat%f[%W]") then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+-- The match for the DNAT rules. A DNAT (or redirect) can only sit in a chain
+-- of type nat: when this namespace has none, in nftables (iptables-nft's
+-- tables included) or legacy iptables, no rule can rewrite the packet, and
+-- running nft and the four iptables-save tools (most of a quiet run's
+-- time) would only say so. Another namespace's rules are always read.
+local function nat_match(q)
+  if q.netns == nil and cr.sys._nft_nat_chain() == false and not legacy_nat_table() then
+    return {}, { dnat = {}, notes = { "no chain of type nat in this network namespace" } }
+  end
+  return cr.firewall.match(q)
+end
+
 -- The DNAT rules the probe's packet meets (read with the firewall, or here).
 local function dnat_rules(ctx, facts, s)
   if not facts.nat then
     local spec = facts.args.netns and facts.args.netns.spec
-    local _, info = ctx:check("nat rules for " .. address.endpoint(s.r.addr, s.port), cr.firewall.match,
+    local _, info = ctx:check("nat rules for " .. address.endpoint(s.r.addr, s.port), nat_match,
       { proto = "tcp", addr = s.r.addr, port = s.port, direction = not s.here_is_local and "out" or nil, netns = spec })
     facts.nat = { dnat = type(info) == "table" and info.dnat or {} }
   end

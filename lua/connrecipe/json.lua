@@ -1,11 +1,26 @@
 -- JSON for reports and --json output, over Debian's lua-dkjson (pure Lua).
 -- Arrays that may be empty must be marked with json.array so they encode as
 -- [] rather than {}.
-local dkjson = require "connrecipe.sysrequire" ("dkjson") -- the system's, never one in "."
-
 local json = {}
 
-json.null = dkjson.null
+-- The system's dkjson (never one in "."), loaded on first use: parsing its
+-- source is ~1 ms, and a run that never encodes nor decodes (diagnose's text
+-- report) need not pay it.
+local dkjson
+local function lib()
+  dkjson = dkjson or require "connrecipe.sysrequire" ("dkjson")
+  return dkjson
+end
+
+-- json.null, dkjson's sentinel, is taken from it on first access.
+setmetatable(json, {
+  __index = function(_, key)
+    if key == "null" then
+      rawset(json, "null", lib().null)
+      return json.null
+    end
+  end,
+})
 
 local array_mt = { __jsontype = "array" }
 
@@ -78,12 +93,12 @@ function json.encode_raw(value, opts)
   end
   collect(value)
   table.sort(keyorder)
-  return dkjson.encode(value, { indent = opts and opts.indent, keyorder = keyorder })
+  return lib().encode(value, { indent = opts and opts.indent, keyorder = keyorder })
 end
 
 --- json.decode(text) -> value, or nil, message
 function json.decode(text)
-  local value, _, err = dkjson.decode(text, 1, dkjson.null)
+  local value, _, err = lib().decode(text, 1, json.null)
   if err then
     return nil, err
   end

@@ -144,6 +144,7 @@ static int send_request(int fd, int kind, const cr_sock_query *q) {
       struct inet_diag_req_v2 inet;
       struct unix_diag_req ux;
     } r;
+    uint8_t filter[64]; /* an INET_DIAG_REQ_BYTECODE attribute */
   } req;
   memset(&req, 0, sizeof req);
   req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -162,6 +163,9 @@ static int send_request(int fd, int kind, const cr_sock_query *q) {
     req.r.inet.sdiag_protocol = proto == CR_PROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
     req.r.inet.idiag_states = wanted_states(q, proto);
     req.r.inet.idiag_ext = 1 << (INET_DIAG_SKMEMINFO - 1);
+    if (q->has_port)
+      req.nlh.nlmsg_len += (uint32_t)cr_sockdiag_port_filter((uint8_t *)&req + req.nlh.nlmsg_len,
+                                                             sizeof req - req.nlh.nlmsg_len, q->port);
   }
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
   if (sendto(fd, &req, req.nlh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;

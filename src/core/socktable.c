@@ -103,5 +103,6 @@ int cr_sock_matches(const cr_sock *s, const cr_sock_query *q) {
   if (q->family && q->family != s->family) return 0;
   if (q->states && !(q->states & (1u << s->state))) return 0;
   if (q->listeners && !is_listener(s)) return 0;
+  if (q->has_port && (s->family == AF_UNIX || s->port != q->port)) return 0;
   return 1;
 }

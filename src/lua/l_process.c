@@ -256,8 +256,42 @@ static int l_cwd(lua_State *L) {
   return 1;
 }
 
+/* cr.process._pids_by_comm({name, ...}) -> {[pid] = name, ...}, or nil,
+ * message, code: the processes whose comm is one of the names, for a cheap
+ * scan of every process (connrecipe.monitors). At most 64 names. */
+static int l_pids_by_comm(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char *names[64];
+  size_t n = 0;
+  for (lua_Integer i = 1; n < 64; i++) {
+    if (lua_rawgeti(L, 1, i) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      break;
+    }
+    names[n++] = lua_tostring(L, -1); /* kept alive by the table */
+    lua_pop(L, 1);
+  }
+  pid_t *pids = NULL;
+  int *which = NULL;
+  int k = cr_process_pids_by_comm(names, n, &pids, &which);
+  if (k < 0) return cr_push_errno(L, -k, "/proc");
+  lua_createtable(L, 0, k);
+  for (int i = 0; i < k; i++) {
+    lua_pushstring(L, names[which[i]]);
+    lua_rawseti(L, -2, pids[i]);
+  }
+  free(pids);
+  free(which);
+  return 1;
+}
+
 void cr_open_process(lua_State *L) {
-  static const luaL_Reg fns[] = {{"get", l_get}, {"list", l_list}, {"find", l_find}, {"cwd", l_cwd}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"get", l_get},
+                                 {"list", l_list},
+                                 {"find", l_find},
+                                 {"cwd", l_cwd},
+                                 {"_pids_by_comm", l_pids_by_comm},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_setfield(L, -2, "process");
 }

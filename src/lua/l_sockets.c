@@ -114,12 +114,25 @@ static void dump_all_netns(sockets_op *o) {
     o->rc = -ENOMEM;
     return;
   }
+  int *rcs = calloc((size_t)n ? (size_t)n : 1, sizeof *rcs);
+  const char **vias = calloc((size_t)n ? (size_t)n : 1, sizeof *vias);
+  if (!rcs || !vias) {
+    free(rcs);
+    free(vias);
+    free(list);
+    o->rc = -ENOMEM;
+    return;
+  }
+  cr_netns_dump_each(list, n, &o->a.q, &o->t, rcs, vias);
   for (int i = 0; i < n; i++) {
     ns_result *r = &o->ns[o->nns++];
     r->ns = list[i];
-    r->rc = cr_netns_dump(&list[i], &o->a.q, &o->t, &r->via);
+    r->rc = rcs[i];
+    r->via = vias[i];
     if (r->rc == -ENOMEM) o->rc = -ENOMEM;
   }
+  free(rcs);
+  free(vias);
   free(list);
 }
 
@@ -410,8 +423,10 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
 static int sockets_push(cr_op *op, lua_State *L) {
   sockets_op *o = (sockets_op *)op;
   if (o->rc == -ECANCELED) return cr_push_failure(L, "ECANCELED", "socket dump cancelled");
-  /* nothing could be read at all (a filter that leaves no row is no failure) */
-  if (o->rc && (o->rc == -ENOMEM || o->dumped == 0))
+  /* nothing could be read at all (a filter that leaves no row is no failure;
+   * the port filter is the kernel's: a kind read is something read) */
+  int read_some = o->dumped > 0 || (o->a.q.has_port && (o->t.netlink_kinds | o->t.proc_kinds));
+  if (o->rc && (o->rc == -ENOMEM || !read_some))
     return cr_push_errno(L, o->rc, "cannot read the socket tables");
   int unknown = 0;
   row_ctx c = {.o = o};
@@ -503,6 +518,8 @@ static void check_query(lua_State *L, sock_args *o, const char *fname) {
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 65535)
       luaL_error(L, "%s: port must be an integer 0-65535", fname);
     o->port = (int)lua_tointeger(L, -1);
+    o->q.has_port = 1; /* the kernel filters too (keep() still decides) */
+    o->q.port = (uint16_t)o->port;
   }
   lua_pop(L, 1);
   const char *addr = opt_string(L, "addr", fname);

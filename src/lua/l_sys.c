@@ -10,7 +10,10 @@
  * (a VRF under `ip vrf exec`) -> name, or false when none; or nil, message, code
  * cr.sys._hosts_scan(name, path): the lines of a hosts file naming name, for
  * cr.sys.hosts_lookup (lua/connrecipe/hosts.lua).
- * -> { {line = n, text = "..."} } or nil, message, code */
+ * -> { {line = n, text = "..."} } or nil, message, code
+ * cr.sys._nft_nat_chain(): does this namespace have an nftables chain of type
+ * nat (connrecipe.follow skips reading the rule set for DNAT when not)?
+ * -> true or false, or nil, message, code (cannot tell) */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 
 #include "connrecipe/hosts.h"
 #include "connrecipe/links.h"
+#include "connrecipe/netfilter.h"
 #include "connrecipe/probe.h" /* cr_errno_name */
 #include "lua/bindings.h"
 
@@ -176,6 +180,13 @@ static int l_hosts_scan(lua_State *L) {
   return 1;
 }
 
+static int l_nft_nat_chain(lua_State *L) {
+  int rc = cr_nft_has_nat_chain();
+  if (rc < 0) return cr_push_errno(L, -rc, "nftables chains");
+  lua_pushboolean(L, rc);
+  return 1;
+}
+
 void cr_open_sys(lua_State *L) {
   lua_createtable(L, 0, 16);
   lua_pushcfunction(L, l_interfaces);
@@ -186,5 +197,7 @@ void cr_open_sys(lua_State *L) {
   lua_setfield(L, -2, "_socket_device");
   lua_pushcfunction(L, l_hosts_scan);
   lua_setfield(L, -2, "_hosts_scan");
+  lua_pushcfunction(L, l_nft_nat_chain);
+  lua_setfield(L, -2, "_nft_nat_chain");
   lua_setfield(L, -2, "sys");
 }

@@ -127,6 +127,25 @@ describe("diagnose.lua follows the hops", function()
     assert.matches("→ no%-listener$", path_of(hop))
   end)
 
+  -- A DNAT of one of this namespace's own addresses, refused upstream: the
+  -- refusal has no listener here, so only the nat rules name the hop (the
+  -- firewall is not read for it), whichever tool wrote them.
+  for _, tool in ipairs { "iptables", "iptables-legacy" } do
+    it(tool .. " DNAT of a local address, refused upstream: the rule is found and followed", function()
+      if not testenv.have(tool) then
+        return pending("needs " .. tool)
+      end
+      upstream_namespace()
+      sh_ns(("%s -t nat -A OUTPUT -d %s.1 -p tcp --dport %d -j DNAT --to-destination %s.2:%d"):format(tool, subnet,
+        port(80), subnet, port(87)))
+      local doc, f = diagnose { subnet .. ".1:" .. port(80) }
+      assert.equal("upstream-failing", doc.verdict)
+      assert.matches("is rewritten by DNAT, chain OUTPUT to " .. subnet:gsub("%.", "%%.") .. "%.2:" .. port(87),
+        f["upstream-failing"].summary)
+      assert.matches("→ no%-listener$", path_of(f["upstream-failing"]))
+    end)
+  end
+
   it("an nft dnat rule: the endpoint is probed in its namespace", function()
     upstream_namespace()
     sh_ns("nft add table ip crhops")

@@ -252,6 +252,43 @@ describe("connrecipe.containerd and connrecipe.podman_disk", function()
     end, "bad argument #1 to 'cwd' (a process id > 0)")
   end)
 
+  it("monitors.find names root's conmons and containerd shims by comm, and no other process", function()
+    if not testenv.is_root() then
+      return pending("needs root (only root's monitors count)")
+    end
+    local monitors = require "connrecipe.monitors"
+    local dir = testenv.tmpdir()
+    -- copies of sleep under the monitors' names: their comm is the file name, cut to 15 bytes
+    local pids = {}
+    for _, name in ipairs { "conmon", "containerd-shim-runc-v2", "conmonx" } do
+      testenv.sh_ok(("cp /bin/sleep %s/%s"):format(dir, name))
+      pids[name] = tonumber(testenv.sh_ok(("%s/%s 30 >/dev/null 2>&1 & echo $!"):format(dir, name)).stdout:match("%d+"))
+    end
+    local ok, err = pcall(function()
+      local comms = assert(cr.process._pids_by_comm { "containerd-shim", "conmon" })
+      assert.equal("conmon", comms[pids.conmon])
+      assert.equal("containerd-shim", comms[pids["containerd-shim-runc-v2"]])
+      assert.is_nil(comms[pids.conmonx])
+      assert.is_nil(comms[cr.pid])
+      local found = cr.run(monitors.find)
+      local function has(list, pid)
+        for _, p in ipairs(list) do
+          if p.pid == pid then
+            return true
+          end
+        end
+        return false
+      end
+      assert.is_true(has(found.conmons, pids.conmon))
+      assert.is_true(has(found.shims, pids["containerd-shim-runc-v2"]))
+      assert.is_false(has(found.conmons, pids.conmonx))
+    end)
+    for _, pid in pairs(pids) do
+      testenv.sh("kill " .. pid)
+    end
+    assert(ok, err)
+  end)
+
   it("names Kubernetes' containers and sandboxes, nerdctl's; checks every field", function()
     if not testenv.is_root() then
       return pending("needs root (a root-owned directory)")

@@ -166,6 +166,42 @@ describe("cr.sys.sysctl", function()
   end)
 end)
 
+describe("cr.sys._nft_nat_chain", function()
+  local ASK = 'local nat, _, code = cr.sys._nft_nat_chain() print(tostring(nat) .. " " .. tostring(code))'
+  local function ask(ns, prefix)
+    return (testenv.cr_ok(ns, ASK, prefix):gsub("\n$", ""))
+  end
+
+  it("is false in a fresh namespace and with a filter chain, true once a chain of type nat exists", function()
+    if skip_unless_root() or not testenv.have("nft") then
+      return pending("needs root and nft")
+    end
+    local ns = testenv.netns()
+    assert.equal("false nil", ask(ns))
+    sh_in(ns, "nft add table inet crt")
+    sh_in(ns, "nft add chain inet crt f '{ type filter hook output priority 0; }'")
+    sh_in(ns, "nft add chain inet crt plain") -- a regular chain: no type
+    assert.equal("false nil", ask(ns))
+    sh_in(ns, "nft add table ip6 crn")
+    sh_in(ns, "nft add chain ip6 crn pre '{ type nat hook prerouting priority -100; }'")
+    assert.equal("true nil", ask(ns))
+    sh_in(ns, "nft delete table ip6 crn")
+    assert.equal("false nil", ask(ns))
+  end)
+
+  it("sees the nat table iptables-nft makes, and answers nothing without CAP_NET_ADMIN", function()
+    if skip_unless_root() or not (testenv.have("iptables") and testenv.have("setpriv")) then
+      return pending("needs root, iptables and setpriv")
+    end
+    local ns = testenv.netns()
+    sh_in(ns, "iptables -t nat -A OUTPUT -p tcp --dport 9 -j DNAT --to-destination 127.0.0.1:10")
+    local backend = testenv.sh("iptables -V").stdout
+    local nft = backend:find("nf_tables", 1, true) ~= nil -- legacy tables are not nft's
+    assert.equal(tostring(nft) .. " nil", ask(ns))
+    assert.equal("nil EPERM", ask(ns, "setpriv --reuid 65534 --regid 65534 --clear-groups"))
+  end)
+end)
+
 describe("cr.sys.counters", function()
   it("has the TcpExt, Tcp and Udp groups", function()
     local c = assert(cr.sys.counters())
