@@ -322,6 +322,8 @@ end
 --- sources names what was read ("docker API /run/docker.sock", "docker
 --- state /var/lib/docker", "podman storage ...", "containerd state ...");
 --- errors, what was there but could not be read (a missing socket is not an error).
+--- opts.monitors = false skips the scan for monitors: only the usual podman
+--- and containerd state is read, and podman's containers there stay "unknown".
 function containers.read(opts)
   opts = opts or {}
   local out = { list = {}, by_id = {}, sources = json.array(), errors = json.array() }
@@ -349,7 +351,7 @@ function containers.read(opts)
     end
   end
   -- the runtimes' monitors (conmon, containerd-shim) show where their state is
-  local found = monitors.find()
+  local found = opts.monitors == false and {} or monitors.find()
   podman_disk.read(out, { roots = opts.podman_roots, procs = found.conmons, max = containers.MAX })
   containerd.read(out, { roots = opts.containerd_roots, procs = found.shims, max = containers.MAX })
   out.by_id = nil -- the list is the fact; containers.index rebuilds the map

@@ -192,8 +192,14 @@ end
 -- tables included) or legacy iptables, no rule can rewrite the packet, and
 -- running nft and the four iptables-save tools (most of a quiet run's
 -- time) would only say so. Another namespace's rules are always read.
+--- follow.nat_chain_here() -> false when this namespace surely has no chain
+--- of type nat (nftables or legacy iptables): no DNAT can rewrite a packet here.
+function follow.nat_chain_here()
+  return not (cr.sys._nft_nat_chain() == false and not legacy_nat_table())
+end
+
 local function nat_match(q)
-  if q.netns == nil and cr.sys._nft_nat_chain() == false and not legacy_nat_table() then
+  if q.netns == nil and not follow.nat_chain_here() then
     return {}, { dnat = {}, notes = { "no chain of type nat in this network namespace" } }
   end
   return cr.firewall.match(q)
