@@ -12,12 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include "connrecipe/duration.h"
 #include "connrecipe/probe.h"
+#include "tls_lib.h"
 
 struct cr_tls_probe {
   uv_loop_t *loop;
@@ -56,8 +53,8 @@ void cr_tls_probe_result_free(cr_tls_probe_result *r) {
 
 static void probe_free(cr_tls_probe *p) {
   cr_tls_probe_result_free(&p->r);
-  SSL_free(p->ssl); /* frees the BIOs too */
-  SSL_CTX_free(p->ctx);
+  cr_tls.SSL_free(p->ssl); /* frees the BIOs too */
+  cr_tls.SSL_CTX_free(p->ctx);
   free(p->name);
   free(p);
 }
@@ -86,23 +83,23 @@ static void fail(cr_tls_probe *p, const char *why) {
 /* ---- the certificate ----------------------------------------------------------- */
 
 static char *name_text(X509_NAME *n) {
-  BIO *b = BIO_new(BIO_s_mem());
+  BIO *b = cr_tls.BIO_new(cr_tls.BIO_s_mem());
   if (!b) return NULL;
-  X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  cr_tls.X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
   char *data;
-  long len = BIO_get_mem_data(b, &data);
+  long len = cr_tls.BIO_ctrl(b, BIO_CTRL_INFO, 0, (char *)&data);
   char *out = malloc((size_t)len + 1);
   if (out) {
     memcpy(out, data, (size_t)len);
     out[len] = 0;
   }
-  BIO_free(b);
+  cr_tls.BIO_free(b);
   return out;
 }
 
 static int64_t asn1_epoch(const ASN1_TIME *t) {
   struct tm tm;
-  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  if (!t || cr_tls.ASN1_TIME_to_tm(t, &tm) != 1) return 0;
   return (int64_t)timegm(&tm);
 }
 
@@ -118,25 +115,25 @@ static void add_san(cr_tls_probe_result *r, const char *kind, const char *value)
 }
 
 static void read_san(cr_tls_probe_result *r, X509 *cert) {
-  GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-  for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && i < 64; i++) {
-    const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+  GENERAL_NAMES *names = cr_tls.X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+  for (int i = 0; names && i < cr_tls.OPENSSL_sk_num((const OPENSSL_STACK *)names) && i < 64; i++) {
+    const GENERAL_NAME *g = cr_tls.OPENSSL_sk_value((const OPENSSL_STACK *)names, i);
     if (g->type == GEN_DNS) {
-      const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
-      int len = ASN1_STRING_length(g->d.dNSName);
+      const unsigned char *s = cr_tls.ASN1_STRING_get0_data(g->d.dNSName);
+      int len = cr_tls.ASN1_STRING_length(g->d.dNSName);
       char buf[256];
       snprintf(buf, sizeof buf, "%.*s", len < 255 ? len : 255, (const char *)s);
       add_san(r, "DNS", buf);
     } else if (g->type == GEN_IPADD) {
-      int len = ASN1_STRING_length(g->d.iPAddress);
+      int len = cr_tls.ASN1_STRING_length(g->d.iPAddress);
       cr_sockaddr a = {0};
       char buf[INET6_ADDRSTRLEN];
       if (len == 4) {
         a.in.sin_family = AF_INET;
-        memcpy(&a.in.sin_addr, ASN1_STRING_get0_data(g->d.iPAddress), 4);
+        memcpy(&a.in.sin_addr, cr_tls.ASN1_STRING_get0_data(g->d.iPAddress), 4);
       } else if (len == 16) {
         a.in6.sin6_family = AF_INET6;
-        memcpy(&a.in6.sin6_addr, ASN1_STRING_get0_data(g->d.iPAddress), 16);
+        memcpy(&a.in6.sin6_addr, cr_tls.ASN1_STRING_get0_data(g->d.iPAddress), 16);
       } else {
         continue;
       }
@@ -144,30 +141,30 @@ static void read_san(cr_tls_probe_result *r, X509 *cert) {
       add_san(r, "IP", buf);
     }
   }
-  GENERAL_NAMES_free(names);
+  cr_tls.GENERAL_NAMES_free(names);
 }
 
 /* The peer's certificate, its validity, and the name and chain checks. */
 static void read_certificate(cr_tls_probe *p) {
   cr_tls_probe_result *r = &p->r;
-  X509 *cert = SSL_get1_peer_certificate(p->ssl);
-  r->verify_code = SSL_get_verify_result(p->ssl);
-  r->verify_error = X509_verify_cert_error_string(r->verify_code);
+  X509 *cert = cr_tls.SSL_get1_peer_certificate(p->ssl);
+  r->verify_code = cr_tls.SSL_get_verify_result(p->ssl);
+  r->verify_error = cr_tls.X509_verify_cert_error_string(r->verify_code);
   r->name_match = -1;
   if (!cert) return;
   r->have_cert = 1;
-  r->subject = name_text(X509_get_subject_name(cert));
-  r->issuer = name_text(X509_get_issuer_name(cert));
-  r->not_before = asn1_epoch(X509_get0_notBefore(cert));
-  r->not_after = asn1_epoch(X509_get0_notAfter(cert));
-  r->self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+  r->subject = name_text(cr_tls.X509_get_subject_name(cert));
+  r->issuer = name_text(cr_tls.X509_get_issuer_name(cert));
+  r->not_before = asn1_epoch(cr_tls.X509_get0_notBefore(cert));
+  r->not_after = asn1_epoch(cr_tls.X509_get0_notAfter(cert));
+  r->self_signed = cr_tls.X509_check_issued(cert, cert) == X509_V_OK;
   read_san(r, cert);
   if (p->name) {
     cr_sockaddr a;
-    if (cr_sockaddr_parse(p->name, 0, &a) == 0) r->name_match = X509_check_ip_asc(cert, p->name, 0) == 1;
-    else r->name_match = X509_check_host(cert, p->name, 0, 0, NULL) == 1;
+    if (cr_sockaddr_parse(p->name, 0, &a) == 0) r->name_match = cr_tls.X509_check_ip_asc(cert, p->name, 0) == 1;
+    else r->name_match = cr_tls.X509_check_host(cert, p->name, 0, 0, NULL) == 1;
   }
-  X509_free(cert);
+  cr_tls.X509_free(cert);
 }
 
 /* ---- moving bytes ------------------------------------------------------------------ */
@@ -179,11 +176,11 @@ static void write_done(uv_write_t *req, int status) {
 
 /* Sends what libssl wrote into its outgoing BIO. */
 static int flush_out(cr_tls_probe *p) {
-  size_t pending = BIO_ctrl_pending(p->wbio);
+  size_t pending = cr_tls.BIO_ctrl_pending(p->wbio);
   if (pending == 0) return 0;
   write_req *w = malloc(sizeof *w + pending);
   if (!w) return UV_ENOMEM;
-  int n = BIO_read(p->wbio, w->bytes, (int)pending);
+  int n = cr_tls.BIO_read(p->wbio, w->bytes, (int)pending);
   if (n <= 0) {
     free(w);
     return 0;
@@ -196,8 +193,8 @@ static int flush_out(cr_tls_probe *p) {
 
 /* libssl's reason for a failed handshake ("wrong version number", ...). */
 static void remember_ssl_error(cr_tls_probe *p) {
-  unsigned long e = ERR_peek_last_error();
-  const char *reason = e ? ERR_reason_error_string(e) : NULL;
+  unsigned long e = cr_tls.ERR_peek_last_error();
+  const char *reason = e ? cr_tls.ERR_reason_error_string(e) : NULL;
   char buf[256];
   if (!reason) {
     snprintf(buf, sizeof buf, "TLS error %lu", e);
@@ -205,12 +202,12 @@ static void remember_ssl_error(cr_tls_probe *p) {
   }
   free(p->r.error);
   p->r.error = strdup(reason);
-  ERR_clear_error();
+  cr_tls.ERR_clear_error();
 }
 
 static void handshake_step(cr_tls_probe *p) {
-  ERR_clear_error();
-  int rc = SSL_do_handshake(p->ssl);
+  cr_tls.ERR_clear_error();
+  int rc = cr_tls.SSL_do_handshake(p->ssl);
   if (flush_out(p) != 0) {
     fail(p, "could not send");
     return;
@@ -218,13 +215,13 @@ static void handshake_step(cr_tls_probe *p) {
   if (rc == 1) {
     p->r.handshake = 1;
     p->r.handshake_ms = elapsed_ms(p);
-    p->r.version = SSL_get_version(p->ssl);
-    p->r.cipher = SSL_get_cipher_name(p->ssl);
+    p->r.version = cr_tls.SSL_get_version(p->ssl);
+    p->r.cipher = cr_tls.SSL_CIPHER_get_name(cr_tls.SSL_get_current_cipher(p->ssl));
     read_certificate(p);
     finish(p);
     return;
   }
-  int err = SSL_get_error(p->ssl, rc);
+  int err = cr_tls.SSL_get_error(p->ssl, rc);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return; /* more bytes to come */
   remember_ssl_error(p);
   finish(p);
@@ -251,7 +248,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   cr_tls_probe *p = s->data;
   if (n > 0 && !p->finished) {
     keep_received(p, buf->base, (size_t)n);
-    BIO_write(p->rbio, buf->base, (int)n);
+    cr_tls.BIO_write(p->rbio, buf->base, (int)n);
     handshake_step(p);
   } else if (n < 0 && !p->finished) {
     p->r.peer_end = n == UV_EOF ? CR_READ_CLOSED : n == UV_ECONNRESET ? CR_READ_RESET : CR_READ_ERROR;
@@ -326,29 +323,30 @@ static void timer_fired(uv_timer_t *t) {
 /* The client side of libssl: every protocol version libssl allows, no
  * verification enforced (it is read back), the system's trust anchors. */
 static int setup_ssl(cr_tls_probe *p, const cr_tls_probe_options *o) {
-  p->ctx = SSL_CTX_new(TLS_client_method());
+  p->ctx = cr_tls.SSL_CTX_new(cr_tls.TLS_client_method());
   if (!p->ctx) return -1;
-  SSL_CTX_set_verify(p->ctx, SSL_VERIFY_NONE, NULL);
-  if (o->ca_file ? SSL_CTX_load_verify_locations(p->ctx, o->ca_file, NULL) != 1
-                 : SSL_CTX_set_default_verify_paths(p->ctx) != 1)
-    ERR_clear_error(); /* no anchors: the chain then does not verify, which is reported */
-  p->ssl = SSL_new(p->ctx);
-  p->rbio = BIO_new(BIO_s_mem());
-  p->wbio = BIO_new(BIO_s_mem());
+  cr_tls.SSL_CTX_set_verify(p->ctx, SSL_VERIFY_NONE, NULL);
+  if (o->ca_file ? cr_tls.SSL_CTX_load_verify_locations(p->ctx, o->ca_file, NULL) != 1
+                 : cr_tls.SSL_CTX_set_default_verify_paths(p->ctx) != 1)
+    cr_tls.ERR_clear_error(); /* no anchors: the chain then does not verify, which is reported */
+  p->ssl = cr_tls.SSL_new(p->ctx);
+  p->rbio = cr_tls.BIO_new(cr_tls.BIO_s_mem());
+  p->wbio = cr_tls.BIO_new(cr_tls.BIO_s_mem());
   if (!p->ssl || !p->rbio || !p->wbio) {
-    BIO_free(p->rbio);
-    BIO_free(p->wbio);
+    cr_tls.BIO_free(p->rbio);
+    cr_tls.BIO_free(p->wbio);
     return -1;
   }
-  SSL_set_bio(p->ssl, p->rbio, p->wbio);
-  SSL_set_connect_state(p->ssl);
+  cr_tls.SSL_set_bio(p->ssl, p->rbio, p->wbio);
+  cr_tls.SSL_set_connect_state(p->ssl);
   cr_sockaddr a;
-  if (p->name && cr_sockaddr_parse(p->name, 0, &a) != 0) SSL_set_tlsext_host_name(p->ssl, p->name);
+  if (p->name && cr_sockaddr_parse(p->name, 0, &a) != 0) cr_tls.SSL_ctrl(p->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, p->name);
   return 0;
 }
 
 int cr_tls_probe_start(uv_loop_t *loop, const cr_sockaddr *to, const cr_tls_probe_options *o,
                        cr_tls_probe_cb cb, void *data, cr_tls_probe **out) {
+  if (cr_tls_lib_load(NULL) != 0) return -ELIBACC; /* libssl is not installed (or not whole) */
   cr_tls_probe *p = calloc(1, sizeof *p);
   if (!p) return UV_ENOMEM;
   p->loop = loop;
