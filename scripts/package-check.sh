@@ -76,6 +76,11 @@ ln -s /usr/bin/connrecipe "$home/wait-for-it"
 expect_status 124 "$home/wait-for-it" -q -h 127.0.0.1 -p 1 -t 1
 expect_status 0 connrecipe scan.lua 127.0.0.1 --ports 1-100
 [ "$(run connrecipe -e 'print(require "cjson".encode {1})')" = "[1]" ] || fail "cjson from the installed binary"
+# libssl is loaded by the TLS probe on first use (dlopen): dpkg-shlibdeps cannot
+# see it, so the package names it, and the installed binary must find it
+dpkg-deb -f "$deb" Depends | grep -q 'libssl3' || fail "the package does not depend on libssl3"
+tls=$(run connrecipe -e 'local r = cr.probe.tls("127.0.0.1", 1) print(r.status, r.errno)')
+[ "${tls%%$'\t'*}" != error ] || fail "the installed binary's TLS probe: $tls"
 run lua5.4 -e 'assert(require "connrecipe".version)' || fail "stock lua5.4 cannot require the installed module"
 # lintian-style hygiene: the man page compressed, the license as copyright
 # (and no other licence file), a Debian changelog for the package's version
