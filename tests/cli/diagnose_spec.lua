@@ -963,6 +963,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     bg(("timeout 60 runuser -u postgres -- %spostgres -D %s/data -k %s -c listen_addresses=127.0.0.1 -p %d "
       .. "-c max_connections=1 -c superuser_reserved_connections=0"):format(bin, dir, dir, port(80)))
     assert(testenv.wait_listening(netns(), "tcp", port(80)))
+    assert(testenv.wait_postgres(dir, port(80)), "postgres did not become ready")
     local doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
     assert.equal("application-refused", doc.verdict)
     local refused = f["application-refused"]
