@@ -755,6 +755,46 @@ describe("checks", function()
       assert.matches("^in netns db", f["upstream-failing"].fix)
     end)
 
+    it("follow-depth-limit: the path ends where following stopped, with the hop that would have been next",
+      function()
+      -- the second endpoint stands at the limit: a socat that accepts and closes (its upstream fails,
+      -- unfollowed) and would forward to 10.217.2.2:95
+      local last = upstream_facts { target = "10.217.1.2:90", results = { result("10.217.1.2", "open") },
+        listeners = { listener("0.0.0.0", 90, { netns = UP_NS + 1, processes = { { pid = 302, comm = "socat" } } }) } }
+      last.netns, last.args.netns, last.args.depth = UP_NS + 1, { inode = UP_NS + 1, name = "db" }, 4
+      last.after_connect = { addr = "10.217.1.2", state = "closed", banner_end = "closed", settle = 0.25 }
+      last.hops = { { kind = "forwarder", tool = "socat", pid = 302, upstream = { host = "10.217.2.2", port = 95 },
+        limit = 4 } }
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.hops = { { kind = "forwarder", tool = "socat", pid = 301, upstream = { host = "10.217.1.2", port = 90 },
+        netns = { inode = UP_NS + 1, name = "db" }, facts = last } }
+      local verdict, f = diagnose(socat { facts = middle })
+      assert.equal("upstream-failing", verdict)
+      local hop = f["upstream-failing"]
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web; socat, pid 301) → "
+        .. "10.217.1.2:90 (netns db; socat, pid 302) → 10.217.2.2:95 (not followed) → follow-depth-limit",
+        hop.evidence[1])
+      assert.matches("where: 10.217.1.2:90 is forwarded by socat (pid 302) to 10.217.2.2:95, which is not followed: "
+        .. "diagnose follows 4 hops at most; the connection fails past 10.217.1.2:90 (accepted-then-closed)",
+        hop.summary, 1, true)
+      assert.equal("in netns db (ip netns exec db ...): diagnose the next hop from where socat (pid 302) sends it: "
+        .. "connrecipe diagnose 10.217.2.2:95", hop.fix)
+      -- the endpoint at the limit alone: the finding, as severe as what it shows of its own
+      verdict, f = diagnose(last)
+      assert.equal("follow-depth-limit", verdict)
+      assert.equal("error", f["follow-depth-limit"].severity)
+      assert.equal("next hop: 10.217.2.2:95, by socat, pid 302", f["follow-depth-limit"].evidence[1])
+      -- an endpoint at the limit that serves: said, as info; the verdict stays reachable
+      last.after_connect = { addr = "10.217.1.2", state = "silent", settle = 0.25 }
+      verdict, f = diagnose(last)
+      assert.equal("reachable", verdict)
+      assert.equal("info", f["follow-depth-limit"].severity)
+      assert.is_nil(f["follow-depth-limit"].summary:find("fails", 1, true))
+      verdict = diagnose(socat { facts = middle })
+      assert.equal("reachable", verdict)
+    end)
+
     it("TLS read at the upstream (the client's https, its name): the certificate's problem is the cause there",
       function()
       local up = upstream_facts { results = { result("10.217.0.2", "open") },
