@@ -226,13 +226,19 @@ table ip kube-proxy {
     assert.truthy(path_of(hop):find(("→ %s.2:%d (netns %s) → tls-cert-self-signed"):format(subnet, port(88), far), 1,
       true), path_of(hop))
     assert.matches("the certificate is self%-signed", hop.summary)
-    assert.equal(1, hop.fix:find("in netns " .. far .. " ", 1, true), hop.fix)
+    -- the client's half for the client, the certificate to change in the upstream's namespace, by its holder
+    assert.matches(("^on the client: trust this certificate %%(curl %%-%%-cacert FILE; update%%-ca%%-certificates%%); "
+      .. "or, in netns %s %%(ip netns exec %s %%.%%.%%.%%): give socat %%(pid %%d+%%) a certificate from a CA the "
+      .. "clients trust$"):format(far:gsub("%-", "%%-"), far:gsub("%-", "%%-")), hop.fix)
     -- the name checked at the upstream is the client's, not the upstream's address
     testenv.netns_etc(netns(), { hosts = "127.0.0.1 other.test\n", ["nsswitch.conf"] = "hosts: files\n" })
     doc, f = diagnose { "https://other.test:" .. port(80) .. "/" }
     assert.equal("upstream-failing", doc.verdict)
     assert.matches("→ tls%-name%-mismatch$", path_of(f["upstream-failing"]))
     assert.matches("not for other.test (it names DNS:web.test, IP:127.0.0.1)", f["upstream-failing"].summary, 1, true)
+    assert.matches(("^on the client: connect with a name the certificate has; or, in netns %s %%(ip netns exec %s "
+      .. "%%.%%.%%.%%): give socat %%(pid %%d+%%) a certificate that includes other%%.test %%(SAN%%)$"):format(
+      far:gsub("%-", "%%-"), far:gsub("%-", "%%-")), f["upstream-failing"].fix)
     -- TLS spoken to a plain port behind the forwarder: curl's "wrong version number", at the upstream
     testenv.background_in(far, ("timeout 60 python3 -m http.server %d --bind 0.0.0.0"):format(port(89)))
     assert(testenv.wait_listening(far, "tcp", port(89)))

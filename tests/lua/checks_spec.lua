@@ -814,6 +814,21 @@ describe("checks", function()
       assert.equal("upstream-failing", verdict)
       assert.matches("→ tls%-cert%-self%-signed$", f["upstream-failing"].evidence[1])
       assert.matches("where: 10.217.0.2:80: the certificate is self-signed", f["upstream-failing"].summary, 1, true)
+      -- a name the certificate lacks: the client may use another name; the certificate is changed at the upstream
+      up.tls.self_signed, up.tls.verify, up.tls.verify_code = false, "ok", 0
+      up.tls.name_match, up.tls.name = false, "other.test"
+      up.listeners.list = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 402, comm = "nginx" } } }) }
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-name%-mismatch$", f["upstream-failing"].evidence[1])
+      assert.equal("on the client: connect with a name the certificate has; or, in netns web (ip netns exec web ...): "
+        .. "give nginx (pid 402) a certificate that includes other.test (SAN)", f["upstream-failing"].fix)
+      -- not behind a hop: one fix, as before
+      up.args.netns, up.netns = nil, NS
+      verdict, f = diagnose(up)
+      assert.equal("tls-name-mismatch", verdict)
+      assert.equal("connect with a name the certificate has, or issue one that includes this name (SAN)",
+        f["tls-name-mismatch"].fix)
     end)
 
     it("forwarding-loop: a forwarder back to an endpoint on the path; never reachable", function()

@@ -69,20 +69,33 @@ local function chain(hop, facts, list)
   return { label .. ")" }, verdict, hop
 end
 
--- The upstream's fix, said for where it applies: inside the upstream's namespace.
-local function fix_there(hop, facts, fix)
+-- "in netns web (ip netns exec web ...)": where the upstream's fix applies,
+-- or nil in the client's own namespace.
+local function there(hop, facts)
   local ns = hop.netns
-  if not fix or not ns or ns.inode == facts.netns then
-    return fix
+  if not ns or ns.inode == facts.netns then
+    return nil
   end
   if ns.container then
-    return ("in container %s: %s"):format(container_label(facts, ns.container), fix)
+    return ("in container %s"):format(container_label(facts, ns.container))
   elseif ns.name then
-    return ("in netns %s (ip netns exec %s ...): %s"):format(ns.name, ns.name, fix)
+    return ("in netns %s (ip netns exec %s ...)"):format(ns.name, ns.name)
   elseif ns.pid then
-    return ("in the network namespace of pid %d (nsenter -t %d -n ...): %s"):format(ns.pid, ns.pid, fix)
+    return ("in the network namespace of pid %d (nsenter -t %d -n ...)"):format(ns.pid, ns.pid)
   end
-  return fix
+end
+
+-- The upstream's fix, said for where it applies: inside the upstream's
+-- namespace. A fix with a client's half (a TLS name the client may change)
+-- says that half to the client and the rest for the server's namespace.
+local function fix_there(hop, facts, cause)
+  local where_ns = cause.fix and there(hop, facts)
+  if not where_ns then
+    return cause.fix
+  elseif cause.fix_client and cause.fix_server then
+    return ("on the client: %s; or, %s: %s"):format(cause.fix_client, where_ns, cause.fix_server)
+  end
+  return ("%s: %s"):format(where_ns, cause.fix)
 end
 
 local function failing(ctx, facts, s, hop, list)
@@ -102,7 +115,7 @@ local function failing(ctx, facts, s, hop, list)
     id = "upstream-failing", severity = cause.severity,
     summary = ("%s %s (%s), where: %s"):format(first, handed, where(hop, facts), cause.summary),
     evidence = evidence,
-    fix = fix_there(deepest, facts, cause.fix),
+    fix = fix_there(deepest, facts, cause),
   }
 end
 
