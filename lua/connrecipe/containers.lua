@@ -3,10 +3,15 @@
 -- addresses. Read from the container engine's API (docker's or podman's,
 -- Engine-compatible, HTTP/1.1 over its Unix socket, cr.unix_request), else
 -- from docker's state on disk (config.v2.json, hostconfig.json under a
--- root-owned data root). Everything read is data: each field is type-checked,
--- nothing is run, and names are escaped wherever they are printed.
+-- root-owned data root) and podman's (connrecipe.podman_disk); containerd's
+-- running tasks (Kubernetes', nerdctl's) from its state on disk
+-- (connrecipe.containerd). Everything read is data: each field is
+-- type-checked, nothing is run, and names are escaped wherever they are printed.
 local cr = require "connrecipe"
+local containerd = require "connrecipe.containerd"
 local json = require "connrecipe.json"
+local monitors = require "connrecipe.monitors"
+local podman_disk = require "connrecipe.podman_disk"
 
 local containers = {}
 
@@ -44,8 +49,9 @@ local function dechunk(body)
   end
 end
 
---- containers.parse_http(reply) -> status, body, or nil, why: an HTTP/1.1
---- response read to the end (Content-Length or chunked).
+--- containers.parse_http(reply) -> status, body, headers, or nil, why: an
+--- HTTP/1.1 response read to the end (Content-Length or chunked); headers
+--- is the header block, lowercased, each line after a "\n".
 function containers.parse_http(reply)
   local status, head_end = reply:match("^HTTP/1%.[01] (%d%d%d)[^\r\n]*\r\n()")
   if not status then
@@ -64,10 +70,11 @@ function containers.parse_http(reply)
     end
     body = plain
   end
-  return tonumber(status), body
+  return tonumber(status), body, lower
 end
 
---- containers.get(socket, path [, timeout]) -> decoded JSON, or nil, why, code
+--- containers.get(socket, path [, timeout]) -> decoded JSON, nil, nil,
+--- headers (as parse_http), or nil, why, code
 function containers.get(socket, path, timeout)
   local request = ("GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: connrecipe\r\nAccept: application/json\r\n"
     .. "Connection: close\r\n\r\n"):format(path)
@@ -75,7 +82,7 @@ function containers.get(socket, path, timeout)
   if not reply then
     return nil, err, code
   end
-  local status, body = containers.parse_http(reply)
+  local status, body, headers = containers.parse_http(reply)
   if not status then
     return nil, ("%s: %s"):format(socket, body), "EPROTO"
   end
@@ -86,7 +93,7 @@ function containers.get(socket, path, timeout)
   if doc == nil then
     return nil, ("%s: GET %s: not JSON (%s)"):format(socket, path, tostring(jerr)), "EPROTO"
   end
-  return doc
+  return doc, nil, nil, headers
 end
 
 -- ---- one container, from what the engine says -----------------------------------------
@@ -211,11 +218,16 @@ local function sockets()
   return list
 end
 
--- The ids of every container the engine at `socket` knows, newest first.
-local function engine_ids(socket)
-  local doc, err, code = containers.get(socket, API .. "/containers/json?all=1")
+-- The ids of every container the engine at `socket` knows, newest first,
+-- and which engine it is: podman's compat API says Libpod-Api-Version in
+-- every reply (a podman socket may be named in $DOCKER_HOST).
+local function engine_ids(socket, engine)
+  local doc, err, code, headers = containers.get(socket, API .. "/containers/json?all=1")
   if type(doc) ~= "table" then
     return nil, err or (socket .. ": not a list of containers"), code
+  end
+  if headers and headers:find("\nlibpod%-api%-version:") then
+    engine = "podman"
   end
   local ids = {}
   for _, c in ipairs(doc) do
@@ -224,7 +236,7 @@ local function engine_ids(socket)
       ids[#ids + 1] = id
     end
   end
-  return ids
+  return ids, engine
 end
 
 -- Inspects, this many at a time (the engine answers them concurrently).
@@ -240,17 +252,19 @@ local function inspect_batch(socket, ids, first)
   return { cr.all(fns) }
 end
 
+-- true and the engine that answered (docker or podman), or nil, why, code
 local function from_engine(socket, engine, out)
-  local ids, err, code = engine_ids(socket)
+  local ids, found, code = engine_ids(socket, engine)
   if not ids then
-    return nil, err, code
+    return nil, found, code
   end
+  engine = found
   for first = 1, #ids, BATCH do
     for _, r in ipairs(inspect_batch(socket, ids, first)) do
       local doc, why, status = r[1], r[2], r[3]
       if not doc and status ~= "EPROTO" then -- the engine stopped answering: say so, wait no longer
         out.errors[#out.errors + 1] = tostring(why)
-        return true
+        return true, engine
       end
       local c = containers.from_inspect(doc, engine) -- nil for one removed since the list (404)
       if c and not out.by_id[c.id] then
@@ -259,7 +273,7 @@ local function from_engine(socket, engine, out)
       end
     end
   end
-  return true
+  return true, engine
 end
 
 local function read_json(path)
@@ -301,9 +315,12 @@ function containers.from_disk(data_root, out)
 end
 
 --- containers.read([opts]) -> {list, sources, errors}: every engine that
---- answers, and docker's state on disk when no docker API did. opts.sockets
---- and opts.data_root replace the defaults (tests). sources names what was
---- read ("docker API /run/docker.sock", "docker state /var/lib/docker");
+--- answers, docker's state on disk when no docker API did, then podman's
+--- storage and containerd's running tasks (for those no API named).
+--- opts.sockets, opts.data_root, opts.podman_roots and opts.containerd_roots
+--- replace the defaults and what running conmons and shims show (tests).
+--- sources names what was read ("docker API /run/docker.sock", "docker
+--- state /var/lib/docker", "podman storage ...", "containerd state ...");
 --- errors, what was there but could not be read (a missing socket is not an error).
 function containers.read(opts)
   opts = opts or {}
@@ -315,8 +332,8 @@ function containers.read(opts)
       seen[s.path] = true
       local ok, err, code = from_engine(s.path, s.engine, out)
       if ok then
-        out.sources[#out.sources + 1] = ("%s API %s"):format(s.engine, s.path)
-        docker_api = docker_api or s.engine == "docker"
+        out.sources[#out.sources + 1] = ("%s API %s"):format(err, s.path)
+        docker_api = docker_api or err == "docker"
       elseif code ~= "ENOENT" and code ~= "ENOTDIR" then
         out.errors[#out.errors + 1] = tostring(err)
       end
@@ -331,6 +348,10 @@ function containers.read(opts)
       out.errors[#out.errors + 1] = tostring(err)
     end
   end
+  -- the runtimes' monitors (conmon, containerd-shim) show where their state is
+  local found = monitors.find()
+  podman_disk.read(out, { roots = opts.podman_roots, procs = found.conmons, max = containers.MAX })
+  containerd.read(out, { roots = opts.containerd_roots, procs = found.shims, max = containers.MAX })
   out.by_id = nil -- the list is the fact; containers.index rebuilds the map
   json.array(out.list)
   return out

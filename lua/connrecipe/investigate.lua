@@ -436,7 +436,7 @@ end
 -- The containers of this host (their engine's API, else docker's state on
 -- disk): for a target on this host, which one published the port, its state.
 local function read_containers(ctx, facts)
-  local read = ctx:check("containers (docker/podman API, docker state)", containers.read)
+  local read = ctx:check("containers (docker/podman API; docker, podman, containerd state)", containers.read)
   facts.containers = type(read) == "table" and read or { error = "not read" }
 end
 

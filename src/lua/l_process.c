@@ -1,9 +1,12 @@
 /* cr.process.get(pid), cr.process.list(), cr.process.find(pattern): process
- * facts from /proc, read on libuv's thread pool. */
+ * facts from /proc, read on libuv's thread pool. cr.process.cwd(pid): one
+ * readlink, at once. */
 #include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -233,8 +236,23 @@ static int l_find(lua_State *L) {
   return start(L, 0, 1, "cr.process.find");
 }
 
+/* cr.process.cwd(pid) -> path, or nil, message, code: the text of the
+ * /proc/PID/cwd link (read, never followed), such as the bundle directory a
+ * containerd shim runs in. " (deleted)" is kept: the caller's paths must then fail. */
+static int l_cwd(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  if (pid <= 0 || pid > 0x3fffffff) luaL_argerror(L, 1, "a process id > 0");
+  char link[64], path[4096];
+  snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+  ssize_t n = readlink(link, path, sizeof path);
+  if (n < 0) return cr_push_errno(L, errno, "%s", link);
+  if ((size_t)n == sizeof path) return cr_push_failure(L, "ENAMETOOLONG", "%s: too long", link);
+  lua_pushlstring(L, path, (size_t)n);
+  return 1;
+}
+
 void cr_open_process(lua_State *L) {
-  static const luaL_Reg fns[] = {{"get", l_get}, {"list", l_list}, {"find", l_find}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"get", l_get}, {"list", l_list}, {"find", l_find}, {"cwd", l_cwd}, {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_setfield(L, -2, "process");
 }

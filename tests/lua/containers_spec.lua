@@ -91,9 +91,12 @@ end)
 
 describe("connrecipe.containers", function()
   it("parses HTTP replies: Content-Length, chunked, and what is not HTTP", function()
-    assert.same({ 200, "[1,2,3]" }, { containers.parse_http(HTTP_JSON) })
+    local status, body, headers = containers.parse_http(HTTP_JSON)
+    assert.same({ 200, "[1,2,3]" }, { status, body })
+    assert.matches("\ncontent-type: application/json", headers, 1, true) -- lowercased, for the engine's name
     local chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[1,2\r\n2\r\n,3\r\n1\r\n]\r\n0\r\n\r\n"
-    assert.same({ 200, "[1,2,3]" }, { containers.parse_http(chunked) })
+    status, body = containers.parse_http(chunked)
+    assert.same({ 200, "[1,2,3]" }, { status, body })
     assert.same({ nil, "not an HTTP response" }, { containers.parse_http("garbage") })
     assert.same({ nil, "truncated HTTP headers" }, { containers.parse_http("HTTP/1.1 200 OK\r\nX: y") })
     assert.same({ nil, "malformed chunked body" },
@@ -160,7 +163,7 @@ describe("connrecipe.containers", function()
     testenv.write_file(dir .. "/hostconfig.json", [[{"PortBindings":{"5432/tcp":[{"HostIp":"","HostPort":"5432"}]}}]])
     assert(os.execute("chmod 600 " .. q(dir) .. "/*.json"))
     testenv.write_file(root .. "/containers/README", "not a container")
-    local read = cr.run(containers.read, { sockets = {}, data_root = root })
+    local read = cr.run(containers.read, { sockets = {}, data_root = root, podman_roots = {}, containerd_roots = {} })
     assert.same({ "docker state " .. root }, read.sources)
     assert.equal(1, #read.list)
     local c = read.list[1]
@@ -171,7 +174,8 @@ describe("connrecipe.containers", function()
     assert.equal("disk", c.source)
     -- a state file another user could have written is not read
     assert(os.execute("chmod 666 " .. q(dir) .. "/config.v2.json"))
-    assert.equal(0, #cr.run(containers.read, { sockets = {}, data_root = root }).list)
+    assert.equal(0, #cr.run(containers.read, { sockets = {}, data_root = root, podman_roots = {},
+                                                containerd_roots = {} }).list)
     local text, why, ecode = cr.read_trusted(dir .. "/config.v2.json")
     assert.is_nil(text)
     assert.equal("EPERM", ecode, why)
@@ -201,7 +205,8 @@ time.sleep(30)
     testenv.background("timeout 60 python3 " .. q(dir .. "/engine.py"))
     assert(testenv.wait_socket(path))
     local read = cr.run(containers.read, { sockets = { { path = path, engine = "docker" } },
-                                           data_root = "/nonexistent/docker" })
+                                           data_root = "/nonexistent/docker", podman_roots = {},
+                                           containerd_roots = {} })
     assert.same({}, read.list)
     assert.equal(1, #read.errors) -- one timeout, not one per container
     assert.matches("timed out", read.errors[1], 1, true)
@@ -209,10 +214,117 @@ time.sleep(30)
   end)
 
   it("no engine and no state: an empty list, and no error for what is not there", function()
+    -- (podman's and containerd's usual places are the host's, where another run's containers may be: none here)
     local read = cr.run(containers.read, { sockets = { { path = "/nonexistent/docker.sock", engine = "docker" } },
-                                           data_root = "/nonexistent/docker" })
+                                           data_root = "/nonexistent/docker", podman_roots = {},
+                                           containerd_roots = {} })
     assert.same({}, read.list)
     assert.same({}, read.errors)
     assert.same({}, read.sources)
+  end)
+end)
+
+-- containerd's task bundles and podman's containers.json, as files in a
+-- root-owned directory: what each field may hold, and what is not read.
+describe("connrecipe.containerd and connrecipe.podman_disk", function()
+  local containerd = require "connrecipe.containerd"
+  local podman_disk = require "connrecipe.podman_disk"
+  local A, B, C, D = ("a"):rep(64), ("b"):rep(64), ("c"):rep(64), ("d"):rep(64)
+
+  local function bundle(root, ns, id, spec, pid)
+    local dir = ("%s/io.containerd.runtime.v2.task/%s/%s"):format(root, ns, id)
+    assert(os.execute("mkdir -p " .. q(dir)))
+    testenv.write_file(dir .. "/config.json", spec)
+    testenv.write_file(dir .. "/init.pid", tostring(pid or 1))
+  end
+
+  local function empty_out()
+    return { list = {}, by_id = {}, sources = {}, errors = {} }
+  end
+
+  it("cr.process.cwd reads a process's working directory, never a bad pid's", function()
+    assert.equal(testenv.sh("pwd -P").stdout:match("[^\n]+"), cr.process.cwd(cr.pid))
+    local none, msg, code = cr.process.cwd(0x3ffffff0)
+    assert.is_nil(none)
+    assert.equal("ENOENT", code, msg)
+    assert.has_error(function()
+      cr.process.cwd(0)
+    end, "bad argument #1 to 'cwd' (a process id > 0)")
+  end)
+
+  it("names Kubernetes' containers and sandboxes, nerdctl's; checks every field", function()
+    if not testenv.is_root() then
+      return pending("needs root (a root-owned directory)")
+    end
+    local root = testenv.trusted_tmpdir()
+    bundle(root, "k8s.io", A, [[{"annotations":{"io.kubernetes.cri.container-type":"container",
+      "io.kubernetes.cri.container-name":"app","io.kubernetes.cri.sandbox-name":"web-0",
+      "io.kubernetes.cri.sandbox-namespace":"shop","io.kubernetes.cri.image-name":"nginx:1"}}]], 999999999)
+    bundle(root, "k8s.io", B, [[{"annotations":{"io.kubernetes.cri.container-type":"sandbox",
+      "io.kubernetes.cri.sandbox-name":"web-0","io.kubernetes.cri.sandbox-namespace":"shop"}}]])
+    bundle(root, "default", C, [[{"annotations":{"nerdctl/name":"n1","nerdctl/ports":
+      "[{\"HostPort\":8080,\"ContainerPort\":80,\"Protocol\":\"tcp\",\"HostIP\":\"0.0.0.0\"},
+        {\"HostPort\":70000,\"ContainerPort\":80},{\"HostPort\":\"x\"},7]"}}]])
+    bundle(root, "default", D, [[{"annotations":[1,2],"process":{}}]])
+    bundle(root, "default", "not-hex", [[{}]])
+    bundle(root, "moby", ("e"):rep(64), "not json")
+    local out = empty_out()
+    cr.run(containerd.read, out, { roots = { root } })
+    local by = containers.index(out.list)
+    assert.equal("k8s:shop/web-0/app", by[A].name)
+    assert.equal("kubernetes", by[A].engine)
+    assert.equal("nginx:1", by[A].image)
+    assert.same({ namespace = "shop", pod = "web-0", container = "app", sandbox = false }, by[A].k8s)
+    assert.equal("exited", by[A].state) -- its init.pid names no process
+    assert.equal("k8s:shop/web-0", by[B].name)
+    assert.is_true(by[B].k8s.sandbox)
+    assert.equal("unknown", by[B].state) -- pid 1 runs, but not in this container's cgroup
+    assert.equal("n1", by[C].name)
+    assert.equal("nerdctl", by[C].engine)
+    assert.same({ { host_ip = "0.0.0.0", host_port = 8080, port = 80, proto = "tcp" } }, by[C].ports)
+    assert.is_nil(by[D].name)
+    assert.equal("containerd", by[D].engine)
+    assert.equal("default", by[D].namespace)
+    assert.equal(4, #out.list) -- not the id that is no id, nor the spec that is not JSON:
+    assert.matches("/config.json: not JSON", out.errors[1], 1, true)
+    assert.same({ "containerd state " .. root }, out.sources)
+    -- a bundle another user could have written is not read
+    assert(os.execute(("chmod 666 %s/io.containerd.runtime.v2.task/k8s.io/%s/config.json"):format(q(root), A)))
+    out = empty_out()
+    cr.run(containerd.read, out, { roots = { root } })
+    assert.is_nil(containers.index(out.list)[A])
+    assert.matches("writable by others", table.concat(out.errors, "\n"), 1, true)
+    testenv.cleanup()
+  end)
+
+  it("reads podman's containers.json: names, image; CRI-O's names as Kubernetes'", function()
+    if not testenv.is_root() then
+      return pending("needs root (a root-owned directory)")
+    end
+    local root = testenv.trusted_tmpdir()
+    assert(os.execute(("mkdir -p %s/overlay-containers %s/vfs-containers"):format(q(root), q(root))))
+    testenv.write_file(root .. "/overlay-containers/containers.json", ([=[[
+      {"id":"%s","names":["web"],"image":"1234","metadata":"{\"image-name\":\"docker.io/library/nginx:1\"}"},
+      {"id":"%s","names":["k8s_app_web-0_shop_0c1d-22_1"],"metadata":"not json"},
+      {"id":"%s","names":["k8s_POD_web-0_shop_0c1d-22_0"]},
+      {"id":"short","names":["x"]}, 7, {"id":"%s","names":"web2","image":["x"]}
+    ]]=]):format(A, B, C, D))
+    testenv.write_file(root .. "/vfs-containers/containers.json", "{ not json")
+    local out = empty_out()
+    cr.run(podman_disk.read, out, { roots = { root } })
+    local by = containers.index(out.list)
+    assert.equal("web", by[A].name)
+    assert.equal("docker.io/library/nginx:1", by[A].image)
+    assert.equal("podman", by[A].engine)
+    assert.equal("unknown", by[A].state) -- no conmon watches it
+    assert.equal("k8s:shop/web-0/app", by[B].name)
+    assert.equal("kubernetes", by[B].engine)
+    assert.equal("k8s:shop/web-0", by[C].name)
+    assert.is_nil(by[D].name)
+    assert.is_nil(by[D].image)
+    assert.equal(4, #out.list)
+    assert.matches("vfs-containers/containers.json: not JSON", out.errors[1], 1, true)
+    assert.is_nil(podman_disk.k8s_name("k8s_a_b"))
+    testenv.cleanup()
   end)
 end)

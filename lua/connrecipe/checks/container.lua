@@ -14,8 +14,9 @@ local check = {
   ids = { "container-not-running", "container-port-unused", "container-loopback", "container-port-not-published" },
 }
 
+-- The CLI whose words the fixes use: docker's, or podman's and nerdctl's (the same verbs).
 local function engine_cli(c)
-  return c.engine == "podman" and "podman" or "docker"
+  return (c.engine == "podman" or c.engine == "nerdctl") and c.engine or "docker"
 end
 
 -- The listeners in container c's network namespace (from the dump of every namespace).
@@ -164,13 +165,33 @@ local function published_text(c)
   return out[1] and table.concat(out, ", ") or "no ports"
 end
 
+-- How to make a container's port reachable from this host, in the words of
+-- what runs it: Kubernetes (a pod's port: port-forward, a Service, a
+-- hostPort), plain containerd (ctr has no -p), or a docker-like CLI.
+local function publish_fix(c, port)
+  local k = c.k8s
+  if k and k.namespace and k.pod then
+    local ns, pod = cr.text.escape(k.namespace), cr.text.escape(k.pod)
+    return ("it runs in pod %s/%s, whose ports this host does not forward: kubectl -n %s port-forward pod/%s %d:%d "
+      .. "for a test, else a Service (kubectl -n %s expose pod %s --port %d) or a hostPort in the pod's spec")
+      :format(ns, pod, ns, pod, port, port, ns, pod, port)
+  elseif c.engine == "containerd" then
+    return ("it runs in a network namespace of its own that nothing forwards to: start it with ctr run --net-host, "
+      .. "or give it a CNI network with portmap (nerdctl run -p %d:%d)"):format(port, port)
+  end
+  return ("publish it: %s run -p %d:%d ... (compose: ports: [\"%d:%d\"]); a container's ports are set "
+    .. "when it is created, so recreate it"):format(engine_cli(c), port, port, port, port)
+end
+
 -- Nothing publishes the port, but an app listens on it inside a container.
 local function not_published(s, list)
   for _, l in ipairs(s.elsewhere_on_port) do
-    local c = containers.find(list, l.container)
+    -- the holder's container first: in a pod, the namespace is the sandbox's
+    local c
     for _, p in ipairs(l.processes or {}) do
       c = c or containers.find(list, p.container)
     end
+    c = c or containers.find(list, l.container)
     if c and c.state == "running" then
       local name = containers.label(c)
       return {
@@ -179,8 +200,7 @@ local function not_published(s, list)
           :format(s.port, name),
         evidence = { describe.listener(l) .. " in container " .. name,
           ("%s publishes %s"):format(name, published_text(c)) },
-        fix = ("publish it: %s run -p %d:%d ... (compose: ports: [\"%d:%d\"]); a container's ports are set "
-          .. "when it is created, so recreate it"):format(engine_cli(c), s.port, s.port, s.port, s.port),
+        fix = publish_fix(c, s.port),
       }
     end
   end
