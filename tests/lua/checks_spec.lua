@@ -823,6 +823,15 @@ describe("checks", function()
       assert.matches("→ tls%-name%-mismatch$", f["upstream-failing"].evidence[1])
       assert.equal("on the client: connect with a name the certificate has; or, in netns web (ip netns exec web ...): "
         .. "give nginx (pid 402) a certificate that includes other.test (SAN)", f["upstream-failing"].fix)
+      -- a chain that does not verify: trusting its issuer is the client's, the chain the server's
+      up.tls.name_match, up.tls.verify, up.tls.verify_code = true, "unable to get local issuer certificate", 20
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-untrusted$", f["upstream-failing"].evidence[1])
+      assert.equal("on the client: trust its issuer (curl --cacert FILE; update-ca-certificates); or, in netns web "
+        .. "(ip netns exec web ...): make nginx (pid 402) serve the full chain (the intermediate certificates)",
+        f["upstream-failing"].fix)
+      up.tls.name_match, up.tls.verify, up.tls.verify_code = false, "ok", 0
       -- not behind a hop: one fix, as before
       up.args.netns, up.netns = nil, NS
       verdict, f = diagnose(up)

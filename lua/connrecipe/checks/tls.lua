@@ -45,7 +45,9 @@ local function certificate_problems(tls)
                       server = "give %s a certificate from a CA the clients trust" }
   elseif tls.verify ~= "ok" and tls.verify_code ~= 10 then -- 10: expired, said above
     out[#out + 1] = { id = "tls-untrusted", what = ("the chain does not verify: %s"):format(tostring(tls.verify)),
-                      fix = "serve the full chain (the intermediate certificates), or make clients trust its issuer" }
+                      fix = "serve the full chain (the intermediate certificates), or make clients trust its issuer",
+                      client = "trust its issuer (curl --cacert FILE; update-ca-certificates)",
+                      server = "make %s serve the full chain (the intermediate certificates)" }
   end
   return out
 end
