@@ -31,6 +31,7 @@ local CHECKS = {
   check "address", -- address-mismatch, family-mismatch
   check "netns", -- other-netns
   check "listener", -- udp-only, no-listener, port-mismatch (a near port)
+  check "vrf", -- bound-to-vrf, client-in-vrf (a listener in a VRF the client is not in, or the other way round)
   check "device", -- bound-to-device
   check "kube", -- service-no-endpoints (kube-proxy's reject/drop rule names the Service)
   check "firewall", -- firewall-reject, firewall-drop, firewall-check-incomplete

@@ -43,7 +43,13 @@ void cr_cgroup_container(const char *path, char *id, size_t cap);
 typedef struct cr_process {
   pid_t pid, ppid;
   uid_t uid;
-  char state;
+  char state; /* the thread-group leader's, as /proc/PID/stat says it */
+  /* A leader that exited (Z) while other threads run (its main thread called
+   * pthread_exit): the process lives on. live_threads counts the tasks not
+   * in Z/X, threads_state is the liveliest one's state (R, D, S, ... T, t);
+   * 0 for any other process. */
+  int live_threads;
+  char threads_state;
   char comm[64];
   char *cmdline; /* NUL-separated args, cmdline_len bytes; NULL if none (kernel thread) */
   size_t cmdline_len;
@@ -56,7 +62,9 @@ typedef struct cr_process {
 
 /* Reads everything through one open /proc/PID directory fd, so a recycled pid
  * is never mixed with the old process. 0, -ESRCH when gone, -errno. Fields that
- * cannot be read (exe without privilege) are left empty. */
+ * cannot be read (exe without privilege) are left empty. For a zombie leader
+ * with live threads, cmdline, exe, cgroup and netns come from a live thread
+ * (the leader's are gone with its memory and namespaces). */
 int cr_process_get(pid_t pid, cr_process *p);
 void cr_process_free(cr_process *p);
 /* Process ids (not threads) from /proc via getdents64; *out malloc'd.

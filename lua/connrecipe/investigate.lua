@@ -442,14 +442,16 @@ end
 
 -- The state of every process holding a listener that takes the target (a
 -- stopped one holds its socket, and the kernel still completes handshakes):
--- facts.holders[pid] = {pid, comm, state, ppid}, or {error} when unreadable.
+-- facts.holders[pid] = {pid, comm, state, ppid, live_threads, threads_state},
+-- or {error} when unreadable.
 local MAX_HOLDERS = 16
 
 local function holder_states(pids)
   local out = {}
   for _, pid in ipairs(pids) do
     local p, err = cr.process.get(pid)
-    out[tostring(pid)] = p and { pid = pid, comm = p.comm, state = p.state, ppid = p.ppid } or { error = tostring(err) }
+    out[tostring(pid)] = p and { pid = pid, comm = p.comm, state = p.state, ppid = p.ppid,
+      live_threads = p.live_threads, threads_state = p.threads_state } or { error = tostring(err) }
   end
   return out
 end
@@ -472,6 +474,39 @@ local function read_holders(ctx, facts, s)
   end
 end
 
+-- The VRF facts (connrecipe.checks.vrf): every device's kind, master and VRF
+-- table, the device this client's sockets come bound to (its VRF under `ip
+-- vrf exec`), and net.ipv4.tcp_l3mdev_accept. Unread parts say why.
+local function vrf_facts()
+  local list, err = cr.sys.interfaces()
+  if not list or list.links_error then
+    return { error = tostring(list and list.links_error or err) }
+  end
+  local out = { devices = {} }
+  for _, i in ipairs(list) do
+    out.devices[i.name] = { kind = i.kind, master = i.master, vrf_table = i.vrf_table }
+  end
+  local dev, why = cr.sys.socket_device()
+  if dev == nil then
+    out.client_error = tostring(why)
+  else
+    out.client = dev
+  end
+  local v, verr = cr.sys.sysctl("net.ipv4.tcp_l3mdev_accept")
+  out.l3mdev_accept, out.l3mdev_accept_error = v, v == nil and tostring(verr) or nil
+  return out
+end
+
+-- Only for a local refusal that a listener should have taken, in this
+-- namespace (a hop's upstream is probed from another one).
+local function read_vrf(ctx, facts, s)
+  if facts.args.netns or s.any_open or not s.here_is_local or s.r.status ~= "refused" or #s.accepting == 0 then
+    return
+  end
+  facts.vrf = ctx:check("VRFs: devices, this client's, net.ipv4.tcp_l3mdev_accept", vrf_facts)
+    or { error = "not read" }
+end
+
 -- What the situation calls for beyond the probe and the listeners.
 local function read_further(ctx, facts)
   local s = situation.of(facts)
@@ -479,6 +514,7 @@ local function read_further(ctx, facts)
     read_containers(ctx, facts)
   end
   read_holders(ctx, facts, s)
+  read_vrf(ctx, facts, s)
   if s.any_open then
     return
   end

@@ -176,14 +176,19 @@ local function interfaces_from_ip_json(text)
     for _, f in ipairs(type(link.flags) == "table" and link.flags or {}) do
       flags[f] = true
     end
+    local info = type(link.linkinfo) == "table" and link.linkinfo or {}
+    local data = type(info.info_data) == "table" and info.info_data or {}
     local entry = {
       name = link.ifname,
       index = link.ifindex,
       up = flags.UP == true,
       running = flags.LOWER_UP == true or link.operstate == "UP" or link.operstate == "UNKNOWN" and flags.UP == true,
       loopback = flags.LOOPBACK == true,
+      kind = type(info.info_kind) == "string" and info.info_kind or nil,
+      master = type(link.master) == "string" and link.master or nil,
       addrs = {},
     }
+    entry.vrf_table = entry.kind == "vrf" and math.tointeger(data.table) or nil
     for _, a in ipairs(type(link.addr_info) == "table" and link.addr_info or {}) do
       entry.addrs[#entry.addrs + 1] = { addr = a["local"], family = a.family, prefix = a.prefixlen }
     end
@@ -192,14 +197,40 @@ local function interfaces_from_ip_json(text)
   return result
 end
 
---- cr.sys.interfaces([netns]) -> { {name, index, up, running, loopback,
---- addrs = { {addr, family, prefix} }} }. Without netns: getifaddrs(3) in this
---- namespace (synchronous). With netns: `ip -j addr` in it (inside a task).
+-- Adds what rtnetlink says of each device (kind, master, a VRF's table) to
+-- getifaddrs' list; unread, the fields stay absent and links_error says why.
+local function add_link_facts(list)
+  local links, err = cr.sys._links()
+  if not links then
+    list.links_error = err
+    return list
+  end
+  local by_index, name_of = {}, {}
+  for _, l in ipairs(links) do
+    by_index[l.index], name_of[l.index] = l, l.name
+  end
+  for _, entry in ipairs(list) do
+    local l = by_index[entry.index]
+    if l then
+      entry.kind, entry.master, entry.vrf_table = l.kind, l.master and name_of[l.master], l.vrf_table
+    end
+  end
+  return list
+end
+
+--- cr.sys.interfaces([netns]) -> { {name, index, up, running, loopback, kind,
+--- master, vrf_table, addrs = { {addr, family, prefix} }} }. Without netns:
+--- getifaddrs(3) and an rtnetlink dump in this namespace (synchronous). With
+--- netns: `ip -j -d addr` in it (inside a task).
 local function interfaces(netns)
   if netns == nil then
-    return cr.sys._interfaces()
+    local list, err, code = cr.sys._interfaces()
+    if not list then
+      return nil, err, code
+    end
+    return add_link_facts(list)
   end
-  local r, err = util.run({ "ip", "-j", "addr", "show" }, netns)
+  local r, err = util.run({ "ip", "-j", "-d", "addr", "show" }, netns)
   if not r then
     return nil, err
   end
@@ -253,6 +284,13 @@ end
 --- apparmor = bool, proc_restricted = bool, hidepid, proc_subset, uid, euid,
 --- root = bool, cap_net_admin = bool, container = name|false, container_hint,
 --- wsl = false|1|2}
+--- cr.sys.socket_device() -> the device a new socket of this process is
+--- bound to (`ip vrf exec VRF` binds every one to the VRF), or false; nil,
+--- message, code when no socket could be made.
+function sys.socket_device()
+  return cr.sys._socket_device()
+end
+
 function sys.security()
   local s = {}
   local enforce = util.read("/sys/fs/selinux/enforce")

@@ -53,6 +53,29 @@ static void container_of_pid(pid_t pid, char *out, size_t cap) {
   if (cr_cgroup_read(AT_FDCWD, path, &cg) == 0) snprintf(out, cap, "%s", cg.container);
 }
 
+/* A process listed in /proc whose ns/net is gone: a thread-group leader that
+ * exited (pthread_exit in main) while its other threads run keeps no
+ * namespaces of its own. Its first live thread's namespace is the process's:
+ * *member is that thread's id (/proc/TID/... reaches it like a pid). 0, or -1. */
+static int live_thread_netns(pid_t pid, struct stat *st, pid_t *member) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int rc = -1;
+  while (d && rc != 0 && (e = readdir(d))) {
+    long tid = strtol(e->d_name, NULL, 10);
+    if (tid <= 0 || tid == pid) continue;
+    snprintf(path, sizeof path, "/proc/%d/task/%ld/ns/net", (int)pid, tid);
+    if (stat(path, st) == 0) {
+      *member = (pid_t)tid;
+      rc = 0;
+    }
+  }
+  if (d) closedir(d);
+  return rc;
+}
+
 int cr_netns_list(cr_netns **out, int *unreadable) {
   ns_list l = {0};
   int added, hidden = 0;
@@ -65,16 +88,18 @@ int cr_netns_list(cr_netns **out, int *unreadable) {
   for (int i = 0; i < np; i++) {
     char path[64];
     struct stat st;
+    pid_t member = pids[i];
     snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pids[i]);
-    if (stat(path, &st) != 0) { /* gone, or not ours to see */
-      if (errno == EACCES || errno == EPERM) hidden++;
-      continue;
+    if (stat(path, &st) != 0) { /* gone, not ours to see, or a zombie leader */
+      int err = errno;
+      if (err == EACCES || err == EPERM) hidden++;
+      if (err != ENOENT || live_thread_netns(pids[i], &st, &member) != 0) continue;
     }
     cr_netns *ns = ns_find_or_add(&l, st.st_ino, &added);
     if (!ns) break;
     if (added) {
-      ns->pid = pids[i];
-      container_of_pid(pids[i], ns->container, sizeof ns->container);
+      ns->pid = member;
+      container_of_pid(member, ns->container, sizeof ns->container);
     }
   }
   free(pids);

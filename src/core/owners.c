@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "connrecipe/sockets.h"
@@ -149,6 +150,77 @@ static uint64_t socket_inode(const char *link, ssize_t n) {
   return v;
 }
 
+/* Walks one open fd directory of pid's (its own, or a thread's): records
+ * its sockets. Returns 0, 1 when an entry could not be read (denied), or -1
+ * when the walk must stop (out of memory or of fds: recorded in w). *entries
+ * counts the fds seen. */
+static int walk_fd_dir(walker *w, pid_t pid, int dfd, char *buf, size_t bufsize, long *got_out, size_t *entries) {
+  size_t first = w->n;
+  int denied = 0;
+  long got;
+  while ((got = cr_getdents64(dfd, buf, bufsize)) > 0) {
+    for (long off = 0; off < got;) {
+      struct cr_dirent64 *d = (struct cr_dirent64 *)(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] == '.') continue;
+      ++*entries;
+      char link[64];
+      ssize_t n = readlinkat(dfd, d->d_name, link, sizeof link);
+      if (n < 0 && (errno == EACCES || errno == EPERM)) denied = 1;
+      uint64_t ino = n > 0 ? socket_inode(link, n) : 0;
+      uint32_t idx;
+      int rc = ino && hash_find(w->hash, ino, &idx) ? add_match(w, first, idx, pid) : 0;
+      if (rc == -ENOMEM) {
+        w->error = rc;
+        return -1;
+      }
+      if (rc) { /* its holder's name unread: the process's sockets have unknown owners */
+        w->n = first;
+        w->no_fds++;
+        return -1;
+      }
+    }
+  }
+  *got_out = got;
+  return denied;
+}
+
+/* A process whose fd directory is empty may be a thread-group leader that
+ * exited (pthread_exit in main) while its other threads run: it has no fd
+ * table of its own, its threads hold the sockets. Walks the first of them
+ * with any fd (threads share one table unless one unshared it). Kernel
+ * threads and fd-less processes have no other thread, and procfs counts a
+ * process's threads in its task directory's link count (2 + threads): one
+ * stat rules them out. */
+static int walk_threads(walker *w, pid_t pid, char *buf, size_t bufsize) {
+  char path[48], tbuf[2048];
+  struct stat st;
+  snprintf(path, sizeof path, "%d/task", (int)pid);
+  if (fstatat(w->procfd, path, &st, 0) != 0 || st.st_nlink < 4) return 0;
+  int tfd = openat(w->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0) return 0;
+  int result = 0;
+  long tgot;
+  while (result == 0 && (tgot = cr_getdents64(tfd, tbuf, sizeof tbuf)) > 0) {
+    for (long off = 0; off < tgot && result == 0;) {
+      struct cr_dirent64 *d = (struct cr_dirent64 *)(tbuf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '1' || d->d_name[0] > '9' || atoi(d->d_name) == (int)pid) continue;
+      snprintf(path, sizeof path, "%s/fd", d->d_name);
+      int dfd = openat(tfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0) continue; /* exited too */
+      size_t entries = 0;
+      long got = 0;
+      int rc = walk_fd_dir(w, pid, dfd, buf, bufsize, &got, &entries);
+      close(dfd);
+      if (rc < 0) result = -1;
+      else if (entries > 0) result = rc ? 2 : 1;
+    }
+  }
+  close(tfd);
+  return result; /* 0: no thread with fds, 1: walked one, 2: denied, -1: stop */
+}
+
 static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
   char path[32];
   snprintf(path, sizeof path, "%d/fd", (int)pid);
@@ -162,32 +234,15 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
       w->vanished++;
     return;
   }
-  size_t first = w->n;
-  int denied = 0;
-  long got;
-  while ((got = cr_getdents64(dfd, buf, bufsize)) > 0) {
-    for (long off = 0; off < got;) {
-      struct cr_dirent64 *d = (struct cr_dirent64 *)(buf + off);
-      off += d->d_reclen;
-      if (d->d_name[0] == '.') continue;
-      char link[64];
-      ssize_t n = readlinkat(dfd, d->d_name, link, sizeof link);
-      if (n < 0 && (errno == EACCES || errno == EPERM)) denied = 1;
-      uint64_t ino = n > 0 ? socket_inode(link, n) : 0;
-      uint32_t idx;
-      int rc = ino && hash_find(w->hash, ino, &idx) ? add_match(w, first, idx, pid) : 0;
-      if (rc == -ENOMEM) {
-        w->error = rc;
-        close(dfd);
-        return;
-      }
-      if (rc) { /* its holder's name unread: the process's sockets have unknown owners */
-        w->n = first;
-        w->no_fds++;
-        close(dfd);
-        return;
-      }
-    }
+  size_t first = w->n, entries = 0;
+  long got = 0;
+  int denied = walk_fd_dir(w, pid, dfd, buf, bufsize, &got, &entries);
+  close(dfd);
+  if (denied < 0) return;
+  if (!denied && got == 0 && entries == 0) {
+    int t = walk_threads(w, pid, buf, bufsize);
+    if (t < 0) return;
+    denied = t == 2;
   }
   if (denied)
     w->unreadable++; /* a LSM or ptrace rule hides its fds even from root */
@@ -195,7 +250,6 @@ static void walk_process(walker *w, pid_t pid, char *buf, size_t bufsize) {
     w->vanished++; /* exited while we read it */
   else
     w->walked++;
-  close(dfd);
 }
 
 static void *walker_main(void *arg) {

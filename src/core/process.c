@@ -100,6 +100,41 @@ static void parse_status_uid(const char *s, cr_process *p) {
   if (u && sscanf(u + 5, " %u %u", &ruid, &euid) == 2) p->uid = euid;
 }
 
+/* How lively a task state is: a process whose leader exited is as alive as
+ * its liveliest thread (running, in a wait, ... stopped). */
+static int liveliness(char state) {
+  static const char order[] = "tTIPWKSDR"; /* increasing; anything else ranks as sleeping */
+  const char *at = strchr(order, state);
+  return at && state ? (int)(at - order) : (int)(strchr(order, 'S') - order);
+}
+
+/* A zombie (or dead) leader: counts its threads that still run (not Z/X) into
+ * p->live_threads and their liveliest state into p->threads_state; returns
+ * an fd of the first live one's /proc/PID/task/TID directory, or -1. */
+static int live_thread_dir(int dfd, cr_process *p) {
+  int tfd = openat(dfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (tfd < 0) return -1;
+  char buf[4096], stat[1024], name[48];
+  int first = -1;
+  long got;
+  while ((got = cr_getdents64(tfd, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < got;) {
+      struct cr_dirent64 *d = (struct cr_dirent64 *)(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '1' || d->d_name[0] > '9' || atoi(d->d_name) == (int)p->pid) continue;
+      snprintf(name, sizeof name, "%s/stat", d->d_name);
+      const char *close_paren = read_at(tfd, name, stat, sizeof stat) > 0 ? strrchr(stat, ')') : NULL;
+      char state = close_paren && close_paren[1] == ' ' ? close_paren[2] : 0;
+      if (!state || state == 'Z' || state == 'X') continue; /* exited too, or gone meanwhile */
+      p->live_threads++;
+      if (!p->threads_state || liveliness(state) > liveliness(p->threads_state)) p->threads_state = state;
+      if (first < 0) first = openat(tfd, d->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+  }
+  close(tfd);
+  return first;
+}
+
 int cr_process_get(pid_t pid, cr_process *p) {
   memset(p, 0, sizeof *p);
   char path[32], buf[8192];
@@ -114,6 +149,9 @@ int cr_process_get(pid_t pid, cr_process *p) {
     return n < 0 && n != -ENOENT ? (int)n : -ESRCH; /* gone between open and read */
   }
   if (read_at(dfd, "status", buf, sizeof buf) > 0) parse_status_uid(buf, p);
+  /* the rest from a live thread when the leader is a zombie with some */
+  int thread_dfd = p->state == 'Z' || p->state == 'X' ? live_thread_dir(dfd, p) : -1;
+  int from = thread_dfd >= 0 ? thread_dfd : dfd;
   long hz = sysconf(_SC_CLK_TCK);
   double since_boot = (double)ticks / (double)(hz > 0 ? hz : 100);
   struct timespec bt;
@@ -124,18 +162,19 @@ int cr_process_get(pid_t pid, cr_process *p) {
   p->start_time = btime ? btime + since_boot : 0;
 
   char *cmd = NULL;
-  ssize_t cl = read_all_at(dfd, "cmdline", &cmd);
+  ssize_t cl = read_all_at(from, "cmdline", &cmd);
   if (cl > 0) {
     p->cmdline = cmd;
     p->cmdline_len = (size_t)cl;
   } else {
     free(cmd);
   }
-  ssize_t el = readlinkat(dfd, "exe", p->exe, sizeof p->exe - 1);
+  ssize_t el = readlinkat(from, "exe", p->exe, sizeof p->exe - 1);
   p->exe[el > 0 ? el : 0] = '\0';
-  cr_cgroup_read(dfd, "cgroup", &p->cgroup);
+  cr_cgroup_read(from, "cgroup", &p->cgroup);
   struct stat st;
-  if (fstatat(dfd, "ns/net", &st, 0) == 0) p->netns = st.st_ino;
+  if (fstatat(from, "ns/net", &st, 0) == 0) p->netns = st.st_ino;
+  if (thread_dfd >= 0) close(thread_dfd);
   /* still the same process? a read of stat after everything else tells */
   if (read_at(dfd, "stat", buf, sizeof buf) < 0) {
     close(dfd);

@@ -129,6 +129,11 @@ static void push_process(lua_State *L, const proc_entry *e) {
   if (e->user[0]) cr_set_string(L, "user", e->user);
   lua_pushlstring(L, &p->state, 1);
   lua_setfield(L, -2, "state");
+  if (p->live_threads > 0) { /* a zombie leader whose other threads run on */
+    cr_set_integer(L, "live_threads", p->live_threads);
+    lua_pushlstring(L, &p->threads_state, 1);
+    lua_setfield(L, -2, "threads_state");
+  }
   cr_set_number(L, "start_time", p->start_time);
   cr_set_number(L, "age", p->age);
   if (p->cgroup.path[0]) cr_set_string(L, "cgroup", p->cgroup.path);

@@ -4,6 +4,10 @@
  * fast enough, is here.
  * -> { {name, index, up, running, loopback, addrs = { {addr, family, prefix} }} }
  *    or nil, message, code
+ * cr.sys._links(): the devices as rtnetlink describes them, for cr.sys.interfaces
+ * -> { {index, name, kind, master (an ifindex), vrf_table} } or nil, message, code
+ * cr.sys._socket_device(): the device a new socket of this process is bound to
+ * (a VRF under `ip vrf exec`) -> name, or false when none; or nil, message, code
  * cr.sys._hosts_scan(name, path): the lines of a hosts file naming name, for
  * cr.sys.hosts_lookup (lua/connrecipe/hosts.lua).
  * -> { {line = n, text = "..."} } or nil, message, code */
@@ -20,6 +24,7 @@
 #include <lauxlib.h>
 
 #include "connrecipe/hosts.h"
+#include "connrecipe/links.h"
 #include "connrecipe/probe.h" /* cr_errno_name */
 #include "lua/bindings.h"
 
@@ -102,6 +107,42 @@ static int l_interfaces(lua_State *L) {
   return 1;
 }
 
+static int l_links(lua_State *L) {
+  cr_link_list list = {0};
+  int rc = cr_links_read(&list);
+  if (rc) {
+    cr_links_free(&list);
+    return cr_push_failure(L, cr_errno_name(-rc), "cannot list devices (rtnetlink): %s",
+                           strerror(-rc));
+  }
+  lua_createtable(L, (int)list.n, 0);
+  for (size_t i = 0; i < list.n; i++) {
+    const cr_link *l = &list.v[i];
+    lua_createtable(L, 0, 5);
+    cr_set_integer(L, "index", l->index);
+    cr_set_string(L, "name", l->name);
+    if (l->kind[0]) cr_set_string(L, "kind", l->kind);
+    if (l->master) cr_set_integer(L, "master", l->master);
+    if (l->vrf_table) cr_set_integer(L, "vrf_table", (lua_Integer)l->vrf_table);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  cr_links_free(&list);
+  return 1;
+}
+
+static int l_socket_device(lua_State *L) {
+  char name[64];
+  int rc = cr_socket_device(name, sizeof name);
+  if (rc)
+    return cr_push_failure(L, cr_errno_name(-rc), "cannot read a new socket's device: %s",
+                           strerror(-rc));
+  if (name[0])
+    lua_pushstring(L, name);
+  else
+    lua_pushboolean(L, 0);
+  return 1;
+}
+
 /* found callback of cr_hosts_scan: appends {line, text} to the table at -1 */
 static int add_hosts_line(void *ud, unsigned long lineno, const char *text, size_t len) {
   lua_State *L = ud;
@@ -139,6 +180,10 @@ void cr_open_sys(lua_State *L) {
   lua_createtable(L, 0, 16);
   lua_pushcfunction(L, l_interfaces);
   lua_setfield(L, -2, "_interfaces");
+  lua_pushcfunction(L, l_links);
+  lua_setfield(L, -2, "_links");
+  lua_pushcfunction(L, l_socket_device);
+  lua_setfield(L, -2, "_socket_device");
   lua_pushcfunction(L, l_hosts_scan);
   lua_setfield(L, -2, "_hosts_scan");
   lua_setfield(L, -2, "sys");

@@ -837,6 +837,75 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches("which does not show a bound device (SO_BINDTODEVICE)", lr.stderr, 1, true)
   end)
 
+  -- Skips the test, saying why; under CI=true, on a kernel that can make a
+  -- VRF, fails it instead: there nothing but the kernel may stop it.
+  local function skip_vrf(why, kernel_can)
+    if kernel_can and os.getenv("CI") == "true" then
+      error(why .. "; CI=true on a kernel with VRFs needs it")
+    end
+    pending(why)
+  end
+
+  -- A VRF in this test's namespace: vrf-blue (routing table 10) with crdev0
+  -- (10.213.9.1/24) in it; false (the test skipped) when the kernel has no
+  -- VRF driver (CONFIG_NET_VRF).
+  local function make_vrf()
+    local r = testenv.sh(testenv.in_netns(netns(), "ip link add vrf-blue type vrf table 10"))
+    if r.code ~= 0 then
+      skip_vrf(("this kernel cannot make a VRF (ip link add vrf-blue type vrf: %s; CONFIG_NET_VRF)"):format(
+        (r.stderr:gsub("%s+$", ""))), false)
+      return false
+    end
+    sh_ns("sh -c 'ip link set vrf-blue up && ip link add crdev0 type veth peer name crdev1 "
+      .. "&& ip link set crdev0 master vrf-blue && ip addr add 10.213.9.1/24 dev crdev0 "
+      .. "&& ip link set crdev0 up && ip link set crdev1 up'")
+    return true
+  end
+
+  it("bound-to-vrf: a listener in a VRF refuses a default-VRF client; names the VRF, its table and the sysctl",
+    function()
+      if not make_vrf() then
+        return
+      end
+      listen(port(80), "0.0.0.0", ",so-bindtodevice=vrf-blue") -- as ip vrf exec vrf-blue would bind it
+      -- from inside the VRF it does listen
+      assert.equal(0, sh_ns("socat -u OPEN:/dev/null TCP4:10.213.9.1:" .. port(80) .. ",so-bindtodevice=vrf-blue").code)
+      local doc, f, r = diagnose { "127.0.0.1:" .. port(80) }
+      assert.equal(1, r.code)
+      assert.equal("bound-to-vrf", doc.verdict)
+      assert.is_nil(f["bound-to-device"])
+      assert.is_nil(f["refused-unexplained"])
+      local b = f["bound-to-vrf"]
+      assert.matches("socat %(pid %d+%) listens in VRF vrf%-blue", b.summary)
+      assert.matches("this client is in the default VRF", b.summary, 1, true)
+      assert.matches("vrf-blue is a VRF device (routing table 10; member interfaces: crdev0)", text_of(b), 1, true)
+      assert.matches("net.ipv4.tcp_l3mdev_accept = 0", text_of(b), 1, true)
+      assert.matches("ip vrf exec vrf-blue CMD", b.fix, 1, true)
+      -- listeners shows the VRF as ss does
+      local lr = testenv.run_in_netns(netns(), { "listeners.lua", "--proto", "tcp", "--port", tostring(port(80)) })
+      assert.matches("0.0.0.0%vrf-blue:" .. port(80), lr.stdout, 1, true)
+    end)
+
+  it("client-in-vrf: a client run in a VRF is refused by a default-VRF listener until tcp_l3mdev_accept=1",
+    function()
+      if not make_vrf() then
+        return
+      end
+      local r = testenv.sh(testenv.in_netns(netns(), "ip vrf exec vrf-blue true"))
+      if r.code ~= 0 then
+        return skip_vrf("ip vrf exec does not work here (it needs cgroup v2 and eBPF): " .. r.stderr, true)
+      end
+      listen(port(81), "0.0.0.0")
+      local doc, f = diagnose({ "10.213.9.1:" .. port(81) }, { prefix = "ip vrf exec vrf-blue " })
+      assert.equal("client-in-vrf", doc.verdict)
+      local c = f["client-in-vrf"]
+      assert.matches("this client runs in VRF vrf-blue and socat %(pid %d+%) listens in the default VRF", c.summary)
+      assert.matches("sysctl -w net.ipv4.tcp_l3mdev_accept=1", c.fix, 1, true)
+      sh_ns("sysctl -qw net.ipv4.tcp_l3mdev_accept=1") -- this namespace's own setting
+      doc = diagnose({ "10.213.9.1:" .. port(81) }, { prefix = "ip vrf exec vrf-blue " })
+      assert.equal("reachable", doc.verdict)
+    end)
+
   -- A copy of a system program under a name no other run uses (comm keeps 15 characters).
   local function program_named(prefix, system_program)
     local name = prefix .. math.random(100000, 999999)
@@ -865,6 +934,71 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     assert.matches(name .. " %(pid %d+%) has exited: it is a zombie", f["process-zombie"].summary)
     assert.matches("its parent python3 %(pid %d+%) has not reaped", f["process-zombie"].summary)
     assert.matches("noreap.py", text_of(f["process-zombie"]), 1, true)
+  end)
+
+  -- tests/helpers/thread_leader under a name no other run uses: its main
+  -- thread calls pthread_exit and a worker thread runs on (accepting on
+  -- addr:p when given); waits until its leader shows Z. With own_netns, in
+  -- a network namespace of its own, where it is the only process. Killed at
+  -- the test's end: the harness finds its processes by /proc/PID/environ,
+  -- which a zombie leader no longer has (it ends itself after 60 s too).
+  local function thread_leader(addr, p, own_netns)
+    local name, path = program_named("crthr", testenv.helper("thread_leader"))
+    local cmd = ("%s %s"):format(path, addr and (addr .. " " .. p) or "")
+    bg(own_netns and ("unshare -n sh -c 'ip link set lo up && exec %s'"):format(cmd) or ("timeout 60 " .. cmd))
+    assert(testenv.wait_for(function()
+      return state_of(name) == "Z"
+    end), name .. "'s leader never showed Z")
+    local pid = assert(tonumber(testenv.sh("pgrep -x " .. name).stdout:match("%d+")))
+    finally(function()
+      testenv.sh("kill -9 " .. pid)
+    end)
+    if p and not own_netns then
+      assert(testenv.wait_listening(netns(), "tcp", p))
+    end
+    return name, pid
+  end
+
+  it("a leader that is Z while its threads run is running: it holds its listener, named; stopped, it says so",
+    function()
+      local name, pid = thread_leader("127.0.0.1", port(80))
+      local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+      assert.equal("reachable", doc.verdict)
+      assert.matches(("%s (pid %d)"):format(name, pid), f.reachable.summary, 1, true)
+      assert.is_nil(f["owner-unknown"]) -- its fds are its worker's: /proc/PID/fd of the leader is empty
+      assert.is_nil(f["process-zombie"])
+      local lr = testenv.run_in_netns(netns(), { "listeners.lua", "--proto", "tcp", "--port", tostring(port(80)) })
+      assert.matches(("%s/%d"):format(name, pid), lr.stdout, 1, true)
+      -- cr.process.get says why: the leader's state, and its live threads'
+      local p = testenv.sh(testenv.in_netns(netns(), ("%s -e %s"):format(q(testenv.bin),
+        q(("local p = cr.process.get(%d) print(p.state, p.live_threads, p.threads_state, p.exe ~= nil)"):format(
+          pid))))).stdout
+      assert.matches("^Z\t1\t[RS]\ttrue", p)
+      -- stopped (its worker too): only the kernel answers
+      testenv.sh_ok("kill -STOP " .. pid)
+      doc, f = diagnose { "127.0.0.1:" .. port(80) }
+      testenv.sh("kill -CONT " .. pid)
+      assert.equal("process-stopped", doc.verdict)
+      assert.matches("state T (stopped); main thread exited, 1 thread still there (stopped)",
+        text_of(f["process-stopped"]), 1, true)
+    end)
+
+  it("other-netns: the namespace whose only process is a leader in Z (its ns link gone) is found through a thread",
+    function()
+      local name, pid = thread_leader("127.0.0.1", port(80), true)
+      local doc, f = diagnose { "127.0.0.1:" .. port(80) }
+      assert.equal("other-netns", doc.verdict)
+      assert.matches(("%s (pid %d) listens on it in another network namespace"):format(name, pid),
+        f["other-netns"].summary, 1, true)
+    end)
+
+  it("not process-zombie: a program whose main thread exited runs on in its threads (listening nowhere)", function()
+    local name, pid = thread_leader()
+    local doc, f = diagnose { "127.0.0.1:" .. port(80), "--process", name }
+    assert.is_nil(f["process-zombie"])
+    assert.equal("starting-up", doc.verdict) -- a few seconds old: it may still bind
+    assert.matches(("%s (pid %d): main thread exited, 1 thread still running (its leader's state is Z"):format(
+      name, pid), text_of(f["starting-up"]), 1, true)
   end)
 
   it("process-stopped, not starting-up: a stopped program does not listen; the fix is kill -CONT", function()

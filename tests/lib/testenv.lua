@@ -16,6 +16,11 @@ local testenv = {}
 testenv.bin = os.getenv("CONNRECIPE_BIN")
 testenv.source_dir = os.getenv("CONNRECIPE_SOURCE_DIR")
 
+--- The path of a program built from tests/helpers/NAME.c.
+function testenv.helper(name)
+  return assert(os.getenv("CONNRECIPE_TEST_HELPERS"), "run the tests through ctest") .. "/" .. name
+end
+
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end

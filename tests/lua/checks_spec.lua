@@ -426,6 +426,30 @@ describe("checks", function()
       assert.equal("reachable", verdict)
     end)
 
+    it("a leader in Z whose threads run is running: not-listening, not process-zombie; all stopped: stopped", function()
+      local verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1, live_threads = 3,
+          threads_state = "S" } } })
+      assert.equal("no-listener", verdict) -- over the warning that the program runs without listening
+      assert.is_nil(f["process-zombie"])
+      assert.matches("mydaemon (pid 300) runs (for 83 min; main thread exited, 3 threads still running)",
+        f["not-listening"].summary, 1, true)
+      verdict, f = diagnose(tcp { process = "mydaemon", processes = procs {
+        { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1, live_threads = 1,
+          threads_state = "T" } } })
+      assert.equal("process-stopped", verdict)
+      assert.matches("state T (stopped)", text(f["process-stopped"]), 1, true)
+      assert.matches("main thread exited, 1 thread still there (stopped)", text(f["process-stopped"]), 1, true)
+      -- a holder of the listener: its threads' state counts
+      local l = listener("127.0.0.1", 8080)
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "Z", live_threads = 2, threads_state = "S" } } })
+      assert.equal("reachable", verdict)
+      verdict = diagnose(tcp { results = { result("127.0.0.1", "open") }, listeners = { l },
+        holders = { ["200"] = { pid = 200, comm = "nginx", state = "Z", live_threads = 2, threads_state = "T" } } })
+      assert.equal("process-stopped", verdict)
+    end)
+
     it("a running process beside a zombie of the same name is the one judged", function()
       local verdict = diagnose(tcp { process = "mydaemon", processes = procs {
         { pid = 300, comm = "mydaemon", netns = NS, age = 5000, state = "Z", ppid = 1 },
@@ -556,6 +580,97 @@ describe("checks", function()
       _, f = diagnose(refused_with_listener { firewall = { hits = {} },
         listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }), listener("0.0.0.0", 8080) } })
       assert.is_nil(f["bound-to-device"])
+    end)
+
+    -- VRF facts as investigate reads them: vrf-blue (table 10) with veth0 in it.
+    local function vrf(o)
+      local v = { devices = { lo = {}, ["vrf-blue"] = { kind = "vrf", vrf_table = 10 },
+                              veth0 = { kind = "veth", master = "vrf-blue" }, eth0 = {} },
+                  client = false, l3mdev_accept = 0 }
+      for k, x in pairs(o or {}) do
+        v[k] = x
+      end
+      return v
+    end
+
+    it("bound-to-vrf, not bound-to-device: a listener in a VRF refuses a default-VRF client; the sysctl said",
+      function()
+        local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+          listeners = { listener("0.0.0.0", 8080, { dev = "vrf-blue" }) } }
+        local verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.is_nil(f["bound-to-device"])
+        assert.is_nil(f["refused-unexplained"])
+        local b = f["bound-to-vrf"]
+        assert.matches("nginx (pid 200) listens in VRF vrf-blue (bound to the VRF device vrf-blue)", b.summary, 1, true)
+        assert.matches("this client is in the default VRF", b.summary, 1, true)
+        assert.matches("0.0.0.0%vrf-blue:8080 held by nginx (pid 200)", text(b), 1, true)
+        assert.matches("vrf-blue is a VRF device (routing table 10; member interfaces: veth0)", text(b), 1, true)
+        assert.matches("net.ipv4.tcp_l3mdev_accept = 0", text(b), 1, true)
+        assert.matches("ip vrf exec vrf-blue CMD", b.fix, 1, true)
+        assert.matches("set net.ipv4.tcp_l3mdev_accept=1 (now 0)", b.fix, 1, true)
+        -- the sysctl already on: the fix says so instead of asking for it
+        facts.vrf.l3mdev_accept = 1
+        verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.matches("(net.ipv4.tcp_l3mdev_accept is already 1)", f["bound-to-vrf"].fix, 1, true)
+        -- a client in another VRF is named
+        facts.vrf.devices["vrf-red"] = { kind = "vrf", vrf_table = 20 }
+        facts.vrf.client = "vrf-red"
+        verdict, f = diagnose(facts)
+        assert.equal("bound-to-vrf", verdict)
+        assert.matches("this client is in VRF vrf-red", f["bound-to-vrf"].summary, 1, true)
+      end)
+
+    it("client-in-vrf: a client in a VRF is refused by a default-VRF listener unless tcp_l3mdev_accept=1", function()
+      local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf { client = "vrf-blue" },
+        listeners = { listener("0.0.0.0", 8080) } }
+      local verdict, f = diagnose(facts)
+      assert.equal("client-in-vrf", verdict)
+      assert.is_nil(f["refused-unexplained"])
+      local c = f["client-in-vrf"]
+      assert.matches("this client runs in VRF vrf-blue and nginx (pid 200) listens in the default VRF", c.summary, 1,
+        true)
+      assert.matches("net.ipv4.tcp_l3mdev_accept = 0 takes only default-VRF connections", c.summary, 1, true)
+      assert.matches("come bound to vrf-blue (ip vrf exec vrf-blue)", text(c), 1, true)
+      assert.matches("sysctl -w net.ipv4.tcp_l3mdev_accept=1", c.fix, 1, true)
+      -- with the sysctl on, or the listener in the client's VRF, VRFs explain nothing
+      facts.vrf.l3mdev_accept = 1
+      verdict, f = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("checked: VRFs: this client is in VRF vrf-blue", text(f["refused-unexplained"]), 1, true)
+      facts.vrf.l3mdev_accept = nil -- unread: no claim
+      facts.vrf.l3mdev_accept_error = "permission denied"
+      verdict = diagnose(facts)
+      assert.equal("refused-unexplained", verdict)
+      verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf { client = "vrf-blue" },
+        listeners = { listener("0.0.0.0", 8080, { dev = "vrf-blue" }) } })
+      assert.equal("refused-unexplained", verdict)
+    end)
+
+    it("bound-to-device on a member of a VRF: its address is reached from inside the VRF", function()
+      local facts = refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+        listeners = { listener("0.0.0.0", 8080, { dev = "veth0" }) } }
+      facts.local_addrs["10.9.0.1"] = "veth0"
+      local verdict, f = diagnose(facts)
+      assert.equal("bound-to-device", verdict)
+      assert.matches("veth0 is a member of VRF vrf-blue (routing table 10)", text(f["bound-to-device"]), 1, true)
+      assert.matches("connect to 10.9.0.1:8080 (an address on veth0) from inside VRF vrf-blue (ip vrf exec "
+        .. "vrf-blue CMD)", f["bound-to-device"].fix, 1, true)
+    end)
+
+    it("VRFs unread or not in play: the device check and refused-unexplained as before", function()
+      -- a device that is no VRF: bound-to-device
+      local verdict = diagnose(refused_with_listener { firewall = { hits = {} }, vrf = vrf(),
+        listeners = { listener("0.0.0.0", 8080, { dev = "eth0" }) } })
+      assert.equal("bound-to-device", verdict)
+      -- the VRF facts unread: no VRF claim, and refused-unexplained says what was not checked
+      local f
+      verdict, f = diagnose(refused_with_listener { firewall = { hits = {} },
+        vrf = { error = "cannot list devices (rtnetlink): Permission denied" },
+        listeners = { listener("0.0.0.0", 8080) } })
+      assert.equal("refused-unexplained", verdict)
+      assert.matches("not checked: VRFs (cannot list devices", text(f["refused-unexplained"]), 1, true)
     end)
 
     it("a reject rule is still named beside a device binding", function()

@@ -88,6 +88,35 @@ describe("cr.sys.interfaces", function()
     assert.equal(ifs.x0.index, by_pid.x0.index)
     assert.is_nil(by_name(cr.sys.interfaces()).x0) -- not in ours
   end)
+
+  it("says each device's kind and master (rtnetlink), in this namespace and through ip -j -d in another", function()
+    if skip_unless_root() then
+      return
+    end
+    local ns = testenv.netns()
+    sh_in(ns, "ip link add crbr0 type bridge")
+    sh_in(ns, "ip link add crv0 type veth peer name crv1")
+    sh_in(ns, "ip link set crv0 master crbr0")
+    for _, ifs in ipairs({ by_name(lua_in(ns, INTERFACES)), by_name(cr.run(cr.sys.interfaces, ns)) }) do
+      assert.equal("bridge", ifs.crbr0.kind)
+      assert.equal("veth", ifs.crv0.kind)
+      assert.equal("crbr0", ifs.crv0.master)
+      assert.is_nil(ifs.crv1.master)
+      assert.is_nil(ifs.lo.kind)
+      assert.is_nil(ifs.crbr0.vrf_table) -- a VRF's only
+    end
+    -- a VRF, where the kernel can make one: its routing table
+    if testenv.sh(testenv.in_netns(ns, "ip link add crvrf type vrf table 10")).code == 0 then
+      sh_in(ns, "ip link set crv1 master crvrf")
+      for _, ifs in ipairs({ by_name(lua_in(ns, INTERFACES)), by_name(cr.run(cr.sys.interfaces, ns)) }) do
+        assert.equal("vrf", ifs.crvrf.kind)
+        assert.equal(10, ifs.crvrf.vrf_table)
+        assert.equal("crvrf", ifs.crv1.master)
+      end
+    end
+    -- no VRF here: new sockets come bound to no device
+    assert.is_false(cr.sys.socket_device())
+  end)
 end)
 
 describe("cr.sys.sysctl", function()

@@ -30,9 +30,22 @@ local function reachable_on(facts, l, port)
   end
 end
 
+-- The VRF the device is a member of (ip link set DEV master VRF), or nil:
+-- its addresses are then routed in that VRF's table only, so a client
+-- reaches them from inside the VRF.
+local function vrf_of(facts, dev)
+  local devices = facts.vrf and facts.vrf.devices or {}
+  local master = devices[dev] and devices[dev].master
+  local m = master and devices[master]
+  if m and m.kind == "vrf" then
+    return master, m.vrf_table
+  end
+end
+
 function check.run(ctx, facts)
   local s = situation.of(facts)
-  if not (s and not s.any_open and s.here_is_local and s.r.status == "refused" and #s.bound_away > 0) then
+  if not (s and not s.any_open and s.here_is_local and s.r.status == "refused" and #s.bound_away > 0) or s.vrf then
+    -- (bound to a VRF device: connrecipe.checks.vrf says it in VRF terms)
     return
   end
   local l = s.bound_away[1]
@@ -44,6 +57,13 @@ function check.run(ctx, facts)
   evidence[#evidence + 1] = ("%s is on %s: a connection to it from this host arrives on %s"):format(s.r.addr,
     s.arrives_on, s.arrives_on)
   local instead = reachable_on(facts, l, s.port)
+  local vrf, tbl = vrf_of(facts, l.dev)
+  local from_vrf = ""
+  if vrf then
+    evidence[#evidence + 1] = ("%s is a member of VRF %s (routing table %s): its addresses are routed in that VRF")
+      :format(l.dev, vrf, tostring(tbl or "unknown"))
+    from_vrf = (" from inside VRF %s (ip vrf exec %s CMD)"):format(vrf, vrf)
+  end
   ctx:finding {
     id = "bound-to-device", severity = "error",
     summary = ("%s is refused: %s listens bound to device %s (SO_BINDTODEVICE) and takes only connections that "
@@ -51,7 +71,7 @@ function check.run(ctx, facts)
       l.dev, s.arrives_on),
     evidence = evidence,
     fix = ("%s, or make the server not bind to %s (its bind-to-interface setting, SO_BINDTODEVICE)"):format(
-      instead and ("connect to %s (an address on %s)"):format(instead, l.dev)
+      instead and ("connect to %s (an address on %s)%s"):format(instead, l.dev, from_vrf)
         or ("connect over %s (from a host on its network)"):format(l.dev), l.dev),
   }
 end

@@ -78,14 +78,15 @@ end
 
 -- Refused although a listener should accept: a reject rule, else (unless
 -- the queue is full, connrecipe.checks.backlog, or the listener is bound to
--- another device, connrecipe.checks.device) rules that could not be read.
+-- another device or VRF, connrecipe.checks.device and .vrf) rules that could
+-- not be read.
 -- Rules read and none matching is connrecipe.checks.refusal's to say.
 local function refused_with_listener(ctx, facts, s, overflowing)
   local l = s.accepting[1]
   local hits = check.hits(facts, { reject = true })
   if #hits > 0 then
     return rule_finding(ctx, s, hits, l)
-  elseif overflowing or #s.bound_away > 0 or not l then
+  elseif overflowing or #s.bound_away > 0 or s.vrf or not l then
     return -- (no listener: investigate reads no rules then, but a facts file may hold some)
   end
   local who, where = describe.holders(l.processes) or "a process", address.endpoint(s.r.addr, s.port)

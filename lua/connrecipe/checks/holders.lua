@@ -5,12 +5,13 @@
 -- service, whatever the probe says: the headline even over `reachable`.
 local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
+local procstate = require "connrecipe.procstate"
 local situation = require "connrecipe.checks.situation"
 
 local check = { ids = { "process-stopped" } }
 
 local function is_stopped(h)
-  return h and (h.state == "T" or h.state == "t")
+  return h and not h.error and procstate.stopped(h)
 end
 
 -- The listener that takes the target and its holders' states, when every
@@ -41,9 +42,10 @@ function check.run(ctx, facts)
   local evidence, pids, traced = { describe.listener(l) }, {}, false
   for _, p in ipairs(procs) do
     local h = facts.holders[tostring(p.pid)]
-    traced = traced or h.state == "t"
-    evidence[#evidence + 1] = ("%s (pid %d): state %s (%s)"):format(p.comm, p.pid, h.state,
-      h.state == "t" and "tracing stop: held by a debugger" or "stopped")
+    local state, note = procstate.of(h), procstate.note(h)
+    traced = traced or state == "t"
+    evidence[#evidence + 1] = ("%s (pid %d): state %s (%s)%s"):format(p.comm, p.pid, state,
+      state == "t" and "tracing stop: held by a debugger" or "stopped", note and ("; " .. note) or "")
     pids[#pids + 1] = tostring(p.pid)
   end
   evidence[#evidence + 1] = ("accept queue: %d waiting, limit %d"):format(l.recvq, l.sendq)

@@ -28,6 +28,18 @@ local function device_line(s, l)
     s.arrives_on or "any device")
 end
 
+-- What the VRF facts (read for this refusal) said, or nil when not read.
+local function vrf_line(facts)
+  local vrf = facts.vrf
+  if not vrf then
+    return nil
+  elseif vrf.error then
+    return "not checked: VRFs (" .. vrf.error .. ")"
+  end
+  return ("checked: VRFs: this client is in %s, and the listener takes its connections"):format(
+    vrf.client and ("VRF " .. vrf.client) or "the default VRF")
+end
+
 local function queue_line(l)
   if l.drops ~= nil or l.sendq > 0 then
     return ("checked: its accept queue has room (%d waiting, limit %d)"):format(l.recvq, l.sendq)
@@ -41,9 +53,9 @@ function check.run(ctx, facts)
     return
   end
   local fw = facts.firewall or {}
-  if fw.error or #situation.firewall_hits(facts, { reject = true }) > 0 or #s.bound_away > 0
+  if fw.error or #situation.firewall_hits(facts, { reject = true }) > 0 or #s.bound_away > 0 or s.vrf
     or backlog.overflowing(facts, s) then
-    return -- connrecipe.checks.firewall, .device or .backlog names the cause
+    return -- connrecipe.checks.firewall, .device, .vrf or .backlog names the cause
   end
   local l, dev = s.accepting[1], s.arrives_on or "lo"
   local ruled_out = {}
@@ -54,15 +66,16 @@ function check.run(ctx, facts)
     ruled_out[#ruled_out + 1] = "device binding"
   end
   ruled_out[#ruled_out + 1] = "full queue"
+  local evidence = { describe.listener(l), firewall_line(facts), device_line(s, l) }
+  evidence[#evidence + 1] = vrf_line(facts)
+  evidence[#evidence + 1] = queue_line(l)
+  evidence[#evidence + 1] = ("not checked: cgroup eBPF programs (connect and ingress hooks), tc and XDP programs on "
+    .. "%s, security modules' network rules (SELinux, AppArmor)"):format(dev)
   ctx:finding {
     id = "refused-unexplained", severity = "error",
     summary = ("%s is refused although %s listens there, and nothing connrecipe read explains it (no %s)"):format(
       address.endpoint(s.r.addr, s.port), describe.holders(l.processes) or "a process", table.concat(ruled_out, ", ")),
-    evidence = {
-      describe.listener(l), firewall_line(facts), device_line(s, l), queue_line(l),
-      ("not checked: cgroup eBPF programs (connect and ingress hooks), tc and XDP programs on %s, security "
-        .. "modules' network rules (SELinux, AppArmor)"):format(dev),
-    },
+    evidence = evidence,
     fix = ("look at what was not checked: bpftool cgroup tree; tc filter show dev %s ingress; ip link show %s "
       .. "(xdp); the kernel log for denials (journalctl -k | grep -i -e denied -e apparmor)"):format(dev, dev),
   }

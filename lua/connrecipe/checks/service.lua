@@ -5,6 +5,7 @@
 local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local ports = require "connrecipe.ports"
+local procstate = require "connrecipe.procstate"
 local situation = require "connrecipe.checks.situation"
 
 local check = {
@@ -117,9 +118,9 @@ local function listens_elsewhere(ctx, facts, s, procs, why)
       for _, setting in ipairs((facts.port_settings or {})[tostring(p.pid)] or {}) do
         evidence[#evidence + 1] = setting
       end
-      if p.state == "T" or p.state == "t" then -- the kernel queues connections there; nothing accepts them
+      if procstate.stopped(p) then -- the kernel queues connections there; nothing accepts them
         evidence[#evidence + 1] = ("%s is stopped (state %s): it accepts nothing until continued (kill -CONT %d)")
-          :format(name, p.state, p.pid)
+          :format(name, procstate.of(p), p.pid)
       end
       ctx:finding {
         id = "port-mismatch", severity = "error",
@@ -133,11 +134,24 @@ local function listens_elsewhere(ctx, facts, s, procs, why)
   end
 end
 
+-- "python3 (pid 12): main thread exited, 2 threads still running", or nil.
+local function thread_note(p)
+  local note = procstate.note(p)
+  return note and ("%s (pid %d): %s (its leader's state is %s, its threads' %s): not a zombie"):format(p.comm,
+    p.pid, note, p.state, p.threads_state)
+end
+
 -- It runs and does not listen: young, or for a while.
 local function runs_without_listening(ctx, s, procs, why)
   local hidden = unowned(s)
-  local evidence = { "expected because " .. why, hidden > 0 and ("the owners of %d listener(s) here could not be "
-    .. "seen: one of them may be its"):format(hidden) or nil }
+  local evidence = { "expected because " .. why }
+  for _, p in ipairs(procs) do
+    evidence[#evidence + 1] = thread_note(p)
+  end
+  if hidden > 0 then
+    evidence[#evidence + 1] = ("the owners of %d listener(s) here could not be seen: one of them may be its"):format(
+      hidden)
+  end
   for _, p in ipairs(procs) do
     if (p.age or math.huge) < RECENT then
       return starting_up(ctx, s, ("%s (pid %d) started %s ago and does not listen yet"):format(p.comm, p.pid,
@@ -145,12 +159,14 @@ local function runs_without_listening(ctx, s, procs, why)
     end
   end
   local p = procs[1]
+  local note = procstate.note(p)
+  local how = describe.age(p.age) .. (note and ("; " .. note) or "")
   ctx:finding {
     id = "not-listening", severity = "warn",
     summary = hidden > 0
       and ("%s (pid %d) runs (for %s); no TCP listener is seen to be its, but the owners of %d listener(s) "
-        .. "could not be seen"):format(p.comm, p.pid, describe.age(p.age), hidden)
-      or ("%s (pid %d) runs (for %s) but listens on no TCP port"):format(p.comm, p.pid, describe.age(p.age)),
+        .. "could not be seen"):format(p.comm, p.pid, how, hidden)
+      or ("%s (pid %d) runs (for %s) but listens on no TCP port"):format(p.comm, p.pid, how),
     evidence = evidence,
     fix = hidden > 0 and "run as root to see the owner of every listener: sudo connrecipe diagnose "
       .. s.target.display
@@ -159,15 +175,12 @@ local function runs_without_listening(ctx, s, procs, why)
 end
 
 -- /proc's state letter: Z (zombie) and X (dead) have exited, T (SIGSTOP,
--- ctrl-Z) and t (a debugger's stop) run no code; the rest run.
-local function runs(p)
-  return not (p.state == "Z" or p.state == "X" or p.state == "T" or p.state == "t")
-end
-
+-- ctrl-Z) and t (a debugger's stop) run no code; the rest run. A zombie
+-- leader with live threads is as alive as they are (connrecipe.procstate).
 local function live_only(procs)
   local out = {}
   for _, p in ipairs(procs) do
-    if runs(p) then
+    if procstate.runs(p) then
       out[#out + 1] = p
     end
   end
@@ -217,13 +230,14 @@ end
 
 -- SIGSTOP or ctrl-Z (T), or held by a debugger (t): it runs no code.
 local function stopped(ctx, s, p, why)
-  local traced = p.state == "t"
+  local state = procstate.of(p)
+  local traced = state == "t"
   ctx:finding {
     id = "process-stopped", severity = "error",
     summary = ("%s (pid %d) is stopped (%s): it runs no code, so it does not listen on port %d"):format(p.comm,
       p.pid, traced and "held by a debugger" or "SIGSTOP, or ctrl-Z in its shell", s.port),
-    evidence = { ("%s (pid %d): state %s (%s)"):format(p.comm, p.pid, p.state, traced and "tracing stop" or "stopped"),
-                 "expected because " .. why },
+    evidence = { ("%s (pid %d): state %s (%s)"):format(p.comm, p.pid, state, traced and "tracing stop" or "stopped"),
+                 "expected because " .. why, thread_note(p) },
     fix = traced and ("let it continue in the debugger that traces it, or detach it (TracerPid in /proc/%d/status)")
       :format(p.pid) or ("kill -CONT %d (or fg in the shell that stopped it)"):format(p.pid),
   }
@@ -232,7 +246,7 @@ end
 -- None of the expected processes runs: one is a zombie or stopped.
 local function not_running(ctx, facts, s, procs, why)
   for _, p in ipairs(procs) do
-    if p.state == "T" or p.state == "t" then
+    if procstate.stopped(p) then
       return stopped(ctx, s, p, why)
     end
   end

@@ -110,26 +110,87 @@ end
 
 --- The device a connection from this host to a local address arrives on:
 --- the one that holds the address (the kernel loops it back with that
---- device as its input), lo for loopback and wildcard addresses.
+--- device as its input), lo for loopback and wildcard addresses, or the
+--- client's VRF device for those when it runs in a VRF (facts.vrf.client).
 function situation.arrival_device(facts, addr)
   if address.is_loopback(addr) or address.is_wildcard(addr) then
-    return "lo"
+    local vrf = facts.vrf
+    local client = vrf and vrf.devices and vrf.client and vrf.devices[vrf.client]
+    return client and client.kind == "vrf" and vrf.client or "lo"
   end
   return (facts.local_addrs or {})[addr]
 end
 
 --- The listeners that would accept addr:port but are bound to a device
---- (SO_BINDTODEVICE) other than `dev`, the one the connection arrives on:
---- the kernel does not hand them the connection. Empty when one accepts.
-function situation.bound_away(accepting, dev)
+--- (SO_BINDTODEVICE) other than `dev`, the one the connection arrives on
+--- (or than its VRF: a listener bound to a VRF takes what arrives on its
+--- members; `devices` is facts.vrf.devices, when read): the kernel does not
+--- hand them the connection. Empty when one accepts.
+function situation.bound_away(accepting, dev, devices)
+  local master = devices and devices[dev] and devices[dev].master
   local out = {}
   for _, l in ipairs(accepting) do
-    if not l.dev or l.dev == dev then
+    if not l.dev or l.dev == dev or (master and l.dev == master) then
       return {}
     end
     out[#out + 1] = l
   end
   return out
+end
+
+-- ---- VRFs ----------------------------------------------------------------------
+-- A socket bound to a VRF device (SO_BINDTODEVICE=vrf-blue, or made under
+-- `ip vrf exec vrf-blue`) lives in that VRF: a listener there takes only
+-- connections from inside it; a listener bound to no device takes only the
+-- default VRF's, unless net.ipv4.tcp_l3mdev_accept=1 (then every VRF's).
+
+local function is_vrf(vrf, dev)
+  local d = dev and vrf.devices[dev]
+  return d ~= nil and d.kind == "vrf"
+end
+
+-- Would l take a connection from a client in VRF `client` (nil: the default
+-- one)? nil when VRFs do not decide it (a listener bound to a plain device:
+-- connrecipe.checks.device; a binding unread).
+local function vrf_takes(vrf, l, client)
+  if l.dev_unknown then
+    return nil
+  elseif l.dev == nil then
+    if client == nil or vrf.l3mdev_accept == 1 then
+      return true
+    end
+    if vrf.l3mdev_accept == nil then
+      return nil -- unread: no claim
+    end
+    return false
+  elseif is_vrf(vrf, l.dev) then
+    return l.dev == client
+  end
+  return nil
+end
+
+--- situation.vrf_refusal(facts, s) -> {listener, listener_vrf (nil: the
+--- default VRF), client_vrf (nil: the default VRF)} when VRFs explain a local
+--- refusal: no listener that should take the target takes a connection from
+--- this client's VRF. nil when they do not, or when facts.vrf was not read.
+function situation.vrf_refusal(facts, s)
+  local vrf = facts.vrf
+  if not (vrf and vrf.devices and not s.any_open and s.here_is_local and s.r.status == "refused"
+    and #s.accepting > 0) then
+    return nil
+  end
+  local client = vrf.client or nil
+  if client and not is_vrf(vrf, client) then
+    return nil -- bound to a plain device: not a VRF question
+  end
+  for _, l in ipairs(s.accepting) do
+    local takes = vrf_takes(vrf, l, client)
+    if takes ~= false then
+      return nil
+    end
+  end
+  local l = s.accepting[1]
+  return { listener = l, listener_vrf = l.dev, client_vrf = client }
 end
 
 --- The listeners that took (the target is open) or should take the
@@ -143,8 +204,8 @@ end
 
 --- situation.of(facts) -> {target, port, results, open, any_open, r (the
 --- deciding result), is_local(addr), here, elsewhere, on_port, accepting,
---- arrives_on, bound_away, same_family, other_family, elsewhere_on_port,
---- gaps, nothing_here}.
+--- arrives_on, bound_away, vrf (situation.vrf_refusal), same_family,
+--- other_family, elsewhere_on_port, gaps, nothing_here}.
 --- nil for a target that was not probed over TCP (Unix, unresolved).
 --- Computed afresh on each call, so facts changed in between count, except
 --- while situation.held(facts, fn) runs (the checks of one checklist run).
@@ -171,7 +232,9 @@ local function work_out(facts)
   s.here_is_local = s.is_local(s.r.addr)
   s.accepting = situation.accepting(s.here, s.r.addr, t.port)
   s.arrives_on = s.here_is_local and situation.arrival_device(facts, s.r.addr) or nil
-  s.bound_away = s.arrives_on and situation.bound_away(s.accepting, s.arrives_on) or {}
+  s.bound_away = s.arrives_on and situation.bound_away(s.accepting, s.arrives_on, facts.vrf and facts.vrf.devices)
+    or {}
+  s.vrf = situation.vrf_refusal(facts, s)
   s.same_family, s.other_family, s.elsewhere_on_port = {}, {}, {}
   for _, l in ipairs(s.on_port) do
     if not facts.netns or l.netns == facts.netns then
