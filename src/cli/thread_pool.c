@@ -59,22 +59,12 @@ int thread_pool_start(void) {
   sa.sa_handler = on_pool_abort;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGABRT, &sa, &old);
-  /* The workers inherit this thread's mask: the termination signals blocked
-   * there are only ever taken by the thread running Lua. Otherwise one sent
-   * while that thread holds them back (cr.exec, between the fork and the
-   * child's registration for forwarding) would be taken by a worker at once:
-   * its default action ends the whole process, and the child is left running. */
-  sigset_t async, before;
-  sigemptyset(&async);
-  sigaddset(&async, SIGINT);
-  sigaddset(&async, SIGTERM);
-  sigaddset(&async, SIGHUP);
-  sigaddset(&async, SIGQUIT);
-  sigaddset(&async, SIGALRM);
-  pthread_sigmask(SIG_BLOCK, &async, &before);
+  sigset_t before;
+  /* the workers never take SIGINT, SIGTERM, ... (runtime/thread_pool.h) */
+  cr_thread_pool_mask(&before);
   uv_work_t req;
   rc = uv_queue_work(&loop, &req, no_work, after_no_work); /* creates the threads, once */
-  pthread_sigmask(SIG_SETMASK, &before, NULL);
+  cr_thread_pool_unmask(&before);
   sigaction(SIGABRT, &old, NULL);
   if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
