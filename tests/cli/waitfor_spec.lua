@@ -175,6 +175,12 @@ describe("waitfor.lua", function()
     assert.matches("^usage: connrecipe waitfor TARGET%.%.%.", r.stdout)
   end)
 
+  -- A number and its newline are in the file: the shell creates the file
+  -- (echo N > FILE) before it writes, and a read in between finds it empty.
+  local function written(path)
+    return (testenv.read_file(path) or ""):find("^%d+\n") ~= nil
+  end
+
   -- Starts waitfor with a command in the background, under a shell that
   -- records connrecipe's pid and exit status in DIR; returns connrecipe's
   -- pid and the command's once the command runs.
@@ -182,18 +188,15 @@ describe("waitfor.lua", function()
     testenv.background(testenv.in_netns(netns(), ("sh -c %s"):format(testenv.quote(
       ("%s waitfor 127.0.0.1:%d -q -- sh -c %s & echo $! > %s/cr.pid; wait $!; echo $? > %s/status"):format(
         testenv.quote(testenv.bin), port, testenv.quote(command), dir, dir)))))
-    local function written(name) -- the shell creates the file before it writes the number
-      return (testenv.read_file(dir .. "/" .. name) or ""):find("^%d+\n") ~= nil
-    end
     assert.is_true(testenv.wait_for(function()
-      return written("cmd.pid") and written("cr.pid")
+      return written(dir .. "/cmd.pid") and written(dir .. "/cr.pid")
     end, 10), "the command did not start")
     return testenv.read_file(dir .. "/cr.pid"):match("%d+"), testenv.read_file(dir .. "/cmd.pid"):match("%d+")
   end
 
   local function status_of(dir)
     assert.is_true(testenv.wait_for(function()
-      return testenv.read_file(dir .. "/status") ~= nil
+      return written(dir .. "/status")
     end, 10), "connrecipe did not end")
     return testenv.read_file(dir .. "/status")
   end
