@@ -100,7 +100,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     st->grpc_status = header_int(value, valuelen);
   } else if (namelen == 12 && !memcmp(name, "grpc-message", 12)) {
     size_t n = valuelen < sizeof st->grpc_message - 1 ? valuelen : sizeof st->grpc_message - 1;
-    memcpy(st->grpc_message, value, n); /* percent-encoded; escaped by whoever prints it */
+    /* the server's words: printable ASCII kept, anything else '?' (gRPC
+     * percent-encodes the rest anyway) */
+    for (size_t i = 0; i < n; i++)
+      st->grpc_message[i] = value[i] >= 0x20 && value[i] < 0x7f ? (char)value[i] : '?';
     st->grpc_message[n] = '\0';
   }
   return 0;
