@@ -52,7 +52,8 @@ for n in $sizes; do
   [ -n "$ns_pid" ] || { echo "bench: the fixture did not start" >&2; exit 1; }
   in_ns="nsenter -t $ns_pid -n"
   echo
-  echo "== $($in_ns ss -tlnH | wc -l) TCP listeners, $(ls /proc | grep -c '^[0-9]') processes"
+  # the owner walk reads every process of the machine: what else runs counts
+  echo "== $($in_ns ss -tlnH | wc -l) TCP listeners, $(ls /proc | grep -c '^[0-9]') processes, $(cut -f1 /proc/sys/fs/file-nr) open files, load $(cut -d' ' -f1-3 /proc/loadavg)"
   python3 bench/ratio.py "$runs" "ss -tlnp=$in_ns ss -tlnp" \
     "listeners text=$in_ns $bin listeners.lua --proto tcp" \
     "listeners --json=$in_ns $bin listeners.lua --proto tcp --json" \

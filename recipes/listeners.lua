@@ -42,6 +42,11 @@ local function text(data, ctx)
             :format(data.processes_unreadable)
         or "held outside this pid namespace or by the kernel")
   end
+  if ctx.verbose and data.owners_via then
+    notes[#notes + 1] = ("connrecipe: listeners: owners found %s%s\n"):format(
+      data.owners_via == "bpf" and "by the BPF task-file iterator" or "by walking /proc",
+      data.owners_bpf_error and (" (the BPF iterator could not run: %s)"):format(data.owners_bpf_error) or "")
+  end
   return cr.format_sockets(data.sockets, { netns = ctx.args.all_netns }), table.concat(notes)
 end
 
@@ -84,7 +89,8 @@ return cr.recipe {
     name_containers(socks)
     return { sockets = socks, sources = info.sources, namespaces_unreadable = info.namespaces_unreadable,
       owners_unknown = info.owners_unknown, processes_unreadable = info.processes_unreadable,
-      processes_no_fds = info.processes_no_fds, hidepid = info.hidepid }
+      processes_no_fds = info.processes_no_fds, hidepid = info.hidepid, owners_via = info.owners_via,
+      owners_bpf_error = info.owners_bpf_error }
   end,
   text = text,
   json = document,

@@ -154,11 +154,16 @@ typedef struct cr_owner_map {
   unsigned no_fds;     /* EMFILE/ENFILE: our own limit on open files (ulimit -n) */
   unsigned processes;  /* processes walked */
   int hidepid;         /* /proc hides other users' processes from us */
+  const char *via;     /* the walk that answered: "bpf" (task-file iterator) or "proc" */
+  int bpf_error;       /* -errno: why the BPF iterator was tried and did not answer, or 0 */
 } cr_owner_map;
 
 /* Walks /proc (getdents64, process ids only), reads each /proc/PID/fd once
  * and maps the socket inodes of table t to their holders, split across up to
- * `threads` threads (0: a default). Returns 0 or -errno. Entries of t whose
+ * `threads` threads (0: a default); or, on a host with many open files, lists
+ * every process's socket fds with a BPF task-file iterator, when built in and
+ * allowed (CONNRECIPE_OWNERS=proc|bpf forces one; both give the same map).
+ * A holder's comm and cgroup are read from /proc either way. Returns 0 or -errno. Entries of t whose
  * netns differs from a process's are still matched by inode (inodes are
  * unique host-wide in sockfs). */
 int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m);

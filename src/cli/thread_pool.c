@@ -3,6 +3,7 @@
  * after trying a thread of our own (which gives the reason), turns both into
  * one line and exit status 3. */
 #include "cli/thread_pool.h"
+#include "runtime/thread_pool.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -63,6 +64,10 @@ int thread_pool_start(void) {
   sigaction(SIGABRT, &old, NULL);
   if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (rc != 0) fprintf(stderr, "connrecipe: cannot start libuv's thread pool: %s\n", uv_strerror(rc));
-  return rc == 0 ? 0 : -1;
+  if (rc != 0) {
+    fprintf(stderr, "connrecipe: cannot start libuv's thread pool: %s\n", uv_strerror(rc));
+    return -1;
+  }
+  cr_thread_pool_note_started(); /* the module's own check is not needed */
+  return 0;
 }

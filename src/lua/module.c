@@ -9,6 +9,7 @@
 #include "lua/bindings.h"
 #include "lua/embedded.h"
 #include "runtime/runtime.h"
+#include "runtime/thread_pool.h"
 #include "version.h"
 
 /* Each adds its functions to the module table at the top of the stack. */
@@ -45,6 +46,9 @@ int luaopen_connrecipe(lua_State *L) {
   if (!lua_isnil(L, -1)) return 1; /* one runtime per Lua state */
   lua_pop(L, 1);
 
+  char why[256];
+  if (cr_thread_pool_ensure(why, sizeof why) != 0) /* never libuv's abort() in a host's Lua */
+    return luaL_error(L, "connrecipe: %s", why);
   cr_runtime_open(L);
   cr_embedded_preload(L);
   cr_register_sysrequire(L);

@@ -49,6 +49,34 @@ describe("no thread can be created", function()
       r.stderr)
   end)
 
+  -- connrecipe.so in the stock interpreter: require fails with the reason, the host's Lua lives on
+  local function module_limited(nproc)
+    local code = table.concat({
+      "package.cpath = " .. ("%q"):format(os.getenv("CONNRECIPE_MODULE_DIR") .. "/?.so;") .. " .. package.cpath",
+      "local ok, cr = pcall(require, 'connrecipe')",
+      "if not ok then print('require failed: ' .. cr) os.exit(7) end",
+      "print(#cr.run(function() return cr.process.list() end) > 0)",
+    }, "\n")
+    return testenv.sh(("prlimit --nproc=%d setpriv --reuid=%d --regid=%d --clear-groups lua5.4 -e %s"):format(
+      nproc, uid, uid, q(code)))
+  end
+
+  it("connrecipe.so: require raises the reason when the pool's threads cannot all start (no abort)", function()
+    if os.getenv("CONNRECIPE_ASAN_PRELOAD") then
+      pending("the sanitizer build's module needs the ASan runtime preloaded into lua5.4")
+      return
+    end
+    for _, nproc in ipairs { 1, 3 } do
+      local r = module_limited(nproc)
+      assert.equal(7, r.code, r.stderr)
+      assert.matches("^require failed: connrecipe: cannot create a thread: Resource temporarily unavailable "
+        .. "%(a limit is reached: [^\n]*ulimit %-u[^\n]*%)\n$", r.stdout)
+    end
+    local r = module_limited(64)
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("true\n", r.stdout)
+  end)
+
   it("runs once the limit leaves room for the pool", function()
     local r = run_limited(64, "print(#cr.process.list() > 0)")
     assert.equal(0, r.code, r.stderr)

@@ -1,0 +1,229 @@
+/* The owner walk's fast path: the BPF task-file iterator of
+ * bpf/owners_iter.bpf.c lists every fd table's sockets as (pid, table,
+ * inode) records in a few read()s of one fd, instead of a getdents64 per
+ * process and a readlinkat per fd under /proc. Of them it takes the tables
+ * the /proc walk reads: a process's leader's, or a thread's when the leader
+ * left none; pids in the reader's pid namespace. Anything
+ * that stops it (not built in, no privilege, a kernel without BTF or the
+ * iterator, lockdown) is returned for the caller to walk /proc instead. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "owners_match.h"
+
+#ifndef CONNRECIPE_HAVE_BPF
+
+int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+  return -ENOSYS;
+}
+
+#else
+
+#include <linux/capability.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "owners_iter.skel.h"
+
+/* The records owners_iter.bpf.c writes: per fd table, a marker (inode 0)
+ * at its first file, then one record per socket in it. */
+struct owner_rec {
+  uint32_t pid;   /* the thread group, in our pid namespace */
+  uint32_t tid;   /* 0: the leader's table; else the thread whose own table it is */
+  uint64_t inode; /* 0: the marker */
+};
+
+#define NO_TABLE UINT32_MAX
+
+/* Loading and attaching a tracing program needs CAP_BPF with CAP_PERFMON, or
+ * CAP_SYS_ADMIN. Checked first: without them libbpf would still parse the
+ * kernel's BTF (~10 ms) before the kernel says no. */
+static int may_load_bpf(void) {
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) != 0) return 0;
+  uint64_t eff = (uint64_t)data[1].effective << 32 | data[0].effective;
+  const uint64_t sys_admin = 1ull << 21, perfmon = 1ull << 38, bpf = 1ull << 39;
+  return (eff & sys_admin) || ((eff & bpf) && (eff & perfmon));
+}
+
+/* The iterator numbers processes in our pid namespace; /proc (where comm
+ * and cgroup are read, and what the /proc walk would list) must be of the
+ * same one: then our NSpid line has one number. */
+static int proc_is_our_pidns(int procfd) {
+  char buf[4096];
+  int fd = openat(procfd, "self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char *line = strstr(buf, "\nNSpid:");
+  if (!line) return 1; /* a kernel before pid namespaces were shown: one namespace */
+  const char *end = strchr(line + 1, '\n');
+  int fields = 0, in_field = 0;
+  for (const char *c = line + 7; c < (end ? end : buf + n); c++) {
+    int digit = *c >= '0' && *c <= '9';
+    if (digit && !in_field) fields++;
+    in_field = digit;
+  }
+  return fields == 1;
+}
+
+/* libbpf writes its warnings to stderr; a failure here only means /proc. */
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return 0; }
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+static void silence_libbpf(void) { libbpf_set_print(quiet); }
+
+/* ---- which table stands for a process ---------------------------------------- */
+
+/* pid -> the table the /proc walk would read for it (owners.c): the
+ * leader's (tid 0) when it has any file; else, a leader that left none (it
+ * exited, its threads run), the table of its first thread with any file,
+ * as /proc/PID/task lists them (by tid). Open addressing over the markers. */
+typedef struct {
+  uint32_t *pids, *tids; /* pid 0 = empty */
+  size_t mask, n;
+} table_choice;
+
+static size_t choice_slot(const table_choice *c, uint32_t pid) {
+  size_t s = (size_t)(pid * 2654435761u) & c->mask;
+  while (c->pids[s] && c->pids[s] != pid)
+    s = (s + 1) & c->mask;
+  return s;
+}
+
+static int choose_tables(table_choice *c, const struct owner_rec *v, size_t n) {
+  size_t marks = 0, cap = 64;
+  for (size_t i = 0; i < n; i++)
+    marks += v[i].inode == 0;
+  while (cap < marks * 2 + 1)
+    cap <<= 1;
+  c->pids = calloc(cap, sizeof *c->pids);
+  c->tids = malloc(cap * sizeof *c->tids);
+  c->mask = cap - 1;
+  c->n = 0;
+  if (!c->pids || !c->tids) return -ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].inode != 0) continue;
+    size_t s = choice_slot(c, v[i].pid);
+    if (!c->pids[s]) {
+      c->pids[s] = v[i].pid;
+      c->tids[s] = v[i].tid;
+      c->n++;
+    } else if (c->tids[s] != 0 && (v[i].tid == 0 || v[i].tid < c->tids[s])) {
+      c->tids[s] = v[i].tid;
+    }
+  }
+  return 0;
+}
+
+static uint32_t chosen_table(const table_choice *c, uint32_t pid) {
+  size_t s = choice_slot(c, pid);
+  return c->pids[s] ? c->tids[s] : NO_TABLE;
+}
+
+/* ---- matching ------------------------------------------------------------------ */
+
+/* The wanted sockets of the chosen tables into l. A table's records come in a
+ * row: its process's facts are read once (cr_match_add). */
+static int match_records(const struct owner_rec *v, size_t n, const table_choice *c, int procfd,
+                         const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+  uint32_t pid = 0, tid = 0;
+  size_t first = 0;
+  int skip = 1;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].inode == 0) { /* a table starts */
+      pid = v[i].pid;
+      tid = v[i].tid;
+      first = l->n;
+      skip = chosen_table(c, pid) != tid;
+      continue;
+    }
+    uint32_t idx;
+    if (skip || v[i].pid != pid || v[i].tid != tid || !cr_inode_hash_find(h, v[i].inode, &idx)) continue;
+    int rc = cr_match_add(l, procfd, first, idx, (pid_t)pid);
+    if (rc == -ENOMEM) return rc;
+    if (rc) { /* its facts unread (our ulimit -n), as the /proc walk: its sockets stay unknown */
+      l->n = first;
+      m->no_fds++;
+      skip = 1;
+    }
+  }
+  return 0;
+}
+
+/* Reads the iterator to its end into *out. */
+static int read_records(int fd, struct owner_rec **out, size_t *count) {
+  size_t cap = 1 << 16, have = 0; /* bytes */
+  unsigned char *buf = malloc(cap);
+  if (!buf) return -ENOMEM;
+  for (;;) {
+    if (cap - have < 4096) {
+      unsigned char *nb = realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        return -ENOMEM;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    ssize_t got = read(fd, buf + have, cap - have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int rc = -errno;
+      free(buf);
+      return rc;
+    }
+    if (got == 0) break;
+    have += (size_t)got;
+  }
+  *out = (struct owner_rec *)buf; /* malloc's alignment suits the records */
+  *count = have / sizeof(struct owner_rec);
+  return 0;
+}
+
+int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+  if (!may_load_bpf()) return -EPERM;
+  if (!proc_is_our_pidns(procfd)) return -EXDEV;
+  pthread_once(&quiet_once, silence_libbpf);
+  struct owners_iter *skel = owners_iter__open_and_load();
+  if (!skel) return errno ? -errno : -EINVAL;
+  int rc = 0, fd = -1;
+  struct bpf_link *link = bpf_program__attach_iter(skel->progs.owners_iter, NULL);
+  if (!link) {
+    rc = errno ? -errno : -EINVAL;
+    goto out;
+  }
+  fd = bpf_iter_create(bpf_link__fd(link));
+  if (fd < 0) {
+    rc = fd;
+    goto out;
+  }
+  struct owner_rec *recs = NULL;
+  size_t n = 0;
+  table_choice c = {0};
+  rc = read_records(fd, &recs, &n);
+  if (!rc) rc = choose_tables(&c, recs, n);
+  if (!rc) rc = match_records(recs, n, &c, procfd, h, l, m);
+  if (!rc) m->processes = (unsigned)c.n;
+  free(c.pids);
+  free(c.tids);
+  free(recs);
+out:
+  if (fd >= 0) close(fd);
+  bpf_link__destroy(link);
+  owners_iter__destroy(skel);
+  return rc;
+}
+
+#endif

@@ -1,0 +1,152 @@
+/* The owner walks' common part (owners_match.h): the inode hash, a
+ * process's facts read once per process, and the merge into ranges. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "owners_match.h"
+
+/* ---- the inode hash ------------------------------------------------------ */
+
+static size_t hash_slot(uint64_t k, size_t mask) {
+  return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+}
+
+int cr_inode_hash_build(cr_inode_hash *h, const cr_sock_table *t) {
+  size_t cap = 64;
+  while (cap < t->n * 2 + 1)
+    cap <<= 1;
+  h->keys = calloc(cap, sizeof *h->keys);
+  h->vals = malloc(cap * sizeof *h->vals);
+  h->mask = cap - 1;
+  if (!h->keys || !h->vals) return -ENOMEM;
+  for (size_t i = 0; i < t->n; i++) {
+    uint64_t k = t->v[i].inode;
+    if (!k) continue;
+    size_t s = hash_slot(k, h->mask);
+    while (h->keys[s] && h->keys[s] != k)
+      s = (s + 1) & h->mask;
+    h->keys[s] = k;
+    h->vals[s] = (uint32_t)i;
+  }
+  return 0;
+}
+
+int cr_inode_hash_find(const cr_inode_hash *h, uint64_t k, uint32_t *idx) {
+  for (size_t s = hash_slot(k, h->mask); h->keys[s]; s = (s + 1) & h->mask) {
+    if (h->keys[s] == k) {
+      *idx = h->vals[s];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void cr_inode_hash_free(cr_inode_hash *h) {
+  free(h->keys);
+  free(h->vals);
+  h->keys = NULL;
+  h->vals = NULL;
+}
+
+/* ---- a holder's facts ------------------------------------------------------ */
+
+int cr_out_of_fds(int err) { return err == EMFILE || err == ENFILE; }
+
+/* 0, or -EMFILE/-ENFILE when the file could not be opened for want of fds (a
+ * process that exited meanwhile leaves comm empty). */
+static int read_comm(int procfd, pid_t pid, char comm[16]) {
+  char path[32];
+  snprintf(path, sizeof path, "%d/comm", (int)pid);
+  comm[0] = '\0';
+  int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cr_out_of_fds(errno) ? -errno : 0;
+  ssize_t n = read(fd, comm, 15);
+  close(fd);
+  if (n <= 0) return 0;
+  if (comm[n - 1] == '\n') n--;
+  comm[n] = '\0';
+  return 0;
+}
+
+/* The unit and container of a socket's holder, from its cgroup. Returns as
+ * read_comm does. */
+static int read_cgroup(int procfd, pid_t pid, cr_owner *o) {
+  char name[32];
+  cr_cgroup cg;
+  snprintf(name, sizeof name, "%d/cgroup", (int)pid);
+  int rc = cr_cgroup_read(procfd, name, &cg);
+  if (rc != 0) return cr_out_of_fds(-rc) ? rc : 0;
+  memcpy(o->unit, cg.unit, sizeof o->unit);
+  memcpy(o->container, cg.container, sizeof o->container);
+  return 0;
+}
+
+int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    cr_owner_match *v = realloc(l->v, cap * sizeof *v);
+    if (!v) return -ENOMEM;
+    l->v = v;
+    l->cap = cap;
+  }
+  cr_owner_match *m = &l->v[l->n++];
+  m->sock = sock;
+  if (first_of_pid < l->n - 1) {
+    m->owner = l->v[first_of_pid].owner;
+    return 0;
+  }
+  memset(&m->owner, 0, sizeof m->owner);
+  m->owner.pid = pid;
+  int rc = read_comm(procfd, pid, m->owner.comm);
+  if (!rc) rc = read_cgroup(procfd, pid, &m->owner);
+  if (rc) l->n--;
+  return rc;
+}
+
+/* ---- the merge ------------------------------------------------------------- */
+
+/* Inserts o into range[0..count) kept ordered by pid; a pid already there
+ * (the same socket on two fds of one process) is not added twice. */
+static int insert_owner(cr_owner *range, uint32_t count, const cr_owner *o) {
+  uint32_t k = count;
+  while (k > 0 && range[k - 1].pid > o->pid)
+    k--;
+  if (k > 0 && range[k - 1].pid == o->pid) return 0;
+  memmove(&range[k + 1], &range[k], (count - k) * sizeof *range);
+  range[k] = *o;
+  return 1;
+}
+
+int cr_match_merge(const cr_sock_table *t, const cr_match_list *lists, int nlists, cr_owner_map *m) {
+  size_t total = 0;
+  for (int i = 0; i < nlists; i++)
+    total += lists[i].n;
+  m->first = calloc(t->n + 1, sizeof *m->first);
+  m->count = calloc(t->n + 1, sizeof *m->count);
+  m->owners = malloc((total ? total : 1) * sizeof *m->owners);
+  if (!m->first || !m->count || !m->owners) return -ENOMEM;
+  for (int i = 0; i < nlists; i++)
+    for (size_t j = 0; j < lists[i].n; j++)
+      m->count[lists[i].v[j].sock]++;
+  uint32_t sum = 0;
+  for (size_t s = 0; s < t->n; s++) {
+    m->first[s] = sum;
+    sum += m->count[s];
+    m->count[s] = 0;
+  }
+  for (int i = 0; i < nlists; i++) {
+    for (size_t j = 0; j < lists[i].n; j++) {
+      const cr_owner_match *x = &lists[i].v[j];
+      cr_owner *range = m->owners + m->first[x->sock];
+      m->count[x->sock] += (uint32_t)insert_owner(range, m->count[x->sock], &x->owner);
+    }
+  }
+  m->n_owners = 0; /* after folding: the ranges may end before the next one starts */
+  for (size_t s = 0; s < t->n; s++)
+    m->n_owners += m->count[s];
+  return 0;
+}

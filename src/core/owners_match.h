@@ -1,0 +1,55 @@
+/* What both owner walks share (the /proc walk in owners.c, the BPF iterator
+ * in owners_bpf.c): the hash of wanted socket inodes, the list of
+ * (socket, holder) matches each walker builds, and their merge into a
+ * cr_owner_map. Internal to the core. */
+#ifndef CONNRECIPE_OWNERS_MATCH_H
+#define CONNRECIPE_OWNERS_MATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connrecipe/sockets.h"
+
+/* open addressing, inode -> index in the socket table */
+typedef struct {
+  uint64_t *keys; /* 0 = empty (inode 0 is never wanted) */
+  uint32_t *vals;
+  size_t mask;
+} cr_inode_hash;
+
+int cr_inode_hash_build(cr_inode_hash *h, const cr_sock_table *t);
+int cr_inode_hash_find(const cr_inode_hash *h, uint64_t inode, uint32_t *idx);
+void cr_inode_hash_free(cr_inode_hash *h);
+
+typedef struct {
+  uint32_t sock;
+  cr_owner owner;
+} cr_owner_match;
+
+typedef struct {
+  cr_owner_match *v;
+  size_t n, cap;
+} cr_match_list;
+
+/* Records that pid holds socket `sock`. The process's facts (comm, cgroup)
+ * are read from /proc (procfd) once: its earlier matches, from first_of_pid
+ * on, already carry them. Returns 0, -ENOMEM, or -EMFILE/-ENFILE when the
+ * facts could not be read for want of fds (nothing is added then). */
+int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid);
+
+/* Gathers the lists' matches into per-socket ranges of m, ordered by pid; a
+ * socket on several fds of one process is listed once. */
+int cr_match_merge(const cr_sock_table *t, const cr_match_list *lists, int nlists, cr_owner_map *m);
+
+/* Is the errno one of our own limit on open files (ulimit -n)? What it
+ * stopped is unknown, not absent. */
+int cr_out_of_fds(int err);
+
+/* The BPF task-file iterator's walk (owners_bpf.c): appends to l a match
+ * per wanted socket fd of every process, and sets m->processes. 0, or
+ * -errno when it cannot run here (not built in: -ENOSYS; no privilege:
+ * -EPERM; /proc of another pid namespace: -EXDEV; a load, attach or read
+ * failure) — the caller walks /proc then. */
+int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m);
+
+#endif
