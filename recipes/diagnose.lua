@@ -21,7 +21,8 @@ local CHECKS = {
   check "proxy", -- proxy-env
   check "container", -- container-not-running, container-port-unused, container-loopback, ... (before what the
   -- forwarder in front of the container did after accepting: it is why)
-  check "hops", -- upstream-failing, upstream-not-followed (forwarders, DNAT: the upstream's own verdict)
+  check "hops", -- upstream-failing, upstream-not-followed, forwarding-loop, follow-depth-limit (forwarders, DNAT: the
+  -- upstream's own verdict)
   check "application", -- accepted-then-closed, accepted-then-reset, application-refused, protocol-mismatch, ...
   check "tls", -- tls-expected, tls-not-spoken, tls-handshake-failed, tls-cert-expired, tls-name-mismatch, ...
   check "reachable", -- reachable

@@ -4,7 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# build: compiler, cmake, pkg-config, libraries; run: lua-dkjson, iproute2;
+# build: compiler, cmake, pkg-config, libraries (libnghttp2, protobuf-c and
+# protoc-c for containerd's gRPC API); run: lua-dkjson, iproute2;
 # tests: busted, luacheck, cmocka, the real servers and tools the tests drive,
 # clang's libFuzzer runtime for the fuzz targets; the readers of --format's
 # output: xmllint (libxml2-utils), prove (perl), promtool (prometheus); dockerd,
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 # the Ansible tests: ansible-core, and openssh-server for the managed hosts' sshd;
 # the owner walk's BPF iterator: clang (above), bpftool, libbpf-dev.
 PACKAGES="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libedit-dev libssl-dev libcmocka-dev
+libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 lua5.4 lua-dkjson lua-cjson lua-busted lua-check iproute2 iptables nftables socat nmap
 python3 procps util-linux nginx-light redis-server postgresql mariadb-server hyperfine valgrind
 man-db groff-base clang libclang-rt-14-dev tmux lsof libxml2-utils perl prometheus docker.io busybox-static

@@ -1,5 +1,7 @@
--- containerd's running containers (Kubernetes' through CRI, nerdctl's,
--- ctr's) from its state on disk, without its gRPC API: each running task has
+-- containerd's containers (Kubernetes' through CRI, nerdctl's, ctr's): first
+-- through its gRPC API (cr.containerd: every container with its task's
+-- state, stopped ones with their exit status), then, for those no API
+-- named, from its state on disk: each running task has
 -- a bundle, STATE/io.containerd.runtime.v2.task/NAMESPACE/ID/, holding the
 -- OCI spec it was started with (config.json: CRI and nerdctl write the
 -- container's name, pod and image into its annotations) and init.pid. The
@@ -20,6 +22,15 @@ containerd.STATE_ROOTS = {
   "/run/k3s/containerd",
   "/var/snap/microk8s/common/run/containerd",
   "/run/docker/containerd/daemon",
+}
+
+--- The API sockets tried (containerd's, k3s', microk8s', docker's own),
+--- besides those the running shims were started with (-address).
+containerd.SOCKETS = {
+  "/run/containerd/containerd.sock",
+  "/run/k3s/containerd/containerd.sock",
+  "/var/snap/microk8s/common/run/containerd.sock",
+  "/run/docker/containerd/containerd.sock",
 }
 
 local TASKS = "/io.containerd.runtime.v2.task"
@@ -156,12 +167,156 @@ local function read_root(root, out, max)
   return true
 end
 
---- containerd.read(out [, opts]): adds the running tasks of every state
---- directory to out ({list, by_id, sources, errors}): the usual ones and
---- those of the shims among opts.procs; opts.roots replaces both (tests);
---- opts.max bounds the count.
+-- ---- through the API ---------------------------------------------------------------
+
+--- containerd.shim_sockets(procs) -> {socket, ...}: the API sockets the
+--- running shims among procs were started with (-address PATH).
+function containerd.shim_sockets(procs)
+  local out, seen = {}, {}
+  for _, p in ipairs(procs or {}) do
+    local argv = p.uid == 0 and type(p.comm) == "string" and p.comm:match("^containerd%-shim") and p.cmdline or {}
+    for i = 1, #argv - 1 do
+      local path = argv[i] == "-address" and argv[i + 1]
+      if path and path:match("^/[%w/._-]+$") and #path < 108 and not seen[path] then
+        seen[path] = true
+        out[#out + 1] = path
+      end
+    end
+  end
+  return out
+end
+
+-- The task's state in the words of connrecipe.containers: running, paused,
+-- exited (with its code; OOM-killed when containerd 2 says so); a container
+-- without a task was never started, or its task was deleted once it ended
+-- (CRI does so; its exit code is then in CRI's own store, not read here).
+local function api_state(task)
+  if not task then
+    return "stopped"
+  end
+  local st = task.status
+  if st == "running" then
+    return "running", task.pid
+  elseif st == "stopped" then
+    return "exited"
+  elseif st == "paused" or st == "pausing" or st == "created" then
+    return st
+  end
+  return "unknown"
+end
+
+-- kubelet's labels on a CRI container, for one whose spec has no CRI annotations
+local K8S_LABELS = {
+  [A.pod] = "io.kubernetes.pod.name",
+  [A.pod_namespace] = "io.kubernetes.pod.namespace",
+  [A.container] = "io.kubernetes.container.name",
+}
+
+-- The annotations that say who a container is: its spec's (CRI, nerdctl), then its labels'.
+local function api_annotations(x)
+  local spec = type(x.spec) == "string" and #x.spec <= MAX_SPEC and json.decode(x.spec)
+  local ann = {}
+  for k, v in pairs(type(spec) == "table" and type(spec.annotations) == "table" and spec.annotations or {}) do
+    ann[k] = v
+  end
+  for k, v in pairs(x.labels or {}) do
+    if ann[k] == nil then
+      ann[k] = v
+    end
+  end
+  for a, label in pairs(K8S_LABELS) do
+    ann[a] = ann[a] or ann[label]
+  end
+  if not ann[A.kind] and ann[A.pod] and ann["io.cri-containerd.kind"] then
+    ann[A.kind] = ann["io.cri-containerd.kind"]
+  end
+  return ann
+end
+
+--- containerd.from_api(x) -> container: one of cr.containerd's list
+function containerd.from_api(x)
+  local who = identity(api_annotations(x), x.namespace)
+  local state, pid = api_state(x.task)
+  local task = x.task or {}
+  return {
+    id = x.id, name = who.name, image = who.image or str(x.image, 4096), engine = who.engine,
+    namespace = x.namespace, k8s = who.k8s, state = state, pid = pid,
+    exit_code = state == "exited" and math.tointeger(task.exit_status) or nil,
+    restart_count = 0, oom_killed = task.oom_killed == true,
+    ports = json.array(who.ports or {}), addresses = json.array({}), source = "api",
+  }
+end
+
+-- A socket found, not given: only in a directory nobody but root could have
+-- made it in (its answers name containers), as the state directories.
+local function socket_trusted(path)
+  local dir = path:match("^(.+)/[^/]+$")
+  if not dir then
+    return nil, path .. ": not an absolute path"
+  end
+  local names, err, code = cr.list_trusted_dir(dir)
+  if not names then
+    return nil, err, code
+  end
+  return true
+end
+
+-- The containers of one API socket, added to out; how it went.
+local function read_socket(path, out, max)
+  local list, err, code = cr.containerd({ socket = path, timeout = 5, max = max })
+  if not list then
+    return nil, err, code
+  end
+  for _, x in ipairs(list) do
+    if not out.by_id[x.id] and #out.list < max then
+      local c = containerd.from_api(x)
+      out.by_id[c.id] = c
+      out.list[#out.list + 1] = c
+    end
+  end
+  return true
+end
+
+local function read_sockets(out, opts)
+  local given = opts.sockets ~= nil
+  local paths = opts.sockets or {}
+  if not given then
+    local seen = {}
+    for _, list in ipairs({ containerd.SOCKETS, containerd.shim_sockets(opts.procs) }) do
+      for _, p in ipairs(list) do
+        if not seen[p] then
+          seen[p] = true
+          paths[#paths + 1] = p
+        end
+      end
+    end
+  end
+  for _, path in ipairs(paths) do
+    local ok, err, code = true, nil, nil
+    if not given then
+      ok, err, code = socket_trusted(path)
+      err = not ok and ("containerd API %s: not read: %s"):format(cr.text.escape(path), tostring(err)) or nil
+    end
+    if ok then
+      ok, err, code = read_socket(path, out, opts.max or 200)
+    end
+    if ok then
+      out.sources[#out.sources + 1] = "containerd API " .. path
+    elseif code ~= "ENOENT" and code ~= "ENOTDIR" and code ~= "ECONNREFUSED" then
+      out.errors[#out.errors + 1] = tostring(err)
+    end
+  end
+end
+
+--- containerd.read(out [, opts]): adds to out ({list, by_id, sources,
+--- errors}) the containers of every API socket that answers (the usual ones
+--- and those the shims among opts.procs name; opts.sockets replaces both),
+--- then the running tasks of every state directory (the usual ones and those
+--- of the shims; opts.roots replaces both) that no API named; opts.max
+--- bounds the count.
 function containerd.read(out, opts)
   opts = opts or {}
+  read_sockets(out, opts)
   local roots, seen = {}, {}
   local function add(r)
     if not seen[r] then

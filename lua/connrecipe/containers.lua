@@ -317,8 +317,9 @@ end
 --- containers.read([opts]) -> {list, sources, errors}: every engine that
 --- answers, docker's state on disk when no docker API did, then podman's
 --- storage and containerd's running tasks (for those no API named).
---- opts.sockets, opts.data_root, opts.podman_roots and opts.containerd_roots
---- replace the defaults and what running conmons and shims show (tests).
+--- opts.sockets, opts.data_root, opts.podman_roots, opts.containerd_roots and
+--- opts.containerd_sockets replace the defaults and what running conmons and
+--- shims show (tests).
 --- sources names what was read ("docker API /run/docker.sock", "docker
 --- state /var/lib/docker", "podman storage ...", "containerd state ...");
 --- errors, what was there but could not be read (a missing socket is not an error).
@@ -353,7 +354,8 @@ function containers.read(opts)
   -- the runtimes' monitors (conmon, containerd-shim) show where their state is
   local found = opts.monitors == false and {} or monitors.find()
   podman_disk.read(out, { roots = opts.podman_roots, procs = found.conmons, max = containers.MAX })
-  containerd.read(out, { roots = opts.containerd_roots, procs = found.shims, max = containers.MAX })
+  containerd.read(out, { roots = opts.containerd_roots, sockets = opts.containerd_sockets, procs = found.shims,
+    max = containers.MAX })
   out.by_id = nil -- the list is the fact; containers.index rebuilds the map
   json.array(out.list)
   return out

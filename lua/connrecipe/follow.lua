@@ -7,7 +7,8 @@
 -- facts.hops = { { kind = "forwarder" | "dnat", tool, pid, rule, upstream =
 --   {host, port} | {path}, netns = {inode, name, container}, why (not
 --   followed), loop (true: the upstream is already on the path, not
---   followed round again), facts (the upstream's) }, ... }
+--   followed round again), limit (MAX_DEPTH: the hop is past it, not
+--   followed), facts (the upstream's) }, ... }
 -- A hop's facts carry the path's endpoints so far in args.visited, and what
 -- sent the connection there (the hop's kind, tool, pid, chain) in args.via;
 -- args.tls_ended when a forwarder on the way ended the client's TLS.
@@ -192,14 +193,8 @@ end
 -- tables included) or legacy iptables, no rule can rewrite the packet, and
 -- running nft and the four iptables-save tools (most of a quiet run's
 -- time) would only say so. Another namespace's rules are always read.
---- follow.nat_chain_here() -> false when this namespace surely has no chain
---- of type nat (nftables or legacy iptables): no DNAT can rewrite a packet here.
-function follow.nat_chain_here()
-  return not (cr.sys._nft_nat_chain() == false and not legacy_nat_table())
-end
-
 local function nat_match(q)
-  if q.netns == nil and not follow.nat_chain_here() then
+  if q.netns == nil and cr.sys._nft_nat_chain() == false and not legacy_nat_table() then
     return {}, { dnat = {}, notes = { "no chain of type nat in this network namespace" } }
   end
   return cr.firewall.match(q)
@@ -234,12 +229,15 @@ local function dnat_hops(ctx, facts, s)
 end
 
 --- follow.read(ctx, facts, investigate_target): facts.hops, each upstream
---- investigated (recursively, up to MAX_DEPTH hops).
+--- investigated (recursively, up to MAX_DEPTH hops). At the limit the next
+--- hop is still read, not followed: hop.limit = MAX_DEPTH, so the report
+--- can say where the connection goes on (connrecipe.checks.hops).
 function follow.read(ctx, facts, investigate_target)
   local s = situation.of(facts)
-  if not s or (facts.args.depth or 0) >= follow.MAX_DEPTH then
+  if not s then
     return
   end
+  local at_limit = (facts.args.depth or 0) >= follow.MAX_DEPTH
   local here = facts.args.netns or { inode = facts.netns }
   local list = {}
   if s.any_open then
@@ -251,7 +249,9 @@ function follow.read(ctx, facts, investigate_target)
   end
   local path = visited(facts, s)
   for _, hop in ipairs(list) do
-    if hop.upstream and not hop.why then
+    if hop.upstream and not hop.why and at_limit then
+      hop.limit = follow.MAX_DEPTH
+    elseif hop.upstream and not hop.why then
       local ns = hop.upstream.path and here or owner_of(ctx, facts, hop.upstream.host, here)
       nested(ctx, facts, hop, investigate_target, ns, path)
     end

@@ -469,44 +469,47 @@ local function read_service(ctx, facts, s)
   end
 end
 
--- Whether the runtimes' monitors could change a finding: they add the
--- containers of a private containerd or podman graph root (names, and
--- nerdctl's published ports) and say which of podman's run. A container
--- matters when the facts name it (from a cgroup) and the usual sources did
--- not list it or left its state unknown, and then only if it holds a
--- listener on the port or near it (the findings that name containers), or
--- if this namespace has a chain of type nat: the only way a port published
--- by nerdctl (CNI's portmap, a DNAT; containerd has no proxy) reaches a
--- container. A refused port with no container near it skips the scan.
+-- Whether the runtimes' monitors could change a finding. Through running
+-- shims and conmons they find a private containerd's API and state (its
+-- containers, running or not, with nerdctl's names and published ports) and
+-- podman's graph roots and which of its containers run. Running containers
+-- show in the facts: a container's network namespace, a listener's or a
+-- holder's cgroup names it. When none is named that the usual sources did
+-- not list (or whose state they left unknown: podman's from disk), no
+-- monitor can add one, and the scan is skipped. Not seen that way: a
+-- private containerd or podman root whose running containers all share the
+-- host's network namespace and hold nothing on or near the port.
 local function monitors_wanted(facts, read)
   local by_id = containers.index(read.list)
   local function unsettled(id)
     local c = id and by_id[id]
     return id ~= nil and (not c or c.state == "unknown")
   end
-  local port, l = facts.args.target.port, facts.listeners or {}
-  local any = false
+  local l = facts.listeners or {}
   for _, ns in ipairs(l.info and l.info.namespaces or {}) do
-    any = any or unsettled(ns.container)
-  end
-  for _, s in ipairs(l.list or {}) do
-    local near = s.port == port or ports.near(port, s.port)
-    local named = unsettled(s.container)
-    for _, p in ipairs(s.processes or {}) do
-      named = named or unsettled(p.container)
-    end
-    if named and near then
+    if unsettled(ns.container) then
       return true
     end
-    any = any or named
   end
-  return any and (facts.args.netns ~= nil or follow.nat_chain_here())
+  for _, s in ipairs(l.list or {}) do
+    if unsettled(s.container) then
+      return true
+    end
+    for _, p in ipairs(s.processes or {}) do
+      if unsettled(p.container) then
+        return true
+      end
+    end
+  end
+  return false
 end
+
+investigate._monitors_wanted = monitors_wanted -- for the tests
 
 -- The containers of this host (their engine's API, else docker's state on
 -- disk): for a target on this host, which one published the port, its state.
 -- The scan of every process for the runtimes' monitors (~7 us a process)
--- runs only when it can change what is known of a container the facts name.
+-- runs only when a container the facts name is not settled without it.
 local function read_containers(ctx, facts)
   local what = "containers (docker/podman API; docker, podman, containerd state)"
   local read = ctx:check(what, containers.read, { monitors = false })

@@ -59,8 +59,12 @@ int thread_pool_start(void) {
   sa.sa_handler = on_pool_abort;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGABRT, &sa, &old);
+  sigset_t before;
+  /* the workers never take SIGINT, SIGTERM, ... (runtime/thread_pool.h) */
+  cr_thread_pool_mask(&before);
   uv_work_t req;
   rc = uv_queue_work(&loop, &req, no_work, after_no_work); /* creates the threads, once */
+  cr_thread_pool_unmask(&before);
   sigaction(SIGABRT, &old, NULL);
   if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);

@@ -25,6 +25,7 @@ void cr_open_errors(lua_State *L);  /* _errno_name (result.c) */
 void cr_open_recipes(lua_State *L); /* _recipe_list, _recipe_load */
 void cr_open_file(lua_State *L);    /* open_private */
 void cr_open_unixreq(lua_State *L); /* unix_request */
+void cr_open_containerd(lua_State *L); /* containerd */
 void cr_open_text(lua_State *L);    /* text.escape, also require "connrecipe.text" */
 
 /* ---- where require looks (searchpath.c) ------------------------------------ */

@@ -16,7 +16,7 @@
 static void (*const c_parts[])(lua_State *L) = {
     cr_open_tasks,   cr_open_exec,    cr_open_resolve, cr_open_probe,  cr_open_sys, cr_open_sockets,
     cr_open_process, cr_open_sockfmt, cr_open_sockjson, cr_open_docs,  cr_open_errors, cr_open_file,
-    cr_open_text,    cr_open_recipes, cr_open_unixreq, NULL,
+    cr_open_text,    cr_open_recipes, cr_open_unixreq, cr_open_containerd, NULL,
 };
 
 /* Each is an embedded module returning a function that, called once with no

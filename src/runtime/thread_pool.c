@@ -67,13 +67,29 @@ static void after_no_work(uv_work_t *req, int status) {
   (void)status;
 }
 
+void cr_thread_pool_mask(sigset_t *before) {
+  sigset_t async;
+  sigemptyset(&async);
+  sigaddset(&async, SIGINT);
+  sigaddset(&async, SIGTERM);
+  sigaddset(&async, SIGHUP);
+  sigaddset(&async, SIGQUIT);
+  sigaddset(&async, SIGALRM);
+  pthread_sigmask(SIG_BLOCK, &async, before);
+}
+
+void cr_thread_pool_unmask(const sigset_t *before) { pthread_sigmask(SIG_SETMASK, before, NULL); }
+
 /* Queues one empty piece of work on a loop of its own: libuv creates its pool. */
 static int start_libuv_pool(void) {
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc != 0) return rc;
   uv_work_t req;
-  rc = uv_queue_work(&loop, &req, no_work, after_no_work);
+  sigset_t before;
+  cr_thread_pool_mask(&before);
+  rc = uv_queue_work(&loop, &req, no_work, after_no_work); /* creates the threads, once */
+  cr_thread_pool_unmask(&before);
   if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return rc;

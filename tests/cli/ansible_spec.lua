@@ -198,6 +198,68 @@ describe("ansible", function()
       results.h1.result.msg, r.stdout)
   end)
 
+  -- diagnose run as root heads its report with a warning never (reachable
+  -- heads it beside them; a failure is an error): a warn verdict is a site
+  -- playbook's, found on CONNRECIPE_PATH as `connrecipe NAME` finds it. This
+  -- one says a port served to the host's own clients only (127.0.0.1) is a
+  -- warning. h1 listens on 127.0.0.1 only, on a port of the block far from
+  -- the others (no near-port findings for them).
+  it("fail_on=warn fails on a verdict of severity warn, which fail_on=error passes", function()
+    gate.check()
+    local recipes = testenv.trusted_tmpdir()
+    testenv.write_file(recipes .. "/loopback-only.lua", [[
+return cr.recipe {
+  name = "loopback-only",
+  description = "A port only this host's own clients reach is a warning",
+  params = { { "target", type = "target", positional = true, help = "HOST:PORT" } },
+  run = function(ctx, args)
+    local t = args.target
+    local outside = ctx:check("probe " .. t.display, cr.probe.tcp, t.host, t.port, { timeout = 1 })
+    local inside = ctx:check("probe 127.0.0.1:" .. t.port, cr.probe.tcp, "127.0.0.1", t.port, { timeout = 1 })
+    if outside.status == "open" then
+      ctx:finding { id = "served", severity = "ok", summary = t.display .. " accepts connections" }
+    elseif inside.status == "open" then
+      ctx:finding { id = "loopback-only", severity = "warn",
+        summary = ("%s is %s; 127.0.0.1:%d accepts: only this host's clients get in"):format(t.display,
+          outside.status, t.port) }
+    else
+      ctx:finding { id = "down", severity = "error", summary = t.display .. " is " .. outside.status }
+    end
+  end,
+}
+]])
+    local p = port.h1 + 500
+    testenv.tcp_listen(ns.h1, p, { bind = "127.0.0.1" })
+    testenv.write_file(dir .. "/warn.yml", table.concat({
+      "- hosts: h1",
+      "  gather_facts: false",
+      "  environment:",
+      "    CONNRECIPE_PATH: " .. recipes,
+      "  tasks:",
+      "    - connrecipe:",
+      "        recipe: loopback-only",
+      "        target: " .. HOSTS.h1 .. ":" .. p,
+      "        fail_on: '{{ fail_on }}'",
+      "", }, "\n"))
+    local function play(fail_on)
+      local r = controller("ansible-playbook -v -i inventory warn.yml -e fail_on=" .. fail_on)
+      local status, body = r.stdout:match("\n(%a+): %[h1%]:? ?F?A?I?L?E?D?!? => (%b{})")
+      return r, status, body and dkjson.decode(body)
+    end
+    local r, status, result = play("error")
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.equal("ok", status, r.stdout)
+    assert.equal("loopback-only", result.verdict)
+    assert.equal("warn", result.severity)
+    assert.is_falsy(result.failed)
+    r, status, result = play("warn")
+    assert.equal(2, r.code, r.stdout .. r.stderr)
+    assert.equal("fatal", status, r.stdout)
+    assert.equal("loopback-only", result.verdict)
+    assert.equal("warn", result.severity) -- Ansible shows a failed task's result without its "failed"
+    assert.matches("only this host's clients get in", result.msg, 1, true)
+  end)
+
   describe("fleet-diagnose.yml", function()
     local report, text, play
 

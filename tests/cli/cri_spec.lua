@@ -5,8 +5,11 @@
 -- k3s or microk8s state would be), stopped at the end. Containers are made
 -- with ctr the way Kubernetes' CRI makes them: a pod sandbox and an app
 -- container sharing its network namespace and shim, with CRI's annotations;
--- and one the way nerdctl does (its nerdctl/name and nerdctl/ports). The
--- image is busybox-static imported as an OCI archive (no registry).
+-- and one the way nerdctl does (its nerdctl/name and nerdctl/ports); one
+-- more nerdctl-shaped whose task exits with code 7, and one never started:
+-- those only containerd's API (cr.containerd) knows. The image is
+-- busybox-static imported as an OCI archive (no registry). The API socket is
+-- in a root-owned directory too, found through the shims' -address.
 local testenv = require "testenv"
 local images = require "images"
 local dkjson = require "dkjson"
@@ -17,7 +20,7 @@ local IMAGE = "docker.io/library/crtest-busybox:1"
 local gate = testenv.setup_gate(function(why)
   pending(why)
 end)
-local env = {} -- ns, dir, state, root, sock, base, pod, app, nerd, pids, cgroups_made
+local env = {} -- ns, dir, state, root, sock, base, pod, app, nerd, gone, idle, pids, cgroups_made
 
 local function ctr(ns, args)
   return testenv.sh(("CONTAINERD_SNAPSHOTTER=native ctr --address %s -n %s %s"):format(env.sock, ns, args))
@@ -61,7 +64,7 @@ local function start_containerd()
   env.dir = testenv.tmpdir() -- short paths: Unix socket names are limited to 107 bytes
   env.state = testenv.trusted_tmpdir()
   env.root = testenv.trusted_tmpdir()
-  env.sock = env.dir .. "/containerd.sock"
+  env.sock = testenv.trusted_tmpdir() .. "/c.sock"
   env.cgroups_before = cgroup_parents()
   -- nothing outside its directories: no CRI server, no /opt plugin directory
   testenv.write_file(env.dir .. "/config.toml", 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri", '
@@ -115,6 +118,20 @@ local function run_nerdctl()
     IMAGE, env.nerd))
 end
 
+-- Two containers with no running task: one nerdctl-shaped whose task ran
+-- and exited with code 7 (ctr run -d keeps the stopped task), one created
+-- and never started.
+local function run_gone()
+  env.gone, env.idle = random_id(), random_id()
+  ctr_ok("default", ("run -d --annotation nerdctl/name=crt-gone --annotation %s %s %s sh -c 'exit 7'"):format(
+    q('nerdctl/ports=[{"HostPort":' .. (env.base + 3) .. ',"ContainerPort":80,"Protocol":"tcp","HostIP":"0.0.0.0"}]'),
+    IMAGE, env.gone))
+  assert(testenv.wait_for(function()
+    return ctr_ok("default", "task ls"):find(env.gone .. "%s+%d+%s+STOPPED") ~= nil
+  end, 20), "the task did not stop")
+  ctr_ok("default", ("container create --annotation nerdctl/name=crt-idle %s %s true"):format(IMAGE, env.idle))
+end
+
 local function setup_containerd()
   local why = reason_to_skip()
   if not why then
@@ -130,6 +147,7 @@ local function setup_containerd()
   ctr_ok("default", "images import " .. q(archive))
   run_pod()
   run_nerdctl()
+  run_gone()
 end
 
 -- Stops what this file started: the tasks and containers, containerd, and
@@ -137,15 +155,17 @@ end
 -- with testenv.cleanup.
 local function stop_containerd()
   if env.sock and ctr("default", "version").code == 0 then
-    for _, c in ipairs({ { "k8s.io", env.app }, { "k8s.io", env.pod }, { "default", env.nerd } }) do
+    local all = { { "k8s.io", env.app }, { "k8s.io", env.pod }, { "default", env.nerd }, { "default", env.gone },
+      { "default", env.idle } }
+    for _, c in ipairs(all) do
       if c[2] then
         ctr(c[1], "task kill -s KILL " .. c[2])
       end
     end
-    for _, c in ipairs({ { "k8s.io", env.app }, { "k8s.io", env.pod }, { "default", env.nerd } }) do
+    for _, c in ipairs(all) do
       if c[2] then
         testenv.wait_for(function()
-          return ctr(c[1], "task rm " .. c[2]).code == 0 or ctr(c[1], "task ls"):find(c[2], 1, true) == nil
+          return ctr(c[1], "task rm " .. c[2]).code == 0 or ctr(c[1], "task ls").stdout:find(c[2], 1, true) == nil
         end, 10)
         ctr(c[1], "container rm " .. c[2])
       end
@@ -187,7 +207,7 @@ local function read_containers(opts_text)
     for _, c in ipairs(read.list) do
       local p = c.ports[1]
       print(c.id, containers.label(c), c.engine, c.image or "-", c.state, c.namespace or "-",
-        p and (p.host_port .. ":" .. p.port) or "-")
+        p and (p.host_port .. ":" .. p.port) or "-", c.source, c.exit_code or "-")
     end
     print("sources", table.concat(read.sources, ","))
     print("errors", table.concat(read.errors, ","))
@@ -204,7 +224,7 @@ describe("containerd's containers (real containerd, CRI- and nerdctl-shaped)", f
   it("reads the running tasks' bundles: pod, container, image, state; nerdctl's name and ports", function()
     gate.check()
     local out = read_containers(("{ sockets = {}, data_root = '/nonexistent', podman_roots = {}, "
-      .. "containerd_roots = { %q } }"):format(env.state))
+      .. "containerd_roots = { %q }, containerd_sockets = {} }"):format(env.state))
     assert.matches(env.app .. "\tk8s:shop/web%-0/app\tkubernetes\t" .. IMAGE:gsub("%p", "%%%0") .. "\trunning\tk8s.io",
       out)
     assert.matches(env.pod .. "\tk8s:shop/web%-0\tkubernetes\t", out)
@@ -213,11 +233,49 @@ describe("containerd's containers (real containerd, CRI- and nerdctl-shaped)", f
     assert.matches("errors\t\n", out, 1, true)
   end)
 
-  it("finds the state directory through the running shims", function()
+  it("finds the API socket and the state directory through the running shims", function()
     gate.check()
     local out = read_containers("{ sockets = {} }")
+    assert.matches("containerd API " .. env.sock, out, 1, true)
     assert.matches("containerd state " .. env.state, out, 1, true)
     assert.matches(env.app .. "\tk8s:shop/web%-0/app", out)
+  end)
+
+  it("lists through the API: the exited container with its exit code, the never-started one", function()
+    gate.check()
+    local out = read_containers(("{ sockets = {}, data_root = '/nonexistent', podman_roots = {}, "
+      .. "containerd_roots = {}, containerd_sockets = { %q } }"):format(env.sock))
+    assert.matches(env.gone .. "\tcrt%-gone\tnerdctl\t" .. IMAGE:gsub("%p", "%%%0") .. "\texited\tdefault\t"
+      .. (env.base + 3) .. ":80\tapi\t7\n", out)
+    assert.matches(env.idle .. "\tcrt%-idle\tnerdctl\t[^\t]+\tstopped\tdefault\t%-\tapi\t%-\n", out)
+    assert.matches(env.app .. "\tk8s:shop/web%-0/app\tkubernetes\t[^\t]+\trunning\tk8s.io\t%-\tapi\t", out)
+    assert.matches(env.nerd .. "\tcrt%-nerd\tnerdctl\t[^\t]+\trunning\tdefault\t" .. (env.base + 2) .. ":80\tapi",
+      out)
+    assert.matches("sources\tcontainerd API " .. env.sock .. "\n", out, 1, true)
+    assert.matches("errors\t\n", out, 1, true)
+  end)
+
+  it("cr.containerd: one namespace, the task's status and exit status; a bad one, containerd's error", function()
+    gate.check()
+    local code = ([[
+      local cr = require "connrecipe"
+      for _, x in ipairs(assert(cr.containerd({ socket = %q, namespace = "default" }))) do
+        print(x.namespace, x.id, x.image, x.labels["nerdctl/name"] or "-", x.task and x.task.status or "-",
+          x.task and x.task.exit_status or "-", x.task and x.task.pid or "-", type(x.spec))
+      end
+      print(cr.containerd({ socket = %q, namespace = "Bad!" }))
+      print(cr.containerd({ socket = %q }))
+    ]]):format(env.sock, env.sock, env.dir .. "/none.sock")
+    local r = testenv.sh(q(testenv.bin) .. " -e " .. q(code))
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("default\t" .. env.gone .. "\t" .. IMAGE:gsub("%p", "%%%0") .. "\t%-\tstopped\t7\t%-\tstring\n",
+      r.stdout)
+    assert.matches("default\t" .. env.nerd .. "\t[^\t]+\t%-\trunning\t%-\t%d+\tstring\n", r.stdout)
+    assert.matches("default\t" .. env.idle .. "\t[^\t]+\t%-\t%-\t%-\t%-\tstring\n", r.stdout)
+    assert.not_matches("k8s.io", r.stdout, 1, true)
+    assert.matches("nil\tcontainerd API [^\n]*Containers/List: [^\n]*%(gRPC status 3%)\tINVALID_ARGUMENT\n", r.stdout)
+    assert.matches("nil\tcontainerd API " .. env.dir
+      .. "/none.sock: cannot connect: No such file or directory\tENOENT\n", r.stdout, 1, true)
   end)
 
   it("never reads a state directory others could write", function()
@@ -227,7 +285,7 @@ describe("containerd's containers (real containerd, CRI- and nerdctl-shaped)", f
     testenv.sh_ok(("mkdir -p %s && cp %s/io.containerd.runtime.v2.task/k8s.io/%s/config.json %s/"):format(q(bundle),
       q(env.state), env.app, q(bundle)))
     local out = read_containers(("{ sockets = {}, data_root = '/nonexistent', podman_roots = {}, "
-      .. "containerd_roots = { %q } }"):format(fake))
+      .. "containerd_roots = { %q }, containerd_sockets = {} }"):format(fake))
     assert.not_matches("k8s:shop", out, 1, true)
     assert.matches("errors\t/tmp: writable by others", out, 1, true)
   end)
@@ -263,6 +321,17 @@ describe("containerd's containers (real containerd, CRI- and nerdctl-shaped)", f
     assert.matches("container k8s:shop/web-0/app listens on it", f["container-port-not-published"].summary, 1, true)
     assert.matches("kubectl -n shop port-forward pod/web-0 " .. port, f["container-port-not-published"].fix, 1, true)
     assert.matches("k8s:shop/web-0", f["other-netns"].summary, 1, true) -- by name, not by id
+  end)
+
+  it("diagnose: a port nerdctl published to a container that exited, with its exit code from the API", function()
+    gate.check()
+    local port = env.base + 3
+    local r = connrecipe({ "diagnose", "--json", "localhost:" .. port })
+    local doc, f = testenv.report(r)
+    assert.equal("container-not-running", doc.verdict, r.stdout)
+    assert.matches(("port %d is published by container crt-gone (%s), which is exited (exit code 7)"):format(port,
+      IMAGE), f["container-not-running"].summary, 1, true)
+    assert.matches("nerdctl logs crt-gone", f["container-not-running"].fix, 1, true)
   end)
 
   it("diagnose: a port nerdctl published to a container where nothing listens, in nerdctl's words", function()

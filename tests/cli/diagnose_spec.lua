@@ -1095,8 +1095,10 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     testenv.write_file(dir .. "/data/pg_hba.conf", "local all all trust\nhost all all 127.0.0.2/32 trust\n")
     -- one connection at most (none kept for superusers): a second client is one too many
     bg(("timeout 60 runuser -u postgres -- %spostgres -D %s/data -k %s -c listen_addresses=127.0.0.1 -p %d "
-      .. "-c max_connections=1 -c superuser_reserved_connections=0"):format(bin, dir, dir, port(80)))
-    assert(testenv.wait_listening(netns(), "tcp", port(80)))
+      .. "-c max_connections=1 -c superuser_reserved_connections=0 2>%s/pg.log"):format(bin, dir, dir, port(80), dir))
+    -- ready, not only listening: until its startup ends it answers "the database system is starting up"
+    assert(testenv.wait_postgres(dir, port(80)), "postgres did not become ready: "
+      .. tostring(testenv.read_file(dir .. "/pg.log")))
     local doc, f = diagnose { "postgres://127.0.0.1:" .. port(80) }
     assert.equal("application-refused", doc.verdict)
     local refused = f["application-refused"]

@@ -88,6 +88,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     testenv.background_in(ns, ("timeout 120 runuser -u postgres -- %s -D %s -p 5432 -k %s "
       .. "-c listen_addresses=127.0.0.1"):format(pg_bin("postgres"), data, data))
     assert(testenv.wait_listening(ns, "tcp", 5432))
+    return data
   end
 
   local function webstack(...)
@@ -112,7 +113,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
 
   it("names redis when redis is down, and postgres before the web app", function()
     start_nginx()
-    start_postgres()
+    local pg_data = start_postgres()
     local doc, r, with_nulls = webstack()
     assert.equal(1, r.code)
     assert.equal("redis-down", doc.verdict)
@@ -122,7 +123,8 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     -- the run docs/recipes.md shows: its --json example has the real shape
     assert_same_shape(docs_example(), with_nulls)
     assert.same({ kind = "inet", host = "localhost", port = 8443, display = "localhost:8443" }, doc.target)
-    testenv.sh(testenv.in_netns(netns(), "pkill -f 'postgres -D'"))
+    -- this one by its pid file: a pattern would stop every test's postgres on the machine
+    assert(os.execute(("kill $(head -n 1 %s/postmaster.pid)"):format(q(pg_data))))
     assert(testenv.wait_for(function()
       return testenv.sh(testenv.in_netns(netns(), "ss -Hltn sport = :5432")).stdout == ""
     end))

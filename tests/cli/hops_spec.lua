@@ -245,13 +245,19 @@ table ip kube-proxy {
     assert.truthy(path_of(hop):find(("→ %s.2:%d (netns %s) → tls-cert-self-signed"):format(subnet, port(88), far), 1,
       true), path_of(hop))
     assert.matches("the certificate is self%-signed", hop.summary)
-    assert.equal(1, hop.fix:find("in netns " .. far .. " ", 1, true), hop.fix)
+    -- the client's half for the client, the certificate to change in the upstream's namespace, by its holder
+    assert.matches(("^on the client: trust this certificate %%(curl %%-%%-cacert FILE; update%%-ca%%-certificates%%); "
+      .. "or, in netns %s %%(ip netns exec %s %%.%%.%%.%%): give socat %%(pid %%d+%%) a certificate from a CA the "
+      .. "clients trust$"):format(far:gsub("%-", "%%-"), far:gsub("%-", "%%-")), hop.fix)
     -- the name checked at the upstream is the client's, not the upstream's address
     testenv.netns_etc(netns(), { hosts = "127.0.0.1 other.test\n", ["nsswitch.conf"] = "hosts: files\n" })
     doc, f = diagnose { "https://other.test:" .. port(80) .. "/" }
     assert.equal("upstream-failing", doc.verdict)
     assert.matches("→ tls%-name%-mismatch$", path_of(f["upstream-failing"]))
     assert.matches("not for other.test (it names DNS:web.test, IP:127.0.0.1)", f["upstream-failing"].summary, 1, true)
+    assert.matches(("^on the client: connect with a name the certificate has; or, in netns %s %%(ip netns exec %s "
+      .. "%%.%%.%%.%%): give socat %%(pid %%d+%%) a certificate that includes other%%.test %%(SAN%%)$"):format(
+      far:gsub("%-", "%%-"), far:gsub("%-", "%%-")), f["upstream-failing"].fix)
     -- TLS spoken to a plain port behind the forwarder: curl's "wrong version number", at the upstream
     testenv.background_in(far, ("timeout 60 python3 -m http.server %d --bind 0.0.0.0"):format(port(89)))
     assert(testenv.wait_listening(far, "tcp", port(89)))
@@ -335,6 +341,39 @@ table ip kube-proxy {
     assert.truthy(pid, hop.summary)
     assert.equal(("make socat (pid %s) forward to the service itself, not to 127.0.0.1:%d"):format(pid, port(80)),
       hop.fix)
+  end)
+
+  it("a chain longer than diagnose follows: the path ends with the hop not followed, the fix says where to go on",
+    function()
+    upstream_namespace()
+    -- here: 110 -> 111 -> 112 -> 113 -> the upstream's 114, which forwards to its own 127.0.0.1:115 (nothing there)
+    testenv.background_in(far, ("timeout 60 socat TCP4-LISTEN:%d,bind=0.0.0.0,reuseaddr,fork TCP4:127.0.0.1:%d")
+      :format(port(114), port(115)))
+    assert(testenv.wait_listening(far, "tcp", port(114)))
+    for n = 110, 113 do
+      local up = n < 113 and ("127.0.0.1:%d"):format(port(n + 1)) or ("%s.2:%d"):format(subnet, port(114))
+      testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork TCP4:%s")
+        :format(port(n), up))
+      assert(testenv.wait_listening(netns(), "tcp", port(n)))
+    end
+    local doc, f, r = diagnose { "127.0.0.1:" .. port(110) }
+    assert.equal(1, r.code)
+    assert.equal("upstream-failing", doc.verdict)
+    local hop = f["upstream-failing"]
+    local path = path_of(hop)
+    local tail = ("→ %s.2:%d (netns %s; socat, pid "):format(subnet, port(114), far)
+    assert.truthy(path:find(tail, 1, true), path)
+    assert.truthy(path:find((") → 127.0.0.1:%d (not followed) → follow-depth-limit"):format(port(115)), 1, true), path)
+    local pid = hop.summary:match(("where: %s%%.2:%d is forwarded by socat %%(pid (%%d+)%%) to 127%%.0%%.0%%.1:%d, "
+      .. "which is not followed: diagnose follows 4 hops at most; the connection fails past "):format(
+      subnet:gsub("%.", "%%."), port(114), port(115)))
+    assert.truthy(pid, hop.summary)
+    assert.equal(("in netns %s (ip netns exec %s ...): diagnose the next hop from where socat (pid %s) sends it: "
+      .. "connrecipe diagnose 127.0.0.1:%d"):format(far, far, pid, port(115)), hop.fix)
+    -- run there, as the fix says: the next hop's own cause
+    doc = testenv.report(testenv.sh(testenv.in_netns(far, ("%s diagnose.lua --json 127.0.0.1:%d"):format(
+      q(testenv.bin), port(115)))))
+    assert.equal("no-listener", doc.verdict)
   end)
 
   it("the upstream app binds loopback in its namespace: the fix is for the app, where the forwarder connects",

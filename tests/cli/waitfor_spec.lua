@@ -175,6 +175,12 @@ describe("waitfor.lua", function()
     assert.matches("^usage: connrecipe waitfor TARGET%.%.%.", r.stdout)
   end)
 
+  -- A number and its newline are in the file: the shell creates the file
+  -- (echo N > FILE) before it writes, and a read in between finds it empty.
+  local function written(path)
+    return (testenv.read_file(path) or ""):find("^%d+\n") ~= nil
+  end
+
   -- Starts waitfor with a command in the background, under a shell that
   -- records connrecipe's pid and exit status in DIR; returns connrecipe's
   -- pid and the command's once the command runs.
@@ -183,14 +189,14 @@ describe("waitfor.lua", function()
       ("%s waitfor 127.0.0.1:%d -q -- sh -c %s & echo $! > %s/cr.pid; wait $!; echo $? > %s/status"):format(
         testenv.quote(testenv.bin), port, testenv.quote(command), dir, dir)))))
     assert.is_true(testenv.wait_for(function()
-      return testenv.read_file(dir .. "/cmd.pid") ~= nil and testenv.read_file(dir .. "/cr.pid") ~= nil
+      return written(dir .. "/cmd.pid") and written(dir .. "/cr.pid")
     end, 10), "the command did not start")
     return testenv.read_file(dir .. "/cr.pid"):match("%d+"), testenv.read_file(dir .. "/cmd.pid"):match("%d+")
   end
 
   local function status_of(dir)
     assert.is_true(testenv.wait_for(function()
-      return testenv.read_file(dir .. "/status") ~= nil
+      return written(dir .. "/status")
     end, 10), "connrecipe did not end")
     return testenv.read_file(dir .. "/status")
   end
@@ -220,6 +226,34 @@ describe("waitfor.lua", function()
       assert.equal(sig .. "\n", testenv.read_file(dir .. "/got"))
       assert.is_true(gone(cmd_pid), "the command is still running")
     end
+  end)
+
+  -- A signal sent to the process is taken by any thread that does not block
+  -- it. cr.exec blocks SIGINT and SIGTERM in the thread running Lua until the
+  -- child is registered for forwarding; a libuv worker that did not block them
+  -- too would take one sent in that window (the test above, under load, right
+  -- after the command wrote its pid) and SIGTERM's default action would end
+  -- connrecipe under the command. The workers block them for good.
+  it("only the thread running Lua takes SIGINT, SIGTERM, SIGHUP and SIGQUIT: the thread pool's block them",
+    function()
+    listen_later(0, "TCP4-LISTEN:7087,bind=127.0.0.1,reuseaddr,fork")
+    local dir = testenv.tmpdir()
+    local cr_pid = waitfor_with_command(dir, 7087, ("echo $$ > %s/cmd.pid; exec sleep 60"):format(dir))
+    local out = testenv.sh(("grep -H '^SigBlk:' /proc/%s/task/*/status"):format(cr_pid)).stdout
+    local workers = 0
+    for tid, mask in out:gmatch("/task/(%d+)/status:SigBlk:%s+(%x+)") do
+      local bits = tonumber(mask, 16)
+      if tid ~= cr_pid then
+        workers = workers + 1
+        for _, sig in ipairs { 1, 2, 3, 15 } do -- SIGHUP, SIGINT, SIGQUIT, SIGTERM
+          assert.equal(1, (bits >> (sig - 1)) & 1, ("thread %s does not block signal %d: SigBlk %s"):format(tid,
+            sig, mask))
+        end
+      end
+    end
+    assert.is_true(workers >= 1, out) -- libuv's pool is started at the beginning of every run
+    assert(os.execute("kill -TERM " .. cr_pid))
+    assert.equal("143\n", status_of(dir))
   end)
 
   -- Runs a command line on a pseudo-terminal (tests/lib/ptydrive.py) inside

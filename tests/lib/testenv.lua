@@ -459,6 +459,17 @@ function testenv.wait_listening(ns, proto, port)
   return testenv.wait_ss(ns, flag .. " sport = :" .. port)
 end
 
+--- testenv.wait_postgres(socket_dir, port [, seconds]) -> true once the
+--- PostgreSQL server with its Unix socket in socket_dir accepts connections
+--- (pg_isready: listening is not ready; until its startup ends it answers
+--- "the database system is starting up"). Bounded: 30 s unless told.
+function testenv.wait_postgres(socket_dir, port, seconds)
+  local cmd = ("pg_isready -q -h %s -p %d -t 2"):format(shell_quote(socket_dir), port)
+  return testenv.wait_for(function()
+    return os.execute(cmd) == true
+  end, seconds or 30)
+end
+
 --- testenv.wait_socket(path) -> true once path is a socket.
 function testenv.wait_socket(path)
   return testenv.wait_for(function()

@@ -870,6 +870,46 @@ describe("checks", function()
       assert.matches("^in netns db", f["upstream-failing"].fix)
     end)
 
+    it("follow-depth-limit: the path ends where following stopped, with the hop that would have been next",
+      function()
+      -- the second endpoint stands at the limit: a socat that accepts and closes (its upstream fails,
+      -- unfollowed) and would forward to 10.217.2.2:95
+      local last = upstream_facts { target = "10.217.1.2:90", results = { result("10.217.1.2", "open") },
+        listeners = { listener("0.0.0.0", 90, { netns = UP_NS + 1, processes = { { pid = 302, comm = "socat" } } }) } }
+      last.netns, last.args.netns, last.args.depth = UP_NS + 1, { inode = UP_NS + 1, name = "db" }, 4
+      last.after_connect = { addr = "10.217.1.2", state = "closed", banner_end = "closed", settle = 0.25 }
+      last.hops = { { kind = "forwarder", tool = "socat", pid = 302, upstream = { host = "10.217.2.2", port = 95 },
+        limit = 4 } }
+      local middle = upstream_facts { results = { result("10.217.0.2", "open") },
+        listeners = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 301, comm = "socat" } } }) } }
+      middle.hops = { { kind = "forwarder", tool = "socat", pid = 301, upstream = { host = "10.217.1.2", port = 90 },
+        netns = { inode = UP_NS + 1, name = "db" }, facts = last } }
+      local verdict, f = diagnose(socat { facts = middle })
+      assert.equal("upstream-failing", verdict)
+      local hop = f["upstream-failing"]
+      assert.equal("path: client → 127.0.0.1:8080 (socat, pid 300) → 10.217.0.2:80 (netns web; socat, pid 301) → "
+        .. "10.217.1.2:90 (netns db; socat, pid 302) → 10.217.2.2:95 (not followed) → follow-depth-limit",
+        hop.evidence[1])
+      assert.matches("where: 10.217.1.2:90 is forwarded by socat (pid 302) to 10.217.2.2:95, which is not followed: "
+        .. "diagnose follows 4 hops at most; the connection fails past 10.217.1.2:90 (accepted-then-closed)",
+        hop.summary, 1, true)
+      assert.equal("in netns db (ip netns exec db ...): diagnose the next hop from where socat (pid 302) sends it: "
+        .. "connrecipe diagnose 10.217.2.2:95", hop.fix)
+      -- the endpoint at the limit alone: the finding, as severe as what it shows of its own
+      verdict, f = diagnose(last)
+      assert.equal("follow-depth-limit", verdict)
+      assert.equal("error", f["follow-depth-limit"].severity)
+      assert.equal("next hop: 10.217.2.2:95, by socat, pid 302", f["follow-depth-limit"].evidence[1])
+      -- an endpoint at the limit that serves: said, as info; the verdict stays reachable
+      last.after_connect = { addr = "10.217.1.2", state = "silent", settle = 0.25 }
+      verdict, f = diagnose(last)
+      assert.equal("reachable", verdict)
+      assert.equal("info", f["follow-depth-limit"].severity)
+      assert.is_nil(f["follow-depth-limit"].summary:find("fails", 1, true))
+      verdict = diagnose(socat { facts = middle })
+      assert.equal("reachable", verdict)
+    end)
+
     it("TLS read at the upstream (the client's https, its name): the certificate's problem is the cause there",
       function()
       local up = upstream_facts { results = { result("10.217.0.2", "open") },
@@ -889,6 +929,30 @@ describe("checks", function()
       assert.equal("upstream-failing", verdict)
       assert.matches("→ tls%-cert%-self%-signed$", f["upstream-failing"].evidence[1])
       assert.matches("where: 10.217.0.2:80: the certificate is self-signed", f["upstream-failing"].summary, 1, true)
+      -- a name the certificate lacks: the client may use another name; the certificate is changed at the upstream
+      up.tls.self_signed, up.tls.verify, up.tls.verify_code = false, "ok", 0
+      up.tls.name_match, up.tls.name = false, "other.test"
+      up.listeners.list = { listener("0.0.0.0", 80, { netns = UP_NS, processes = { { pid = 402, comm = "nginx" } } }) }
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-name%-mismatch$", f["upstream-failing"].evidence[1])
+      assert.equal("on the client: connect with a name the certificate has; or, in netns web (ip netns exec web ...): "
+        .. "give nginx (pid 402) a certificate that includes other.test (SAN)", f["upstream-failing"].fix)
+      -- a chain that does not verify: trusting its issuer is the client's, the chain the server's
+      up.tls.name_match, up.tls.verify, up.tls.verify_code = true, "unable to get local issuer certificate", 20
+      verdict, f = diagnose(socat { facts = up })
+      assert.equal("upstream-failing", verdict)
+      assert.matches("→ tls%-untrusted$", f["upstream-failing"].evidence[1])
+      assert.equal("on the client: trust its issuer (curl --cacert FILE; update-ca-certificates); or, in netns web "
+        .. "(ip netns exec web ...): make nginx (pid 402) serve the full chain (the intermediate certificates)",
+        f["upstream-failing"].fix)
+      up.tls.name_match, up.tls.verify, up.tls.verify_code = false, "ok", 0
+      -- not behind a hop: one fix, as before
+      up.args.netns, up.netns = nil, NS
+      verdict, f = diagnose(up)
+      assert.equal("tls-name-mismatch", verdict)
+      assert.equal("connect with a name the certificate has, or issue one that includes this name (SAN)",
+        f["tls-name-mismatch"].fix)
     end)
 
     it("forwarding-loop: a forwarder back to an endpoint on the path; never reachable", function()
@@ -1274,6 +1338,32 @@ describe("checks", function()
       assert.matches("not JSON", select(2, investigate.decode("{")))
       assert.matches("schema", select(2, investigate.decode('{"schema":9}')))
       assert.matches("no target", select(2, investigate.decode('{"schema":1}')))
+    end)
+  end)
+
+  describe("the scan for the runtimes' monitors", function()
+    local A, B = ("a"):rep(64), ("b"):rep(64)
+    local function wanted(listeners, list)
+      return investigate._monitors_wanted({ listeners = listeners }, { list = list })
+    end
+
+    it("is skipped when no container is named, or only ones the usual sources settled", function()
+      assert.is_false(wanted({ list = {}, info = { namespaces = { { inode = 1, via = "self" } } } }, {}))
+      assert.is_false(wanted({ list = { { port = 80, container = A, processes = { { pid = 2, container = A } } } },
+        info = { namespaces = { { inode = 2, container = A } } } }, { { id = A, state = "exited" } }))
+      assert.is_false(wanted({ error = "not read" }, {}))
+    end)
+
+    it("runs for a container the usual sources did not list, wherever it is named", function()
+      assert.is_true(wanted({ list = {}, info = { namespaces = { { inode = 2, container = B } } } },
+        { { id = A, state = "running" } }))
+      assert.is_true(wanted({ list = { { port = 47, container = B } }, info = {} }, {}))
+      assert.is_true(wanted({ list = { { port = 47, processes = { { pid = 3, container = B } } } } }, {}))
+    end)
+
+    it("runs for a podman container whose state only its conmon tells", function()
+      assert.is_true(wanted({ list = {}, info = { namespaces = { { inode = 2, container = A } } } },
+        { { id = A, state = "unknown" } }))
     end)
   end)
 end)

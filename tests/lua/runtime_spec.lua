@@ -379,6 +379,29 @@ describe("yields inside pcall and the recipe's own coroutines", function()
 end)
 
 describe("cr.exec", function()
+  -- cr.exec{inherit = true} holds SIGINT and SIGTERM back in the thread
+  -- running Lua until the child is registered for forwarding; a libuv worker
+  -- that did not block them would take one sent meanwhile (SIGTERM: the
+  -- host dies under the child). The module starts the pool at require.
+  it("libuv's workers, started by require, block the signals forwarded to a child", function()
+    cr.run(function()
+      return cr.resolve("127.0.0.1") -- work on the pool, whenever it started
+    end)
+    local self_pid = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+    local out = io.popen("grep -H '^SigBlk:' /proc/" .. self_pid .. "/task/*/status"):read("a")
+    local workers = 0
+    for tid, mask in out:gmatch("/task/(%d+)/status:SigBlk:%s+(%x+)") do
+      if tid ~= self_pid then
+        workers = workers + 1
+        for _, sig in ipairs { 1, 2, 3, 15 } do -- SIGHUP, SIGINT, SIGQUIT, SIGTERM
+          assert.equal(1, (tonumber(mask, 16) >> (sig - 1)) & 1, ("thread %s takes signal %d: SigBlk %s"):format(tid,
+            sig, mask))
+        end
+      end
+    end
+    assert.is_true(workers >= 1, out)
+  end)
+
   it("captures status, stdout and stderr", function()
     local r = cr.run(function()
       return cr.exec { "sh", "-c", "echo out; echo err >&2; exit 3" }

@@ -8,7 +8,7 @@ local containers = require "connrecipe.containers"
 local hops = require "connrecipe.hops"
 local situation = require "connrecipe.checks.situation"
 
-local check = { ids = { "upstream-failing", "upstream-not-followed", "forwarding-loop" } }
+local check = { ids = { "upstream-failing", "upstream-not-followed", "forwarding-loop", "follow-depth-limit" } }
 
 -- A container by its name when the engine's list has it (the first run's
 -- facts), else by its id as docker ps shows it.
@@ -36,11 +36,25 @@ local function how(hop)
   return hop.tool .. (hop.pid and (", pid " .. hop.pid) or "")
 end
 
+-- The hop past the depth limit that a hop's facts end with, if any.
+local function past_limit(facts)
+  for _, sub in ipairs(facts.hops or {}) do
+    if sub.limit then
+      return sub
+    end
+  end
+end
+
 -- The path below a followed hop -> segments ("10.0.0.2:80 (netns web)",
 -- with how it goes on when it does), the deepest verdict, the deepest hop.
 local function chain(hop, facts, list)
   local label = hops.endpoint(hop.upstream) .. " (" .. where(hop, facts)
   local verdict = checklist.explain(hop.facts, list)
+  local next_hop = verdict and verdict.id == "follow-depth-limit" and past_limit(hop.facts)
+  if next_hop then -- the path goes on, unfollowed: the hop that would have been next ends it
+    return { label .. "; " .. how(next_hop) .. ")", hops.endpoint(next_hop.upstream) .. " (not followed)" }, verdict,
+      hop
+  end
   if verdict and verdict.id == "upstream-failing" then
     for _, sub in ipairs(hop.facts.hops or {}) do
       if sub.facts then
@@ -55,20 +69,33 @@ local function chain(hop, facts, list)
   return { label .. ")" }, verdict, hop
 end
 
--- The upstream's fix, said for where it applies: inside the upstream's namespace.
-local function fix_there(hop, facts, fix)
+-- "in netns web (ip netns exec web ...)": where the upstream's fix applies,
+-- or nil in the client's own namespace.
+local function there(hop, facts)
   local ns = hop.netns
-  if not fix or not ns or ns.inode == facts.netns then
-    return fix
+  if not ns or ns.inode == facts.netns then
+    return nil
   end
   if ns.container then
-    return ("in container %s: %s"):format(container_label(facts, ns.container), fix)
+    return ("in container %s"):format(container_label(facts, ns.container))
   elseif ns.name then
-    return ("in netns %s (ip netns exec %s ...): %s"):format(ns.name, ns.name, fix)
+    return ("in netns %s (ip netns exec %s ...)"):format(ns.name, ns.name)
   elseif ns.pid then
-    return ("in the network namespace of pid %d (nsenter -t %d -n ...): %s"):format(ns.pid, ns.pid, fix)
+    return ("in the network namespace of pid %d (nsenter -t %d -n ...)"):format(ns.pid, ns.pid)
   end
-  return fix
+end
+
+-- The upstream's fix, said for where it applies: inside the upstream's
+-- namespace. A fix with a client's half (a TLS name the client may change)
+-- says that half to the client and the rest for the server's namespace.
+local function fix_there(hop, facts, cause)
+  local where_ns = cause.fix and there(hop, facts)
+  if not where_ns then
+    return cause.fix
+  elseif cause.fix_client and cause.fix_server then
+    return ("on the client: %s; or, %s: %s"):format(cause.fix_client, where_ns, cause.fix_server)
+  end
+  return ("%s: %s"):format(where_ns, cause.fix)
 end
 
 local function failing(ctx, facts, s, hop, list)
@@ -88,7 +115,7 @@ local function failing(ctx, facts, s, hop, list)
     id = "upstream-failing", severity = cause.severity,
     summary = ("%s %s (%s), where: %s"):format(first, handed, where(hop, facts), cause.summary),
     evidence = evidence,
-    fix = fix_there(deepest, facts, cause.fix),
+    fix = fix_there(deepest, facts, cause),
   }
 end
 
@@ -131,6 +158,43 @@ local function not_followed(ctx, s, hop)
   }
 end
 
+-- The checks of the list but this one: what the endpoint at the depth limit
+-- shows of its own (it cannot call this check again over the same facts).
+local function others(list)
+  local out = {}
+  for _, c in ipairs(list or {}) do
+    if c ~= check then
+      out[#out + 1] = c
+    end
+  end
+  return out
+end
+
+-- Following stops at follow.MAX_DEPTH hops: the connection goes on from here
+-- (hop.limit set, not followed). Said as a finding, with the next hop, so the
+-- user can run diagnose where it continues; as severe as what this endpoint
+-- shows of its own (a forwarder that accepts and closes fails past here).
+local function depth_limit(ctx, facts, s, hop, list)
+  local here, next_ep = address.endpoint((s.open or s.r).addr, s.port), hops.endpoint(hop.upstream)
+  local own = list and checklist.explain(facts, others(list))
+  local fails = own and (own.severity == "error" or own.severity == "warn")
+  local evidence = { ("next hop: %s, by %s"):format(next_ep, how(hop)) }
+  if hop.rule then
+    evidence[#evidence + 1] = "rule: " .. hop.rule
+  end
+  if own then
+    evidence[#evidence + 1] = ("at %s: %s: %s"):format(here, own.id, own.summary)
+  end
+  local by = hop.kind == "dnat" and how(hop) or ("%s (pid %d)"):format(hop.tool, hop.pid)
+  ctx:finding {
+    id = "follow-depth-limit", severity = fails and own.severity or "info",
+    summary = ("%s is forwarded by %s to %s, which is not followed: diagnose follows %d hops at most%s"):format(here,
+      by, next_ep, hop.limit, fails and ("; the connection fails past %s (%s)"):format(here, own.id) or ""),
+    evidence = evidence,
+    fix = ("diagnose the next hop from where %s sends it: connrecipe diagnose %s"):format(by, next_ep),
+  }
+end
+
 --- check.run(ctx, facts, list): list is the run's checks (checklist.run
 --- passes it), run again over each upstream's facts.
 function check.run(ctx, facts, list)
@@ -143,6 +207,8 @@ function check.run(ctx, facts, list)
       failing(ctx, facts, s, hop, list)
     elseif hop.loop then
       loop(ctx, facts, s, hop)
+    elseif hop.limit then
+      depth_limit(ctx, facts, s, hop, list)
     elseif hop.why then
       not_followed(ctx, s, hop)
     end

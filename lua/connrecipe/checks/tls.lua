@@ -5,6 +5,7 @@
 -- system does not trust. A TLS problem is never reachable: connrecipe.checks.reachable
 -- asks tls.failing first.
 local address = require "connrecipe.address"
+local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
 local application = require "connrecipe.checks.application"
 
@@ -31,16 +32,33 @@ local function certificate_problems(tls)
     out[#out + 1] = { id = "tls-name-mismatch",
                       what = ("the certificate is not for %s (it names %s)"):format(tls.name,
                         #(tls.san or {}) > 0 and table.concat(tls.san, ", ") or tostring(tls.subject)),
-                      fix = "connect with a name the certificate has, or issue one that includes this name (SAN)" }
+                      fix = "connect with a name the certificate has, or issue one that includes this name (SAN)",
+                      client = "connect with a name the certificate has",
+                      server = ("give %%s a certificate that includes %s (SAN)"):format(tostring(tls.name)) }
   end
   if tls.self_signed and tls.verify ~= "ok" then
     out[#out + 1] = { id = "tls-cert-self-signed",
                       what = "the certificate is self-signed: no client trusts it by default",
                       fix = "use a certificate from a CA the clients trust, or give clients this one "
-                        .. "(curl --cacert FILE; update-ca-certificates)" }
+                        .. "(curl --cacert FILE; update-ca-certificates)",
+                      client = "trust this certificate (curl --cacert FILE; update-ca-certificates)",
+                      server = "give %s a certificate from a CA the clients trust" }
   elseif tls.verify ~= "ok" and tls.verify_code ~= 10 then -- 10: expired, said above
     out[#out + 1] = { id = "tls-untrusted", what = ("the chain does not verify: %s"):format(tostring(tls.verify)),
-                      fix = "serve the full chain (the intermediate certificates), or make clients trust its issuer" }
+                      fix = "serve the full chain (the intermediate certificates), or make clients trust its issuer",
+                      client = "trust its issuer (curl --cacert FILE; update-ca-certificates)",
+                      server = "make %s serve the full chain (the intermediate certificates)" }
+  end
+  return out
+end
+
+-- The processes holding the listener that accepted.
+local function accepting_processes(s)
+  local out = {}
+  for _, l in ipairs(situation.accepting(s.here, s.open.addr, s.port)) do
+    for _, p in ipairs(l.processes or {}) do
+      out[#out + 1] = p
+    end
   end
   return out
 end
@@ -116,9 +134,13 @@ function check.run(ctx, facts)
   elseif not tls.expected then
     return
   end
+  local server = describe.holders(accepting_processes(s)) or "the server"
   for _, p in ipairs(certificate_problems(tls)) do
+    -- behind a hop the client's half and the server's are said apart
+    -- (connrecipe.checks.hops names where the server's applies)
     ctx:finding { id = p.id, severity = "error", summary = ("%s: %s"):format(where, p.what),
-                  evidence = certificate_evidence(tls), fix = p.fix }
+                  evidence = certificate_evidence(tls), fix = p.fix,
+                  fix_client = p.client, fix_server = p.server and p.server:format(server) }
   end
 end
 
