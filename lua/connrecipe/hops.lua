@@ -2,7 +2,8 @@
 -- accepted a connection sends it on. Pure: a command line (a list of words)
 -- in, the upstream out.
 --
--- hops.forwarder(cmdline, port) -> nil (not a forwarder we know), or
+-- hops.forwarder(cmdline, port) -> nil (not a forwarder we know, or a socat that
+-- serves rather than forwards), or
 -- { tool, upstream = {host, port} | {path} | nil, why (when it cannot be
 --   followed from here), tls_ends (the client's TLS ends there: socat
 --   OPENSSL-LISTEN) }
@@ -36,17 +37,58 @@ local function docker_proxy(cmdline)
   return { tool = "docker-proxy", upstream = { host = ip, port = math.tointeger(port) } }
 end
 
--- socat's connecting address: TCP:host:port, TCP4:, TCP6:, TCP-CONNECT:,
--- UNIX-CONNECT:path (options after a comma).
-local function socat_address(word)
-  local kind, rest = word:match("^([%w-]+):(.*)$")
-  kind = kind and kind:upper()
-  if kind == "UNIX-CONNECT" then
-    return { path = (rest:gsub(",.*$", "")) }
+-- socat's address types by what they do with the connection socat accepted
+-- (socat [options] ADDRESS ADDRESS; the type before ':' or ',', any case):
+-- "listen" accepts it (the listener diagnose looked at); "forward" connects
+-- onwards, so socat is a hop; "serve" ends it in socat itself (a program it
+-- runs, a file, its stdio, a pty: socat is the server, not a forwarder).
+local SOCAT_KIND = {}
+for role, kinds in pairs {
+  listen = { "TCP-LISTEN", "TCP-L", "TCP4-LISTEN", "TCP4-L", "TCP6-LISTEN", "TCP6-L", "OPENSSL-LISTEN", "SSL-L",
+    "UNIX-LISTEN", "UNIX-L", "ABSTRACT-LISTEN", "ACCEPT-FD", "SCTP-LISTEN", "SCTP4-LISTEN", "SCTP6-LISTEN",
+    "UDP-LISTEN", "UDP4-LISTEN", "UDP6-LISTEN", "UDP-RECVFROM", "UDP4-RECVFROM", "UDP6-RECVFROM", "VSOCK-LISTEN",
+    "DCCP-LISTEN", "OPENSSL-DTLS-SERVER", "UNIX-RECVFROM", "UNIX-RECV", "ABSTRACT-RECVFROM", "ABSTRACT-RECV" },
+  forward = { "TCP", "TCP4", "TCP6", "TCP-CONNECT", "TCP4-CONNECT", "TCP6-CONNECT", "UNIX-CONNECT", "UNIX-CLIENT",
+    "UNIX-SENDTO", "ABSTRACT-CONNECT", "ABSTRACT-CLIENT", "ABSTRACT-SENDTO", "OPENSSL", "OPENSSL-CONNECT", "SSL",
+    "OPENSSL-DTLS-CLIENT", "UDP", "UDP4", "UDP6", "UDP-CONNECT", "UDP4-CONNECT", "UDP6-CONNECT", "UDP-SENDTO",
+    "UDP4-SENDTO", "UDP6-SENDTO", "UDP-DATAGRAM", "UDP4-DATAGRAM", "UDP6-DATAGRAM", "SCTP", "SCTP4", "SCTP6",
+    "SCTP-CONNECT", "SCTP4-CONNECT", "SCTP6-CONNECT", "DCCP", "DCCP-CONNECT", "SOCKS4", "SOCKS4A", "SOCKS5",
+    "SOCKS5-CONNECT", "PROXY", "PROXY-CONNECT", "VSOCK", "VSOCK-CONNECT", "IP-SENDTO", "IP4-SENDTO", "IP6-SENDTO",
+    "IP-DATAGRAM", "IP4-DATAGRAM", "IP6-DATAGRAM", "SOCKET-CONNECT", "SOCKET-SENDTO", "SOCKET-DATAGRAM",
+    "TUN", "INTERFACE" },
+  serve = { "SYSTEM", "EXEC", "SHELL", "FILE", "OPEN", "CREATE", "CREAT", "GOPEN", "STDIO", "-", "STDIN", "STDOUT",
+    "STDERR", "FD", "PIPE", "PTY", "READLINE", "POSIXMQ-READ", "POSIXMQ-SEND",
+    "POSIXMQ-BIDIRECTIONAL", "POSIXMQ-RECEIVE" },
+} do
+  for _, kind in ipairs(kinds) do
+    SOCAT_KIND[kind] = role
   end
-  if kind == "TCP" or kind == "TCP4" or kind == "TCP6" or kind == "TCP-CONNECT" or kind == "TCP4-CONNECT"
-      or kind == "TCP6-CONNECT" then
-    rest = rest:gsub(",.*$", "")
+end
+
+-- An address's type and role. socat reads an address without a type as
+-- GOPEN when it has a '/' and as FD when it is a number: both serve.
+local function socat_kind(word)
+  local kind = word:match("^([%w-]+)")
+  kind = kind and kind:upper()
+  if SOCAT_KIND[kind] and (word:sub(#kind + 1, #kind + 1)):find("^[:,!]?$") then
+    return kind, SOCAT_KIND[kind]
+  elseif word:find("^%d+$") or (not word:find(":") and word:find("/")) then
+    return word:find("/") and "GOPEN" or "FD", "serve"
+  end
+  return kind, nil
+end
+
+-- The upstream of a forwarding address diagnose can follow: TCP:host:port,
+-- TCP4:, TCP6: (bracketed), TCP-CONNECT:, UNIX-CONNECT:path, UNIX-CLIENT:path
+-- (options after a comma); nil for the others (UDP, OPENSSL, SOCKS...).
+local function socat_upstream(kind, word)
+  local rest = word:match("^[^:]*:(.*)$")
+  rest = rest and rest:gsub(",.*$", "")
+  if not rest or rest == "" then
+    return nil
+  elseif kind == "UNIX-CONNECT" or kind == "UNIX-CLIENT" then
+    return { path = rest }
+  elseif kind:match("^TCP[46]?$") or kind:match("^TCP[46]?%-CONNECT$") then
     local host, port = rest:match("^%[(.+)%]:(%d+)$")
     if not host then
       host, port = rest:match("^(.+):(%d+)$")
@@ -62,20 +104,31 @@ end
 -- speaks plain bytes to its upstream.
 local TLS_LISTEN = { ["OPENSSL-LISTEN"] = true, ["SSL-L"] = true }
 
+-- socat is a forwarder when one of its two addresses (its last two words:
+-- options come first) connects onwards; when the other one serves (SYSTEM:,
+-- EXEC:, a file...), socat is the server itself and not a hop at all.
 local function socat(cmdline)
-  local tls_ends
-  for i = 2, #cmdline do
-    local w = cmdline[i]
-    if not w:find("^%-") then
-      local kind = w:match("^([%w-]+)")
-      tls_ends = tls_ends or TLS_LISTEN[kind and kind:upper()]
-      local up = socat_address(w)
-      if up then
-        return { tool = "socat", upstream = up, tls_ends = tls_ends }
-      end
+  local tls_ends, forward, unknown
+  for i = math.max(2, #cmdline - 1), #cmdline do
+    local kind, role = socat_kind(cmdline[i])
+    tls_ends = tls_ends or TLS_LISTEN[kind]
+    if role == "forward" then
+      forward = forward or { kind = kind, word = cmdline[i] }
+    elseif role == nil then
+      unknown = unknown or (kind and ("%s address"):format(kind:sub(1, 32))) or "address"
     end
   end
-  return { tool = "socat", why = "neither of its addresses connects over TCP or to a Unix socket" }
+  if forward then
+    local up = socat_upstream(forward.kind, forward.word)
+    if up then
+      return { tool = "socat", upstream = up, tls_ends = tls_ends }
+    end
+    return { tool = "socat", why = ("its %s address is not a TCP or Unix socket address diagnose can follow")
+      :format(forward.kind) }
+  elseif unknown then -- a type diagnose does not know: it may forward
+    return { tool = "socat", why = ("diagnose does not know where socat's %s sends the connection"):format(unknown) }
+  end
+  return nil -- it listens and serves: a server, not a hop
 end
 
 -- ssh -L [bind:]port:host:hostport (or -Lport:host:hostport): the

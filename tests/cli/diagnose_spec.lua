@@ -274,9 +274,11 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
     local dir = testenv.tmpdir()
     assert(os.execute("cp /bin/sleep " .. dir .. "/crdaemon-elsewhere"))
     bg("timeout 60 " .. dir .. "/crdaemon-elsewhere 30", other)
+    -- ours, in that namespace: pgrep would also see another run's crdaemon-elsewhere
     assert(testenv.wait_for(function()
-      return testenv.sh("pgrep -x crdaemon-elsewh").code == 0
-    end))
+      local comms = testenv.sh("for p in $(ip netns pids " .. other .. "); do cat /proc/$p/comm; done 2>/dev/null")
+      return ("\n" .. comms.stdout):find("\ncrdaemon-elsewh\n", 1, true) ~= nil
+    end), "crdaemon-elsewhere did not start in its namespace")
     local doc, f = diagnose { "127.0.0.1:" .. port(556), "--process", "crdaemon-elsewhere" }
     assert.not_equal("service-not-running", doc.verdict, text_of(doc.findings))
     assert.is_nil(f["service-not-running"])

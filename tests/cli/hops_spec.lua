@@ -103,6 +103,19 @@ describe("diagnose.lua follows the hops", function()
     assert.is_nil(f["upstream-failing"])
   end)
 
+  it("socat that serves (SYSTEM:, EXEC:) forwards nothing: no hop, no upstream-not-followed", function()
+    for i, handler in ipairs { "SYSTEM:'echo hi'", "EXEC:cat" } do
+      testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork %s")
+        :format(port(97 + i), handler))
+      assert(testenv.wait_listening(netns(), "tcp", port(97 + i)))
+      local doc, f = diagnose { "127.0.0.1:" .. port(97 + i) }
+      for _, id in ipairs { "upstream-not-followed", "upstream-failing", "forwarding-loop", "follow-depth-limit" } do
+        assert.is_nil(f[id], handler .. ": " .. id)
+      end
+      assert.is_not.equal("upstream-failing", doc.verdict)
+    end
+  end)
+
   it("socat to a Unix socket that is missing: the Unix target's own cause", function()
     local sock = testenv.tmpdir() .. "/app.sock"
     testenv.background_in(netns(), ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:%s")

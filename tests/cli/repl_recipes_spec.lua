@@ -164,23 +164,25 @@ describe("help() in the REPL", function()
 end)
 
 describe("recipes as functions in the REPL", function()
-  local port
+  local port, server
 
   before_each(function()
-    port = math.random(43000, 43999)
+    -- ports reserved for this run (until cleanup): nothing else listens there, another run does not pick them
+    port = testenv.port_block() + 1
     -- EXEC:cat keeps each connection, as a server does (SYSTEM:true closes it at once: accepted-then-closed)
-    testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork EXEC:cat"):format(port))
+    server = testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork EXEC:cat")
+      :format(port))
     assert(testenv.wait_for(function()
       return testenv.sh(("ss -Hltn 'sport = :%d'"):format(port)).stdout:match("%S") ~= nil
     end))
   end)
 
   after_each(function()
-    testenv.sh(("pkill -f 'TCP4-LISTEN:%d'"):format(port))
+    testenv.stop(server) -- by its pid: another spec's socat with this command line is not ours
   end)
 
   it("diagnose(...) runs inline, shows the text report and returns it as a table", function()
-    local closed = port + 1000
+    local closed = port + 566 -- in the reserved block, and no near miss of port (port-mismatch)
     local doc = repl {
       expect(PROMPT),
       line(("r = diagnose('127.0.0.1:%d')"):format(closed)), expect(PROMPT),

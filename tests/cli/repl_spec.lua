@@ -147,18 +147,20 @@ describe("the REPL", function()
   end)
 
   it("probes a listener the test opened, inline", function()
-    local port = math.random(42000, 42999)
-    testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:true"):format(port))
+    -- ports reserved for this run: nothing else listens there, another run does not pick them
+    local port = testenv.port_block() + 1
+    local server = testenv.background(("timeout 30 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork SYSTEM:true")
+      :format(port))
     assert(testenv.wait_for(function()
       return testenv.sh(("ss -Hltn 'sport = :%d'"):format(port)).stdout:match("%S") ~= nil
     end))
     repl {
       expect(PROMPT),
       line(("cr.probe.tcp('127.0.0.1', %d).status"):format(port)), expect('"open"'),
-      line(("cr.probe.tcp('127.0.0.1', %d).results[1].errno"):format(port + 1000)), expect('"ECONNREFUSED"'),
+      line(("cr.probe.tcp('127.0.0.1', %d).results[1].errno"):format(port + 1)), expect('"ECONNREFUSED"'),
       { send = "\4" },
     }
-    testenv.sh(("pkill -f 'TCP4-LISTEN:%d'"):format(port))
+    testenv.stop(server) -- by its pid: another spec's socat with this command line is not ours
   end)
 
   it("help() prints a function's signature and description from the docs", function()

@@ -236,6 +236,59 @@ local function kill(pids)
   end
 end
 
+-- The parent pid of every process, pid -> ppid (from /proc/PID/stat; a
+-- zombie has one too).
+local function parents()
+  local out = {}
+  for pid, ppid in capture("cat /proc/[0-9]*/stat 2>/dev/null"):gmatch("(%d+) %(.-%) %a (%d+)[^\n]*") do
+    out[pid] = ppid
+  end
+  return out
+end
+
+--- testenv.stop(pid): kills a process testenv.background started (its pid
+--- as that returned it) and everything it started, by pid, never by name or
+--- pattern: another spec's server with the same command line is left alone.
+--- Nothing happens unless pid is still one of this run's background
+--- processes (not a pid the system gave to another process since). Its
+--- descendants are found by their parent pid, so a zombie thread leader,
+--- which no longer has an environment to find it by, goes with them.
+function testenv.stop(pid)
+  pid = tostring(math.tointeger(pid) or error("testenv.stop: not a pid: " .. tostring(pid)))
+  local ours = false
+  for _, p in ipairs(pids_by_variable(BG_VAR)[testenv.owner] or {}) do
+    ours = ours or p == pid
+  end
+  if not ours then
+    return
+  end
+  local ppid_of, tree, changed = parents(), { [pid] = true }, true
+  while changed do
+    changed = false
+    for p, parent in pairs(ppid_of) do
+      if tree[parent] and not tree[p] then
+        tree[p], changed = true, true
+      end
+    end
+  end
+  local pids = {}
+  for p in pairs(tree) do
+    pids[#pids + 1] = p
+  end
+  kill(pids)
+  for _ = 1, 50 do -- gone (or a zombie), so that what it held (a port) is free when this returns
+    local running = false
+    for _, p in ipairs(pids) do
+      local state = proc_stat(p)
+      running = running or (state ~= nil and state ~= "Z")
+    end
+    if not running then
+      break
+    end
+    os.execute("sleep 0.1")
+  end
+end
+
 -- ---- network namespaces -------------------------------------------------
 
 local namespaces = {}

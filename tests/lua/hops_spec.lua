@@ -39,9 +39,55 @@ describe("hops.forwarder", function()
     assert.is_nil(hops.forwarder(words("socat TCP-LISTEN:8080,fork TCP:10.0.0.2:80"), 8080).tls_ends)
     assert.is_true(hops.forwarder(words("socat OPENSSL-LISTEN:8443,cert=c.pem TCP:10.0.0.2:80"), 8443).tls_ends)
     assert.is_true(hops.forwarder(words("socat ssl-l:8443,cert=c.pem TCP:10.0.0.2:80"), 8443).tls_ends)
-    local f = hops.forwarder(words("socat TCP-LISTEN:8080 EXEC:/bin/cat"), 8080)
-    assert.is_nil(f.upstream)
-    assert.matches("neither of its addresses", f.why)
+  end)
+
+  it("socat: every address type that connects onwards is a forwarder, either order, options before", function()
+    local cases = {
+      { "socat TCP-LISTEN:8080,fork TCP-CONNECT:10.0.0.2:80", { host = "10.0.0.2", port = 80 } },
+      { "socat TCP-L:8080 tcp6-connect:[::1]:81", { host = "::1", port = 81 } },
+      { "socat TCP-LISTEN:8080 UNIX-CLIENT:/run/app.sock", { path = "/run/app.sock" } },
+      { "socat TCP:10.0.0.2:80 TCP-LISTEN:8080,fork", { host = "10.0.0.2", port = 80 } },
+      { "socat -d -d -t 5 -lf /var/log/s.log TCP4-LISTEN:8080 TCP4:10.0.0.2:80", { host = "10.0.0.2", port = 80 } },
+    }
+    for _, c in ipairs(cases) do
+      assert.same({ tool = "socat", upstream = c[2] }, hops.forwarder(words(c[1]), 8080), c[1])
+    end
+    -- onwards, but not over TCP or to a Unix socket: named, not followed
+    for _, second in ipairs { "OPENSSL:db:5432,verify=0", "SSL:db:443", "UDP:10.0.0.2:53", "UDP4-SENDTO:1.2.3.4:9",
+      "SOCKS4A:proxy:db:5432,socksport=1080", "PROXY:proxy:db:443", "TCP:db" } do
+      local f = hops.forwarder(words("socat TCP-LISTEN:8080,fork " .. second), 8080)
+      local kind = second:match("^[%w-]+")
+      assert.equal("socat", f.tool, second)
+      assert.is_nil(f.upstream, second)
+      assert.equal(("its %s address is not a TCP or Unix socket address diagnose can follow"):format(kind), f.why)
+    end
+    -- a type diagnose does not know may forward: said so, never printed past its name
+    assert.equal("diagnose does not know where socat's VSOCK-FUTURE address sends the connection",
+      hops.forwarder(words("socat TCP-LISTEN:8080 vsock-future:3:80"), 8080).why)
+  end)
+
+  it("socat: an address that serves (a program, a file, stdio, a pty): socat is the server, not a forwarder", function()
+    local serving = {
+      { "socat", "TCP-LISTEN:8080,fork", "SYSTEM:echo hi" }, -- SYSTEM:'echo hi' as the shell leaves it
+      { "socat", "TCP-LISTEN:8080,fork,reuseaddr", "EXEC:/bin/cat" },
+      { "socat", "tcp4-listen:8080", "exec:cat,pty,stderr" },
+      { "socat", "OPENSSL-LISTEN:8443,cert=c.pem", "SYSTEM:sleep 1" },
+      { "socat", "-u", "TCP-LISTEN:8080", "FILE:/tmp/out,create" },
+      { "socat", "TCP-LISTEN:8080", "OPEN:/tmp/in" },
+      { "socat", "TCP-LISTEN:8080", "CREATE:/tmp/out" },
+      { "socat", "TCP-LISTEN:8080", "GOPEN:/dev/null" },
+      { "socat", "TCP-LISTEN:8080", "/tmp/out" }, -- GOPEN without its name
+      { "socat", "-", "TCP-LISTEN:8080" },
+      { "socat", "STDIO", "TCP-LISTEN:8080" },
+      { "socat", "TCP-LISTEN:8080", "STDIN!!STDOUT" },
+      { "socat", "TCP-LISTEN:8080", "PIPE" },
+      { "socat", "TCP-LISTEN:8080", "PTY,link=/tmp/serial" },
+      { "socat", "TCP-LISTEN:8080", "3" }, -- FD without its name
+      { "socat", "TCP-LISTEN:8080", "UNIX-LISTEN:/tmp/s" }, -- two listeners: a relay between clients
+    }
+    for _, cmdline in ipairs(serving) do
+      assert.is_nil(hops.forwarder(cmdline, 8080), table.concat(cmdline, " "))
+    end
   end)
 
   it("ssh -L: named, with where it continues; not followed", function()

@@ -47,7 +47,7 @@ describe("owner walks", function()
   local gate = testenv.setup_gate(function(why)
     pending(why)
   end)
-  local dir, names, leader_name
+  local dir, names, leader_name, leader_run
 
   setup(function()
     gate.why = testenv.needs_root() or (not testenv.have("python3") and "needs python3")
@@ -67,7 +67,7 @@ describe("owner walks", function()
     -- (under a name of this run's: a zombie leader has no cmdline to find it by)
     leader_name = "cro" .. dir:sub(-6):gsub("[^%w]", "x")
     testenv.sh_ok(("cp %s %s/%s"):format(testenv.helper("thread_leader"), dir, leader_name))
-    testenv.background_in(a, ("timeout 60 %s/%s 127.0.0.1 %d"):format(dir, leader_name, PORT + 100))
+    leader_run = testenv.background_in(a, ("timeout 60 %s/%s 127.0.0.1 %d"):format(dir, leader_name, PORT + 100))
     assert(testenv.wait_for(function()
       return testenv.read_file(dir .. "/a") and testenv.read_file(dir .. "/b")
     end, 30), "the fixture did not start")
@@ -79,8 +79,8 @@ describe("owner walks", function()
   end)
 
   teardown(function()
-    if leader_name then -- the harness finds processes by environ, which a zombie leader has not
-      testenv.sh("pkill -9 -x " .. leader_name)
+    if leader_run then -- cleanup finds processes by environ, which a zombie leader has not; stop, by parent pid
+      testenv.stop(leader_run)
     end
     testenv.cleanup()
   end)

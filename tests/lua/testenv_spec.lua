@@ -203,6 +203,52 @@ time.sleep(60)
   end)
 end)
 
+describe("testenv.stop", function()
+  local netns = testenv.per_test_netns(before_each, after_each, function(why)
+    pending(why)
+  end, { needs = { "socat" } })
+
+  local function listening(ns, port)
+    return testenv.sh_in(ns, "ss -Hltn 'sport = :" .. port .. "'").stdout:match("%S") ~= nil
+  end
+
+  it("ends the process it started and its children (a connection's too), not the same command elsewhere", function()
+    local other, port = testenv.netns(), 47080
+    local cmd = ("timeout 60 socat TCP4-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork EXEC:cat"):format(port)
+    local mine = testenv.background_in(netns(), cmd)
+    testenv.background_in(other, cmd) -- what `pkill -f TCP4-LISTEN:PORT` would have ended as well
+    assert(testenv.wait_listening(netns(), "tcp", port) and testenv.wait_listening(other, "tcp", port))
+    -- a connection held open: socat's forked child, and its cat
+    testenv.background_in(netns(), ("timeout 60 socat -u EXEC:'sleep 60' TCP4:127.0.0.1:%d"):format(port))
+    assert(testenv.wait_for(function()
+      return testenv.sh_in(netns(), "ss -Htn state established 'dport = :" .. port .. "'").stdout:match("%S") ~= nil
+    end), "no connection")
+    local before = testenv.sh("ip netns pids " .. netns()).stdout
+    testenv.stop(mine)
+    assert.is_false(listening(netns(), port))
+    assert.is_true(listening(other, port))
+    -- socat's child for the connection and its cat went with it (the client, not started by mine, stays)
+    local after = {}
+    for pid in testenv.sh("ip netns pids " .. netns()).stdout:gmatch("%d+") do
+      after[pid] = true
+    end
+    local gone = 0
+    for pid in before:gmatch("%d+") do
+      gone = gone + (after[pid] and 0 or 1)
+    end
+    assert.is_true(gone >= 4, before) -- timeout, socat, its child, cat
+    assert.is_true(next(after) ~= nil) -- the client's timeout and socat still run
+  end)
+
+  it("leaves a pid that is not one of this run's background processes", function()
+    local pid = assert(testenv.sh("sleep 60 >/dev/null 2>&1 & echo $!").stdout:match("%d+"))
+    testenv.stop(pid)
+    local alive = os.execute("kill -0 " .. pid .. " 2>/dev/null")
+    os.execute("kill " .. pid)
+    assert.is_true(alive)
+  end)
+end)
+
 describe("testenv.per_test_netns", function()
   local netns = testenv.per_test_netns(before_each, after_each, function(why)
     pending(why)
