@@ -122,7 +122,7 @@ static int l_list_trusted_dir(lua_State *L) {
   }
   closedir(d);
   if (!failed) {
-    qsort(names, n, sizeof *names, by_name);
+    if (n > 0) qsort(names, n, sizeof *names, by_name); /* an empty directory: names is NULL */
     lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
       lua_pushstring(L, names[i]);

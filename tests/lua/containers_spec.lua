@@ -155,6 +155,7 @@ describe("connrecipe.containers", function()
       return pending("needs root (a root-owned directory)")
     end
     local root = testenv.trusted_tmpdir()
+    assert.same({}, cr.list_trusted_dir(root)) -- empty: no entries, no error
     local dir = root .. "/containers/" .. ID
     assert(os.execute("mkdir -p " .. q(dir) .. " && chmod 700 " .. q(dir)))
     testenv.write_file(dir .. "/config.v2.json", ([[{"ID":"%s","Name":"/db","Config":{"Image":"postgres"},
