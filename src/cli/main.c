@@ -19,6 +19,7 @@
 #include "connrecipe/text.h"
 #include "lua/bindings.h"
 #include "lua/embedded.h"
+#include "runtime/helpers.h"
 #include "runtime/runtime.h"
 #include "version.h"
 
@@ -257,6 +258,7 @@ static int pmain(lua_State *L) {
   lua_setglobal(L, "cr");
   cr_runtime *rt = cr_runtime_get(L);
   cr_runtime_catch_sigint(rt);
+  cr_helpers_catch_termination();
   cr_runtime_set_deadline(rt, cs->opts.deadline);
 
   if (cs->opts.list) {

@@ -13,6 +13,7 @@
 #include "connrecipe/exec.h"
 #include "lua/bindings.h"
 #include "runtime/foreground.h"
+#include "runtime/helpers.h"
 #include "runtime/runtime.h"
 #include "connrecipe/duration.h"
 
@@ -20,6 +21,7 @@ typedef struct {
   cr_op op;
   cr_exec *ex;
   int foreground_pid; /* an inherit child's, while it may be running: signals go on to it */
+  int helper_pid;     /* any other child's, while it may be running: ended with us */
   int have_result;
   cr_exec_result result;
 } exec_op;
@@ -27,6 +29,8 @@ typedef struct {
 static void leave_foreground(exec_op *e) {
   if (e->foreground_pid) cr_foreground_remove(e->foreground_pid);
   e->foreground_pid = 0;
+  if (e->helper_pid) cr_helpers_remove(e->helper_pid);
+  e->helper_pid = 0;
 }
 
 static void exec_finished(cr_exec *ex, cr_exec_result *result, void *data) {
@@ -165,18 +169,21 @@ static int l_exec(lua_State *L) {
   /* A Ctrl-C or SIGTERM between the fork and the child's registration would
    * stop us instead of going to the child: held back until it is registered
    * (the child starts with an empty mask: libuv resets it before exec). */
+  /* Likewise a SIGTERM before any other child is registered would leave it
+   * running after us. */
   sigset_t held, before;
-  if (o.inherit_stdio) {
-    foreground_signals(&held);
-    pthread_sigmask(SIG_BLOCK, &held, &before);
-  }
+  foreground_signals(&held);
+  pthread_sigmask(SIG_BLOCK, &held, &before);
   int rc = cr_exec_start(cr_runtime_loop(e->op.rt), &o, exec_finished, e, &e->ex);
   if (rc == 0 && o.inherit_stdio) {
     inherited_children++;
     e->foreground_pid = cr_exec_pid(e->ex);
     cr_foreground_add(e->foreground_pid);
+  } else if (rc == 0) {
+    e->helper_pid = cr_exec_pid(e->ex);
+    cr_helpers_add(e->helper_pid);
   }
-  if (o.inherit_stdio) pthread_sigmask(SIG_SETMASK, &before, NULL);
+  pthread_sigmask(SIG_SETMASK, &before, NULL);
   if (rc != 0) {
     cr_op_unref(&e->op);
     cr_op_unref(&e->op);

@@ -217,13 +217,13 @@ describe("stopping", function()
     assert.matches("deadline of 0.3 s expired", r.stderr)
   end)
 
-  local function interrupt(recipe)
+  local function interrupt(recipe, signal)
     local pidfile = os.tmpname()
     local out = os.tmpname()
     -- start in the background, wait until it printed, send SIGINT, collect the status
     local r = sh(("%s %s >%s 2>&1 & echo $! >%s; pid=$!; for i in $(seq 100); do grep -q . %s && break; "
-      .. "sleep 0.05; done; kill -INT $pid; wait $pid; echo \"status=$?\"; cat %s"):format(
-      quote(testenv.bin), quote(fixture(recipe)), out, pidfile, out, out))
+      .. "sleep 0.05; done; kill -%s $pid; wait $pid; echo \"status=$?\"; cat %s"):format(
+      quote(testenv.bin), quote(fixture(recipe)), out, pidfile, out, signal or "INT", out))
     os.remove(pidfile)
     os.remove(out)
     return r.stdout
@@ -246,6 +246,20 @@ describe("stopping", function()
     assert.matches("status=130", out)
     assert.matches("connrecipe: interrupted", out)
     assert.equal(before, sleepers(), "a child process was left running")
+  end)
+
+  it("SIGTERM and SIGHUP end it by that signal and its commands with it", function()
+    for signal, status in pairs { TERM = 143, HUP = 129 } do
+      local before = sleepers()
+      local out = interrupt("sleeper.lua", signal)
+      assert.matches("status=" .. status, out, signal)
+      local left = before
+      testenv.wait_for(function()
+        left = sleepers()
+        return left == before
+      end, 5)
+      assert.equal(before, left, "SIG" .. signal .. ": a child process was left running")
+    end
   end)
 
   it("Ctrl-C interrupts a pure CPU loop", function()
