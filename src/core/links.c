@@ -11,6 +11,7 @@
 #include <linux/rtnetlink.h>
 
 #include "connrecipe/links.h"
+#include "connrecipe/netlink_dump.h"
 
 /* One attribute in [at, end): its type and payload, or 0 when the rest is
  * too short to hold a well-formed one. */
@@ -94,29 +95,17 @@ static int parse_link(const unsigned char *payload, size_t len, cr_link_list *li
   return append(list, &l);
 }
 
+/* One dump message: a device when it is RTM_NEWLINK (a cr_nl_msg_fn). */
+static int take_link(const struct nlmsghdr *h, const unsigned char *payload, size_t len,
+                     void *list) {
+  return h->nlmsg_type == RTM_NEWLINK ? parse_link(payload, len, list) : 0;
+}
+
 int cr_links_parse(const void *buf, size_t len, cr_link_list *list) {
-  const unsigned char *at = buf, *end = at + len;
-  while ((size_t)(end - at) >= sizeof(struct nlmsghdr)) {
-    struct nlmsghdr h;
-    memcpy(&h, at, sizeof h);
-    if (h.nlmsg_len < sizeof h || h.nlmsg_len > (size_t)(end - at)) return -EBADMSG;
-    const unsigned char *payload = at + NLMSG_HDRLEN;
-    size_t plen = h.nlmsg_len - NLMSG_HDRLEN;
-    if (h.nlmsg_type == NLMSG_DONE) return 1;
-    if (h.nlmsg_type == NLMSG_ERROR) {
-      struct nlmsgerr e;
-      if (plen < sizeof e) return -EBADMSG;
-      memcpy(&e, payload, sizeof e);
-      return e.error < 0 ? e.error : -EPROTO;
-    }
-    if (h.nlmsg_type == RTM_NEWLINK) {
-      int rc = parse_link(payload, plen, list);
-      if (rc) return rc;
-    }
-    size_t step = NLMSG_ALIGN(h.nlmsg_len);
-    at = step < (size_t)(end - at) ? at + step : end;
-  }
-  return at == end ? 0 : -EBADMSG;
+  int interrupted = 0; /* a device list read mid-change is still the best there is */
+  int rc = cr_nl_walk(buf, len, take_link, list, &interrupted);
+  if (rc < 0) return rc;
+  return rc == CR_NL_MORE ? 0 : 1;
 }
 
 int cr_links_read(cr_link_list *list) {
@@ -131,21 +120,11 @@ int cr_links_read(cr_link_list *list) {
                  .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
                  .nlmsg_seq = 1},
            .i = {.ifi_family = AF_UNSPEC}};
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  int rc = 0;
-  if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) rc = -errno;
+  int rc = cr_nl_send(fd, &req, sizeof req);
   size_t cap = 65536; /* the kernel fills a dump read up to 32 KiB */
   unsigned char *buf = rc ? NULL : malloc(cap);
   if (!rc && !buf) rc = -ENOMEM;
-  while (rc == 0) {
-    ssize_t n = recv(fd, buf, cap, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      rc = n < 0 ? -errno : -EPROTO; /* the dump ended without NLMSG_DONE */
-      break;
-    }
-    rc = cr_links_parse(buf, (size_t)n, list);
-  }
+  if (!rc) rc = cr_nl_dump_read(fd, buf, cap, take_link, list);
   free(buf);
   close(fd);
   return rc < 0 ? rc : 0;

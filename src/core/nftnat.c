@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "connrecipe/netfilter.h"
+#include "connrecipe/netlink_dump.h"
 
 #define NAT_BUF_SIZE (32 * 1024)
 
@@ -27,15 +28,15 @@ static int send_getchain(int fd) {
   req.nlh.nlmsg_seq = 1;
   req.g.nfgen_family = 0; /* NFPROTO_UNSPEC: every family's tables */
   req.g.version = NFNETLINK_V0;
-  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-  if (sendto(fd, &req, req.nlh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
-  return 0;
+  return cr_nl_send(fd, &req, req.nlh.nlmsg_len);
 }
 
-/* Is one chain message's type attribute "nat"? Malformed: -EIO. */
-static int chain_is_nat(const struct nlmsghdr *h) {
-  size_t len = h->nlmsg_len, off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
-  const uint8_t *msg = (const uint8_t *)h;
+/* Is one chain message's type attribute "nat"? 1 stops the dump at the
+ * first (one is enough); malformed: -EIO. A cr_nl_msg_fn. */
+static int chain_is_nat(const struct nlmsghdr *h, const unsigned char *msg, size_t len, void *ctx) {
+  (void)ctx;
+  if (h->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN)) return 0;
+  size_t off = NLMSG_ALIGN(sizeof(struct nfgenmsg));
   while (off + sizeof(struct nlattr) <= len) {
     struct nlattr a;
     memcpy(&a, msg + off, sizeof a);
@@ -52,28 +53,10 @@ static int chain_is_nat(const struct nlmsghdr *h) {
 /* Reads the dump: 1 at the first nat chain, 0 at NLMSG_DONE, -errno
  * (-EAGAIN: the rule set changed during the dump). */
 static int read_chains(int fd, uint8_t *buf) {
-  int interrupted = 0;
-  for (;;) {
-    ssize_t n = recv(fd, buf, NAT_BUF_SIZE, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) return -EIO;
-    size_t left = (size_t)n;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = 1;
-      if (h->nlmsg_type == NLMSG_DONE) return interrupted ? -EAGAIN : 0;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const struct nlmsgerr *e = NLMSG_DATA(h);
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof *e)) return -EIO;
-        return e->error ? e->error : -EIO;
-      }
-      if (h->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN)) continue;
-      int rc = chain_is_nat(h);
-      if (rc != 0) return rc; /* 1: one is enough */
-    }
-  }
+  int rc = cr_nl_dump_read(fd, buf, NAT_BUF_SIZE, chain_is_nat, NULL);
+  if (rc == CR_NL_STOPPED) return 1;
+  if (rc == CR_NL_INTERRUPTED) return -EAGAIN;
+  return rc;
 }
 
 int cr_nft_has_nat_chain(void) {

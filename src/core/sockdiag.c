@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "connrecipe/netlink_dump.h"
 #include "connrecipe/sockets.h"
 
 #define DUMP_BUF_SIZE (64 * 1024)
@@ -167,49 +168,28 @@ static int send_request(int fd, int kind, const cr_sock_query *q) {
       req.nlh.nlmsg_len += (uint32_t)cr_sockdiag_port_filter((uint8_t *)&req + req.nlh.nlmsg_len,
                                                              sizeof req - req.nlh.nlmsg_len, q->port);
   }
-  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-  if (sendto(fd, &req, req.nlh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof sa) < 0) return -errno;
-  return 0;
+  return cr_nl_send(fd, &req, req.nlh.nlmsg_len);
 }
 
-/* Adds one message's socket to the table. */
-static int take_message(cr_sock_table *t, int kind, const struct nlmsghdr *h,
-                        const cr_sock_query *q, uint64_t netns) {
+/* Where a dump's sockets go: the callback's context. */
+typedef struct {
+  cr_sock_table *t;
+  int kind;
+  const cr_sock_query *q;
+  uint64_t netns;
+} dump_ctx;
+
+/* Adds one message's socket to the table (a cr_nl_msg_fn). */
+static int take_message(const struct nlmsghdr *h, const unsigned char *body, size_t len,
+                        void *ctx) {
+  const dump_ctx *d = ctx;
+  if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return 0;
   cr_sock s;
   char pathbuf[256];
-  const void *body = NLMSG_DATA(h);
-  size_t len = h->nlmsg_len - NLMSG_HDRLEN;
-  int bad = kind == CR_KIND_UNIX ? cr_sockdiag_parse_unix(body, len, &s, pathbuf, sizeof pathbuf)
-                                 : cr_sockdiag_parse_inet(body, len, cr_sock_kind_proto(kind), &s);
-  return bad ? 0 : cr_sock_table_take(t, &s, q, netns);
-}
-
-/* Reads the dump's replies. Returns 0 at NLMSG_DONE, 1 when the dump was
- * interrupted (NLM_F_DUMP_INTR: the table changed under it; retry), -errno. */
-static int read_replies(int fd, int kind, cr_sock_table *t, const cr_sock_query *q, uint64_t netns,
-                        uint8_t *buf) {
-  int interrupted = 0;
-  for (;;) {
-    ssize_t n = recv(fd, buf, DUMP_BUF_SIZE, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) return -EIO;
-    size_t left = (size_t)n;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = 1;
-      if (h->nlmsg_type == NLMSG_DONE) return interrupted;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const struct nlmsgerr *e = NLMSG_DATA(h);
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof *e)) return -EIO;
-        return e->error ? e->error : -EIO;
-      }
-      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
-      int rc = take_message(t, kind, h, q, netns);
-      if (rc) return rc;
-    }
-  }
+  int bad = d->kind == CR_KIND_UNIX
+                ? cr_sockdiag_parse_unix(body, len, &s, pathbuf, sizeof pathbuf)
+                : cr_sockdiag_parse_inet(body, len, cr_sock_kind_proto(d->kind), &s);
+  return bad ? 0 : cr_sock_table_take(d->t, &s, d->q, d->netns);
 }
 
 /* Names the devices the entries from `start` on are bound to. Runs in the
@@ -237,14 +217,16 @@ int cr_sockdiag_dump_kind(cr_sock_table *t, int kind, const cr_sock_query *q, ui
     return -ENOMEM;
   }
   size_t start = t->n;
+  dump_ctx ctx = {t, kind, q, netns};
   int rc = 0;
   for (int attempt = 0; attempt < DUMP_RETRIES; attempt++) {
     cr_sock_table_truncate(t, start);
     if ((rc = send_request(fd, kind, q)) != 0) break;
-    rc = read_replies(fd, kind, t, q, netns, buf);
-    if (rc != 1) break;
+    rc = cr_nl_dump_read(fd, buf, DUMP_BUF_SIZE, take_message, &ctx);
+    if (rc != CR_NL_INTERRUPTED) break;
   }
-  if (rc == 1) rc = 0; /* still changing after the retries: keep the last, best-effort dump */
+  /* still changing after the retries: keep the last, best-effort dump */
+  if (rc == CR_NL_INTERRUPTED) rc = 0;
   if (rc < 0) cr_sock_table_truncate(t, start);
   if (rc == 0 && kind != CR_KIND_UNIX) name_bound_devices(t, start);
   /* a family the kernel lacks (no IPv6, no udp_diag module) answers ENOENT */
