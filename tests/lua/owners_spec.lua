@@ -155,6 +155,42 @@ describe("owner walks", function()
     assert.truthy(prows:find(" tcp " .. PORT .. " %- 1/python3//,%d+/python3//,%d+/python3//,%d+/python3//\n"), prows)
   end)
 
+  -- The iterator's read() fills a buffer of the kernel's; a file whose records
+  -- do not fit is run again at the next read(). 2,500 processes that each hold
+  -- one socket and nothing else (a marker and a socket record per process)
+  -- put several of those boundaries on a process's first file.
+  it("agree across the iterator's read boundaries: every holder of a socket held by 2,500 processes", function()
+    gate.check()
+    local many, port, holders = testenv.netns(), PORT + 200, 2500
+    local ready = dir .. "/many"
+    local script = table.concat({
+      "import os, socket, time",
+      "s = socket.socket()",
+      ("s.bind(('127.0.0.1', %d)); s.listen()"):format(port),
+      ("for _ in range(%d):"):format(holders),
+      "    if os.fork() == 0:",
+      "        os.dup2(s.fileno(), 0); os.closerange(1, 65536)",
+      "        os.execvp('sleep', ['sleep', '60'])",
+      ("open(%q, 'w').write('ok')"):format(ready),
+      "time.sleep(60)",
+    }, "\n")
+    testenv.background_in(many, "python3 -c " .. testenv.quote(script))
+    assert(testenv.wait_for(function()
+      return testenv.read_file(ready)
+    end, 60), "the 2,500 holders did not start")
+    local bvia, berr, brows = dump("bpf", many)
+    if bvia ~= "bpf" then
+      local why = "the BPF iterator cannot run here: " .. tostring(berr)
+      assert(os.getenv("CI") ~= "true", why)
+      pending(why)
+      return
+    end
+    local _, _, prows = dump("proc", many)
+    local _, sleepers = brows:gsub("[ ,]%d+/sleep", "")
+    assert.equal(holders, sleepers, "holders named by the iterator")
+    assert.equal(prows, brows)
+  end)
+
   it("fall back to /proc, silently, when the iterator may not be loaded", function()
     gate.check()
     if not testenv.have("setpriv") then

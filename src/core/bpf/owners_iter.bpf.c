@@ -18,9 +18,12 @@ struct owner_rec {
 };
 
 /* The iterator runs on one CPU, in order, under one read(): plain globals
- * are enough to tell a task's first file. */
+ * are enough to tell a task's first file. When a file's records do not fit
+ * in what is left of the read's buffer, the kernel drops them and runs the
+ * same (task, fd) again at the start of the next read(): mark_fd tells that
+ * run to write the task's marker again. */
 static __u64 last_task = 0;
-static __u32 last_pid = 0, last_tid = 0;
+static __u32 last_pid = 0, last_tid = 0, mark_fd = 0;
 
 /* The pid of a task as the reader sees it: the iterator only visits tasks
  * of the reader's pid namespace, which sits at the reader's level of every
@@ -46,10 +49,14 @@ int owners_iter(struct bpf_iter__task_file *ctx) {
   struct task_struct *task = ctx->task;
   struct file *file = ctx->file;
   if (!task || !file) return 0;
-  if ((__u64)task != last_task) {
+  int first_file = (__u64)task != last_task;
+  if (first_file) {
     last_task = (__u64)task;
     last_pid = pid_for_reader(task->group_leader);
     last_tid = task->tgid == task->pid ? 0 : pid_for_reader(task);
+    mark_fd = ctx->fd;
+  }
+  if (first_file || ctx->fd == mark_fd) { /* the first file, or its run again */
     struct owner_rec mark = {.pid = last_pid, .tid = last_tid};
     if (last_pid) bpf_seq_write(ctx->meta->seq, &mark, sizeof mark);
   }
