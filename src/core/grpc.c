@@ -35,6 +35,7 @@ struct cr_grpc_conn {
   nghttp2_session *session;
   call_state *call;
   int64_t deadline_ms;
+  int broken; /* a call failed mid-stream: nghttp2 may still hold its (freed) body */
 };
 
 static int64_t now_ms(void) {
@@ -283,6 +284,10 @@ int cr_grpc_call(cr_grpc_conn *c, const char *method, const char *const *metadat
                  size_t cap) {
   call_state st = {.http_status = -1, .grpc_status = -1};
   msg[0] = '\0';
+  if (c->broken) {
+    snprintf(msg, cap, "the connection failed in an earlier call");
+    return -EPIPE;
+  }
   if (req_len > CR_GRPC_MAX_RESPONSE || n > 8) return -E2BIG;
   st.body_len = 5 + req_len;
   st.body = malloc(st.body_len);
@@ -312,6 +317,7 @@ int cr_grpc_call(cr_grpc_conn *c, const char *method, const char *const *metadat
     c->call = &st;
     rc = pump(c, msg, cap);
     c->call = NULL;
+    if (rc != 0) c->broken = 1; /* the stream may be open: never send on it again */
     if (rc == 0) rc = outcome(&st, resp, resp_len, msg, cap);
   }
   free(st.body);

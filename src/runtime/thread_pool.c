@@ -22,10 +22,11 @@ static int pool_started;
 
 void cr_thread_pool_note_started(void) { pool_started = 1; }
 
+/* As libuv reads it: atoi into an unsigned (so "-1" is huge), 0 -> 1. */
 static int pool_size(void) {
   const char *v = getenv("UV_THREADPOOL_SIZE");
-  long n = v ? strtol(v, NULL, 10) : POOL_DEFAULT;
-  if (n < 1) n = 1;
+  unsigned n = v ? (unsigned)atoi(v) : POOL_DEFAULT;
+  if (n == 0) n = 1;
   if (n > POOL_MAX) n = POOL_MAX;
   return (int)n;
 }

@@ -193,11 +193,32 @@ static void transport_failures(void **state) {
   cr_containerd_free(&l);
 }
 
+/* After a call that failed mid-stream the connection refuses further calls
+ * (nghttp2 still holds the failed stream, whose body is gone). */
+static void a_failed_connection_stays_failed(void **state) {
+  (void)state;
+  char path[108], msg[256];
+  snprintf(path, sizeof path, "/tmp/crtest-grpc2-%d.sock", (int)getpid());
+  pid_t pid = serve(path, 's');
+  int err = 0;
+  cr_grpc_conn *c = cr_grpc_connect(path, 300, &err);
+  assert_non_null(c);
+  uint8_t *resp = NULL;
+  size_t len = 0;
+  assert_int_equal(-ETIMEDOUT, cr_grpc_call(c, "/x.Y/Z", NULL, 0, NULL, 0, &resp, &len, msg, sizeof msg));
+  assert_int_equal(-EPIPE, cr_grpc_call(c, "/x.Y/Z", NULL, 0, NULL, 0, &resp, &len, msg, sizeof msg));
+  assert_string_equal("the connection failed in an earlier call", msg);
+  cr_grpc_close(c);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(decodes_and_joins),       cmocka_unit_test(bounds_the_count),
       cmocka_unit_test(rejects_broken_messages), cmocka_unit_test(unframes),
-      cmocka_unit_test(transport_failures),
+      cmocka_unit_test(transport_failures),      cmocka_unit_test(a_failed_connection_stays_failed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
