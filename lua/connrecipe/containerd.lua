@@ -12,6 +12,7 @@
 -- what they say is data, checked field by field, never run.
 local cr = require "connrecipe"
 local json = require "connrecipe.json"
+local util = require "connrecipe.sysutil"
 
 local containerd = {}
 
@@ -317,27 +318,15 @@ end
 function containerd.read(out, opts)
   opts = opts or {}
   read_sockets(out, opts)
-  local roots, seen = {}, {}
-  local function add(r)
-    if not seen[r] then
-      seen[r] = true
-      roots[#roots + 1] = r
-    end
+  local roots = opts.roots
+  if not roots then
+    local shims = containerd.shim_roots(opts.procs)
+    roots = { table.unpack(containerd.STATE_ROOTS) }
+    table.move(shims, 1, #shims, #roots + 1, roots)
   end
-  if opts.roots then
-    for _, r in ipairs(opts.roots) do add(r) end
-  else
-    for _, r in ipairs(containerd.STATE_ROOTS) do add(r) end
-    for _, r in ipairs(containerd.shim_roots(opts.procs)) do add(r) end
-  end
-  for _, root in ipairs(roots) do
-    local ok, err, code = read_root(root, out, opts.max or 200)
-    if ok then
-      out.sources[#out.sources + 1] = "containerd state " .. root
-    elseif code ~= "ENOENT" and code ~= "ENOTDIR" then
-      out.errors[#out.errors + 1] = tostring(err)
-    end
-  end
+  util.read_roots(roots, "containerd state", out, function(root)
+    return read_root(root, out, opts.max or 200)
+  end)
 end
 
 return containerd

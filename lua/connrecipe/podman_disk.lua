@@ -11,6 +11,7 @@
 -- (names k8s_CONTAINER_POD_NAMESPACE_UID_N), shown as k8s:NAMESPACE/POD/CONTAINER.
 local cr = require "connrecipe"
 local json = require "connrecipe.json"
+local util = require "connrecipe.sysutil"
 
 local podman = {}
 
@@ -116,34 +117,19 @@ end
 function podman.read(out, opts)
   opts = opts or {}
   local found, running = podman.monitors(opts.procs)
-  local roots, seen = {}, {}
-  local function add(r)
-    if not seen[r] then
-      seen[r] = true
-      roots[#roots + 1] = r
-    end
-  end
-  for _, r in ipairs(opts.roots or podman.GRAPH_ROOTS) do
-    add(r)
-  end
-  if not opts.roots then
+  local roots = opts.roots
+  if not roots then
     local extra = {}
     for r in pairs(found) do
       extra[#extra + 1] = r
     end
     table.sort(extra)
-    for _, r in ipairs(extra) do
-      add(r)
-    end
+    roots = { table.unpack(podman.GRAPH_ROOTS) }
+    table.move(extra, 1, #extra, #roots + 1, roots)
   end
-  for _, root in ipairs(roots) do
-    local ok, err, code = read_root(root, out, running, opts.max or 200)
-    if ok then
-      out.sources[#out.sources + 1] = "podman storage " .. root
-    elseif code ~= "ENOENT" and code ~= "ENOTDIR" then
-      out.errors[#out.errors + 1] = tostring(err)
-    end
-  end
+  util.read_roots(roots, "podman storage", out, function(root)
+    return read_root(root, out, running, opts.max or 200)
+  end)
 end
 
 return podman

@@ -47,6 +47,25 @@ function util.read(path)
   return text
 end
 
+--- util.read_roots(roots, label, out, read_one): reads each root once, in
+-- order, with read_one(root) -> ok, err, code. A root read is named in
+-- out.sources ("LABEL ROOT"); a missing one (ENOENT, ENOTDIR) is no fact; any
+-- other failure is kept in out.errors, unread rather than absent.
+function util.read_roots(roots, label, out, read_one)
+  local seen = {}
+  for _, root in ipairs(roots) do
+    if not seen[root] then
+      seen[root] = true
+      local ok, err, code = read_one(root)
+      if ok then
+        out.sources[#out.sources + 1] = label .. " " .. root
+      elseif code ~= "ENOENT" and code ~= "ENOTDIR" then
+        out.errors[#out.errors + 1] = tostring(err)
+      end
+    end
+  end
+end
+
 function util.trim(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
