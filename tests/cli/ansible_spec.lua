@@ -140,8 +140,9 @@ describe("ansible", function()
     -- the faults: h1 serves the port, nothing listens on h2, h3 drops it
     local base = testenv.port_block()
     port = { h1 = base + 1, h2 = base + 2, h3 = base + 3 }
-    testenv.tcp_listen(ns.h1, port.h1, { bind = HOSTS.h1 })
-    testenv.tcp_listen(ns.h3, port.h3, { bind = HOSTS.h3 })
+    -- they serve every test of the spec: ansible runs take minutes on a busy machine
+    testenv.tcp_listen(ns.h1, port.h1, { bind = HOSTS.h1, seconds = 600 })
+    testenv.tcp_listen(ns.h3, port.h3, { bind = HOSTS.h3, seconds = 600 })
     testenv.sh_ok(testenv.in_netns(ns.h3, "iptables -A INPUT -p tcp --dport " .. port.h3 .. " -j DROP"))
   end)
 

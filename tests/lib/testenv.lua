@@ -531,8 +531,9 @@ function testenv.wait_socket(path)
 end
 
 --- testenv.tcp_listen(ns, port [, opts]): socat accepting TCP connections on
---- port inside ns, for at most 60 s; returns once it listens. opts.bind: the
---- address (default 127.0.0.1; IPv6 ones make a TCP6 listener), opts.options:
+--- port inside ns, for at most opts.seconds (default 60); returns once it
+--- listens. opts.bind: the address (default 127.0.0.1; IPv6 ones make a TCP6
+--- listener), opts.options:
 --- more socat listen options (",ipv6only=1"), opts.handler: what serves each
 --- connection (default EXEC:cat: it keeps the connection and waits for the
 --- client, as a server does; SYSTEM:true would close it at once, which
@@ -542,8 +543,8 @@ function testenv.tcp_listen(ns, port, opts)
   local addr = opts.bind or "127.0.0.1"
   local v6 = addr:find(":", 1, true)
   local spec = (v6 and "TCP6-LISTEN:%d,bind=[%s]" or "TCP4-LISTEN:%d,bind=%s"):format(port, addr)
-  testenv.background_in(ns, ("timeout 60 socat %s,reuseaddr,fork%s %s"):format(spec, opts.options or "",
-    opts.handler or "EXEC:cat"))
+  testenv.background_in(ns, ("timeout %d socat %s,reuseaddr,fork%s %s"):format(opts.seconds or 60, spec,
+    opts.options or "", opts.handler or "EXEC:cat"))
   assert(testenv.wait_listening(ns, "tcp", port), "server on port " .. port .. " did not start")
 end
 
