@@ -17,9 +17,7 @@
   X(rl_completion_matches) X(rl_forced_update_display) X(rl_readline_name) X(rl_basic_word_break_characters)  \
   X(rl_attempted_completion_function) X(rl_attempted_completion_over) X(rl_completion_append_character)
 
-typedef struct {
-  CR_EDIT_SYMBOLS(CR_LAZY_FIELD)
-} cr_edit_lib;
+CR_LAZY_TABLE(cr_edit_lib, CR_EDIT_SYMBOLS);
 
 /* Filled by cr_edit_lib_load; read only after it returned 0. */
 extern cr_edit_lib cr_edit;

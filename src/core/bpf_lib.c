@@ -3,15 +3,7 @@
 #ifdef CONNRECIPE_HAVE_BPF
 #include "bpf_lib.h"
 
-cr_bpf_lib cr_bpf;
-
-static cr_lazy_lib libbpf = CR_LAZY_LIB_INIT(CR_LIBBPF_SONAME);
-static const char *const names[] = {CR_BPF_FUNCTIONS(CR_LAZY_NAME)};
-
-int cr_bpf_lib_load(const char **why) {
-  _Static_assert(CR_LAZY_COUNT(cr_bpf) == sizeof names / sizeof names[0], "one name per field");
-  return cr_lazy_lib_load(&libbpf, names, &cr_bpf, CR_LAZY_COUNT(cr_bpf), why);
-}
+CR_LAZY_LIB_DEFINE(cr_bpf, cr_bpf_lib_load, CR_LIBBPF_SONAME, CR_BPF_FUNCTIONS)
 #else
 typedef int cr_bpf_lib_unused; /* ISO C wants something in a translation unit */
 #endif

@@ -15,9 +15,7 @@
   X(bpf_object__open_skeleton) X(bpf_object__load_skeleton) X(bpf_object__attach_skeleton)                    \
   X(bpf_object__detach_skeleton) X(bpf_object__destroy_skeleton)
 
-typedef struct {
-  CR_BPF_FUNCTIONS(CR_LAZY_FIELD)
-} cr_bpf_lib;
+CR_LAZY_TABLE(cr_bpf_lib, CR_BPF_FUNCTIONS);
 
 /* Filled by cr_bpf_lib_load; read only after it returned 0 on this thread. */
 extern cr_bpf_lib cr_bpf;

@@ -10,15 +10,19 @@
  * directories, never a path a caller or a file names. It is never unloaded.
  *
  * Each user lists the functions (and variables) it calls in an X-macro and
- * gets a struct of pointers typed from the library's own headers:
+ * gets a struct of pointers typed from the library's own headers, and its
+ * loader:
  *
- *   #define CR_FOO_SYMBOLS(X) X(foo_open) X(foo_close)
- *   typedef struct { CR_FOO_SYMBOLS(CR_LAZY_FIELD) } cr_foo_lib;
- *   static const char *const foo_names[] = { CR_FOO_SYMBOLS(CR_LAZY_NAME) };
+ *   #define CR_FOO_SYMBOLS(X) X(foo_open) X(foo_close)          (foo_lib.h)
+ *   CR_LAZY_TABLE(cr_foo_lib, CR_FOO_SYMBOLS);
  *   extern cr_foo_lib cr_foo;
+ *   int cr_foo_lib_load(const char **why);
  *
- * and calls cr_foo.foo_open(...) after cr_lazy_lib_load returned 0. A
- * variable's field points at it: *cr_foo.foo_flag = 1. */
+ *   CR_LAZY_LIB_DEFINE(cr_foo, cr_foo_lib_load, "libfoo.so.1", CR_FOO_SYMBOLS)   (foo_lib.c)
+ *
+ * and calls cr_foo.foo_open(...) after cr_foo_lib_load returned 0 (on this
+ * thread, or another that then synchronised with it). A variable's field
+ * points at it: *cr_foo.foo_flag = 1. */
 #ifndef CR_LAZY_LIB_H
 #define CR_LAZY_LIB_H
 
@@ -46,5 +50,22 @@ int cr_lazy_lib_load(cr_lazy_lib *lib, const char *const names[], void *table, s
                      const char **why);
 
 #define CR_LAZY_COUNT(table) (sizeof(table) / sizeof(void *))
+
+/* The struct of pointers for SYMBOLS, named type. */
+#define CR_LAZY_TABLE(type, SYMBOLS)                                                                           \
+  typedef struct {                                                                                             \
+    SYMBOLS(CR_LAZY_FIELD)                                                                                     \
+  } type
+
+/* The table (its type declared by CR_LAZY_TABLE) and loader: int loader(const
+ * char **why) loads soname once and fills the table, as cr_lazy_lib_load. */
+#define CR_LAZY_LIB_DEFINE(table, loader, soname, SYMBOLS)                                                     \
+  __typeof__(table) table;                                                                                     \
+  static cr_lazy_lib table##_library = CR_LAZY_LIB_INIT(soname);                                              \
+  static const char *const table##_names[] = {SYMBOLS(CR_LAZY_NAME)};                                         \
+  int loader(const char **why) {                                                                               \
+    _Static_assert(CR_LAZY_COUNT(table) == sizeof table##_names / sizeof table##_names[0], "a name a field"); \
+    return cr_lazy_lib_load(&table##_library, table##_names, &table, CR_LAZY_COUNT(table), why);               \
+  }
 
 #endif

@@ -16,9 +16,7 @@
   X(nghttp2_session_want_read) X(nghttp2_session_want_write) X(nghttp2_strerror) X(nghttp2_submit_request)    \
   X(nghttp2_submit_rst_stream) X(nghttp2_submit_settings)
 
-typedef struct {
-  CR_NGHTTP2_FUNCTIONS(CR_LAZY_FIELD)
-} cr_nghttp2_lib;
+CR_LAZY_TABLE(cr_nghttp2_lib, CR_NGHTTP2_FUNCTIONS);
 
 /* Filled by cr_grpc_lib_load (connrecipe/grpc.h); read only after it returned 0. */
 extern cr_nghttp2_lib cr_nghttp2;

@@ -9,12 +9,4 @@
 #define CR_STR_(x) #x
 #define CR_STR(x) CR_STR_(x)
 
-cr_tls_lib cr_tls;
-
-static cr_lazy_lib libssl = CR_LAZY_LIB_INIT("libssl.so." CR_STR(OPENSSL_SHLIB_VERSION));
-static const char *const names[] = {CR_TLS_FUNCTIONS(CR_LAZY_NAME)};
-
-int cr_tls_lib_load(const char **why) {
-  _Static_assert(CR_LAZY_COUNT(cr_tls) == sizeof names / sizeof names[0], "one name per field");
-  return cr_lazy_lib_load(&libssl, names, &cr_tls, CR_LAZY_COUNT(cr_tls), why);
-}
+CR_LAZY_LIB_DEFINE(cr_tls, cr_tls_lib_load, "libssl.so." CR_STR(OPENSSL_SHLIB_VERSION), CR_TLS_FUNCTIONS)

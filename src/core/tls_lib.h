@@ -25,9 +25,7 @@
   X(X509_get0_notAfter) X(X509_get0_notBefore) X(X509_get_ext_d2i) X(X509_get_issuer_name)                    \
   X(X509_get_subject_name) X(X509_verify_cert_error_string)
 
-typedef struct {
-  CR_TLS_FUNCTIONS(CR_LAZY_FIELD)
-} cr_tls_lib;
+CR_LAZY_TABLE(cr_tls_lib, CR_TLS_FUNCTIONS);
 
 /* Filled by cr_tls_lib_load; read only after it returned 0 on this thread. */
 extern cr_tls_lib cr_tls;
