@@ -10,7 +10,7 @@
 local cr = require "connrecipe"
 local containerd = require "connrecipe.containerd"
 local json = require "connrecipe.json"
-local monitors = require "connrecipe.monitors"
+local monitors = require("connrecipe.lazy").require "connrecipe.monitors" -- only when their scan is wanted
 local podman_disk = require "connrecipe.podman_disk"
 
 local containers = {}

@@ -5,7 +5,7 @@
 local address = require "connrecipe.address"
 local checklist = require "connrecipe.checklist"
 local containers = require "connrecipe.containers"
-local hops = require "connrecipe.hops"
+local hops = require("connrecipe.lazy").require "connrecipe.hops" -- only when there are hops
 local situation = require "connrecipe.checks.situation"
 
 local check = { ids = { "upstream-failing", "upstream-not-followed", "forwarding-loop", "follow-depth-limit" } }
