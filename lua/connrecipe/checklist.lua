@@ -8,12 +8,53 @@ local situation = require "connrecipe.checks.situation"
 
 local checklist = {}
 
+-- The checks that find nothing without one fact (their check.needs, kept
+-- equal by checks_spec): a lazy one of these is not even loaded for facts
+-- without it (a refused port has no TLS, conversation, hops, rules read...).
+local NEEDS = {
+  application = "after_connect", firewall = "firewall", holders = "holders", hops = "hops", proxy = "proxy",
+  tls = "tls", vrf = "vrf",
+}
+checklist._NEEDS = NEEDS -- for the test
+
+-- A check of a list not loaded yet: {module = name, needs = fact}; reading
+-- any other field loads it.
+local Lazy = {
+  __index = function(stand_in, k)
+    return require(rawget(stand_in, "module"))[k]
+  end,
+}
+
+--- checklist.lazy(name) -> check connrecipe.checks.NAME for a list, loaded
+--- when it first runs (a module costs its loading: most runs find nothing
+--- in most checks); the list then holds the module itself.
+function checklist.lazy(name)
+  return setmetatable({ module = "connrecipe.checks." .. name, needs = NEEDS[name] }, Lazy)
+end
+
+-- list[i], loaded when lazy, or nil when it would find nothing in facts.
+local function runnable(list, i, facts)
+  local check = list[i]
+  if getmetatable(check) ~= Lazy then
+    return check
+  end
+  local needs = rawget(check, "needs")
+  if needs and facts[needs] == nil then
+    return nil
+  end
+  list[i] = require(rawget(check, "module"))
+  return list[i]
+end
+
 --- checklist.run(ctx, facts, list): every check of the list, in order.
 --- Each check gets the list too, to run it again over nested facts (a hop's upstream).
 function checklist.run(ctx, facts, list)
   situation.held(facts, function()
-    for _, check in ipairs(list) do
-      check.run(ctx, facts, list)
+    for i in ipairs(list) do
+      local check = runnable(list, i, facts)
+      if check then
+        check.run(ctx, facts, list)
+      end
     end
   end)
 end
