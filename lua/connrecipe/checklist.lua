@@ -8,17 +8,32 @@ local situation = require "connrecipe.checks.situation"
 
 local checklist = {}
 
--- The checks that find nothing without one fact (their check.needs, kept
--- equal by checks_spec): a lazy one of these is not even loaded for facts
--- without it (a refused port has no TLS, conversation, hops, rules read...).
-local NEEDS = {
-  application = "after_connect", firewall = "firewall", holders = "holders", hops = "hops", proxy = "proxy",
-  tls = "tls", vrf = "vrf",
-}
-checklist._NEEDS = NEEDS -- for the test
+-- Whether a check can find anything in facts, for the checks that find
+-- nothing without one fact (their check.needs) or outside one kind of
+-- target: a lazy one of these is not even loaded when it cannot (a refused
+-- port has no TLS, conversation, hops, rules read, containers...).
+-- checks_spec runs every case through both lists, lazy and loaded.
+local function has(fact)
+  return function(facts)
+    return facts[fact] ~= nil
+  end
+end
 
--- A check of a list not loaded yet: {module = name, needs = fact}; reading
--- any other field loads it.
+local CAN_FIND = {
+  application = has "after_connect", firewall = has "firewall", holders = has "holders", hops = has "hops",
+  proxy = has "proxy", tls = has "tls", vrf = has "vrf",
+  unix = function(facts) -- a Unix socket's, only
+    return facts.args.target.kind == "unix"
+  end,
+  container = function(facts) -- only about containers the engines listed
+    local read = facts.containers
+    return read ~= nil and read.list ~= nil and read.list[1] ~= nil
+  end,
+}
+checklist._CAN_FIND = CAN_FIND -- for the test
+
+-- A check of a list not loaded yet: {module = name, can_find = CAN_FIND's};
+-- reading any other field loads it.
 local Lazy = {
   __index = function(stand_in, k)
     return require(rawget(stand_in, "module"))[k]
@@ -29,7 +44,7 @@ local Lazy = {
 --- when it first runs (a module costs its loading: most runs find nothing
 --- in most checks); the list then holds the module itself.
 function checklist.lazy(name)
-  return setmetatable({ module = "connrecipe.checks." .. name, needs = NEEDS[name] }, Lazy)
+  return setmetatable({ module = "connrecipe.checks." .. name, can_find = CAN_FIND[name] }, Lazy)
 end
 
 -- list[i], loaded when lazy, or nil when it would find nothing in facts.
@@ -38,8 +53,8 @@ local function runnable(list, i, facts)
   if getmetatable(check) ~= Lazy then
     return check
   end
-  local needs = rawget(check, "needs")
-  if needs and facts[needs] == nil then
+  local can_find = rawget(check, "can_find")
+  if can_find and not can_find(facts) then
     return nil
   end
   list[i] = require(rawget(check, "module"))
