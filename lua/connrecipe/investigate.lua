@@ -52,30 +52,53 @@ local function local_addresses(spec)
   return set
 end
 
--- The TcpExt counters of /proc/net/netstat (a header line of names, then one
--- of values) as {name = value}: the only group listen_drops needs, read
--- twice per run, without parsing the few hundred others of cr.sys.counters.
-local function tcpext(text)
-  local names
-  for line in text:gmatch("[^\n]+") do
-    local rest = line:match("^TcpExt:(.*)$")
-    if rest and not names then
-      names = rest
-    elseif rest then
-      local ext, values = {}, {}
-      for v in rest:gmatch("%S+") do
-        values[#values + 1] = v
+-- The TcpExt counters `wanted` of /proc/net/netstat (a header line of
+-- names, then one of values) as {name = value}: the only group listen_drops
+-- needs, read twice per run, without parsing the few hundred others of
+-- cr.sys.counters (nor the words past the last one wanted: plain finds and
+-- no more splitting than that, Lua's patterns cost ~100 instructions a byte).
+local function line_after(text, prefix, from) -- the rest of the line starting with prefix, and its end
+  local at = text:find("\n" .. prefix, from, true)
+  if not at then
+    return nil
+  end
+  local stop = text:find("\n", at + 1, true) or #text + 1
+  return text:sub(at + 1 + #prefix, stop - 1), stop
+end
+
+local function tcpext(text, wanted)
+  text = "\n" .. text
+  local names, stop = line_after(text, "TcpExt:", 1)
+  local values = names and line_after(text, "TcpExt:", stop)
+  if not values then
+    return {}
+  end
+  local want, at, last = {}, {}, 0
+  for _, name in ipairs(wanted) do
+    want[name] = true
+  end
+  local i, left = 0, #wanted
+  for name in names:gmatch("%S+") do
+    i = i + 1
+    if want[name] and left > 0 then
+      want[name], at[i], last, left = nil, name, i, left - 1
+      if left == 0 then
+        break
       end
-      local i = 0
-      for name in names:gmatch("%S+") do
-        i = i + 1
-        local v = tonumber(values[i])
-        ext[name] = v and (math.tointeger(v) or v)
-      end
-      return ext
     end
   end
-  return {}
+  local ext = {}
+  i = 0
+  for v in values:gmatch("%S+") do
+    i = i + 1
+    if i > last then
+      break
+    elseif at[i] then
+      local n = tonumber(v)
+      ext[at[i]] = n and (math.tointeger(n) or n)
+    end
+  end
+  return ext
 end
 
 -- ListenDrops counts every SYN or connection a listener dropped, overflows
@@ -87,7 +110,7 @@ local function listen_drops(spec)
     if not f then
       return nil, err
     end
-    ext = tcpext(f:read("a") or "")
+    ext = tcpext(f:read("a") or "", { "ListenDrops", "ListenOverflows" })
     f:close()
   else
     ext = (cr.sys.counters(spec) or {}).TcpExt or {}
