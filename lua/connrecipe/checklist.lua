@@ -21,7 +21,7 @@ end
 
 local CAN_FIND = {
   application = has "after_connect", firewall = has "firewall", holders = has "holders", hops = has "hops",
-  proxy = has "proxy", tls = has "tls", vrf = has "vrf",
+  kube = has "firewall", proxy = has "proxy", tls = has "tls", vrf = has "vrf",
   unix = function(facts) -- a Unix socket's, only
     return facts.args.target.kind == "unix"
   end,
