@@ -12,9 +12,14 @@ typedef struct cr_grpc_conn cr_grpc_conn;
 /* The most a response may hold: larger ones fail (E2BIG) rather than grow. */
 #define CR_GRPC_MAX_RESPONSE (32u << 20)
 
-/* Connects to the socket at path; NULL with *err = -errno (-ENOMEM, or the
- * connect's errno: ENOENT, EACCES, ECONNREFUSED). timeout_ms bounds every
- * call made on the connection, all together. */
+/* Loads libnghttp2 (once per process; the first connection does it too).
+ * Returns 0, or -ELIBACC with the dynamic linker's reason in *why. */
+int cr_grpc_lib_load(const char **why);
+
+/* Connects to the socket at path; NULL with *err = -errno (-ENOMEM, -ELIBACC
+ * when libnghttp2 cannot be loaded, or the connect's errno: ENOENT, EACCES,
+ * ECONNREFUSED). timeout_ms bounds every call made on the connection, all
+ * together. */
 cr_grpc_conn *cr_grpc_connect(const char *path, int timeout_ms, int *err);
 void cr_grpc_close(cr_grpc_conn *c);
 

@@ -4,6 +4,8 @@
  * compiled as lua.c does: first as "return <line>", then as a statement, and
  * an error ending in <eof> means the chunk continues on the next line. */
 #include "cli/repl.h"
+#include "cli/edit_lib.h"
+#include "cli/options.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +18,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <editline/readline.h>
 #include <lauxlib.h>
 
 #include "connrecipe/text.h"
@@ -125,12 +126,12 @@ static void history_open(repl_state *r) {
     snprintf(r->history, sizeof r->history, "%s/.local/state/connrecipe/history", home);
   else
     r->history[0] = '\0';
-  stifle_history(HISTORY_MAX);
+  cr_edit.stifle_history(HISTORY_MAX);
   if (!r->history[0]) return;
   int fd = history_open_checked(r);
   if (fd < 0) return;
   char name[64];
-  read_history(fd_name(fd, name, sizeof name));
+  cr_edit.read_history(fd_name(fd, name, sizeof name));
   close(fd);
 }
 
@@ -144,7 +145,7 @@ static void history_save(repl_state *r) {
   int fd = -1, err = 0;
   if (make_dirs(r->history) != 0 || (fd = mkostemp(tmp, O_CLOEXEC)) < 0)
     err = errno;
-  else if (write_history(fd_name(fd, name, sizeof name)) != 0)
+  else if (cr_edit.write_history(fd_name(fd, name, sizeof name)) != 0)
     err = errno ? errno : EIO;
   else if (rename(tmp, r->history) != 0)
     err = errno;
@@ -192,12 +193,12 @@ static void on_input(uv_poll_t *h, int status, int events) {
   (void)h;
   (void)status;
   (void)events;
-  rl_callback_read_char();
+  cr_edit.rl_callback_read_char();
 }
 
 static void prompt_show(repl_state *r) {
   if (r->reading || r->quit) return;
-  rl_callback_handler_install(r->pending ? PROMPT_MORE : PROMPT, on_line);
+  cr_edit.rl_callback_handler_install(r->pending ? PROMPT_MORE : PROMPT, on_line);
   uv_poll_start(&r->input, UV_READABLE, on_input);
   r->reading = 1;
 }
@@ -205,7 +206,7 @@ static void prompt_show(repl_state *r) {
 static void prompt_hide(repl_state *r) {
   if (!r->reading) return;
   uv_poll_stop(&r->input);
-  rl_callback_handler_remove();
+  cr_edit.rl_callback_handler_remove();
   r->reading = 0;
 }
 
@@ -252,7 +253,7 @@ static void take_line(repl_state *r) {
   r->got_line = 0;
   r->reading = 0; /* on_line stopped the poll; the handler stays for the next prompt */
   if (!line) { /* Ctrl-D */
-    rl_callback_handler_remove();
+    cr_edit.rl_callback_handler_remove();
     fputc('\n', stdout);
     r->quit = 1;
     return;
@@ -269,7 +270,7 @@ static void take_line(repl_state *r) {
     prompt_show(r);
     return;
   }
-  add_history(r->pending);
+  cr_edit.add_history(r->pending);
   free(r->pending);
   r->pending = NULL;
   if (compiled == 0) {
@@ -277,7 +278,7 @@ static void take_line(repl_state *r) {
     prompt_show(r);
     return;
   }
-  rl_callback_handler_remove(); /* gives the terminal back to the running line */
+  cr_edit.rl_callback_handler_remove(); /* gives the terminal back to the running line */
   start_line(r);
 }
 
@@ -387,9 +388,9 @@ static char **complete(const char *text, int start, int end) {
   }
   lua_pop(L, 1);
   candidate_next = 0;
-  rl_attempted_completion_over = 1;
+  *cr_edit.rl_attempted_completion_over = 1;
   if (n == 0) return NULL;
-  return rl_completion_matches(text, next_candidate);
+  return cr_edit.rl_completion_matches(text, next_candidate);
 }
 
 /* ---- setup ---------------------------------------------------------------------------------- */
@@ -434,14 +435,14 @@ static int prompt_intr_on(repl_state *r, struct termios *editing) {
 static void prompt_keys(void) {
   struct termios t;
   if (tcgetattr(STDIN_FILENO, &t) != 0 || t.c_cc[VINTR] == _POSIX_VDISABLE) return;
-  using_history(); /* libedit's editor exists from here on */
-  if (rl_add_defun("connrecipe-interrupt", prompt_ctrl_c, t.c_cc[VINTR]) != 0) return;
-  rl_parse_and_bind("setty -d -intr");
+  cr_edit.using_history(); /* libedit's editor exists from here on */
+  if (cr_edit.rl_add_defun("connrecipe-interrupt", prompt_ctrl_c, t.c_cc[VINTR]) != 0) return;
+  cr_edit.rl_parse_and_bind("setty -d -intr");
   char bind[64]; /* vi's command mode too; rl_add_defun binds the insert (or emacs) keymap */
   int c = t.c_cc[VINTR];
   if (c < 32 || c == 127) {
     snprintf(bind, sizeof bind, "bind -a ^%c connrecipe-interrupt", c == 127 ? '?' : c + '@');
-    rl_parse_and_bind(bind);
+    cr_edit.rl_parse_and_bind(bind);
   }
 }
 
@@ -476,16 +477,21 @@ static void banner(void) {
 }
 
 int repl_run(lua_State *L) {
+  const char *why;
+  if (cr_edit_lib_load(&why) != 0) {
+    fprintf(stderr, "connrecipe: the REPL needs libedit (apt-get install libedit2): %s\n", why);
+    return EXIT_INTERNAL;
+  }
   repl_state r = {0};
   r.L = L;
   r.rt = cr_runtime_get(L);
   R = &r;
   load_support(L, &r);
   cr_runtime_set_interactive(r.rt, 1);
-  rl_readline_name = "connrecipe";
-  rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
-  rl_attempted_completion_function = complete;
-  rl_completion_append_character = '\0';
+  *cr_edit.rl_readline_name = "connrecipe";
+  *cr_edit.rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
+  *cr_edit.rl_attempted_completion_function = complete;
+  *cr_edit.rl_completion_append_character = '\0';
   history_open(&r);
   tty_save();
   prompt_keys();
@@ -515,7 +521,7 @@ int repl_run(lua_State *L) {
     if (!r.line && cr_runtime_has_unobserved(r.rt)) { /* a background task failed meanwhile */
       fputc('\n', stderr);
       cr_runtime_report_unobserved(r.rt);
-      if (r.reading) rl_forced_update_display();
+      if (r.reading) cr_edit.rl_forced_update_display();
     }
     if (r.quit) break;
     if (r.got_line) continue;

@@ -170,6 +170,11 @@ int cr_containerd_read(const char *socket, const char *ns, int timeout_ms, size_
   memset(out, 0, sizeof *out);
   msg[0] = '\0';
   int rc = 0;
+  const char *why;
+  if ((rc = cr_grpc_lib_load(&why)) != 0) {
+    snprintf(msg, cap, "cannot load HTTP/2 support: %s", why);
+    return rc;
+  }
   cr_grpc_conn *g = cr_grpc_connect(socket, timeout_ms, &rc);
   if (!g) {
     snprintf(msg, cap, "cannot connect");

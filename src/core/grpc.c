@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <nghttp2/nghttp2.h>
 
 #include "connrecipe/grpc.h"
+#include "nghttp2_lib.h"
 
 typedef struct {
   int32_t stream_id;
@@ -62,7 +62,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
   if (!st || st->too_big) return 0;
   if (len > CR_GRPC_MAX_RESPONSE - st->len) {
     st->too_big = 1;
-    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+    cr_nghttp2.nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
     return 0;
   }
   if (st->len + len > st->cap) {
@@ -131,6 +131,10 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
 }
 
 cr_grpc_conn *cr_grpc_connect(const char *path, int timeout_ms, int *err) {
+  if (cr_grpc_lib_load(NULL) != 0) {
+    *err = -ELIBACC;
+    return NULL;
+  }
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof sa.sun_path) {
     *err = -ENAMETOOLONG;
@@ -152,21 +156,21 @@ cr_grpc_conn *cr_grpc_connect(const char *path, int timeout_ms, int *err) {
     return NULL;
   }
   nghttp2_session_callbacks *cb;
-  if (nghttp2_session_callbacks_new(&cb)) {
+  if (cr_nghttp2.nghttp2_session_callbacks_new(&cb)) {
     *err = -ENOMEM;
     cr_grpc_close(c);
     return NULL;
   }
-  nghttp2_session_callbacks_set_send_callback(cb, on_send);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
-  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
-  int rc = nghttp2_session_client_new(&c->session, cb, c);
-  nghttp2_session_callbacks_del(cb);
+  cr_nghttp2.nghttp2_session_callbacks_set_send_callback(cb, on_send);
+  cr_nghttp2.nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+  cr_nghttp2.nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  cr_nghttp2.nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+  int rc = cr_nghttp2.nghttp2_session_client_new(&c->session, cb, c);
+  cr_nghttp2.nghttp2_session_callbacks_del(cb);
   /* a 1 MiB window: a List of many containers comes in few round trips */
   nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
                                  {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20}};
-  if (rc || nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 2)) {
+  if (rc || cr_nghttp2.nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, 2)) {
     *err = -ENOMEM;
     cr_grpc_close(c);
     return NULL;
@@ -176,7 +180,7 @@ cr_grpc_conn *cr_grpc_connect(const char *path, int timeout_ms, int *err) {
 
 void cr_grpc_close(cr_grpc_conn *c) {
   if (!c) return;
-  if (c->session) nghttp2_session_del(c->session);
+  if (c->session) cr_nghttp2.nghttp2_session_del(c->session);
   if (c->fd >= 0) close(c->fd);
   free(c);
 }
@@ -186,13 +190,13 @@ void cr_grpc_close(cr_grpc_conn *c) {
 static int pump(cr_grpc_conn *c, char *msg, size_t cap) {
   uint8_t buf[16384];
   while (!c->call->closed) {
-    if (nghttp2_session_send(c->session)) {
+    if (cr_nghttp2.nghttp2_session_send(c->session)) {
       snprintf(msg, cap, "cannot send");
       return -ECONNRESET;
     }
     /* neither: nghttp2 ended the session (a GOAWAY sent or received, as
      * when the peer does not speak HTTP/2) */
-    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
+    if (!cr_nghttp2.nghttp2_session_want_read(c->session) && !cr_nghttp2.nghttp2_session_want_write(c->session)) {
       snprintf(msg, cap, "not HTTP/2, or the server ended the session");
       return -EPROTO;
     }
@@ -202,7 +206,7 @@ static int pump(cr_grpc_conn *c, char *msg, size_t cap) {
       return -ETIMEDOUT;
     }
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    if (nghttp2_session_want_write(c->session)) p.events |= POLLOUT;
+    if (cr_nghttp2.nghttp2_session_want_write(c->session)) p.events |= POLLOUT;
     int n = poll(&p, 1, (int)left);
     if (n < 0 && errno != EINTR) return -errno;
     if (n <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -212,9 +216,9 @@ static int pump(cr_grpc_conn *c, char *msg, size_t cap) {
       snprintf(msg, cap, "the server closed the connection");
       return r < 0 ? -errno : -ECONNRESET;
     }
-    ssize_t used = nghttp2_session_mem_recv(c->session, buf, (size_t)r);
+    ssize_t used = cr_nghttp2.nghttp2_session_mem_recv(c->session, buf, (size_t)r);
     if (used < 0) {
-      snprintf(msg, cap, "not HTTP/2: %s", nghttp2_strerror((int)used));
+      snprintf(msg, cap, "not HTTP/2: %s", cr_nghttp2.nghttp2_strerror((int)used));
       return -EPROTO;
     }
   }
@@ -309,9 +313,9 @@ int cr_grpc_call(cr_grpc_conn *c, const char *method, const char *const *metadat
                      strlen(metadata[2 * i]), strlen(metadata[2 * i + 1]), NGHTTP2_NV_FLAG_NONE};
   nghttp2_data_provider body = {.source.ptr = &st, .read_callback = read_body};
   int rc;
-  st.stream_id = nghttp2_submit_request(c->session, NULL, nv, nnv, &body, NULL);
+  st.stream_id = cr_nghttp2.nghttp2_submit_request(c->session, NULL, nv, nnv, &body, NULL);
   if (st.stream_id < 0) {
-    snprintf(msg, cap, "cannot start the call: %s", nghttp2_strerror(st.stream_id));
+    snprintf(msg, cap, "cannot start the call: %s", cr_nghttp2.nghttp2_strerror(st.stream_id));
     rc = -EPROTO;
   } else {
     c->call = &st;

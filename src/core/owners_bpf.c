@@ -28,9 +28,7 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
 #include <stdio.h>
 #include <sys/syscall.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
+#include "bpf_lib.h"
 #include "owners_iter.skel.h"
 
 /* The records owners_iter.bpf.c writes: per fd table, a marker (inode 0)
@@ -82,7 +80,7 @@ static int proc_is_our_pidns(int procfd) {
 /* libbpf writes its warnings to stderr; a failure here only means /proc. */
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return 0; }
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
-static void silence_libbpf(void) { libbpf_set_print(quiet); }
+static void silence_libbpf(void) { cr_bpf.libbpf_set_print(quiet); }
 
 /* ---- which table stands for a process ---------------------------------------- */
 
@@ -195,16 +193,17 @@ static int read_records(int fd, struct owner_rec **out, size_t *count) {
 int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
   if (!may_load_bpf()) return -EPERM;
   if (!proc_is_our_pidns(procfd)) return -EXDEV;
+  if (cr_bpf_lib_load(NULL) != 0) return -ELIBACC; /* libbpf is not installed (or not whole) */
   pthread_once(&quiet_once, silence_libbpf);
   struct owners_iter *skel = owners_iter__open_and_load();
   if (!skel) return errno ? -errno : -EINVAL;
   int rc = 0, fd = -1;
-  struct bpf_link *link = bpf_program__attach_iter(skel->progs.owners_iter, NULL);
+  struct bpf_link *link = cr_bpf.bpf_program__attach_iter(skel->progs.owners_iter, NULL);
   if (!link) {
     rc = errno ? -errno : -EINVAL;
     goto out;
   }
-  fd = bpf_iter_create(bpf_link__fd(link));
+  fd = cr_bpf.bpf_iter_create(cr_bpf.bpf_link__fd(link));
   if (fd < 0) {
     rc = fd;
     goto out;
@@ -221,7 +220,7 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
   free(recs);
 out:
   if (fd >= 0) close(fd);
-  bpf_link__destroy(link);
+  cr_bpf.bpf_link__destroy(link);
   owners_iter__destroy(skel);
   return rc;
 }

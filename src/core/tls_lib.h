@@ -8,6 +8,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "lazy_lib.h"
+
 /* Every function called, by its name in the headers (a macro there, such as
  * SSL_set_tlsext_host_name or sk_GENERAL_NAME_num, is written out at its call
  * with the function it stands for). The types come from the headers. */
@@ -23,11 +25,9 @@
   X(X509_get0_notAfter) X(X509_get0_notBefore) X(X509_get_ext_d2i) X(X509_get_issuer_name)                    \
   X(X509_get_subject_name) X(X509_verify_cert_error_string)
 
-#define CR_TLS_FIELD(name) __typeof__(name) *name;
 typedef struct {
-  CR_TLS_FUNCTIONS(CR_TLS_FIELD)
+  CR_TLS_FUNCTIONS(CR_LAZY_FIELD)
 } cr_tls_lib;
-#undef CR_TLS_FIELD
 
 /* Filled by cr_tls_lib_load; read only after it returned 0 on this thread. */
 extern cr_tls_lib cr_tls;

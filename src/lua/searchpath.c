@@ -36,26 +36,47 @@ static int template_dir(const char *tmpl, size_t len, char *dir, size_t dirlen) 
   return 0;
 }
 
-/* Whether a template may be searched: absolute, and its directory exists
- * and is trusted. An existing untrusted one is worth a warning. */
-static int template_trusted(const char *tmpl, size_t len) {
-  char dir[4096], why[1024];
-  if (len == 0 || tmpl[0] != '/' || template_dir(tmpl, len, dir, sizeof dir) != 0) return 0;
-  if (cr_trust_check_dir(dir, geteuid(), why, sizeof why) == 0) return 1;
-  if (errno != ENOENT && errno != ENOTDIR)
+/* The directories already judged while the paths are computed: Lua's
+ * defaults name each twice or more (?.lua and ?/init.lua, path and cpath),
+ * and each judgement is a walk of a dozen system calls. */
+typedef struct {
+  char dir[8][256];
+  int trusted[8], n;
+} dir_verdicts;
+
+/* Whether dir passes the trust walk; an existing untrusted one is worth a
+ * warning (once). */
+static int dir_trusted(dir_verdicts *seen, const char *dir) {
+  for (int i = 0; i < seen->n; i++)
+    if (strcmp(seen->dir[i], dir) == 0) return seen->trusted[i];
+  char why[1024];
+  int trusted = cr_trust_check_dir(dir, geteuid(), why, sizeof why) == 0;
+  if (!trusted && errno != ENOENT && errno != ENOTDIR)
     fprintf(stderr, "connrecipe: not loading Lua modules from %s\n", why);
-  return 0;
+  if (seen->n < 8 && strlen(dir) < sizeof seen->dir[0]) {
+    strcpy(seen->dir[seen->n], dir);
+    seen->trusted[seen->n++] = trusted;
+  }
+  return trusted;
+}
+
+/* Whether a template may be searched: absolute, and its directory exists
+ * and is trusted. */
+static int template_trusted(dir_verdicts *seen, const char *tmpl, size_t len) {
+  char dir[4096];
+  if (len == 0 || tmpl[0] != '/' || template_dir(tmpl, len, dir, sizeof dir) != 0) return 0;
+  return dir_trusted(seen, dir);
 }
 
 /* Pushes the entries of DEFAULTS that template_trusted keeps, ';'-joined. */
-static void push_system_path(lua_State *L, const char *defaults) {
+static void push_system_path(lua_State *L, dir_verdicts *seen, const char *defaults) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   int first = 1;
   for (const char *p = defaults; *p;) {
     const char *semi = strchr(p, ';');
     size_t len = semi ? (size_t)(semi - p) : strlen(p);
-    if (template_trusted(p, len)) {
+    if (template_trusted(seen, p, len)) {
       if (!first) luaL_addchar(&b, ';');
       luaL_addlstring(&b, p, len);
       first = 0;
@@ -73,10 +94,11 @@ static void push_system_paths(lua_State *L) {
     return;
   }
   lua_pop(L, 1);
-  push_system_path(L, LUA_PATH_DEFAULT);
+  dir_verdicts seen = {.n = 0};
+  push_system_path(L, &seen, LUA_PATH_DEFAULT);
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "connrecipe.path");
-  push_system_path(L, LUA_CPATH_DEFAULT);
+  push_system_path(L, &seen, LUA_CPATH_DEFAULT);
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "connrecipe.cpath");
 }

@@ -265,6 +265,18 @@ describe("issue 13.9: smaller ones", function()
     same_as_stock('print(collectgarbage("incremental"))\n')
   end)
 
+  -- the executable skips the frees of lua_close at exit, not its finalizers
+  it("finalizers of live objects run when the state closes at exit, in order, as in lua5.4", function()
+    local out = same_as_stock([[
+      kept = {}
+      for i = 1, 3 do
+        kept[i] = setmetatable({}, { __gc = function() io.write("finalized ", i, "\n") end })
+      end
+      print("end of chunk")
+    ]])
+    assert.equal("end of chunk\nfinalized 3\nfinalized 2\nfinalized 1\n", out)
+  end)
+
   it("an async call under a gsub callback, coroutines away, says it cannot wait there", function()
     local r = testenv.run { "-e", [[
       local outer = coroutine.wrap(function()

@@ -116,6 +116,25 @@ describe("nothing is loaded from the current directory", function()
     assert.equal("", marks(dir))
   end)
 
+  it("a system Lua directory anyone can write to is left out of the search path, with one warning", function()
+    need_root()
+    local lua = os.getenv("CONNRECIPE_LUA") or "lua5.4"
+    local found = testenv.sh(q(lua) .. " -e 'print(package.searchpath(\"dkjson\", package.path))'").stdout
+    local sysdir = found:match("^(/.+)/dkjson%.lua\n$")
+    if not sysdir then
+      return pending("dkjson is not in a system Lua directory here")
+    end
+    -- a mount namespace where it is world-writable (?.lua and ?/init.lua both name it)
+    local inside = ("mount -t tmpfs -o mode=777 none %s && %s -e 'print(package.path)'"):format(q(sysdir),
+      q(testenv.bin))
+    local r = testenv.sh("unshare -m sh -c " .. q(inside))
+    assert.equal(0, r.code, r.stderr)
+    assert.is_nil(r.stdout:find(sysdir, 1, true), r.stdout)
+    local warning = "connrecipe: not loading Lua modules from [^\n]*" .. sysdir:gsub("%p", "%%%0")
+    local _, warnings = r.stderr:gsub(warning, "")
+    assert.equal(1, warnings, r.stderr)
+  end)
+
   it("connrecipe.so in a stock lua5.4 loads its own JSON modules from the system only", function()
     local dir = planted()
     local lua = os.getenv("CONNRECIPE_LUA") or "lua5.4"
