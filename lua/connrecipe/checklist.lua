@@ -42,9 +42,14 @@ local Lazy = {
 
 --- checklist.lazy(name) -> check connrecipe.checks.NAME for a list, loaded
 --- when it first runs (a module costs its loading: most runs find nothing
---- in most checks); the list then holds the module itself.
+--- in most checks); the list then holds the module itself. One that is not
+--- built in is loaded at once (a misspelt name raises here, as require does).
 function checklist.lazy(name)
-  return setmetatable({ module = "connrecipe.checks." .. name, can_find = CAN_FIND[name] }, Lazy)
+  local module = "connrecipe.checks." .. name
+  if not (package.preload[module] or package.loaded[module]) then
+    return (require(module)) -- one value: require also returns where it found it
+  end
+  return setmetatable({ module = module, can_find = CAN_FIND[name] }, Lazy)
 end
 
 -- list[i], loaded when lazy, or nil when it would find nothing in facts.

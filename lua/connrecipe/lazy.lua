@@ -1,9 +1,9 @@
 -- Loading on first use. Most runs use a small part of the library: a refused
 -- port never needs the protocol speakers, a host without container runtimes
 -- never needs their readers, `connrecipe -e` never needs the recipe
--- framework. Every module loaded costs its undumping, the garbage it makes
--- and its freeing at exit (most of a quiet diagnose's own time), so these
--- load when first touched instead of at start.
+-- framework. Every module loaded costs its undumping (interning every
+-- string constant and name) and the collector's work over it: most of a
+-- quiet diagnose's own instructions. So these load when first touched.
 local lazy = {}
 
 --- lazy.require(name) -> a stand-in for module `name`, required the first

@@ -116,6 +116,13 @@ local DROP = { action = "drop", source = "nft", family = "inet", table = "crtest
                text = "tcp dport 8080 drop" }
 
 describe("checks", function()
+  it("the lazy list names the same finding ids, and a misspelt check raises at once", function()
+    assert.same(checklist.ids(CHECKS), checklist.ids(lazy_checks()))
+    assert.error_matches(function()
+      checklist.lazy("no_such_check")
+    end, "module 'connrecipe.checks.no_such_check' not found")
+  end)
+
   it("the lazy list skips a check that needs a fact only for facts without it", function()
     for i, name in ipairs(NAMES) do
       local needs = CHECKS[i].needs
