@@ -163,6 +163,7 @@ typedef struct cr_owner_map {
   int hidepid;         /* /proc hides other users' processes from us */
   const char *via;     /* the walk that answered: "bpf" (task-file iterator) or "proc" */
   int bpf_error;       /* -errno: why the BPF iterator was tried and did not answer, or 0 */
+  const char *bpf_why; /* the same in words (static; a missing libbpf's reason), or NULL */
 } cr_owner_map;
 
 /* Walks /proc (getdents64, process ids only), reads each /proc/PID/fd once

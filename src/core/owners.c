@@ -286,7 +286,10 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   if (bpf_wanted()) {
     rc = bpf_walk(t, procfd, &h, m);
     if (rc == -ENOMEM) goto out;
-    if (rc) m->bpf_error = rc; /* what stopped it, for -v; /proc answers instead */
+    if (rc) { /* what stopped it, for -v; /proc answers instead */
+      m->bpf_error = rc;
+      m->bpf_why = cr_owners_bpf_why(rc);
+    }
     else m->via = "bpf";
   }
   if (!m->via) {

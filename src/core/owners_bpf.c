@@ -20,6 +20,8 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
   return -ENOSYS;
 }
 
+const char *cr_owners_bpf_why(int rc) { return rc == -ENOSYS ? "not built in" : strerror(-rc); }
+
 #else
 
 #include <linux/capability.h>
@@ -188,6 +190,12 @@ static int read_records(int fd, struct owner_rec **out, size_t *count) {
   *out = (struct owner_rec *)buf; /* malloc's alignment suits the records */
   *count = have / sizeof(struct owner_rec);
   return 0;
+}
+
+const char *cr_owners_bpf_why(int rc) {
+  const char *why = NULL;
+  if (rc == -ELIBACC && cr_bpf_lib_load(&why) != 0 && why) return why;
+  return strerror(-rc);
 }
 
 int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {

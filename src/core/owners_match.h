@@ -51,5 +51,7 @@ int cr_out_of_fds(int err);
  * -EPERM; /proc of another pid namespace: -EXDEV; a load, attach or read
  * failure) — the caller walks /proc then. */
 int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m);
+/* cr_owners_bpf_walk's failure in words: strerror, or why libbpf did not load. */
+const char *cr_owners_bpf_why(int rc);
 
 #endif

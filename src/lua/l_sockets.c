@@ -397,7 +397,8 @@ static void push_info(lua_State *L, const sockets_op *o, int unknown) {
     cr_set_integer(L, "processes_walked", o->m.processes);
     if (o->m.hidepid) cr_set_boolean(L, "hidepid", 1);
     if (o->have_map) cr_set_string(L, "owners_via", o->m.via);
-    if (o->m.bpf_error) cr_set_string(L, "owners_bpf_error", strerror(-o->m.bpf_error));
+    if (o->m.bpf_error)
+      cr_set_string(L, "owners_bpf_error", o->m.bpf_why ? o->m.bpf_why : strerror(-o->m.bpf_error));
   }
   if (o->a.all_netns) {
     lua_createtable(L, o->nns, 0);

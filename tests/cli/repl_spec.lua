@@ -125,6 +125,29 @@ describe("the REPL", function()
     assert.matches("deadline expired", doc.output)
   end)
 
+  -- libedit is loaded when the REPL starts (src/cli/edit_lib.c); hidden in a
+  -- mount namespace, the REPL says why it cannot start, in one line
+  it("without libedit says so in one line and exits 3; a recipe still runs", function()
+    local why = testenv.needs_root()
+    if why then
+      return pending(why)
+    end
+    local lib = testenv.sh("readlink -f \"$(ldconfig -p | awk '/libedit\\.so\\.2 /{print $NF; exit}')\"").stdout
+    lib = lib:match("^(/%S+)\n$")
+    assert.is_truthy(lib, "libedit.so.2 not found by ldconfig")
+    local hide = "mount --bind /dev/null " .. testenv.quote(lib) .. " && exec "
+    local inside = hide .. testenv.quote(testenv.bin) .. " -i"
+    local r = testenv.sh(("python3 %s/tests/lib/ptydrive.py %s -- unshare -m sh -c %s"):format(testenv.source_dir,
+      testenv.quote(json.encode { expect("needs libedit"), { sleep = 0.5 } }), testenv.quote(inside)))
+    local doc = json.decode(r.stdout)
+    assert.equal(3, doc.status, doc.output)
+    assert.matches("connrecipe: the REPL needs libedit %(apt%-get install libedit2%): [^\n]*libedit", doc.output)
+    assert.is_nil(doc.output:find(PROMPT, 1, true))
+    local recipe = hide .. testenv.quote(testenv.bin) .. " -e 'print(6*7)'"
+    local ran = testenv.sh("unshare -m sh -c " .. testenv.quote(recipe))
+    assert.equal("42\n", ran.stdout, ran.stderr)
+  end)
+
   it("completes globals and fields with Tab", function()
     local doc = repl {
       expect(PROMPT),

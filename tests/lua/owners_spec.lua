@@ -180,8 +180,11 @@ describe("owner walks", function()
       "time.sleep(60)",
     }, "\n")
     testenv.background_in(many, "python3 -c " .. testenv.quote(script))
+    -- forked is not yet exec'd: until then a holder's name is python3's
+    local count = ("for p in $(ip netns pids %s); do cat /proc/$p/comm; done 2>/dev/null | grep -c '^sleep$'"):format(
+      testenv.quote(many))
     assert(testenv.wait_for(function()
-      return testenv.read_file(ready)
+      return testenv.read_file(ready) and tonumber(testenv.sh(count).stdout) == holders
     end, 60), "the 2,500 holders did not start")
     local bvia, berr, brows = dump("bpf", many)
     if not iterator_ran(bvia, berr) then
@@ -190,6 +193,25 @@ describe("owner walks", function()
     local _, _, prows = dump("proc", many)
     local _, sleepers = brows:gsub("[ ,]%d+/sleep", "")
     assert.equal(holders, sleepers, "holders named by the iterator")
+    assert.equal(prows, brows)
+  end)
+
+  -- libbpf is loaded when the iterator is first wanted (src/core/bpf_lib.c)
+  it("fall back to /proc without libbpf, with the same owners, and -v says why", function()
+    gate.check()
+    local lib = testenv.sh("readlink -f \"$(ldconfig -p | awk '/libbpf\\.so\\.1 /{print $NF; exit}')\"")
+      .stdout:match("^(/%S+)\n$")
+    if not lib then
+      return pending("libbpf.so.1 is not installed")
+    end
+    -- a mount namespace where libbpf cannot be loaded
+    local hidden = "unshare -m sh -c " .. testenv.quote("mount --bind /dev/null " .. testenv.quote(lib)
+      .. ' && exec "$@"') .. " sh"
+    local bvia, berr, brows = dump("bpf", names, hidden)
+    local pvia, _, prows = dump("proc", names)
+    assert.equal("proc", bvia)
+    assert.equal("proc", pvia)
+    assert.matches("libbpf", berr)
     assert.equal(prows, brows)
   end)
 
