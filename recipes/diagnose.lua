@@ -8,7 +8,7 @@ local investigate = require "connrecipe.investigate"
 local checklist = require "connrecipe.checklist"
 
 local function check(name)
-  return (require("connrecipe.checks." .. name)) -- one value: require also returns where it found it
+  return checklist.lazy(name) -- connrecipe.checks.NAME, loaded when it first runs
 end
 
 -- The checks, in the order that decides the verdict: the report is headed by

@@ -8,12 +8,73 @@ local situation = require "connrecipe.checks.situation"
 
 local checklist = {}
 
+-- Whether a check can find anything in facts, for the checks that find
+-- nothing without one fact (their check.needs) or outside one kind of
+-- target: a lazy one of these is not even loaded when it cannot (a refused
+-- port has no TLS, conversation, hops, rules read, containers...).
+-- checks_spec runs every case through both lists, lazy and loaded.
+local function has(fact)
+  return function(facts)
+    return facts[fact] ~= nil
+  end
+end
+
+local CAN_FIND = {
+  application = has "after_connect", firewall = has "firewall", holders = has "holders", hops = has "hops",
+  kube = has "firewall", proxy = has "proxy", tls = has "tls", vrf = has "vrf",
+  unix = function(facts) -- a Unix socket's, only
+    return facts.args.target.kind == "unix"
+  end,
+  container = function(facts) -- only about containers the engines listed
+    local read = facts.containers
+    return read ~= nil and read.list ~= nil and read.list[1] ~= nil
+  end,
+}
+checklist._CAN_FIND = CAN_FIND -- for the test
+
+-- A check of a list not loaded yet: {module = name, can_find = CAN_FIND's};
+-- reading any other field loads it.
+local Lazy = {
+  __index = function(stand_in, k)
+    return require(rawget(stand_in, "module"))[k]
+  end,
+}
+
+--- checklist.lazy(name) -> check connrecipe.checks.NAME for a list, loaded
+--- when it first runs (a module costs its loading: most runs find nothing
+--- in most checks); the list then holds the module itself. One that is not
+--- built in is loaded at once (a misspelt name raises here, as require does).
+function checklist.lazy(name)
+  local module = "connrecipe.checks." .. name
+  if not (package.preload[module] or package.loaded[module]) then
+    return (require(module)) -- one value: require also returns where it found it
+  end
+  return setmetatable({ module = module, can_find = CAN_FIND[name] }, Lazy)
+end
+
+-- list[i], loaded when lazy, or nil when it would find nothing in facts.
+local function runnable(list, i, facts)
+  local check = list[i]
+  if getmetatable(check) ~= Lazy then
+    return check
+  end
+  local can_find = rawget(check, "can_find")
+  if can_find and not can_find(facts) then
+    return nil
+  end
+  list[i] = require(rawget(check, "module"))
+  return list[i]
+end
+
 --- checklist.run(ctx, facts, list): every check of the list, in order.
 --- Each check gets the list too, to run it again over nested facts (a hop's upstream).
 function checklist.run(ctx, facts, list)
   situation.held(facts, function()
-    for _, check in ipairs(list) do
-      check.run(ctx, facts, list)
+    for i in ipairs(list) do
+      local check = runnable(list, i, facts)
+      if check then
+        check.run(ctx, facts, list)
+      end
     end
   end)
 end

@@ -1,17 +1,20 @@
 -- System facts on the module table: cr.sys, cr.firewall, cr.service.
 -- Called once by the module loader (cr.sys already holds the C binding for
--- interfaces, cr.sys._interfaces).
+-- interfaces, cr.sys._interfaces). Each part loads when first used
+-- (connrecipe.lazy): most runs read a few of cr.sys's functions, few read
+-- a rule set or a unit.
 local cr = require "connrecipe"
+local lazy = require "connrecipe.lazy"
 
 return function()
-  local sys = cr.sys
-  for _, name in ipairs({ "connrecipe.sys", "connrecipe.hosts", "connrecipe.resolver", "connrecipe.proxy" }) do
-    for k, v in pairs(require(name)) do
-      if not k:match("^_") then
-        sys[k] = v
-      end
-    end
-  end
-  cr.firewall = require "connrecipe.firewall"
-  cr.service = require "connrecipe.service"
+  -- their names are distinct: the order only decides what loads first
+  lazy.parts(cr.sys, { "connrecipe.sys", "connrecipe.proxy", "connrecipe.hosts", "connrecipe.resolver" })
+  lazy.fields(cr, {
+    firewall = function()
+      return require "connrecipe.firewall"
+    end,
+    service = function()
+      return require "connrecipe.service"
+    end,
+  })
 end

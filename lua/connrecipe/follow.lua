@@ -15,7 +15,7 @@
 local address = require "connrecipe.address"
 local ipaddr = require "connrecipe.ipaddr"
 local cr = require "connrecipe"
-local hops = require "connrecipe.hops"
+local hops = require("connrecipe.lazy").require "connrecipe.hops" -- only when there is a hop to follow
 local situation = require "connrecipe.checks.situation"
 local target = require "connrecipe.target"
 
@@ -247,7 +247,7 @@ function follow.read(ctx, facts, investigate_target)
   if #list == 0 and not (s.any_open and #situation.accepting(s.here, s.open.addr, s.port) > 0) then
     list = dnat_hops(ctx, facts, s)
   end
-  local path = visited(facts, s)
+  local path = list[1] and visited(facts, s)
   for _, hop in ipairs(list) do
     if hop.upstream and not hop.why and at_limit then
       hop.limit = follow.MAX_DEPTH

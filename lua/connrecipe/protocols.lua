@@ -9,31 +9,42 @@ local protocols = {}
 
 local NAMES = { "http", "redis", "postgres", "mysql" }
 
-local speakers = {}
-for _, name in ipairs(NAMES) do
-  speakers[name] = require("connrecipe.protocols." .. name)
+-- The URL schemes and the usual ports that imply each speaker: here, not in
+-- the speakers, so that a target implying none (most refused ports) loads none.
+local IMPLIED = {
+  http = { schemes = { http = true, ws = true },
+           ports = { [80] = true, [8080] = true, [8000] = true, [8008] = true, [8888] = true } },
+  redis = { schemes = { redis = true }, ports = { [6379] = true } },
+  postgres = { schemes = { postgres = true, postgresql = true }, ports = { [5432] = true } },
+  mysql = { schemes = { mysql = true, mariadb = true }, ports = { [3306] = true } },
+}
+
+local speakers = {} -- loaded on first use
+
+local function speaker(name)
+  speakers[name] = speakers[name] or require("connrecipe.protocols." .. name)
+  return speakers[name]
 end
 
 --- protocols.get(name) -> the speaker, or nil
 function protocols.get(name)
-  return speakers[name]
+  return IMPLIED[name] and speaker(name) or nil
 end
 
 --- protocols.for_target(t) -> the speaker the target implies (its URL
 --- scheme, else the usual service of its port), or nil
 function protocols.for_target(t)
   for _, name in ipairs(NAMES) do
-    local s = speakers[name]
-    if t.scheme and s.schemes[t.scheme] then
-      return s
+    if t.scheme and IMPLIED[name].schemes[t.scheme] then
+      return speaker(name)
     end
   end
   if t.scheme then
     return nil -- a scheme we do not speak: its port says nothing more
   end
   for _, name in ipairs(NAMES) do
-    if speakers[name].ports[t.port] then
-      return speakers[name]
+    if IMPLIED[name].ports[t.port] then
+      return speaker(name)
     end
   end
 end
@@ -61,7 +72,7 @@ function protocols.identify(bytes)
     return nil
   end
   for _, name in ipairs(NAMES) do
-    if speakers[name].looks_like(bytes) then
+    if speaker(name).looks_like(bytes) then
       return name
     end
   end

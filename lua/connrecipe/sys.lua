@@ -237,9 +237,11 @@ local function interfaces(netns)
   return interfaces_from_ip_json(r.stdout)
 end
 
--- Reads one line-oriented key from /proc/self/status.
+-- Reads one line-oriented key from /proc/self/status ("\n" first); found
+-- by a plain find: an unanchored pattern tries every byte of the file.
 local function status_field(status, key)
-  return status:match("\n" .. key .. ":%s*([^\n]*)")
+  local at = status:find("\n" .. key .. ":", 1, true)
+  return at and status:match("^%s*([^\n]*)", at + #key + 2)
 end
 
 -- hidepid=/subset= of the /proc mount; the last one listed is the one on top.

@@ -6,7 +6,7 @@ local investigate = require "connrecipe.investigate"
 local checklist = require "connrecipe.checklist"
 
 local function check(name)
-  return (require("connrecipe.checks." .. name)) -- one value: require also returns where it found it
+  return checklist.lazy(name) -- connrecipe.checks.NAME, loaded when it first runs
 end
 
 -- diagnose's checks (recipes/diagnose.lua), but the proxy one: we connect directly

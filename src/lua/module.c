@@ -25,9 +25,8 @@ static void (*const c_parts[])(lua_State *L) = {
 static const char *const lua_parts[] = {
     "connrecipe.tasks",      /* task:join, cr.all, cr.timeout over cr._wait */
     "connrecipe.probe",      /* cr.probe.tcp, udp, scan over the C halves */
-    "connrecipe.recipe",     /* cr.recipe{...}: the recipe framework */
-    "connrecipe.recipes",    /* cr.recipes.NAME(...): recipes as functions */
-    "connrecipe.facts",      /* cr.sys, cr.firewall, cr.service: system facts */
+    "connrecipe.recipes",    /* cr.recipe{...}, cr.recipes.NAME(...): loaded on first use */
+    "connrecipe.facts",      /* cr.sys, cr.firewall, cr.service: loaded on first use */
     NULL,
 };
 

@@ -17,9 +17,20 @@ local function read(path)
 end
 
 -- diagnose.lua's list of checks, in its order
-local CHECKS = {}
+local NAMES, CHECKS = {}, {}
 for name in read(source .. "/recipes/diagnose.lua"):gmatch('check "([%w_]+)"') do
+  NAMES[#NAMES + 1] = name
   CHECKS[#CHECKS + 1] = require("connrecipe.checks." .. name)
+end
+
+-- The same list as diagnose.lua builds it: each check loaded when it first
+-- runs, not run at all without the fact it needs (checklist.lazy).
+local function lazy_checks()
+  local list = {}
+  for i, name in ipairs(NAMES) do
+    list[i] = checklist.lazy(name)
+  end
+  return list
 end
 
 local NS, OTHER_NS = 4026530001, 4026530002
@@ -81,9 +92,13 @@ local function unix(path, status, o)
   return facts
 end
 
--- The verdict id and the findings by id the checks reach from facts.
+-- The verdict id and the findings by id the checks reach from facts; the
+-- lazy list (diagnose.lua's) must reach the very same.
 local function diagnose(facts)
   local verdict, findings = checklist.explain(facts, CHECKS)
+  local lazy_verdict, lazy_findings = checklist.explain(facts, lazy_checks())
+  assert.same(findings, lazy_findings)
+  assert.same(verdict, lazy_verdict)
   local by_id = {}
   for _, f in ipairs(findings) do
     by_id[f.id] = by_id[f.id] or f
@@ -101,6 +116,24 @@ local DROP = { action = "drop", source = "nft", family = "inet", table = "crtest
                text = "tcp dport 8080 drop" }
 
 describe("checks", function()
+  it("the lazy list names the same finding ids, and a misspelt check raises at once", function()
+    assert.same(checklist.ids(CHECKS), checklist.ids(lazy_checks()))
+    assert.error_matches(function()
+      checklist.lazy("no_such_check")
+    end, "module 'connrecipe.checks.no_such_check' not found")
+  end)
+
+  it("the lazy list skips a check that needs a fact only for facts without it", function()
+    for i, name in ipairs(NAMES) do
+      local needs = CHECKS[i].needs
+      if needs then
+        local can_find = assert(checklist._CAN_FIND[name], name)
+        assert.is_false(can_find { args = { target = {} } }, name)
+        assert.is_true(can_find { args = { target = {} }, [needs] = {} }, name)
+      end
+    end
+  end)
+
   describe("resolve", function()
     it("name-unresolved names the EAI reason and the hosts file", function()
       local facts = tcp { target = "nosuch.test:80", resolve = { error = "cannot resolve", code = "EAI_NONAME" },

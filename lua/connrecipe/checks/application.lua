@@ -12,6 +12,7 @@ local situation = require "connrecipe.checks.situation"
 local check = {
   ids = { "accepted-then-closed", "accepted-then-reset", "application-refused", "protocol-mismatch",
           "application-error", "no-answer", "auth-required" },
+  needs = "after_connect", -- without facts.after_connect run finds nothing (checklist.lazy: not even loaded then)
 }
 
 -- Why the application refuses, and the fix, by the speaker's reason.

@@ -4,8 +4,8 @@
 local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
-local firewall = require "connrecipe.checks.firewall"
 local backlog = require "connrecipe.checks.backlog"
+local firewall = require("connrecipe.lazy").require "connrecipe.checks.firewall" -- only when this check needs it
 
 local check = {
   ids = { "ipv6-disabled", "ephemeral-ports-exhausted", "connection-reset", "timeout", "permission-denied",

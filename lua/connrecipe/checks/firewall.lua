@@ -5,7 +5,10 @@ local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
 local backlog = require "connrecipe.checks.backlog"
 
-local check = { ids = { "firewall-reject", "firewall-drop", "firewall-check-incomplete" } }
+local check = {
+  ids = { "firewall-reject", "firewall-drop", "firewall-check-incomplete" },
+  needs = "firewall", -- without facts.firewall run finds nothing (checklist.lazy: not even loaded then)
+}
 
 check.hits, check.unread = situation.firewall_hits, situation.firewall_unread
 

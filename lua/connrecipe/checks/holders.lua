@@ -8,7 +8,10 @@ local describe = require "connrecipe.describe"
 local procstate = require "connrecipe.procstate"
 local situation = require "connrecipe.checks.situation"
 
-local check = { ids = { "process-stopped" } }
+local check = {
+  ids = { "process-stopped" },
+  needs = "holders", -- without facts.holders run finds nothing (checklist.lazy: not even loaded then)
+}
 
 local function is_stopped(h)
   return h and not h.error and procstate.stopped(h)

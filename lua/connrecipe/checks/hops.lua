@@ -5,10 +5,13 @@
 local address = require "connrecipe.address"
 local checklist = require "connrecipe.checklist"
 local containers = require "connrecipe.containers"
-local hops = require "connrecipe.hops"
+local hops = require("connrecipe.lazy").require "connrecipe.hops" -- only when there are hops
 local situation = require "connrecipe.checks.situation"
 
-local check = { ids = { "upstream-failing", "upstream-not-followed", "forwarding-loop", "follow-depth-limit" } }
+local check = {
+  ids = { "upstream-failing", "upstream-not-followed", "forwarding-loop", "follow-depth-limit" },
+  needs = "hops", -- without facts.hops run finds nothing (checklist.lazy: not even loaded then)
+}
 
 -- A container by its name when the engine's list has it (the first run's
 -- facts), else by its id as docker ps shows it.

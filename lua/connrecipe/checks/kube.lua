@@ -5,7 +5,10 @@ local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
 
-local check = { ids = { "service-no-endpoints" } }
+local check = {
+  ids = { "service-no-endpoints" },
+  needs = "firewall", -- without facts.firewall run finds nothing (checklist.lazy: not even loaded then)
+}
 
 -- "ns/svc:port has no endpoints" / "has no local endpoints" (iptables
 -- comments); in kube-proxy's nft table the element of the

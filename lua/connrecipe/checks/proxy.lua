@@ -1,6 +1,9 @@
 -- A URL that proxy variables send to a proxy (curl's rules), and whether
 -- that proxy answers.
-local check = { ids = { "proxy-env" } }
+local check = {
+  ids = { "proxy-env" },
+  needs = "proxy", -- without facts.proxy run finds nothing (checklist.lazy: not even loaded then)
+}
 
 --- Does the proxy the client would use fail (then it, not the target, is the verdict)?
 function check.failing(facts)

@@ -2,10 +2,11 @@
 local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
-local proxy = require "connrecipe.checks.proxy"
-local container = require "connrecipe.checks.container"
-local application = require "connrecipe.checks.application"
-local tls = require "connrecipe.checks.tls"
+local lazy = require "connrecipe.lazy" -- the checks below: loaded only when this one needs them
+local container = lazy.require "connrecipe.checks.container"
+local proxy = lazy.require "connrecipe.checks.proxy"
+local application = lazy.require "connrecipe.checks.application"
+local tls = lazy.require "connrecipe.checks.tls"
 
 local check = { ids = { "reachable" } }
 

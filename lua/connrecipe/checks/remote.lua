@@ -2,7 +2,7 @@
 -- and no rule of ours explains it.
 local address = require "connrecipe.address"
 local situation = require "connrecipe.checks.situation"
-local firewall = require "connrecipe.checks.firewall"
+local firewall = require("connrecipe.lazy").require "connrecipe.checks.firewall" -- only when this check needs it
 
 local check = { ids = { "remote-refused", "remote-timeout", "host-unreachable", "probe-error" } }
 

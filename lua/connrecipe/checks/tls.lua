@@ -12,6 +12,7 @@ local application = require "connrecipe.checks.application"
 local check = {
   ids = { "tls-expected", "tls-not-spoken", "tls-handshake-failed", "tls-cert-expired", "tls-name-mismatch",
           "tls-cert-self-signed", "tls-untrusted" },
+  needs = "tls", -- without facts.tls run finds nothing (checklist.lazy: not even loaded then)
 }
 
 local function day(epoch)

@@ -10,7 +10,10 @@ local address = require "connrecipe.address"
 local describe = require "connrecipe.describe"
 local situation = require "connrecipe.checks.situation"
 
-local check = { ids = { "bound-to-vrf", "client-in-vrf" } }
+local check = {
+  ids = { "bound-to-vrf", "client-in-vrf" },
+  needs = "vrf", -- without facts.vrf run finds nothing (checklist.lazy: not even loaded then)
+}
 
 -- "vrf-blue is a VRF device (routing table 10; member interfaces: veth0)"
 local function vrf_line(vrf, name)

@@ -5,8 +5,6 @@ end
 
 local http = {
   name = "http",
-  schemes = { http = true, ws = true },
-  ports = { [80] = true, [8080] = true, [8000] = true, [8008] = true, [8888] = true },
   shown = "HEAD / HTTP/1.1",
 }
 

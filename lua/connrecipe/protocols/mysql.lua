@@ -4,8 +4,6 @@
 -- after errors (1129).
 local mysql = {
   name = "mysql",
-  schemes = { mysql = true, mariadb = true },
-  ports = { [3306] = true },
 }
 
 function mysql.request()

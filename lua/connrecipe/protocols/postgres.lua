@@ -4,8 +4,6 @@
 -- whose fields say why: no pg_hba.conf entry, too many clients, starting up.
 local postgres = {
   name = "postgres",
-  schemes = { postgres = true, postgresql = true },
-  ports = { [5432] = true },
   shown = "a startup message (user connrecipe)",
 }
 

@@ -3,8 +3,6 @@
 -- mode (-DENIED) and the client limit (-ERR max number of clients reached).
 local redis = {
   name = "redis",
-  schemes = { redis = true },
-  ports = { [6379] = true },
   shown = "PING",
 }
 
