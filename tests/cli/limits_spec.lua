@@ -36,8 +36,8 @@ describe("no thread can be created", function()
     local r = run_limited(1, "print(#cr.process.list())") -- the process itself is the one
     assert.equal(3, r.code, r.stderr)
     assert.equal("", r.stdout)
-    assert.matches("^connrecipe: cannot create a thread: Resource temporarily unavailable %(a limit is reached: "
-      .. "[^\n]*ulimit %-u[^\n]*%)\n$", r.stderr)
+    assert.matches("^connrecipe: cannot start libuv's thread pool: a thread cannot be created %(a limit is "
+      .. "reached: [^\n]*ulimit %-u[^\n]*%)\n$", r.stderr)
   end)
 
   it("says so in one line and exits 3 when libuv's thread pool cannot start (no abort)", function()
