@@ -99,12 +99,17 @@ describe("nothing is loaded from the current directory", function()
     assert.equal("cjson.safe\n", marks(dir))
   end)
 
+  -- the system's Lua directory that holds dkjson, as the stock lua5.4 finds it
+  local function dkjson_dir()
+    local lua = os.getenv("CONNRECIPE_LUA") or "lua5.4"
+    local found = testenv.sh(q(lua) .. " -e 'print(package.searchpath(\"dkjson\", package.path))'").stdout
+    return found:match("^(/.+)/dkjson%.lua\n$")
+  end
+
   it("a module missing from the system is not found in the current directory either", function()
     need_root()
     -- a mount namespace where the system's Lua directory (dkjson's) is empty
-    local lua = os.getenv("CONNRECIPE_LUA") or "lua5.4"
-    local found = testenv.sh(q(lua) .. " -e 'print(package.searchpath(\"dkjson\", package.path))'").stdout
-    local sysdir = found:match("^(/.+)/dkjson%.lua\n$")
+    local sysdir = dkjson_dir()
     if not sysdir then
       return pending("dkjson is not in a system Lua directory here")
     end
@@ -118,9 +123,7 @@ describe("nothing is loaded from the current directory", function()
 
   it("a system Lua directory anyone can write to is left out of the search path, with one warning", function()
     need_root()
-    local lua = os.getenv("CONNRECIPE_LUA") or "lua5.4"
-    local found = testenv.sh(q(lua) .. " -e 'print(package.searchpath(\"dkjson\", package.path))'").stdout
-    local sysdir = found:match("^(/.+)/dkjson%.lua\n$")
+    local sysdir = dkjson_dir()
     if not sysdir then
       return pending("dkjson is not in a system Lua directory here")
     end
