@@ -8,7 +8,7 @@
 -- Arguments: recipe (default diagnose), target, fail_on (error, warn or
 -- never; default error), and the recipe's own options by name.
 -- Returns: changed (false), failed, msg (the headline: report:headline()), verdict, severity,
--- process (the "NAME (pid N)" the verdict names, if any), status (the exit
+-- process (the "NAME (pid N)" or "NAME (pids N, M)" the verdict names, if any), status (the exit
 -- status the command line would give) and report (the --json document).
 local json = require "connrecipe.json"
 
@@ -66,7 +66,26 @@ local function recipe_args(args, recipe)
   return out
 end
 
--- The process the verdict holds responsible: "NAME (pid N)" in its summary or evidence.
+-- "socat (pid 12)", "socat (pids 12, 13)": one group of a socket's holders as
+-- diagnose names them (connrecipe.describe.holders)
+local HOLDERS = "[^%s(,]+ %(pids? %d+[%d, ]*%)"
+
+-- The holders named in text: the first group and the groups that follow it
+-- (", sh (pid 14)"), or nil.
+local function holders_in(text)
+  local first, last = text:find(HOLDERS)
+  if not first then
+    return nil
+  end
+  local found = { text:sub(first, last) }
+  repeat
+    local _, next_last, more = text:find("^, (" .. HOLDERS .. ")", last + 1)
+    found[#found + 1], last = more, next_last or last
+  until not more
+  return table.concat(found, ", ")
+end
+
+-- The processes the verdict holds responsible, as its summary or evidence names them.
 local function process_of(finding)
   if not finding then
     return nil
@@ -76,7 +95,7 @@ local function process_of(finding)
     texts[#texts + 1] = tostring(line)
   end
   for _, text in ipairs(texts) do
-    local name = type(text) == "string" and text:match("([^%s(]+ %(pid %d+%))")
+    local name = type(text) == "string" and holders_in(text)
     if name then
       return name
     end

@@ -189,6 +189,37 @@ describe("ansible", function()
     assert.equal(0, r.code, r.stdout)
   end)
 
+  -- A listener two processes hold (a parent and the child it forked): diagnose
+  -- names both, "python3 (pids A, B)", and so does the module's process. Run as
+  -- Ansible runs it on the host: the interpreter, the module, a JSON file of
+  -- arguments.
+  it("names every process that holds the port", function()
+    gate.check()
+    local shared = port.h1 + 3
+    local ready = dir .. "/shared-ready"
+    testenv.background_in(ns.h1, "python3 -c " .. q(table.concat({
+      "import os, socket, time",
+      ("s = socket.socket(); s.bind((%q, %d)); s.listen()"):format(HOSTS.h1, shared),
+      "child = os.fork()",
+      ("child and open(%q, 'w').write(str(child))"):format(ready),
+      "time.sleep(600)",
+    }, "\n")))
+    assert(testenv.wait_for(function()
+      return testenv.read_file(ready)
+    end, 30), "the shared listener did not start")
+    local args = dir .. "/shared-args.json"
+    testenv.write_file(args, dkjson.encode { target = HOSTS.h1 .. ":" .. shared, timeout = 1 })
+    local r = testenv.sh(testenv.in_netns(ns.h1, ("%s %s %s"):format(q(testenv.bin),
+      q(testenv.source_dir .. "/ansible/library/connrecipe.lua"), q(args))))
+    local result = assert(dkjson.decode(r.stdout), r.stdout .. r.stderr)
+    assert.equal("reachable", result.verdict)
+    assert.is_string(result.process, r.stdout)
+    local a, b = result.process:match("^python3 %(pids (%d+), (%d+)%)$")
+    assert(a, result.process)
+    local child = testenv.read_file(ready)
+    assert(child == a or child == b, child .. " is not among " .. result.process)
+  end)
+
   it("does not fail with fail_on=never; bad arguments fail with the command line's message", function()
     gate.check()
     local r, results = adhoc("target=" .. target("h2") .. " timeout=1 fail_on=never")
