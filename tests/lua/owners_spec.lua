@@ -175,17 +175,20 @@ describe("owner walks", function()
       ("for _ in range(%d):"):format(holders),
       "    if os.fork() == 0:",
       "        os.dup2(s.fileno(), 0); os.closerange(1, 65536)",
-      "        os.execvp('sleep', ['sleep', '60'])",
+      "        os.execvp('sleep', ['sleep', '1200'])",
       ("open(%q, 'w').write('ok')"):format(ready),
-      "time.sleep(60)",
+      "time.sleep(1200)",
     }, "\n")
     testenv.background_in(many, "python3 -c " .. testenv.quote(script))
-    -- forked is not yet exec'd: until then a holder's name is python3's
+    -- forked is not yet exec'd: until then a holder's name is python3's. Starting
+    -- them takes ~30 s on a quiet 2-core VM and over a minute beside other specs:
+    -- they live until the namespace's cleanup (they once slept 60 s, and the
+    -- first had left before the last started).
     local count = ("for p in $(ip netns pids %s); do cat /proc/$p/comm; done 2>/dev/null | grep -c '^sleep$'"):format(
       testenv.quote(many))
     assert(testenv.wait_for(function()
       return testenv.read_file(ready) and tonumber(testenv.sh(count).stdout) == holders
-    end, 60), "the 2,500 holders did not start")
+    end, 300), "the 2,500 holders did not start")
     local bvia, berr, brows = dump("bpf", many)
     if not iterator_ran(bvia, berr) then
       return

@@ -21,9 +21,11 @@ struct owner_rec {
  * are enough to tell a task's first file. When a file's records do not fit
  * in what is left of the read's buffer, the kernel drops them and runs the
  * same (task, fd) again at the start of the next read(): mark_fd tells that
- * run to write the task's marker again. */
+ * run to write the task's marker again. Between two read()s the kernel
+ * holds no task: the last one may exit and its memory go to a task forked
+ * meanwhile, so a task is known by its address and its kernel tid both. */
 static __u64 last_task = 0;
-static __u32 last_pid = 0, last_tid = 0, mark_fd = 0;
+static __u32 last_kernel_tid = 0, last_pid = 0, last_tid = 0, mark_fd = 0;
 
 /* The pid of a task as the reader sees it: the iterator only visits tasks
  * of the reader's pid namespace, which sits at the reader's level of every
@@ -49,9 +51,10 @@ int owners_iter(struct bpf_iter__task_file *ctx) {
   struct task_struct *task = ctx->task;
   struct file *file = ctx->file;
   if (!task || !file) return 0;
-  int first_file = (__u64)task != last_task;
+  int first_file = (__u64)task != last_task || (__u32)task->pid != last_kernel_tid;
   if (first_file) {
     last_task = (__u64)task;
+    last_kernel_tid = task->pid;
     last_pid = pid_for_reader(task->group_leader);
     last_tid = task->tgid == task->pid ? 0 : pid_for_reader(task);
     mark_fd = ctx->fd;
