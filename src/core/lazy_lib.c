@@ -17,13 +17,15 @@ static int resolve(cr_lazy_lib *lib, const char *const names[], void *table, siz
   void **found = calloc(count, sizeof *found);
   if (!found) {
     snprintf(lib->why, sizeof lib->why, "%s: out of memory", lib->soname);
+    dlclose(h);
     return -1;
   }
   for (size_t i = 0; i < count; i++) {
     found[i] = dlsym(h, names[i]);
-    if (!found[i]) {
+    if (!found[i]) { /* not the library we were built with: not used at all */
       snprintf(lib->why, sizeof lib->why, "%s lacks %s", lib->soname, names[i]);
       free(found);
+      dlclose(h);
       return -1;
     }
   }

@@ -56,14 +56,16 @@ static ssize_t read_all_at(int dfd, const char *name, char **out) {
   return (ssize_t)n;
 }
 
-/* When the system booted (epoch seconds): the wall clock less the time since
- * boot. /proc/stat's btime says the same in whole seconds, but the kernel
- * builds that file's every line (all CPUs, every interrupt's count: tens of
- * KB on a big host, past a small buffer) for one number. */
-static double boot_time(void) {
-  struct timespec now, up;
-  if (clock_gettime(CLOCK_REALTIME, &now) != 0 || clock_gettime(CLOCK_BOOTTIME, &up) != 0) return 0;
-  return (double)(now.tv_sec - up.tv_sec) + (double)(now.tv_nsec - up.tv_nsec) / 1e9;
+/* Its age and start (epoch seconds), from its start in seconds since boot:
+ * the time since boot and the wall clock read together. (/proc/stat's btime
+ * says when the system booted in whole seconds, but the kernel builds that
+ * file's every line, all CPUs and every interrupt's count, for one number.) */
+static void set_start(cr_process *p, double since_boot) {
+  struct timespec up, now;
+  if (clock_gettime(CLOCK_BOOTTIME, &up) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0) return;
+  double age = (double)up.tv_sec + up.tv_nsec / 1e9 - since_boot;
+  p->age = age > 0 ? age : 0;
+  p->start_time = (double)now.tv_sec + now.tv_nsec / 1e9 - p->age;
 }
 
 /* "pid (comm) S ppid ..." — comm may hold spaces and parentheses: the last
@@ -149,12 +151,7 @@ int cr_process_get(pid_t pid, cr_process *p) {
   int from = thread_dfd >= 0 ? thread_dfd : dfd;
   long hz = sysconf(_SC_CLK_TCK);
   double since_boot = (double)ticks / (double)(hz > 0 ? hz : 100);
-  struct timespec bt;
-  clock_gettime(CLOCK_BOOTTIME, &bt);
-  p->age = (double)bt.tv_sec + bt.tv_nsec / 1e9 - since_boot;
-  if (p->age < 0) p->age = 0;
-  double btime = boot_time();
-  p->start_time = btime ? btime + since_boot : 0;
+  set_start(p, since_boot);
 
   char *cmd = NULL;
   ssize_t cl = read_all_at(from, "cmdline", &cmd);
