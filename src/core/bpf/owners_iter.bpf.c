@@ -19,13 +19,14 @@ struct owner_rec {
 
 /* The iterator runs on one CPU, in order, under one read(): plain globals
  * are enough to tell a task's first file. When a file's records do not fit
- * in what is left of the read's buffer, the kernel drops them and runs the
- * same (task, fd) again at the start of the next read(): mark_fd tells that
- * run to write the task's marker again. Between two read()s the kernel
- * holds no task: the last one may exit and its memory go to a task forked
+ * in what is left of the read's buffer, the kernel drops all this run wrote
+ * and, at the next read(), runs the same (task, fd) again, or the task's
+ * next fd if that one was closed meanwhile: the marker is owed (mark_owed)
+ * until a run that wrote it was kept. Between two read()s the kernel holds
+ * no task: the last one may exit and its memory go to a task forked
  * meanwhile, so a task is known by its address and its kernel tid both. */
 static __u64 last_task = 0;
-static __u32 last_kernel_tid = 0, last_pid = 0, last_tid = 0, mark_fd = 0;
+static __u32 last_kernel_tid = 0, last_pid = 0, last_tid = 0, mark_owed = 0;
 
 /* The pid of a task as the reader sees it: the iterator only visits tasks
  * of the reader's pid namespace, which sits at the reader's level of every
@@ -51,23 +52,24 @@ int owners_iter(struct bpf_iter__task_file *ctx) {
   struct task_struct *task = ctx->task;
   struct file *file = ctx->file;
   if (!task || !file) return 0;
-  int first_file = (__u64)task != last_task || (__u32)task->pid != last_kernel_tid;
-  if (first_file) {
+  if ((__u64)task != last_task || (__u32)task->pid != last_kernel_tid) { /* its first file */
     last_task = (__u64)task;
     last_kernel_tid = task->pid;
     last_pid = pid_for_reader(task->group_leader);
     last_tid = task->tgid == task->pid ? 0 : pid_for_reader(task);
-    mark_fd = ctx->fd;
+    mark_owed = last_pid != 0;
   }
-  if (first_file || ctx->fd == mark_fd) { /* the first file, or its run again */
+  int kept = 1; /* bpf_seq_write fails when the buffer is full: then the kernel drops the run */
+  if (mark_owed) {
     struct owner_rec mark = {.pid = last_pid, .tid = last_tid};
-    if (last_pid) bpf_seq_write(ctx->meta->seq, &mark, sizeof mark);
+    kept = bpf_seq_write(ctx->meta->seq, &mark, sizeof mark) == 0;
   }
   /* direct loads of trusted BTF pointers: cheaper than probe-read helpers */
   struct inode *inode = file->f_inode;
-  if (!inode || !last_pid) return 0;
-  if ((inode->i_mode & 00170000) != 0140000) return 0; /* S_IFSOCK */
-  struct owner_rec rec = {.pid = last_pid, .tid = last_tid, .inode = inode->i_ino};
-  if (rec.inode) bpf_seq_write(ctx->meta->seq, &rec, sizeof rec);
+  if (inode && last_pid && (inode->i_mode & 00170000) == 0140000 /* S_IFSOCK */ && inode->i_ino) {
+    struct owner_rec rec = {.pid = last_pid, .tid = last_tid, .inode = inode->i_ino};
+    kept = kept && bpf_seq_write(ctx->meta->seq, &rec, sizeof rec) == 0;
+  }
+  if (kept) mark_owed = 0;
   return 0;
 }
