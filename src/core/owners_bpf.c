@@ -32,6 +32,7 @@ const char *cr_owners_bpf_why(int rc) { return rc == -ENOSYS ? "not built in" : 
 
 #include "bpf_lib.h"
 #include "owners_iter.skel.h"
+#include "thp_heap.h"
 
 /* The records owners_iter.bpf.c writes: per fd table, a marker (inode 0)
  * at its first file, then one record per socket in it. */
@@ -203,8 +204,11 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
   if (!proc_is_our_pidns(procfd)) return -EXDEV;
   if (cr_bpf_lib_load(NULL) != 0) return -ELIBACC; /* libbpf is not installed (or not whole) */
   pthread_once(&quiet_once, silence_libbpf);
+  cr_thp_heap_begin(24 << 20); /* libbpf's copies of the kernel's BTF: ~12 MB */
   struct owners_iter *skel = owners_iter__open_and_load();
-  if (!skel) return errno ? -errno : -EINVAL;
+  int load_errno = errno;
+  cr_thp_heap_end();
+  if (!skel) return load_errno ? -load_errno : -EINVAL;
   int rc = 0, fd = -1;
   struct bpf_link *link = cr_bpf.bpf_program__attach_iter(skel->progs.owners_iter, NULL);
   if (!link) {

@@ -30,15 +30,14 @@ static __u32 last_kernel_tid = 0, last_pid = 0, last_tid = 0, mark_owed = 0;
 
 /* The pid of a task as the reader sees it: the iterator only visits tasks
  * of the reader's pid namespace, which sits at the reader's level of every
- * such task's pid. Level 0 (no pid namespace) is read directly; a variable
- * index needs a probe read. */
-static __always_inline __u32 pid_for_reader(struct task_struct *task) {
-  struct task_struct *me = bpf_get_current_task_btf();
-  unsigned int level = me->thread_pid->level;
-  struct pid *p = task->thread_pid;
+ * such task's pid. Read with probe reads, once per task: a direct load of a
+ * pointer field makes the verifier search the kernel's BTF by name (for the
+ * type's trusted-field list), at every load on every path it explores, and
+ * that search was most of the program's ~5 ms load. */
+static __always_inline __u32 pid_for_reader(struct task_struct *task, unsigned int level) {
+  struct pid *p = BPF_CORE_READ(task, thread_pid);
   __u32 nr = 0;
-  if (!p || p->level < level) return 0;
-  if (level == 0) return p->numbers[0].nr;
+  if (!p || BPF_CORE_READ(p, level) < level) return 0;
   bpf_core_read(&nr, sizeof nr, &p->numbers[level].nr);
   return nr;
 }
@@ -55,8 +54,9 @@ int owners_iter(struct bpf_iter__task_file *ctx) {
   if ((__u64)task != last_task || (__u32)task->pid != last_kernel_tid) { /* its first file */
     last_task = (__u64)task;
     last_kernel_tid = task->pid;
-    last_pid = pid_for_reader(task->group_leader);
-    last_tid = task->tgid == task->pid ? 0 : pid_for_reader(task);
+    unsigned int level = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), thread_pid, level);
+    last_pid = pid_for_reader(BPF_CORE_READ(task, group_leader), level);
+    last_tid = task->tgid == task->pid ? 0 : pid_for_reader(task, level);
     mark_owed = last_pid != 0;
   }
   int kept = 1; /* bpf_seq_write fails when the buffer is full: then the kernel drops the run */
