@@ -251,12 +251,13 @@ static int bpf_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h, 
   return rc;
 }
 
-/* Loading the BPF program costs ~15 ms of CPU (libbpf parsing the kernel's
- * BTF, the verifier) whatever the machine holds; the /proc walk costs ~1.5 us
- * per open fd. Past this many open files (fs.file-nr: every open file of the
- * host, a cheap bound on what the walk would read) the iterator is cheaper
- * (docs/performance.md, bench/owners-paths.sh). */
-#define BPF_MIN_FILES 8000
+/* Loading the BPF program costs ~12-15 ms of CPU (libbpf reading and
+ * parsing the kernel's BTF, the verifier) whatever the machine holds; the
+ * /proc walk costs ~1.5-3 us per open fd. Past this many open files
+ * (fs.file-nr: every open file of the host, a cheap bound on what the walk
+ * would read) the iterator is cheaper (docs/performance.md,
+ * bench/owners-paths.sh: they cross between 2,500 and 4,500). */
+#define BPF_MIN_FILES 4000
 
 static int many_open_files(void) {
   char buf[64];
