@@ -350,10 +350,7 @@ int main(int argc, char **argv) {
     cli_free(&cs.opts);
     return failure_status(EXIT_USAGE);
   }
-  if (thread_pool_start() != 0) {
-    cli_free(&cs.opts);
-    return EXIT_INTERNAL;
-  }
+  thread_pool_on_demand();
   exec_path_drop_relative();
   /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
    * (its line editor needs the stream's file descriptor). Uncounted if it fails. */

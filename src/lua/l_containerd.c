@@ -11,6 +11,7 @@
 #include "connrecipe/containerd.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "runtime/thread_pool.h"
 
 typedef struct {
   cr_op op;
@@ -159,7 +160,7 @@ static int l_containerd(lua_State *L) {
   o->max = (size_t)max;
   o->req.data = o;
   cr_op_ref(&o->op);
-  int rc = uv_queue_work(cr_runtime_loop(o->op.rt), &o->req, ctrd_work, ctrd_after);
+  int rc = cr_queue_work(cr_runtime_loop(o->op.rt), &o->req, ctrd_work, ctrd_after);
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);

@@ -13,6 +13,7 @@
 #include "connrecipe/process.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "runtime/thread_pool.h"
 
 typedef struct {
   cr_process p;
@@ -210,7 +211,7 @@ static int start(lua_State *L, pid_t pid, int pattern_index, const char *fname) 
   }
   o->req.data = o;
   cr_op_ref(&o->op);
-  int rc = uv_queue_work(cr_runtime_loop(o->op.rt), &o->req, process_work, process_after);
+  int rc = cr_queue_work(cr_runtime_loop(o->op.rt), &o->req, process_work, process_after);
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);

@@ -10,6 +10,7 @@
 #include "connrecipe/probe.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "runtime/thread_pool.h"
 
 typedef struct {
   cr_op op;
@@ -116,7 +117,10 @@ static int l_resolve(lua_State *L) {
   r->req.data = r;
   struct addrinfo hints = {.ai_family = af, .ai_socktype = SOCK_STREAM};
   cr_op_ref(&r->op); /* the request's */
+  cr_pool_guard g;
+  cr_thread_pool_enter(&g);
   int rc = uv_getaddrinfo(cr_runtime_loop(r->op.rt), &r->req, resolved, r->host, NULL, &hints);
+  cr_thread_pool_leave(&g, rc);
   if (rc != 0) {
     cr_op_unref(&r->op);
     cr_op_unref(&r->op);

@@ -13,6 +13,7 @@
 #include "connrecipe/sockets.h"
 #include "lua/bindings.h"
 #include "runtime/runtime.h"
+#include "runtime/thread_pool.h"
 
 typedef struct {
   uint32_t uid;
@@ -569,7 +570,7 @@ static int start(lua_State *L, int listeners, const char *fname) {
   o->a.path = path;
   o->req.data = o;
   cr_op_ref(&o->op);
-  int rc = uv_queue_work(cr_runtime_loop(o->op.rt), &o->req, sockets_work, sockets_after);
+  int rc = cr_queue_work(cr_runtime_loop(o->op.rt), &o->req, sockets_work, sockets_after);
   if (rc) {
     cr_op_unref(&o->op);
     cr_op_unref(&o->op);

@@ -1,7 +1,7 @@
 /* libuv starts its thread pool at the first uv_queue_work or uv_getaddrinfo
  * and calls abort() when one of its threads cannot be created. The executable
- * starts the pool itself before any Lua runs (src/cli/thread_pool.c, where an
- * abort can be caught and turned into a message); connrecipe.so, loaded by
+ * starts the pool itself when it is first needed (src/cli/thread_pool.c,
+ * where an abort can be caught and turned into a message); connrecipe.so, loaded by
  * another program's Lua, must not kill its host: it checks that as many
  * threads as the pool will have can run at once, raises a Lua error from
  * require when they cannot, and only then lets libuv start its pool. */
@@ -19,8 +19,12 @@
 #define POOL_MAX 1024
 
 static int pool_started;
+static void (*hook_before)(void), (*hook_after)(void);
 
-void cr_thread_pool_note_started(void) { pool_started = 1; }
+void cr_thread_pool_set_hooks(void (*before)(void), void (*after)(void)) {
+  hook_before = before;
+  hook_after = after;
+}
 
 /* As libuv reads it: atoi into an unsigned (so "-1" is huge), 0 -> 1. */
 static int pool_size(void) {
@@ -97,7 +101,7 @@ static int start_libuv_pool(void) {
 }
 
 int cr_thread_pool_ensure(char *why, size_t len) {
-  if (pool_started) return 0;
+  if (pool_started || hook_before) return 0; /* running, or the executable starts it on demand */
   int rc = threads_fit(pool_size());
   if (rc != 0) {
     snprintf(why, len,
@@ -113,4 +117,26 @@ int cr_thread_pool_ensure(char *why, size_t len) {
   }
   pool_started = 1;
   return 0;
+}
+
+void cr_thread_pool_enter(cr_pool_guard *g) {
+  g->starting = !pool_started;
+  if (!g->starting) return;
+  if (hook_before) hook_before();
+  cr_thread_pool_mask(&g->mask);
+}
+
+void cr_thread_pool_leave(cr_pool_guard *g, int rc) {
+  if (!g->starting) return;
+  cr_thread_pool_unmask(&g->mask);
+  if (hook_after) hook_after();
+  if (rc == 0) pool_started = 1;
+}
+
+int cr_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work, uv_after_work_cb after) {
+  cr_pool_guard g;
+  cr_thread_pool_enter(&g);
+  int rc = uv_queue_work(loop, req, work, after);
+  cr_thread_pool_leave(&g, rc);
+  return rc;
 }

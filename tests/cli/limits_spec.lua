@@ -32,6 +32,17 @@ describe("no thread can be created", function()
     end
   end)
 
+  -- libuv's pool is started by the first piece of work queued on it
+  it("needs no thread for a run that queues no blocking work, and starts libuv's four at the first", function()
+    local threads = "io.open('/proc/self/status'):read('a'):match('Threads:%s*(%d+)')"
+    local r = run_limited(1, ("print(%s, cr.probe.tcp('127.0.0.1', 1, {timeout = 1}).status)"):format(threads))
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("1\trefused\n", r.stdout)
+    r = testenv.run { "-e", ("print(%s); cr.process.list(); print(%s)"):format(threads, threads) }
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("1\n5\n", r.stdout)
+  end)
+
   it("says so in one line and exits 3 when not even one thread can start", function()
     local r = run_limited(1, "print(#cr.process.list())") -- the process itself is the one
     assert.equal(3, r.code, r.stderr)
