@@ -272,12 +272,27 @@ static void *enter_each(void *arg) {
   return NULL;
 }
 
+/* The namespaces from the calling thread itself, which comes back to its own
+ * after the last: a thread costs ~0.4 ms of CPU on a VM. Only when it may
+ * come back: setns() into its own namespace needs the same right as the way
+ * back (CAP_SYS_ADMIN over the namespace's user namespace). */
+static int dump_each_here(each_job *j) {
+  if (j->selffd < 0 || setns(j->selffd, CLONE_NEWNET) != 0) return -1;
+  for (int i = 0; i < j->n; i++)
+    j->rcs[i] = dump_one(j, &j->list[i], &j->vias[i]);
+  /* it could leave, so it can come back; never go on from a foreign namespace */
+  if (j->moved && setns(j->selffd, CLONE_NEWNET) != 0) abort();
+  return 0;
+}
+
 void cr_netns_dump_each(const cr_netns *list, int n, const cr_sock_query *q, cr_sock_table *t,
                         int *rcs, const char **vias) {
   each_job j = {.list = list, .n = n, .q = q, .t = t, .rcs = rcs, .vias = vias,
                 .self = cr_netns_self(), .selffd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)};
   pthread_t tid;
-  if (pthread_create(&tid, NULL, enter_each, &j) == 0) {
+  if (dump_each_here(&j) == 0) {
+    /* done */
+  } else if (pthread_create(&tid, NULL, enter_each, &j) == 0) {
     pthread_join(tid, NULL);
   } else { /* no thread to spare: one namespace at a time, each its own way */
     for (int i = 0; i < n; i++)
