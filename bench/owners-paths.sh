@@ -3,7 +3,7 @@
 # the /proc walk (CONNRECIPE_OWNERS=proc) and from the BPF task-file iterator
 # (=bpf), against ss -tlnp and against no owner walk at all (--no-processes),
 # on fixtures of growing numbers of open files: where the iterator's fixed
-# cost (loading it: ~15 ms of CPU) is repaid, i.e. the threshold of
+# cost (loading it: ~12-15 ms of CPU) is repaid, i.e. the threshold of
 # src/core/owners.c (BPF_MIN_FILES, on fs.file-nr).
 #
 # Usage: bench/owners-paths.sh [RUNS] [PROCS]   (defaults: 9 runs, "0 20 50 100 500")

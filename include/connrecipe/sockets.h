@@ -199,11 +199,17 @@ int cr_netns_list(cr_netns **out, int *unreadable);
  * *via is set to "self", "setns", "procfs", or "none" when no way in was
  * left to try. Returns 0 or -errno. */
 int cr_netns_dump(const cr_netns *ns, const cr_sock_query *q, cr_sock_table *t, const char **via);
-/* cr_netns_dump for each of the n namespaces of list, in order, on one
- * short-lived thread that enters them in turn (one thread creation and join
- * in all, not one per namespace). rcs[i] and vias[i] are namespace i's
- * return value and *via. */
+/* cr_netns_dump for each of the n namespaces of list, in order, by one
+ * thread that enters them in turn: the calling thread itself, which comes
+ * back to its own namespace after the last, when cr_netns_enter_in_place
+ * allowed it and it may come back; else a short-lived thread of its own (one
+ * thread creation and join in all, not one per namespace). rcs[i] and
+ * vias[i] are namespace i's return value and *via. */
 void cr_netns_dump_each(const cr_netns *list, int n, const cr_sock_query *q, cr_sock_table *t,
                         int *rcs, const char **vias);
+/* The executable's: cr_netns_dump_each may use the calling thread, which
+ * it aborts should the way back to its own namespace fail after all (a Lua
+ * module never does that to its host: there a thread of its own is used). */
+void cr_netns_enter_in_place(void);
 
 #endif

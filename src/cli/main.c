@@ -16,6 +16,7 @@
 #include "cli/repl.h"
 #include "cli/std_streams.h"
 #include "cli/thread_pool.h"
+#include "connrecipe/sockets.h"
 #include "connrecipe/text.h"
 #include "core/thp_heap.h"
 #include "lua/bindings.h"
@@ -351,6 +352,7 @@ int main(int argc, char **argv) {
     return failure_status(EXIT_USAGE);
   }
   thread_pool_on_demand();
+  cr_netns_enter_in_place();
   exec_path_drop_relative();
   /* a recipe's output is noticed through a counted stdout; the REPL keeps glibc's
    * (its line editor needs the stream's file descriptor). Uncounted if it fails. */

@@ -10,15 +10,24 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define LIMITS_HINT                                                                                \
   "a limit is reached: on processes and threads (ulimit -u, a cgroup's pids.max) or on memory "    \
   "(ulimit -v)"
 
-/* Only while libuv creates its threads: its abort() means one failed. */
+static pid_t starting_thread; /* the thread whose submission starts the pool */
+
+/* Only while libuv creates its threads: its abort() in the thread that
+ * submitted the first work means one failed. An abort elsewhere meanwhile
+ * (a worker already running that work) is not this: it is let through. */
 static void on_pool_abort(int sig) {
-  (void)sig;
+  if ((pid_t)syscall(SYS_gettid) != starting_thread) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
   static const char msg[] = "connrecipe: cannot start libuv's thread pool: a thread cannot be "
                             "created (" LIMITS_HINT ")\n";
   ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -30,6 +39,7 @@ static struct sigaction before_abort;
 
 static void catch_abort(void) {
   std_streams_flush_stdout(); /* the handler ends the process with _exit */
+  starting_thread = (pid_t)syscall(SYS_gettid);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_pool_abort;

@@ -16,6 +16,7 @@
 #include "connrecipe/sockets.h"
 #include "dirent64.h"
 #include "owners_match.h"
+#include "thp_heap.h"
 
 #define MAX_THREADS 8
 /* processes a walker takes at a time (4, 32 and 64 measured no better) */
@@ -252,12 +253,15 @@ static int bpf_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h, 
 }
 
 /* Loading the BPF program costs ~12-15 ms of CPU (libbpf reading and
- * parsing the kernel's BTF, the verifier) whatever the machine holds; the
- * /proc walk costs ~1.5-3 us per open fd. Past this many open files
- * (fs.file-nr: every open file of the host, a cheap bound on what the walk
- * would read) the iterator is cheaper (docs/performance.md,
- * bench/owners-paths.sh: they cross between 2,500 and 4,500). */
+ * parsing the kernel's BTF, the verifier) whatever the machine holds, when
+ * libbpf's copies of the BTF land on huge pages (thp_heap.c); ~80 ms on a VM
+ * when they do not (a Lua module, THP "never"). The /proc walk costs ~1.5-3
+ * us per open fd. Past this many open files (fs.file-nr: every open file of
+ * the host, a cheap bound on what the walk would read) the iterator is
+ * cheaper (docs/performance.md, bench/owners-paths.sh: they cross between
+ * 2,500 and 4,500, and between ~5,000 and ~9,500 without huge pages). */
 #define BPF_MIN_FILES 4000
+#define BPF_MIN_FILES_NO_THP 8000
 
 static int many_open_files(void) {
   char buf[64];
@@ -267,7 +271,7 @@ static int many_open_files(void) {
   close(fd);
   if (n <= 0) return 0;
   buf[n] = '\0';
-  return strtoul(buf, NULL, 10) >= BPF_MIN_FILES;
+  return strtoul(buf, NULL, 10) >= (cr_thp_in_use() ? BPF_MIN_FILES : BPF_MIN_FILES_NO_THP);
 }
 
 /* CONNRECIPE_OWNERS=proc|bpf forces a walk (tests, benchmarks; bpf still
