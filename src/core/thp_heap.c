@@ -10,9 +10,10 @@
  *    advised, and its part below the first 2 MB boundary filled with one
  *    untouched allocation: a quiet diagnose 311 -> ~170 page faults;
  *  - around libbpf's load (its two 5.4 MB copies of the kernel's BTF), the
- *    calling thread's arena: large requests kept off mmap and freed memory
- *    kept (glibc's thresholds: the process's, for those ~12 ms), one block
- *    allocated, advised and freed for what follows: ~2,900 -> ~40 faults.
+ *    calling thread's arena: one block allocated in it (not mapped apart:
+ *    M_MMAP_THRESHOLD raised), advised and freed (kept: M_TRIM_THRESHOLD
+ *    raised; glibc's thresholds are the process's, for those ~12 ms), so
+ *    that what follows is carved from it: ~2,900 -> ~40 faults.
  * The advice is only that: without THP, or with it "never", nothing changes
  * but glibc's thresholds. */
 #include "thp_heap.h"
@@ -122,13 +123,11 @@ void cr_thp_main_heap(size_t pad) {
   while (n > 0) free(blocks[--n]);
   if (!filled) return;
   /* What is allocated next would start where the blocks did, below the
-   * first huge page: one allocation, never touched, fills that part (a
-   * single request, so kept off mmap for it alone). */
+   * first huge page: one allocation, never touched, fills that part (from
+   * the top, now larger than the pad: glibc maps a request of its own only
+   * when the top cannot serve it). */
   size_t below = (size_t)(first - (uintptr_t)blocks[0]);
-  if (below <= 2 * CHUNK_HEADER) return;
-  mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX);
-  main_heap_filler = malloc(below - CHUNK_HEADER);
-  mallopt(M_MMAP_THRESHOLD, DEFAULT_THRESHOLD);
+  if (below > 2 * CHUNK_HEADER) main_heap_filler = malloc(below - CHUNK_HEADER);
 }
 
 int cr_thp_in_use(void) {
