@@ -264,10 +264,13 @@ static int dump_one(each_job *j, const cr_netns *ns, const char **via) {
   return cr_sock_dump_procfs(j->t, j->q, ns->inode, dir);
 }
 
-static void *enter_each(void *arg) {
-  each_job *j = arg;
+static void dump_all(each_job *j) {
   for (int i = 0; i < j->n; i++)
     j->rcs[i] = dump_one(j, &j->list[i], &j->vias[i]);
+}
+
+static void *enter_each(void *arg) {
+  dump_all(arg);
   /* the thread ends here, so whichever namespace it is in dies with it */
   return NULL;
 }
@@ -282,8 +285,7 @@ void cr_netns_enter_in_place(void) { in_place_allowed = 1; }
 
 static int dump_each_here(each_job *j) {
   if (!in_place_allowed || j->selffd < 0 || setns(j->selffd, CLONE_NEWNET) != 0) return -1;
-  for (int i = 0; i < j->n; i++)
-    j->rcs[i] = dump_one(j, &j->list[i], &j->vias[i]);
+  dump_all(j);
   /* it could leave, so it can come back; never go on from a foreign namespace */
   if (j->moved && setns(j->selffd, CLONE_NEWNET) != 0) abort();
   return 0;

@@ -56,6 +56,16 @@ static void thresholds(int change) {
   pthread_mutex_unlock(&lock);
 }
 
+/* Advises the whole huge pages within [from, to) as huge-page memory;
+ * returns the first one's address, or 0 when none fits. */
+static uintptr_t advise_huge(uintptr_t from, uintptr_t to) {
+  uintptr_t first = (from + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+  uintptr_t last = to & ~(HUGE_PAGE - 1);
+  if (last <= first) return 0;
+  (void)madvise((void *)first, last - first, MADV_HUGEPAGE);
+  return first;
+}
+
 /* One block of this thread's arena, allocated, advised and freed: the arena
  * keeps it for what follows. The next large allocation would start where
  * the block did, below its first huge page, and fault that part 4 KB at a
@@ -64,11 +74,9 @@ static void thresholds(int change) {
 static void advise_arena(size_t bytes) {
   char *block = malloc(bytes);
   if (!block) return;
-  uintptr_t first = ((uintptr_t)block + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-  uintptr_t end = ((uintptr_t)block + bytes) & ~(HUGE_PAGE - 1);
-  if (end > first) (void)madvise((void *)first, end - first, MADV_HUGEPAGE);
+  uintptr_t first = advise_huge((uintptr_t)block, (uintptr_t)block + bytes);
   free(block);
-  size_t below = (size_t)(first - (uintptr_t)block);
+  size_t below = first ? (size_t)(first - (uintptr_t)block) : 0;
   head = malloc(below > 2 * CHUNK_HEADER ? below - CHUNK_HEADER : 1);
 }
 
@@ -113,13 +121,8 @@ void cr_thp_main_heap(size_t pad) {
   while (n < MAIN_HEAP_TRIES && sbrk(0) == before && (blocks[n] = malloc(MAIN_HEAP_REQUEST)) != NULL) n++;
   char *end = sbrk(0);
   mallopt(M_TOP_PAD, DEFAULT_THRESHOLD); /* later growths as before */
-  uintptr_t first = 0, last = 0;
-  if (n > 0 && end != before) {
-    first = ((uintptr_t)blocks[0] + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    last = (uintptr_t)end & ~(HUGE_PAGE - 1);
-    if (last > first) (void)madvise((void *)first, last - first, MADV_HUGEPAGE);
-  }
-  int filled = last > first && contiguous(blocks, n);
+  uintptr_t first = n > 0 && end != before ? advise_huge((uintptr_t)blocks[0], (uintptr_t)end) : 0;
+  int filled = first && contiguous(blocks, n);
   while (n > 0) free(blocks[--n]);
   if (!filled) return;
   /* What is allocated next would start where the blocks did, below the
