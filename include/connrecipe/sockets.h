@@ -151,10 +151,13 @@ typedef struct cr_owner {
 } cr_owner;
 
 typedef struct cr_owner_map {
-  /* for socket i of the table: owners[first[i] .. first[i] + count[i]) */
+  /* for socket i of the table: owners[first[i] .. first[i] + count[i]),
+   * each pointing into procs (a holder's facts once, however many sockets) */
   uint32_t *first, *count;
-  cr_owner *owners;
+  const cr_owner **owners;
   size_t n_owners;
+  cr_owner *procs;
+  size_t n_procs;
   /* processes whose fds could not be read, and why */
   unsigned unreadable; /* EACCES/EPERM: not root, hidepid */
   unsigned vanished;   /* exited during the walk */

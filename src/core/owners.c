@@ -18,7 +18,7 @@
 #include "owners_match.h"
 #include "thp_heap.h"
 
-#define MAX_THREADS 8
+#define MAX_THREADS CR_MATCH_LISTS_MAX
 /* processes a walker takes at a time (4, 32 and 64 measured no better) */
 #define WALK_CHUNK 16
 
@@ -73,7 +73,7 @@ static int walk_fd_dir(walker *w, pid_t pid, int dfd, char *buf, size_t bufsize,
         return -1;
       }
       if (rc) { /* its holder's name unread: the process's sockets have unknown owners */
-        w->found.n = first;
+        cr_match_drop_from(&w->found, first);
         w->no_fds++;
         return -1;
       }
@@ -234,7 +234,7 @@ static int proc_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h,
   }
   if (!rc) rc = cr_match_merge(t, found, nw, m);
   for (int i = 0; i < nw; i++)
-    free(w[i].found.v);
+    cr_match_list_free(&w[i].found);
   free(pids);
   return rc;
 }
@@ -244,7 +244,7 @@ static int bpf_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h, 
   cr_match_list found = {0};
   int rc = cr_owners_bpf_walk(procfd, h, &found, m);
   if (!rc) rc = cr_match_merge(t, &found, 1, m);
-  free(found.v);
+  cr_match_list_free(&found);
   if (rc) {
     cr_owner_map_free(m);
     memset(m, 0, sizeof *m);
@@ -316,6 +316,8 @@ void cr_owner_map_free(cr_owner_map *m) {
   free(m->first);
   free(m->count);
   free(m->owners);
+  free(m->procs);
   m->first = m->count = NULL;
   m->owners = NULL;
+  m->procs = NULL;
 }

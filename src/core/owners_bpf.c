@@ -155,7 +155,7 @@ static int match_records(const struct owner_rec *v, size_t n, const table_choice
     int rc = cr_match_add(l, procfd, first, idx, (pid_t)pid);
     if (rc == -ENOMEM) return rc;
     if (rc) { /* its facts unread (our ulimit -n), as the /proc walk: its sockets stay unknown */
-      l->n = first;
+      cr_match_drop_from(l, first);
       m->no_fds++;
       skip = 1;
     }

@@ -85,50 +85,94 @@ static int read_cgroup(int procfd, pid_t pid, cr_owner *o) {
   return 0;
 }
 
+/* Grows an array of `size`-byte elements to hold one more; 0 or -ENOMEM. */
+static int grow(void **v, size_t n, size_t *cap, size_t size, size_t first_cap) {
+  if (n < *cap) return 0;
+  size_t c = *cap ? *cap * 2 : first_cap;
+  void *nv = realloc(*v, c * size);
+  if (!nv) return -ENOMEM;
+  *v = nv;
+  *cap = c;
+  return 0;
+}
+
+/* Appends pid's facts, read from /proc; its index in *proc. */
+static int add_proc(cr_match_list *l, int procfd, pid_t pid, uint32_t *proc) {
+  if (grow((void **)&l->procs, l->nprocs, &l->proccap, sizeof *l->procs, 64)) return -ENOMEM;
+  cr_owner *o = &l->procs[l->nprocs];
+  memset(o, 0, sizeof *o);
+  o->pid = pid;
+  int rc = read_comm(procfd, pid, o->comm);
+  if (!rc) rc = read_cgroup(procfd, pid, o);
+  if (rc) return rc;
+  *proc = (uint32_t)l->nprocs++;
+  return 0;
+}
+
 int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid) {
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 256;
-    cr_owner_match *v = realloc(l->v, cap * sizeof *v);
-    if (!v) return -ENOMEM;
-    l->v = v;
-    l->cap = cap;
+  if (grow((void **)&l->v, l->n, &l->cap, sizeof *l->v, 256)) return -ENOMEM;
+  uint32_t proc;
+  if (first_of_pid < l->n) {
+    proc = l->v[first_of_pid].proc;
+  } else {
+    int rc = add_proc(l, procfd, pid, &proc);
+    if (rc) return rc;
   }
-  cr_owner_match *m = &l->v[l->n++];
-  m->sock = sock;
-  if (first_of_pid < l->n - 1) {
-    m->owner = l->v[first_of_pid].owner;
-    return 0;
-  }
-  memset(&m->owner, 0, sizeof m->owner);
-  m->owner.pid = pid;
-  int rc = read_comm(procfd, pid, m->owner.comm);
-  if (!rc) rc = read_cgroup(procfd, pid, &m->owner);
-  if (rc) l->n--;
-  return rc;
+  l->v[l->n++] = (cr_owner_match){.sock = sock, .proc = proc};
+  return 0;
+}
+
+void cr_match_drop_from(cr_match_list *l, size_t first) {
+  if (first < l->n) l->nprocs = l->v[first].proc; /* its facts were the last added */
+  l->n = first;
+}
+
+void cr_match_list_free(cr_match_list *l) {
+  free(l->v);
+  free(l->procs);
+  memset(l, 0, sizeof *l);
 }
 
 /* ---- the merge ------------------------------------------------------------- */
 
 /* Inserts o into range[0..count) kept ordered by pid; a pid already there
  * (the same socket on two fds of one process) is not added twice. */
-static int insert_owner(cr_owner *range, uint32_t count, const cr_owner *o) {
+static int insert_owner(const cr_owner **range, uint32_t count, const cr_owner *o) {
   uint32_t k = count;
-  while (k > 0 && range[k - 1].pid > o->pid)
+  while (k > 0 && range[k - 1]->pid > o->pid)
     k--;
-  if (k > 0 && range[k - 1].pid == o->pid) return 0;
+  if (k > 0 && range[k - 1]->pid == o->pid) return 0;
   memmove(&range[k + 1], &range[k], (count - k) * sizeof *range);
-  range[k] = *o;
+  range[k] = o;
   return 1;
 }
 
+/* The lists' facts, one after the other, into m->procs; base[i]: where list
+ * i's start. */
+static int gather_procs(const cr_match_list *lists, int nlists, size_t *base, cr_owner_map *m) {
+  size_t n = 0;
+  for (int i = 0; i < nlists; i++) {
+    base[i] = n;
+    n += lists[i].nprocs;
+  }
+  m->procs = malloc((n ? n : 1) * sizeof *m->procs);
+  if (!m->procs) return -ENOMEM;
+  for (int i = 0; i < nlists; i++)
+    if (lists[i].nprocs) memcpy(m->procs + base[i], lists[i].procs, lists[i].nprocs * sizeof *m->procs);
+  m->n_procs = n;
+  return 0;
+}
+
 int cr_match_merge(const cr_sock_table *t, const cr_match_list *lists, int nlists, cr_owner_map *m) {
-  size_t total = 0;
+  size_t total = 0, base[CR_MATCH_LISTS_MAX];
+  if (nlists > CR_MATCH_LISTS_MAX) return -EINVAL;
   for (int i = 0; i < nlists; i++)
     total += lists[i].n;
   m->first = calloc(t->n + 1, sizeof *m->first);
   m->count = calloc(t->n + 1, sizeof *m->count);
   m->owners = malloc((total ? total : 1) * sizeof *m->owners);
   if (!m->first || !m->count || !m->owners) return -ENOMEM;
+  if (gather_procs(lists, nlists, base, m)) return -ENOMEM;
   for (int i = 0; i < nlists; i++)
     for (size_t j = 0; j < lists[i].n; j++)
       m->count[lists[i].v[j].sock]++;
@@ -141,8 +185,8 @@ int cr_match_merge(const cr_sock_table *t, const cr_match_list *lists, int nlist
   for (int i = 0; i < nlists; i++) {
     for (size_t j = 0; j < lists[i].n; j++) {
       const cr_owner_match *x = &lists[i].v[j];
-      cr_owner *range = m->owners + m->first[x->sock];
-      m->count[x->sock] += (uint32_t)insert_owner(range, m->count[x->sock], &x->owner);
+      const cr_owner **range = m->owners + m->first[x->sock];
+      m->count[x->sock] += (uint32_t)insert_owner(range, m->count[x->sock], &m->procs[base[i] + x->proc]);
     }
   }
   m->n_owners = 0; /* after folding: the ranges may end before the next one starts */

@@ -21,21 +21,32 @@ int cr_inode_hash_build(cr_inode_hash *h, const cr_sock_table *t);
 int cr_inode_hash_find(const cr_inode_hash *h, uint64_t inode, uint32_t *idx);
 void cr_inode_hash_free(cr_inode_hash *h);
 
+/* A match is 8 bytes: a holder's facts (~220 bytes) are kept once per
+ * process in the list's procs, not once per socket (at 10k listeners the
+ * copies were megabytes of page faults and realloc moves). */
 typedef struct {
-  uint32_t sock;
-  cr_owner owner;
+  uint32_t sock; /* index in the socket table */
+  uint32_t proc; /* index in the list's procs */
 } cr_owner_match;
 
 typedef struct {
   cr_owner_match *v;
   size_t n, cap;
+  cr_owner *procs;
+  size_t nprocs, proccap;
 } cr_match_list;
 
 /* Records that pid holds socket `sock`. The process's facts (comm, cgroup)
  * are read from /proc (procfd) once: its earlier matches, from first_of_pid
- * on, already carry them. Returns 0, -ENOMEM, or -EMFILE/-ENFILE when the
+ * on, already name them. Returns 0, -ENOMEM, or -EMFILE/-ENFILE when the
  * facts could not be read for want of fds (nothing is added then). */
 int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid);
+/* Forgets the matches from index `first` on (one process's, whose facts
+ * could not be read) and the facts they named. */
+void cr_match_drop_from(cr_match_list *l, size_t first);
+void cr_match_list_free(cr_match_list *l);
+
+#define CR_MATCH_LISTS_MAX 8 /* the /proc walk's threads at most */
 
 /* Gathers the lists' matches into per-socket ranges of m, ordered by pid; a
  * socket on several fds of one process is listed once. */

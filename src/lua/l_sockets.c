@@ -307,7 +307,7 @@ static int push_owners(lua_State *L, const row_ctx *c, size_t i) {
   lua_pushvalue(L, c->base + K_PROCESSES);
   lua_createtable(L, (int)count, 0);
   for (uint32_t k = 0; k < count; k++) {
-    push_owner(L, c, &m->owners[first + k]);
+    push_owner(L, c, m->owners[first + k]);
     lua_rawseti(L, -2, (lua_Integer)k + 1);
   }
   lua_rawset(L, -3);

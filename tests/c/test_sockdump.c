@@ -81,7 +81,7 @@ static void owners_found(void **state) {
     cr_owner_map m;
     assert_int_equal(cr_owners_map(&t, threads, &m), 0);
     assert_int_equal(m.count[idx], 1);
-    assert_int_equal(m.owners[m.first[idx]].pid, getpid());
+    assert_int_equal(m.owners[m.first[idx]]->pid, getpid());
     assert_true(m.processes > 0);
     cr_owner_map_free(&m);
   }
@@ -118,11 +118,11 @@ static void owners_of_a_forked_socket(void **state) {
     cr_owner_map m;
     assert_int_equal(cr_owners_map(&t, threads, &m), 0);
     assert_int_equal(m.count[idx], 2);
-    const cr_owner *o = &m.owners[m.first[idx]];
-    assert_int_equal(o[0].pid, lo);
-    assert_int_equal(o[1].pid, hi);
-    assert_string_equal(o[0].comm, o[1].comm); /* a fork keeps the name */
-    assert_true(o[0].comm[0] != '\0');
+    const cr_owner *const *o = &m.owners[m.first[idx]];
+    assert_int_equal(o[0]->pid, lo);
+    assert_int_equal(o[1]->pid, hi);
+    assert_string_equal(o[0]->comm, o[1]->comm); /* a fork keeps the name */
+    assert_true(o[0]->comm[0] != '\0');
     cr_owner_map_free(&m);
   }
   cr_sock_table_free(&t);
