@@ -34,13 +34,36 @@ const char *cr_owners_bpf_why(int rc) { return rc == -ENOSYS ? "not built in" : 
 #include "owners_iter.skel.h"
 #include "thp_heap.h"
 
-/* The records owners_iter.bpf.c writes: per fd table, a marker (inode 0)
- * at its first file, then one record per socket in it. */
+/* The records owners_iter.bpf.c writes: per fd table, a marker (inode 0,
+ * then the process's comm and set of cgroups) at its first file, then one record
+ * per socket in it. */
 struct owner_rec {
   uint32_t pid;   /* the thread group, in our pid namespace */
   uint32_t tid;   /* 0: the leader's table; else the thread whose own table it is */
   uint64_t inode; /* 0: the marker */
 };
+struct owner_mark {
+  struct owner_rec rec;
+  char comm[16];   /* the leader's, NUL-terminated */
+  uint64_t css_set; /* the leader's set of cgroups (compared only), 0 unknown */
+};
+
+/* The record at *off of buf[0..len) (and its marker's facts, when it is
+ * one): advances *off past it. 0 at the end (a partial record ends it too). */
+static int next_record(const unsigned char *buf, size_t len, size_t *off, struct owner_rec *r,
+                       struct owner_mark *mark) {
+  if (len - *off < sizeof *r) return 0;
+  memcpy(r, buf + *off, sizeof *r);
+  if (r->inode != 0) {
+    *off += sizeof *r;
+    return 1;
+  }
+  if (len - *off < sizeof *mark) return 0;
+  memcpy(mark, buf + *off, sizeof *mark);
+  mark->comm[sizeof mark->comm - 1] = '\0';
+  *off += sizeof *mark;
+  return 1;
+}
 
 #define NO_TABLE UINT32_MAX
 
@@ -57,8 +80,8 @@ static int may_load_bpf(void) {
   return (eff & sys_admin) || ((eff & bpf) && (eff & perfmon));
 }
 
-/* The iterator numbers processes in our pid namespace; /proc (where comm
- * and cgroup are read, and what the /proc walk would list) must be of the
+/* The iterator numbers processes in our pid namespace; /proc (where
+ * cgroups are read, and what the /proc walk would list) must be of the
  * same one: then our NSpid line has one number. */
 static int proc_is_our_pidns(int procfd) {
   char buf[4096];
@@ -103,10 +126,12 @@ static size_t choice_slot(const table_choice *c, uint32_t pid) {
   return s;
 }
 
-static int choose_tables(table_choice *c, const struct owner_rec *v, size_t n) {
-  size_t marks = 0, cap = 64;
-  for (size_t i = 0; i < n; i++)
-    marks += v[i].inode == 0;
+static int choose_tables(table_choice *c, const unsigned char *buf, size_t len) {
+  size_t marks = 0, cap = 64, off = 0;
+  struct owner_rec r;
+  struct owner_mark mark;
+  while (next_record(buf, len, &off, &r, &mark))
+    marks += r.inode == 0;
   while (cap < marks * 2 + 1)
     cap <<= 1;
   c->pids = calloc(cap, sizeof *c->pids);
@@ -114,15 +139,15 @@ static int choose_tables(table_choice *c, const struct owner_rec *v, size_t n) {
   c->mask = cap - 1;
   c->n = 0;
   if (!c->pids || !c->tids) return -ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i].inode != 0) continue;
-    size_t s = choice_slot(c, v[i].pid);
+  for (off = 0; next_record(buf, len, &off, &r, &mark);) {
+    if (r.inode != 0) continue;
+    size_t s = choice_slot(c, r.pid);
     if (!c->pids[s]) {
-      c->pids[s] = v[i].pid;
-      c->tids[s] = v[i].tid;
+      c->pids[s] = r.pid;
+      c->tids[s] = r.tid;
       c->n++;
-    } else if (c->tids[s] != 0 && (v[i].tid == 0 || v[i].tid < c->tids[s])) {
-      c->tids[s] = v[i].tid;
+    } else if (c->tids[s] != 0 && (r.tid == 0 || r.tid < c->tids[s])) {
+      c->tids[s] = r.tid;
     }
   }
   return 0;
@@ -133,38 +158,79 @@ static uint32_t chosen_table(const table_choice *c, uint32_t pid) {
   return c->pids[s] ? c->tids[s] : NO_TABLE;
 }
 
+/* ---- one /proc/PID/cgroup per set of cgroups -------------------------------- */
+
+/* css_set (the marker's) -> index in the match list's procs of a process
+ * with it. */
+typedef struct {
+  uint64_t *ids; /* 0 = empty */
+  uint32_t *procs;
+  size_t mask;
+} cgroups_seen;
+
+static int cgroups_seen_init(cgroups_seen *g, size_t tables) {
+  size_t cap = 64;
+  while (cap < tables * 2 + 1)
+    cap <<= 1;
+  g->ids = calloc(cap, sizeof *g->ids);
+  g->procs = malloc(cap * sizeof *g->procs);
+  g->mask = cap - 1;
+  return g->ids && g->procs ? 0 : -ENOMEM;
+}
+
+static size_t cgroups_slot(const cgroups_seen *g, uint64_t id) {
+  size_t s = (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & g->mask;
+  while (g->ids[s] && g->ids[s] != id)
+    s = (s + 1) & g->mask;
+  return s;
+}
+
 /* ---- matching ------------------------------------------------------------------ */
 
 /* The wanted sockets of the chosen tables into l. A table's records come in a
- * row: its process's facts are read once (cr_match_add). */
-static int match_records(const struct owner_rec *v, size_t n, const table_choice *c, int procfd,
-                         const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+ * row: its process's facts are taken once (cr_match_add_known), its comm
+ * from the marker, its unit and container from an earlier process with the
+ * same cgroups. */
+static int match_records(const unsigned char *buf, size_t len, const table_choice *c, int procfd,
+                         const cr_inode_hash *h, cgroups_seen *g, cr_match_list *l, cr_owner_map *m) {
   uint32_t pid = 0, tid = 0;
-  size_t first = 0;
+  size_t first = 0, off = 0, slot = 0;
   int skip = 1;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i].inode == 0) { /* a table starts */
-      pid = v[i].pid;
-      tid = v[i].tid;
+  struct owner_rec r;
+  struct owner_mark mark = {0};
+  cr_known_facts known = {.comm = mark.comm, .cgroup_of = -1};
+  while (next_record(buf, len, &off, &r, &mark)) {
+    if (r.inode == 0) { /* a table starts */
+      pid = r.pid;
+      tid = r.tid;
       first = l->n;
       skip = chosen_table(c, pid) != tid;
+      known.cgroup_of = -1;
+      if (mark.css_set) {
+        slot = cgroups_slot(g, mark.css_set);
+        if (g->ids[slot]) known.cgroup_of = g->procs[slot];
+      }
       continue;
     }
     uint32_t idx;
-    if (skip || v[i].pid != pid || v[i].tid != tid || !cr_inode_hash_find(h, v[i].inode, &idx)) continue;
-    int rc = cr_match_add(l, procfd, first, idx, (pid_t)pid);
+    if (skip || r.pid != pid || r.tid != tid || !cr_inode_hash_find(h, r.inode, &idx)) continue;
+    size_t procs_before = l->nprocs;
+    int rc = cr_match_add_known(l, procfd, first, idx, (pid_t)pid, &known);
     if (rc == -ENOMEM) return rc;
     if (rc) { /* its facts unread (our ulimit -n), as the /proc walk: its sockets stay unknown */
       cr_match_drop_from(l, first);
       m->no_fds++;
       skip = 1;
+    } else if (mark.css_set && !g->ids[slot] && l->nprocs > procs_before) {
+      g->ids[slot] = mark.css_set; /* the first with these cgroups: read, now known */
+      g->procs[slot] = (uint32_t)procs_before;
     }
   }
   return 0;
 }
 
-/* Reads the iterator to its end into *out. */
-static int read_records(int fd, struct owner_rec **out, size_t *count) {
+/* Reads the iterator to its end into *out (*len bytes). */
+static int read_records(int fd, unsigned char **out, size_t *len) {
   size_t cap = 1 << 16, have = 0; /* bytes */
   unsigned char *buf = malloc(cap);
   if (!buf) return -ENOMEM;
@@ -188,8 +254,8 @@ static int read_records(int fd, struct owner_rec **out, size_t *count) {
     if (got == 0) break;
     have += (size_t)got;
   }
-  *out = (struct owner_rec *)buf; /* malloc's alignment suits the records */
-  *count = have / sizeof(struct owner_rec);
+  *out = buf;
+  *len = have;
   return 0;
 }
 
@@ -220,15 +286,19 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
     rc = fd;
     goto out;
   }
-  struct owner_rec *recs = NULL;
-  size_t n = 0;
+  unsigned char *recs = NULL;
+  size_t len = 0;
   table_choice c = {0};
-  rc = read_records(fd, &recs, &n);
-  if (!rc) rc = choose_tables(&c, recs, n);
-  if (!rc) rc = match_records(recs, n, &c, procfd, h, l, m);
+  cgroups_seen g = {0};
+  rc = read_records(fd, &recs, &len);
+  if (!rc) rc = choose_tables(&c, recs, len);
+  if (!rc) rc = cgroups_seen_init(&g, c.n);
+  if (!rc) rc = match_records(recs, len, &c, procfd, h, &g, l, m);
   if (!rc) m->processes = (unsigned)c.n;
   free(c.pids);
   free(c.tids);
+  free(g.ids);
+  free(g.procs);
   free(recs);
 out:
   if (fd >= 0) close(fd);

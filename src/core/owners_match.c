@@ -96,30 +96,47 @@ static int grow(void **v, size_t n, size_t *cap, size_t size, size_t first_cap) 
   return 0;
 }
 
-/* Appends pid's facts, read from /proc; its index in *proc. */
-static int add_proc(cr_match_list *l, int procfd, pid_t pid, uint32_t *proc) {
+/* Appends pid's facts: the comm given, or read; the unit and container of
+ * procs[cgroup_of] (same cgroup), or read. Its index in *proc. */
+static int add_proc(cr_match_list *l, int procfd, pid_t pid, const cr_known_facts *known,
+                    uint32_t *proc) {
   if (grow((void **)&l->procs, l->nprocs, &l->proccap, sizeof *l->procs, 64)) return -ENOMEM;
   cr_owner *o = &l->procs[l->nprocs];
   memset(o, 0, sizeof *o);
   o->pid = pid;
-  int rc = read_comm(procfd, pid, o->comm);
-  if (!rc) rc = read_cgroup(procfd, pid, o);
+  int rc = 0;
+  if (known && known->comm)
+    memcpy(o->comm, known->comm, sizeof o->comm - 1); /* NUL-terminated by the memset */
+  else
+    rc = read_comm(procfd, pid, o->comm);
   if (rc) return rc;
+  if (known && known->cgroup_of >= 0 && (size_t)known->cgroup_of < l->nprocs) {
+    const cr_owner *same = &l->procs[known->cgroup_of];
+    memcpy(o->unit, same->unit, sizeof o->unit);
+    memcpy(o->container, same->container, sizeof o->container);
+  } else if ((rc = read_cgroup(procfd, pid, o)) != 0) {
+    return rc;
+  }
   *proc = (uint32_t)l->nprocs++;
   return 0;
 }
 
-int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid) {
+int cr_match_add_known(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid,
+                       const cr_known_facts *known) {
   if (grow((void **)&l->v, l->n, &l->cap, sizeof *l->v, 256)) return -ENOMEM;
   uint32_t proc;
   if (first_of_pid < l->n) {
     proc = l->v[first_of_pid].proc;
   } else {
-    int rc = add_proc(l, procfd, pid, &proc);
+    int rc = add_proc(l, procfd, pid, known, &proc);
     if (rc) return rc;
   }
   l->v[l->n++] = (cr_owner_match){.sock = sock, .proc = proc};
   return 0;
+}
+
+int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid) {
+  return cr_match_add_known(l, procfd, first_of_pid, sock, pid, NULL);
 }
 
 void cr_match_drop_from(cr_match_list *l, size_t first) {

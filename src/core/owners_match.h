@@ -41,6 +41,17 @@ typedef struct {
  * on, already name them. Returns 0, -ENOMEM, or -EMFILE/-ENFILE when the
  * facts could not be read for want of fds (nothing is added then). */
 int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid);
+/* What a walk may know of a holder without /proc: its comm (NULL: read
+ * /proc/PID/comm), and the index in the list's procs of a process in the
+ * same cgroup, whose unit and container are then copied (-1: read
+ * /proc/PID/cgroup). */
+typedef struct {
+  const char *comm;
+  long cgroup_of;
+} cr_known_facts;
+/* cr_match_add with what the walk knows (NULL: nothing). */
+int cr_match_add_known(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid,
+                       const cr_known_facts *known);
 /* Forgets the matches from index `first` on (one process's, whose facts
  * could not be read) and the facts they named. */
 void cr_match_drop_from(cr_match_list *l, size_t first);

@@ -60,6 +60,7 @@ describe("owner walks", function()
     pending(why)
   end)
   local dir, names, leader_name, leader_run
+  local cgroup_dirs = {} -- made by a test, removed at teardown (innermost first)
 
   setup(function()
     gate.why = testenv.needs_root() or (not testenv.have("python3") and "needs python3")
@@ -95,6 +96,14 @@ describe("owner walks", function()
       testenv.stop(leader_run)
     end
     testenv.cleanup()
+    for _, d in ipairs(cgroup_dirs) do -- empty once its processes are gone: a few tries
+      for _ = 1, 20 do
+        if os.execute("rmdir " .. testenv.quote(d) .. " 2>/dev/null") or testenv.sh("test -d " .. testenv.quote(d)).code ~= 0 then
+          break
+        end
+        os.execute("sleep 0.1")
+      end
+    end
   end)
 
   -- An unprivileged-looking case for the iterator: the reader in a pid
@@ -197,6 +206,52 @@ describe("owner walks", function()
     local _, sleepers = brows:gsub("[ ,]%d+/sleep", "")
     assert.equal(holders, sleepers, "holders named by the iterator")
     assert.equal(prows, brows)
+  end)
+
+  -- The iterator gives each process's set of cgroups (its css_set), and the
+  -- reader reads /proc/PID/cgroup once per set: processes in different
+  -- cgroups must each keep their own unit and container, two in one cgroup
+  -- the same.
+  it("agree on holders in different cgroups, each named by its own", function()
+    gate.check()
+    local mounts = testenv.read_file("/proc/self/mountinfo") or ""
+    local cg2 = mounts:match("\n%S+ %S+ %S+ %S+ (%S+) [^\n]- %- cgroup2 ")
+      or mounts:match("^%S+ %S+ %S+ %S+ (%S+) [^\n]- %- cgroup2 ")
+    if not cg2 then
+      return pending("no cgroup2 hierarchy is mounted")
+    end
+    local id = ("%08x"):format(math.random(0, 0x7fffffff)):rep(8) -- 64 hex digits: a container id
+    local base = ("%s/crtest-owners-%d"):format(cg2, testenv.sh("echo $$").stdout:match("%d+"))
+    local groups = { base .. "/crtest-app.service", base .. "/docker-" .. id .. ".scope" }
+    cgroup_dirs = { groups[1], groups[2], base }
+    testenv.sh_ok("mkdir -p " .. testenv.quote(groups[1]) .. " " .. testenv.quote(groups[2]))
+    local ns, port = testenv.netns(), PORT + 300
+    -- ports +0 and +1 in the service's cgroup, +2 in the container's, +3 where the test runs
+    local into = { groups[1], groups[1], groups[2], false }
+    for i, group in ipairs(into) do
+      -- joined before ip netns exec, whose own /sys has no cgroup file system
+      local enter = group and ("echo $$ > %s && "):format(testenv.quote(group .. "/cgroup.procs")) or ""
+      local serve = testenv.in_netns(ns, ("socat TCP4-LISTEN:%d,bind=127.0.0.1,fork SYSTEM:true"):format(port + i - 1))
+      testenv.background("sh -c " .. testenv.quote(enter .. "exec " .. serve))
+    end
+    assert(testenv.wait_for(function()
+      return select(2, testenv.sh_in(ns, "ss -tlnH").stdout:gsub("\n", "")) == #into
+    end, 10), "the listeners did not start")
+    local bvia, berr, brows = dump("bpf", ns)
+    if not iterator_ran(bvia, berr) then
+      return
+    end
+    local _, _, prows = dump("proc", ns)
+    assert.equal(prows, brows)
+    local function holder(p)
+      return brows:match(" tcp " .. p .. " %- %d+/socat/([^\n]*)")
+    end
+    assert.equal("crtest-app.service/", holder(port))
+    assert.equal("crtest-app.service/", holder(port + 1))
+    assert.equal("docker-" .. id .. ".scope/" .. id, holder(port + 2))
+    assert.truthy(holder(port + 3), brows)
+    assert.is_nil(holder(port + 3):find("crtest-app", 1, true))
+    assert.is_nil(holder(port + 3):find(id, 1, true))
   end)
 
   -- libbpf is loaded when the iterator is first wanted (src/core/bpf_lib.c)

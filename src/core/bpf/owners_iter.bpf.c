@@ -10,11 +10,24 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* The records owners_bpf.c reads: for each fd table visited, a marker
- * (inode 0) at its first file, then one record per socket in it. */
+ * (inode 0, followed by the process's facts) at its first file, then one
+ * record per socket in it. */
 struct owner_rec {
   __u32 pid;   /* the process (thread group) in the reader's pid namespace */
   __u32 tid;   /* 0: the leader's table; else the thread whose table it is */
   __u64 inode; /* the socket's inode; 0: the marker */
+};
+
+/* What /proc/PID/comm says, and which set of cgroups /proc/PID/cgroup
+ * lists: both the leader's, as there. A task's css_set is its cgroup in
+ * every hierarchy (v2 and any v1), shared by the tasks of the same ones:
+ * tasks with the same set have the same /proc/PID/cgroup. The reader then
+ * opens neither file per process: the cgroup file once per set. The set's
+ * address is only compared, never shown. */
+struct owner_mark {
+  struct owner_rec rec;
+  char comm[16];
+  __u64 css_set; /* 0: unknown */
 };
 
 /* The iterator runs on one CPU, in order, under one read(): plain globals
@@ -27,6 +40,7 @@ struct owner_rec {
  * meanwhile, so a task is known by its address and its kernel tid both. */
 static __u64 last_task = 0;
 static __u32 last_kernel_tid = 0, last_pid = 0, last_tid = 0, mark_owed = 0;
+static struct owner_mark mark;
 
 /* The pid of a task as the reader sees it: the iterator only visits tasks
  * of the reader's pid namespace, which sits at the reader's level of every
@@ -55,15 +69,20 @@ int owners_iter(struct bpf_iter__task_file *ctx) {
     last_task = (__u64)task;
     last_kernel_tid = task->pid;
     unsigned int level = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), thread_pid, level);
-    last_pid = pid_for_reader(BPF_CORE_READ(task, group_leader), level);
+    struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+    last_pid = pid_for_reader(leader, level);
     last_tid = task->tgid == task->pid ? 0 : pid_for_reader(task, level);
     mark_owed = last_pid != 0;
+    if (mark_owed) {
+      mark.rec.pid = last_pid;
+      mark.rec.tid = last_tid;
+      mark.rec.inode = 0;
+      if (bpf_core_read_str(mark.comm, sizeof mark.comm, &leader->comm) < 0) mark.comm[0] = 0;
+      mark.css_set = (__u64)BPF_CORE_READ(leader, cgroups);
+    }
   }
   int kept = 1; /* bpf_seq_write fails when the buffer is full: then the kernel drops the run */
-  if (mark_owed) {
-    struct owner_rec mark = {.pid = last_pid, .tid = last_tid};
-    kept = bpf_seq_write(ctx->meta->seq, &mark, sizeof mark) == 0;
-  }
+  if (mark_owed) kept = bpf_seq_write(ctx->meta->seq, &mark, sizeof mark) == 0;
   /* direct loads of trusted BTF pointers: cheaper than probe-read helpers */
   struct inode *inode = file->f_inode;
   if (inode && last_pid && (inode->i_mode & 00170000) == 0140000 /* S_IFSOCK */ && inode->i_ino) {
