@@ -174,8 +174,8 @@ typedef struct cr_owner_map {
  * `threads` threads (0: a default); or, on a host with many open files, lists
  * every process's socket fds with a BPF task-file iterator, when built in and
  * allowed (CONNRECIPE_OWNERS=proc|bpf forces one; both give the same map).
- * A holder's comm and cgroup are /proc's (the iterator reads comm itself and
- * /proc/PID/cgroup once per set of cgroups). Returns 0 or -errno. Entries of t whose
+ * A holder's comm and cgroup are the same as /proc's (the iterator reads
+ * comm itself, /proc/PID/cgroup once per set of cgroups). Returns 0 or -errno. Entries of t whose
  * netns differs from a process's are still matched by inode (inodes are
  * unique host-wide in sockfs). */
 int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m);

@@ -28,6 +28,7 @@ const char *cr_owners_bpf_why(int rc) { return rc == -ENOSYS ? "not built in" : 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 
 #include "bpf_lib.h"
@@ -45,7 +46,7 @@ struct owner_rec {
 struct owner_mark {
   struct owner_rec rec;
   char comm[16];   /* the leader's, NUL-terminated */
-  uint64_t css_set; /* the leader's set of cgroups (compared only), 0 unknown */
+  uint64_t css_set; /* the leader's set of cgroups (compared only, keyed), 0 unknown */
 };
 
 /* The record at *off of buf[0..len) (and its marker's facts, when it is
@@ -189,24 +190,29 @@ static size_t cgroups_slot(const cgroups_seen *g, uint64_t id) {
 
 /* The wanted sockets of the chosen tables into l. A table's records come in a
  * row: its process's facts are taken once (cr_match_add_known), its comm
- * from the marker, its unit and container from an earlier process with the
- * same cgroups. */
+ * from the marker (from /proc when the iterator could not read it), its
+ * unit and container from an earlier process with the same cgroups, whose
+ * own /proc/PID/cgroup was read. Not for a table a thread holds because the
+ * leader left none: the leader is exiting, and /proc shows an exiting
+ * task's cgroup v1 lines as "/"; its file is read for it alone. */
 static int match_records(const unsigned char *buf, size_t len, const table_choice *c, int procfd,
                          const cr_inode_hash *h, cgroups_seen *g, cr_match_list *l, cr_owner_map *m) {
   uint32_t pid = 0, tid = 0;
   size_t first = 0, off = 0, slot = 0;
-  int skip = 1;
+  int skip = 1, by_set = 0;
   struct owner_rec r;
   struct owner_mark mark = {0};
-  cr_known_facts known = {.comm = mark.comm, .cgroup_of = -1};
+  cr_known_facts known = {.cgroup_of = -1};
   while (next_record(buf, len, &off, &r, &mark)) {
     if (r.inode == 0) { /* a table starts */
       pid = r.pid;
       tid = r.tid;
       first = l->n;
       skip = chosen_table(c, pid) != tid;
+      known.comm = mark.comm[0] ? mark.comm : NULL;
       known.cgroup_of = -1;
-      if (mark.css_set) {
+      by_set = mark.css_set != 0 && tid == 0;
+      if (by_set) {
         slot = cgroups_slot(g, mark.css_set);
         if (g->ids[slot]) known.cgroup_of = g->procs[slot];
       }
@@ -215,14 +221,15 @@ static int match_records(const unsigned char *buf, size_t len, const table_choic
     uint32_t idx;
     if (skip || r.pid != pid || r.tid != tid || !cr_inode_hash_find(h, r.inode, &idx)) continue;
     size_t procs_before = l->nprocs;
+    known.cgroup_read = 0;
     int rc = cr_match_add_known(l, procfd, first, idx, (pid_t)pid, &known);
     if (rc == -ENOMEM) return rc;
     if (rc) { /* its facts unread (our ulimit -n), as the /proc walk: its sockets stay unknown */
       cr_match_drop_from(l, first);
       m->no_fds++;
       skip = 1;
-    } else if (mark.css_set && !g->ids[slot] && l->nprocs > procs_before) {
-      g->ids[slot] = mark.css_set; /* the first with these cgroups: read, now known */
+    } else if (by_set && known.cgroup_read && !g->ids[slot]) {
+      g->ids[slot] = mark.css_set; /* the first with these cgroups, read: it stands for the rest */
       g->procs[slot] = (uint32_t)procs_before;
     }
   }
@@ -276,6 +283,11 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
   cr_thp_heap_end();
   if (!skel) return load_errno ? -load_errno : -EINVAL;
   int rc = 0, fd = -1;
+  /* kernel addresses reach our memory mixed with a random key (the iterator
+   * only compares them); without one (no entropy yet) they are still only
+   * compared, never shown */
+  uint64_t key = 0;
+  if (getrandom(&key, sizeof key, GRND_NONBLOCK) == sizeof key) skel->bss->css_set_key = key;
   struct bpf_link *link = cr_bpf.bpf_program__attach_iter(skel->progs.owners_iter, NULL);
   if (!link) {
     rc = errno ? -errno : -EINVAL;

@@ -73,12 +73,13 @@ static int read_comm(int procfd, pid_t pid, char comm[16]) {
 }
 
 /* The unit and container of a socket's holder, from its cgroup. Returns as
- * read_comm does. */
-static int read_cgroup(int procfd, pid_t pid, cr_owner *o) {
+ * read_comm does; *read: whether the file was read (not: it exited). */
+static int read_cgroup(int procfd, pid_t pid, cr_owner *o, int *read) {
   char name[32];
   cr_cgroup cg;
   snprintf(name, sizeof name, "%d/cgroup", (int)pid);
   int rc = cr_cgroup_read(procfd, name, &cg);
+  *read = rc == 0;
   if (rc != 0) return cr_out_of_fds(-rc) ? rc : 0;
   memcpy(o->unit, cg.unit, sizeof o->unit);
   memcpy(o->container, cg.container, sizeof o->container);
@@ -98,7 +99,7 @@ static int grow(void **v, size_t n, size_t *cap, size_t size, size_t first_cap) 
 
 /* Appends pid's facts: the comm given, or read; the unit and container of
  * procs[cgroup_of] (same cgroup), or read. Its index in *proc. */
-static int add_proc(cr_match_list *l, int procfd, pid_t pid, const cr_known_facts *known,
+static int add_proc(cr_match_list *l, int procfd, pid_t pid, cr_known_facts *known,
                     uint32_t *proc) {
   if (grow((void **)&l->procs, l->nprocs, &l->proccap, sizeof *l->procs, 64)) return -ENOMEM;
   cr_owner *o = &l->procs[l->nprocs];
@@ -110,19 +111,21 @@ static int add_proc(cr_match_list *l, int procfd, pid_t pid, const cr_known_fact
   else
     rc = read_comm(procfd, pid, o->comm);
   if (rc) return rc;
+  int cgroup_read = 0;
   if (known && known->cgroup_of >= 0 && (size_t)known->cgroup_of < l->nprocs) {
     const cr_owner *same = &l->procs[known->cgroup_of];
     memcpy(o->unit, same->unit, sizeof o->unit);
     memcpy(o->container, same->container, sizeof o->container);
-  } else if ((rc = read_cgroup(procfd, pid, o)) != 0) {
+  } else if ((rc = read_cgroup(procfd, pid, o, &cgroup_read)) != 0) {
     return rc;
   }
+  if (known) known->cgroup_read = cgroup_read;
   *proc = (uint32_t)l->nprocs++;
   return 0;
 }
 
 int cr_match_add_known(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid,
-                       const cr_known_facts *known) {
+                       cr_known_facts *known) {
   if (grow((void **)&l->v, l->n, &l->cap, sizeof *l->v, 256)) return -ENOMEM;
   uint32_t proc;
   if (first_of_pid < l->n) {

@@ -43,17 +43,22 @@ typedef struct {
 int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid);
 /* What a walk may know of a holder without /proc: its comm (NULL: read
  * /proc/PID/comm), and the index in the list's procs of a process in the
- * same cgroup, whose unit and container are then copied (-1: read
- * /proc/PID/cgroup). */
+ * same cgroups, whose unit and container are then copied (-1: read
+ * /proc/PID/cgroup). cgroup_read is set by the add: 1 when the holder's
+ * own /proc/PID/cgroup was opened and read (only then may its facts stand
+ * for others: a process that exited first reads as no unit, no container). */
 typedef struct {
   const char *comm;
   long cgroup_of;
+  int cgroup_read;
 } cr_known_facts;
 /* cr_match_add with what the walk knows (NULL: nothing). */
 int cr_match_add_known(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t sock, pid_t pid,
-                       const cr_known_facts *known);
+                       cr_known_facts *known);
 /* Forgets the matches from index `first` on (one process's, whose facts
- * could not be read) and the facts they named. */
+ * could not be read) and the facts they named: those must be the last
+ * added, as they are when `first` is where the process's matches start
+ * (an index kept elsewhere into procs stays valid below them). */
 void cr_match_drop_from(cr_match_list *l, size_t first);
 void cr_match_list_free(cr_match_list *l);
 

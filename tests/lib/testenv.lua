@@ -103,6 +103,53 @@ function testenv.tmpdir()
   return dir
 end
 
+--- testenv.cgroup2_mount() -> where the cgroup v2 hierarchy is mounted
+--- (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host), or nil.
+function testenv.cgroup2_mount()
+  local mounts = testenv.read_file("/proc/self/mountinfo") or ""
+  for line in mounts:gmatch("[^\n]+") do
+    local point = line:match("^%S+ %S+ %S+ %S+ (%S+) .- %- cgroup2 ")
+    if point then
+      return point
+    end
+  end
+  return nil
+end
+
+-- cgroups a test made: crtest-OWNER under the v2 mount, its children below
+local cgroups = {}
+
+-- Removes a test cgroup and the cgroups below it, innermost first; its
+-- processes must be gone (a few tries: an exiting one leaves it busy).
+local function remove_cgroup(dir)
+  for _ = 1, 20 do
+    os.execute("find " .. shell_quote(dir) .. " -depth -type d -exec rmdir {} + 2>/dev/null")
+    if not testenv.read_file(dir .. "/cgroup.procs") then
+      return
+    end
+    os.execute("sleep 0.1")
+  end
+end
+
+--- testenv.cgroup(name) -> the path of a fresh cgroup v2 directory NAME
+--- (which may name a path: "a/b.service") under crtest-OWNER, or nil and
+--- why not (no cgroup2, or it cannot be written: a container's read-only
+--- cgroup file system). Removed by testenv.cleanup(), after its processes.
+function testenv.cgroup(name)
+  local mount = testenv.cgroup2_mount()
+  if not mount then
+    return nil, "no cgroup v2 hierarchy is mounted"
+  end
+  local base = mount .. "/crtest-" .. testenv.owner
+  local dir = base .. "/" .. name
+  local r = testenv.sh("mkdir -p " .. shell_quote(dir))
+  if r.code ~= 0 then
+    return nil, "cannot make a cgroup: " .. r.stderr:gsub("\n$", "")
+  end
+  cgroups[base] = true
+  return dir
+end
+
 --- testenv.trusted_base(): where testenv.trusted_tmpdir() makes its
 --- directories, beside the executable (the build tree), or nil without one.
 function testenv.trusted_base()
@@ -356,6 +403,16 @@ function testenv.sweep()
       removed.reservations[#removed.reservations + 1] = tonumber(block)
     end
   end
+  local mount = testenv.cgroup2_mount()
+  if mount then
+    for dir in capture("ls -1d " .. shell_quote(mount) .. "/crtest-* 2>/dev/null"):gmatch("[^\n]+") do
+      local owner = dir:match("/crtest%-(%d+%-%d+)$")
+      if owner and is_dead(owner) then
+        remove_cgroup(dir)
+        removed.dirs[#removed.dirs + 1] = dir
+      end
+    end
+  end
   return removed
 end
 
@@ -416,6 +473,10 @@ function testenv.cleanup()
     os.remove(PORT_DIR .. "/" .. block)
   end
   reserved = {}
+  for dir in pairs(cgroups) do
+    remove_cgroup(dir)
+  end
+  cgroups = {}
 end
 
 --- testenv.setup_gate(skip) -> gate

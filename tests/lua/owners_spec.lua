@@ -60,7 +60,6 @@ describe("owner walks", function()
     pending(why)
   end)
   local dir, names, leader_name, leader_run
-  local cgroup_dirs = {} -- made by a test, removed at teardown (innermost first)
 
   setup(function()
     gate.why = testenv.needs_root() or (not testenv.have("python3") and "needs python3")
@@ -96,14 +95,6 @@ describe("owner walks", function()
       testenv.stop(leader_run)
     end
     testenv.cleanup()
-    for _, d in ipairs(cgroup_dirs) do -- empty once its processes are gone: a few tries
-      for _ = 1, 20 do
-        if os.execute("rmdir " .. testenv.quote(d) .. " 2>/dev/null") or testenv.sh("test -d " .. testenv.quote(d)).code ~= 0 then
-          break
-        end
-        os.execute("sleep 0.1")
-      end
-    end
   end)
 
   -- An unprivileged-looking case for the iterator: the reader in a pid
@@ -214,17 +205,15 @@ describe("owner walks", function()
   -- the same.
   it("agree on holders in different cgroups, each named by its own", function()
     gate.check()
-    local mounts = testenv.read_file("/proc/self/mountinfo") or ""
-    local cg2 = mounts:match("\n%S+ %S+ %S+ %S+ (%S+) [^\n]- %- cgroup2 ")
-      or mounts:match("^%S+ %S+ %S+ %S+ (%S+) [^\n]- %- cgroup2 ")
-    if not cg2 then
-      return pending("no cgroup2 hierarchy is mounted")
-    end
     local id = ("%08x"):format(math.random(0, 0x7fffffff)):rep(8) -- 64 hex digits: a container id
-    local base = ("%s/crtest-owners-%d"):format(cg2, testenv.sh("echo $$").stdout:match("%d+"))
-    local groups = { base .. "/crtest-app.service", base .. "/docker-" .. id .. ".scope" }
-    cgroup_dirs = { groups[1], groups[2], base }
-    testenv.sh_ok("mkdir -p " .. testenv.quote(groups[1]) .. " " .. testenv.quote(groups[2]))
+    local groups = {}
+    for i, name in ipairs({ "crtest-app.service", "docker-" .. id .. ".scope" }) do
+      local why
+      groups[i], why = testenv.cgroup(name)
+      if not groups[i] then
+        return pending(why)
+      end
+    end
     local ns, port = testenv.netns(), PORT + 300
     -- ports +0 and +1 in the service's cgroup, +2 in the container's, +3 where the test runs
     local into = { groups[1], groups[1], groups[2], false }

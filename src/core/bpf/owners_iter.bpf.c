@@ -23,7 +23,8 @@ struct owner_rec {
  * every hierarchy (v2 and any v1), shared by the tasks of the same ones:
  * tasks with the same set have the same /proc/PID/cgroup. The reader then
  * opens neither file per process: the cgroup file once per set. The set's
- * address is only compared, never shown. */
+ * address is only compared, never shown, and leaves the kernel mixed with
+ * css_set_key (random, set by the reader before the walk). */
 struct owner_mark {
   struct owner_rec rec;
   char comm[16];
@@ -41,6 +42,7 @@ struct owner_mark {
 static __u64 last_task = 0;
 static __u32 last_kernel_tid = 0, last_pid = 0, last_tid = 0, mark_owed = 0;
 static struct owner_mark mark;
+__u64 css_set_key = 0;
 
 /* The pid of a task as the reader sees it: the iterator only visits tasks
  * of the reader's pid namespace, which sits at the reader's level of every
@@ -96,7 +98,8 @@ int owners_iter(struct iter_task_file *ctx) {
       mark.rec.tid = last_tid;
       mark.rec.inode = 0;
       if (bpf_core_read_str(mark.comm, sizeof mark.comm, &leader->comm) < 0) mark.comm[0] = 0;
-      mark.css_set = (__u64)BPF_CORE_READ(leader, cgroups);
+      __u64 set = (__u64)BPF_CORE_READ(leader, cgroups);
+      mark.css_set = set ? set ^ css_set_key : 0;
     }
   }
   int kept = 1; /* bpf_seq_write fails when the buffer is full: then the kernel drops the run */
