@@ -33,6 +33,7 @@ typedef struct {
   shown_owner shown[MAX_SHOWN_OWNERS];
   uint16_t len[8];  /* its cells' lengths in bytes (one per column), once laid out */
   uint16_t cols[8]; /* and in columns on the screen */
+  const char *text; /* its cells, one after the other, once laid out (cell_store) */
   /* sort key */
   uint8_t proto_rank, family_rank;
   uint8_t addr_bytes[16];
@@ -352,16 +353,18 @@ static size_t line_length(const layout *lay, const uint16_t len[COLUMNS],
   return n;
 }
 
-/* One line at p: columns two spaces apart, the last one unpadded. */
-static char *write_line(char *p, const layout *lay, const cell cells[COLUMNS]) {
+/* One line at p of the cells in text (one after the other, len[] bytes
+ * and cols[] columns each): columns two spaces apart, the last unpadded. */
+static char *write_line(char *p, const layout *lay, const char *text, const uint16_t len[COLUMNS],
+                        const uint16_t cols[COLUMNS]) {
   int last = last_column(lay);
   for (int k = 0; k <= last; k++) {
-    size_t cols = columns(&cells[k]);
-    size_t pad = cols < lay->width[k] ? lay->width[k] - cols : 0;
+    size_t pad = cols[k] < lay->width[k] ? lay->width[k] - cols[k] : 0;
     if (k) memcpy(p, "  ", 2), p += 2;
     if (lay->right[k]) memset(p, ' ', pad), p += pad;
-    memcpy(p, cells[k].text, cells[k].n);
-    p += cells[k].n;
+    memcpy(p, text, len[k]);
+    p += len[k];
+    text += len[k];
     if (!lay->right[k] && k < last) memset(p, ' ', pad), p += pad;
   }
   *p++ = '\n';
@@ -373,6 +376,36 @@ static void cell_lengths(const cell cells[COLUMNS], uint16_t len[COLUMNS], uint1
     len[k] = (uint16_t)cells[k].n;
     cols[k] = (uint16_t)columns(&cells[k]);
   }
+}
+
+/* The rows' cells as the layout pass made them, kept for the writing pass
+ * (made once, not twice): in chunks of userdata anchored in a table on the
+ * stack, so that they are collected with the call even when it raises. */
+#define CELL_CHUNK (64 * 1024)
+typedef struct {
+  int anchor; /* stack index of the table holding the chunks */
+  lua_Integer chunks;
+  char *at;
+  size_t left;
+} cell_store;
+
+static const char *store_cells(lua_State *L, cell_store *st, const cell cells[COLUMNS]) {
+  size_t need = 0;
+  for (int k = 0; k < COLUMNS; k++)
+    need += cells[k].n;
+  if (need > st->left) {
+    size_t size = need > CELL_CHUNK ? need : CELL_CHUNK;
+    st->at = lua_newuserdatauv(L, size, 0);
+    lua_rawseti(L, st->anchor, ++st->chunks);
+    st->left = size;
+  }
+  char *start = st->at;
+  for (int k = 0; k < COLUMNS; k++) {
+    memcpy(st->at, cells[k].text, cells[k].n);
+    st->at += cells[k].n;
+  }
+  st->left -= need;
+  return start;
 }
 
 /* ---- order: protocol, family, address, port, path, namespace ------------------ */
@@ -478,25 +511,27 @@ static int l_format_sockets(lua_State *L) {
     put_str(&cells[k], heading[k]);
     lay.width[k] = min_width[k];
   }
-  cell head[COLUMNS];
-  memcpy(head, cells, sizeof head);
+  uint16_t head_len[COLUMNS], head_cols[COLUMNS];
+  cell_lengths(cells, head_len, head_cols);
+  lua_newtable(L);
+  cell_store st = {.anchor = lua_gettop(L)};
+  const char *head = store_cells(L, &st, cells);
   for (lua_Integer i = 0; i < n; i++) {
     row_cells(&rows[i], cells, netns);
     fit(&lay, cells);
     cell_lengths(cells, rows[i].len, rows[i].cols);
+    rows[i].text = store_cells(L, &st, cells);
   }
   /* the text's exact size is known now: one allocation, no regrowth */
-  uint16_t head_len[COLUMNS], head_cols[COLUMNS];
-  cell_lengths(head, head_len, head_cols);
   size_t total = line_length(&lay, head_len, head_cols);
   for (lua_Integer i = 0; i < n; i++)
     total += line_length(&lay, rows[i].len, rows[i].cols);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, total), *start = p;
-  p = write_line(p, &lay, head);
+  p = write_line(p, &lay, head, head_len, head_cols);
   for (lua_Integer i = 0; i < n; i++) {
-    row_cells(order[i].row, cells, netns);
-    p = write_line(p, &lay, cells);
+    const sock_row *r = order[i].row;
+    p = write_line(p, &lay, r->text, r->len, r->cols);
   }
   luaL_pushresultsize(&b, (size_t)(p - start));
   return 1;
