@@ -55,6 +55,19 @@ local function iterator_ran(via, err)
   return false
 end
 
+-- Both walks over the same namespaces: their rows, once asserted the same
+-- (nil when the iterator cannot run here: the test is then pending).
+local function both_walks(names, prefix)
+  local bvia, berr, brows = dump("bpf", names, prefix)
+  if not iterator_ran(bvia, berr) then
+    return nil
+  end
+  local pvia, _, prows = dump("proc", names, prefix)
+  assert.equal("proc", pvia)
+  assert.equal(prows, brows)
+  return prows
+end
+
 describe("owner walks", function()
   local gate = testenv.setup_gate(function(why)
     pending(why)
@@ -108,13 +121,10 @@ describe("owner walks", function()
 
   it("agree, socket by socket and in the order of the holders", function()
     gate.check()
-    local bvia, berr, brows = dump("bpf", names)
-    if not iterator_ran(bvia, berr) then
+    local prows = both_walks(names)
+    if not prows then
       return
     end
-    local pvia, _, prows = dump("proc", names)
-    assert.equal("proc", pvia)
-    assert.equal(prows, brows)
 
     -- and the rows are the fixture's, so agreeing meant something
     local rows = {}
@@ -148,13 +158,10 @@ describe("owner walks", function()
   it("agree inside a pid namespace, numbering its processes as it does", function()
     gate.check()
     local prefix = in_b_pidns()
-    local bvia, berr, brows = dump("bpf", "*", prefix)
-    if not iterator_ran(bvia, berr) then
+    local prows = both_walks("*", prefix)
+    if not prows then
       return
     end
-    local pvia, _, prows = dump("proc", "*", prefix)
-    assert.equal("proc", pvia)
-    assert.equal(prows, brows)
     -- b's fixture as its namespace sees it: pid 1 and its three children
     -- hold the shared listener
     assert.truthy(prows:find(" tcp " .. PORT .. " %- 1/python3//,%d+/python3//,%d+/python3//,%d+/python3//\n"), prows)
@@ -189,14 +196,12 @@ describe("owner walks", function()
     assert(testenv.wait_for(function()
       return testenv.read_file(ready) and tonumber(testenv.sh(count).stdout) == holders
     end, 300), "the 2,500 holders did not start")
-    local bvia, berr, brows = dump("bpf", many)
-    if not iterator_ran(bvia, berr) then
+    local rows = both_walks(many)
+    if not rows then
       return
     end
-    local _, _, prows = dump("proc", many)
-    local _, sleepers = brows:gsub("[ ,]%d+/sleep", "")
-    assert.equal(holders, sleepers, "holders named by the iterator")
-    assert.equal(prows, brows)
+    local _, sleepers = rows:gsub("[ ,]%d+/sleep", "")
+    assert.equal(holders, sleepers, "holders named by both walks")
   end)
 
   -- The iterator gives each process's set of cgroups (its css_set), and the
@@ -226,19 +231,17 @@ describe("owner walks", function()
     assert(testenv.wait_for(function()
       return select(2, testenv.sh_in(ns, "ss -tlnH").stdout:gsub("\n", "")) == #into
     end, 10), "the listeners did not start")
-    local bvia, berr, brows = dump("bpf", ns)
-    if not iterator_ran(bvia, berr) then
+    local rows = both_walks(ns)
+    if not rows then
       return
     end
-    local _, _, prows = dump("proc", ns)
-    assert.equal(prows, brows)
     local function holder(p)
-      return brows:match(" tcp " .. p .. " %- %d+/socat/([^\n]*)")
+      return rows:match(" tcp " .. p .. " %- %d+/socat/([^\n]*)")
     end
     assert.equal("crtest-app.service/", holder(port))
     assert.equal("crtest-app.service/", holder(port + 1))
     assert.equal("docker-" .. id .. ".scope/" .. id, holder(port + 2))
-    assert.truthy(holder(port + 3), brows)
+    assert.truthy(holder(port + 3), rows)
     assert.is_nil(holder(port + 3):find("crtest-app", 1, true))
     assert.is_nil(holder(port + 3):find(id, 1, true))
   end)
