@@ -58,10 +58,6 @@ static __always_inline __u32 pid_for_reader(struct task_struct *task, unsigned i
   return nr;
 }
 
-/* /proc/PID/fd is the leader's table. The kernel visits a thread only when
- * its table is not the leader's (it unshared it, or the leader exited and
- * left none); which one /proc's walk would read instead is decided by the
- * reader from the markers. */
 /* The iterator's context, declared here rather than taken from vmlinux.h:
  * every struct there is relocated at load (CO-RE), and each relocated type
  * costs libbpf a scan of the kernel's whole BTF (~0.7 ms of CPU here). This
@@ -80,6 +76,10 @@ struct iter_task_file {
   struct file *file;
 };
 
+/* /proc/PID/fd is the leader's table. The kernel visits a thread only when
+ * its table is not the leader's (it unshared it, or the leader exited and
+ * left none); which one /proc's walk would read instead is decided by the
+ * reader from the markers. */
 SEC("iter/task_file")
 int owners_iter(struct iter_task_file *ctx) {
   struct task_struct *task = ctx->task;
