@@ -107,7 +107,7 @@ static int add_proc(cr_match_list *l, int procfd, pid_t pid, cr_known_facts *kno
   o->pid = pid;
   int rc = 0;
   if (known && known->comm)
-    memcpy(o->comm, known->comm, sizeof o->comm - 1); /* NUL-terminated by the memset */
+    memcpy(o->comm, known->comm, strnlen(known->comm, sizeof o->comm - 1)); /* NUL: the memset's */
   else
     rc = read_comm(procfd, pid, o->comm);
   if (rc) return rc;
