@@ -50,11 +50,21 @@ __u64 css_set_key = 0;
  * pointer field makes the verifier search the kernel's BTF by name (for the
  * type's trusted-field list), at every load on every path it explores, and
  * that search was most of the program's ~5 ms load. */
+/* struct upid as since Linux 2.6.24 (nr first): an element of pid->numbers.
+ * Its size is fixed into the program by the array index anyway (CO-RE does
+ * not relocate a variable index's stride), and declaring it here spares
+ * libbpf a scan of the kernel's BTF for one more relocated type. */
+struct upid_abi {
+  int nr;
+  void *ns;
+};
+
 static __always_inline __u32 pid_for_reader(struct task_struct *task, unsigned int level) {
   struct pid *p = BPF_CORE_READ(task, thread_pid);
   __u32 nr = 0;
   if (!p || BPF_CORE_READ(p, level) < level) return 0;
-  bpf_core_read(&nr, sizeof nr, &p->numbers[level].nr);
+  const struct upid_abi *numbers = (const void *)((const char *)p + bpf_core_field_offset(struct pid, numbers));
+  bpf_probe_read_kernel(&nr, sizeof nr, &numbers[level].nr);
   return nr;
 }
 
