@@ -17,6 +17,7 @@
 
 typedef struct cr_cgroup {
   char path[512];         /* the unified ("0::") path, else the first hierarchy's */
+  int unified;            /* path is the unified line's */
   char unit[CR_UNIT_LEN]; /* the innermost systemd unit in it, or "" */
   char container[CR_CONTAINER_ID_LEN + 1]; /* the full container id in it, or "" */
 } cr_cgroup;

@@ -20,6 +20,7 @@ static const char *line_path(const char *line, const char *end, int *unified) {
 int cr_cgroup_parse(const char *text, size_t len, cr_cgroup *out) {
   memset(out, 0, sizeof *out);
   const char *chosen = NULL, *chosen_end = NULL, *end = text + len;
+  int chosen_unified = 0;
   for (const char *line = text; line < end;) {
     const char *nl = memchr(line, '\n', (size_t)(end - line));
     const char *line_end = nl ? nl : end;
@@ -28,6 +29,7 @@ int cr_cgroup_parse(const char *text, size_t len, cr_cgroup *out) {
     if (path && (unified || !chosen)) {
       chosen = path;
       chosen_end = line_end;
+      chosen_unified = unified;
       if (unified) break;
     }
     line = nl ? nl + 1 : end;
@@ -37,6 +39,7 @@ int cr_cgroup_parse(const char *text, size_t len, cr_cgroup *out) {
   if (n >= sizeof out->path) n = sizeof out->path - 1;
   memcpy(out->path, chosen, n);
   out->path[n] = '\0';
+  out->unified = chosen_unified;
   cr_cgroup_unit(out->path, out->unit, sizeof out->unit);
   cr_cgroup_container(out->path, out->container, sizeof out->container);
   return 0;

@@ -73,13 +73,16 @@ static int read_comm(int procfd, pid_t pid, char comm[16]) {
 }
 
 /* The unit and container of a socket's holder, from its cgroup. Returns as
- * read_comm does; *read: whether the file was read (not: it exited). */
-static int read_cgroup(int procfd, pid_t pid, cr_owner *o, int *read) {
+ * read_comm does; *shareable: whether what was read holds for every task
+ * with the same cgroups: the file was read (not: it exited first), and by
+ * its unified line or a path below the root (with v1 hierarchies only, the
+ * kernel shows an exiting task's cgroups as "/", whatever they are). */
+static int read_cgroup(int procfd, pid_t pid, cr_owner *o, int *shareable) {
   char name[32];
   cr_cgroup cg;
   snprintf(name, sizeof name, "%d/cgroup", (int)pid);
   int rc = cr_cgroup_read(procfd, name, &cg);
-  *read = rc == 0;
+  *shareable = rc == 0 && (cg.unified || strcmp(cg.path, "/") != 0);
   if (rc != 0) return cr_out_of_fds(-rc) ? rc : 0;
   memcpy(o->unit, cg.unit, sizeof o->unit);
   memcpy(o->container, cg.container, sizeof o->container);

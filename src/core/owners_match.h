@@ -45,8 +45,9 @@ int cr_match_add(cr_match_list *l, int procfd, size_t first_of_pid, uint32_t soc
  * /proc/PID/comm), and the index in the list's procs of a process in the
  * same cgroups, whose unit and container are then copied (-1: read
  * /proc/PID/cgroup). cgroup_read is set by the add: 1 when the holder's
- * own /proc/PID/cgroup was opened and read (only then may its facts stand
- * for others: a process that exited first reads as no unit, no container). */
+ * own /proc/PID/cgroup was read and holds for its whole set of cgroups
+ * (only then may its facts stand for others: a process that exited first
+ * reads as no unit, no container; see read_cgroup). */
 typedef struct {
   const char *comm;
   long cgroup_of;

@@ -318,7 +318,10 @@ static void row_cells(const sock_row *r, cell cells[COLUMNS], int netns) {
   owners_cell(r, &cells[C_OWNERS]);
   text_or_number_cell(r->user, r->has_uid, r->uid, &cells[C_USER]);
   where_cell(r, &cells[C_WHERE]);
-  if (netns) text_or_number_cell(r->netns_name, r->has_netns, r->netns, &cells[C_NETNS]);
+  if (netns)
+    text_or_number_cell(r->netns_name, r->has_netns, r->netns, &cells[C_NETNS]);
+  else
+    cells[C_NETNS].n = 0; /* no such column: nothing to keep */
 }
 
 /* The columns a cell takes on the screen: one per character (escaped text

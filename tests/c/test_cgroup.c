@@ -39,6 +39,7 @@ static void unified_wins_over_v1(void **state) {
                      "0::/system.slice/redis-server.service\n";
   assert_int_equal(parse(text, &cg), 0);
   assert_string_equal(cg.unit, "redis-server.service");
+  assert_int_equal(cg.unified, 1);
 }
 
 /* cgroup v1 alone: the first hierarchy's path. */
@@ -47,6 +48,7 @@ static void first_v1_hierarchy(void **state) {
   assert_int_equal(parse("11:memory:/docker/" HEX "\n10:cpu:/\n", &cg), 0);
   assert_string_equal(cg.path, "/docker/" HEX);
   assert_string_equal(cg.container, HEX);
+  assert_int_equal(cg.unified, 0); /* an exiting task shows "/" here: not its cgroups */
 }
 
 /* Every runtime's spelling gives the full 64-hex id. */

@@ -120,11 +120,12 @@ end
 local cgroups = {}
 
 -- Removes a test cgroup and the cgroups below it, innermost first; its
--- processes must be gone (a few tries: an exiting one leaves it busy).
-local function remove_cgroup(dir)
-  for _ = 1, 20 do
+-- processes must be gone (`tries` tries 0.1 s apart: an exiting one leaves
+-- it busy a moment).
+local function remove_cgroup(dir, tries)
+  for try = 1, tries do
     os.execute("find " .. shell_quote(dir) .. " -depth -type d -exec rmdir {} + 2>/dev/null")
-    if not testenv.read_file(dir .. "/cgroup.procs") then
+    if not testenv.read_file(dir .. "/cgroup.procs") or try == tries then
       return
     end
     os.execute("sleep 0.1")
@@ -143,10 +144,12 @@ function testenv.cgroup(name)
   local base = mount .. "/crtest-" .. testenv.owner
   local dir = base .. "/" .. name
   local r = testenv.sh("mkdir -p " .. shell_quote(dir))
+  if testenv.read_file(base .. "/cgroup.procs") then
+    cgroups[base] = true -- made, even if what is below it could not be
+  end
   if r.code ~= 0 then
     return nil, "cannot make a cgroup: " .. r.stderr:gsub("\n$", "")
   end
-  cgroups[base] = true
   return dir
 end
 
@@ -408,7 +411,7 @@ function testenv.sweep()
     for dir in capture("ls -1d " .. shell_quote(mount) .. "/crtest-* 2>/dev/null"):gmatch("[^\n]+") do
       local owner = dir:match("/crtest%-(%d+%-%d+)$")
       if owner and is_dead(owner) then
-        remove_cgroup(dir)
+        remove_cgroup(dir, 1) -- once: what is still busy is left for a later sweep
         removed.dirs[#removed.dirs + 1] = dir
       end
     end
@@ -474,7 +477,7 @@ function testenv.cleanup()
   end
   reserved = {}
   for dir in pairs(cgroups) do
-    remove_cgroup(dir)
+    remove_cgroup(dir, 20)
   end
   cgroups = {}
 end

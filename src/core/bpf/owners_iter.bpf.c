@@ -50,10 +50,11 @@ __u64 css_set_key = 0;
  * pointer field makes the verifier search the kernel's BTF by name (for the
  * type's trusted-field list), at every load on every path it explores, and
  * that search was most of the program's ~5 ms load. */
-/* struct upid as since Linux 2.6.24 (nr first): an element of pid->numbers.
- * Its size is fixed into the program by the array index anyway (CO-RE does
- * not relocate a variable index's stride), and declaring it here spares
- * libbpf a scan of the kernel's BTF for one more relocated type. */
+/* struct upid (nr first, 16 bytes since Linux 4.15; task-file iterators
+ * need 5.8): an element of pid->numbers. Its size was fixed into the
+ * program by the array index anyway (CO-RE does not relocate a variable
+ * index's stride), and declaring it here spares libbpf a scan of the
+ * kernel's BTF for one more relocated type. */
 struct upid_abi {
   int nr;
   void *ns;
