@@ -25,7 +25,7 @@
 /* ---- the walk --------------------------------------------------------------- */
 
 typedef struct walker {
-  const cr_inode_hash *hash;
+  const cr_id_map *hash;
   int procfd;
   const pid_t *pids;
   size_t npids;
@@ -65,7 +65,7 @@ static int walk_fd_dir(walker *w, pid_t pid, int dfd, char *buf, size_t bufsize,
       if (n < 0 && (errno == EACCES || errno == EPERM)) denied = 1;
       uint64_t ino = n > 0 ? socket_inode(link, n) : 0;
       uint32_t idx;
-      int rc = ino && cr_inode_hash_find(w->hash, ino, &idx)
+      int rc = ino && cr_id_map_find(w->hash, ino, &idx)
                    ? cr_match_add(&w->found, w->procfd, first, idx, pid)
                    : 0;
       if (rc == -ENOMEM) {
@@ -199,7 +199,7 @@ static int proc_hides_pids(void) {
 }
 
 /* The /proc walk, split across `threads` walkers (0: a default), into m. */
-static int proc_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h, int threads,
+static int proc_walk(const cr_sock_table *t, int procfd, const cr_id_map *h, int threads,
                      cr_owner_map *m) {
   pid_t *pids = NULL;
   size_t npids = 0;
@@ -240,7 +240,7 @@ static int proc_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h,
 }
 
 /* The BPF iterator's walk into m; on failure m is left empty. */
-static int bpf_walk(const cr_sock_table *t, int procfd, const cr_inode_hash *h, cr_owner_map *m) {
+static int bpf_walk(const cr_sock_table *t, int procfd, const cr_id_map *h, cr_owner_map *m) {
   cr_match_list found = {0};
   int rc = cr_owners_bpf_walk(procfd, h, &found, m);
   if (!rc) rc = cr_match_merge(t, &found, 1, m);
@@ -286,10 +286,10 @@ static int bpf_wanted(void) {
 
 int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   memset(m, 0, sizeof *m);
-  cr_inode_hash h = {0};
+  cr_id_map h = {0};
   int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (procfd < 0) return -errno;
-  int rc = cr_inode_hash_build(&h, t);
+  int rc = cr_id_map_inodes(&h, t);
   if (rc) goto out;
   if (bpf_wanted()) {
     rc = bpf_walk(t, procfd, &h, m);
@@ -306,7 +306,7 @@ int cr_owners_map(const cr_sock_table *t, int threads, cr_owner_map *m) {
   }
   if (!rc) m->hidepid = proc_hides_pids();
 out:
-  cr_inode_hash_free(&h);
+  cr_id_map_free(&h);
   close(procfd);
   if (rc) cr_owner_map_free(m);
   return rc;

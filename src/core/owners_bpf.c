@@ -16,7 +16,7 @@
 
 #ifndef CONNRECIPE_HAVE_BPF
 
-int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+int cr_owners_bpf_walk(int procfd, const cr_id_map *h, cr_match_list *l, cr_owner_map *m) {
   return -ENOSYS;
 }
 
@@ -114,76 +114,36 @@ static void silence_libbpf(void) { cr_bpf.libbpf_set_print(quiet); }
 /* pid -> the table the /proc walk would read for it (owners.c): the
  * leader's (tid 0) when it has any file; else, a leader that left none (it
  * exited, its threads run), the table of its first thread with any file,
- * as /proc/PID/task lists them (by tid). Open addressing over the markers. */
+ * as /proc/PID/task lists them (by tid). */
 typedef struct {
-  uint32_t *pids, *tids; /* pid 0 = empty */
-  size_t mask, n;
+  cr_id_map tids; /* pid -> tid */
+  size_t n;       /* processes */
 } table_choice;
 
-static size_t choice_slot(const table_choice *c, uint32_t pid) {
-  size_t s = (size_t)(pid * 2654435761u) & c->mask;
-  while (c->pids[s] && c->pids[s] != pid)
-    s = (s + 1) & c->mask;
-  return s;
-}
-
 static int choose_tables(table_choice *c, const unsigned char *buf, size_t len) {
-  size_t marks = 0, cap = 64, off = 0;
+  size_t marks = 0, off = 0;
   struct owner_rec r;
   struct owner_mark mark;
   while (next_record(buf, len, &off, &r, &mark))
     marks += r.inode == 0;
-  while (cap < marks * 2 + 1)
-    cap <<= 1;
-  c->pids = calloc(cap, sizeof *c->pids);
-  c->tids = malloc(cap * sizeof *c->tids);
-  c->mask = cap - 1;
   c->n = 0;
-  if (!c->pids || !c->tids) return -ENOMEM;
+  if (cr_id_map_init(&c->tids, marks)) return -ENOMEM;
   for (off = 0; next_record(buf, len, &off, &r, &mark);) {
     if (r.inode != 0) continue;
-    size_t s = choice_slot(c, r.pid);
-    if (!c->pids[s]) {
-      c->pids[s] = r.pid;
-      c->tids[s] = r.tid;
+    uint32_t tid;
+    if (!cr_id_map_find(&c->tids, r.pid, &tid)) {
+      cr_id_map_put(&c->tids, r.pid, r.tid);
       c->n++;
-    } else if (c->tids[s] != 0 && (r.tid == 0 || r.tid < c->tids[s])) {
-      c->tids[s] = r.tid;
+    } else if (tid != 0 && (r.tid == 0 || r.tid < tid)) {
+      cr_id_map_put(&c->tids, r.pid, r.tid);
     }
   }
   return 0;
 }
 
 static uint32_t chosen_table(const table_choice *c, uint32_t pid) {
-  size_t s = choice_slot(c, pid);
-  return c->pids[s] ? c->tids[s] : NO_TABLE;
-}
-
-/* ---- one /proc/PID/cgroup per set of cgroups -------------------------------- */
-
-/* css_set (the marker's) -> index in the match list's procs of a process
- * with it. */
-typedef struct {
-  uint64_t *ids; /* 0 = empty */
-  uint32_t *procs;
-  size_t mask;
-} cgroups_seen;
-
-static int cgroups_seen_init(cgroups_seen *g, size_t tables) {
-  size_t cap = 64;
-  while (cap < tables * 2 + 1)
-    cap <<= 1;
-  g->ids = calloc(cap, sizeof *g->ids);
-  g->procs = malloc(cap * sizeof *g->procs);
-  g->mask = cap - 1;
-  return g->ids && g->procs ? 0 : -ENOMEM;
-}
-
-static size_t cgroups_slot(const cgroups_seen *g, uint64_t id) {
-  size_t s = (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & g->mask;
-  while (g->ids[s] && g->ids[s] != id)
-    s = (s + 1) & g->mask;
-  return s;
+  uint32_t tid;
+  return cr_id_map_find(&c->tids, pid, &tid) ? tid : NO_TABLE;
 }
 
 /* ---- matching ------------------------------------------------------------------ */
@@ -196,9 +156,9 @@ static size_t cgroups_slot(const cgroups_seen *g, uint64_t id) {
  * leader left none: the leader is exiting, and /proc shows an exiting
  * task's cgroup v1 lines as "/"; its file is read for it alone. */
 static int match_records(const unsigned char *buf, size_t len, const table_choice *c, int procfd,
-                         const cr_inode_hash *h, cgroups_seen *g, cr_match_list *l, cr_owner_map *m) {
+                         const cr_id_map *h, cr_id_map *sets, cr_match_list *l, cr_owner_map *m) {
   uint32_t pid = 0, tid = 0;
-  size_t first = 0, off = 0, slot = 0;
+  size_t first = 0, off = 0;
   int skip = 1, by_set = 0;
   struct owner_rec r;
   struct owner_mark mark = {0};
@@ -212,14 +172,12 @@ static int match_records(const unsigned char *buf, size_t len, const table_choic
       known.comm = mark.comm[0] ? mark.comm : NULL;
       known.cgroup_of = -1;
       by_set = mark.css_set != 0 && tid == 0;
-      if (by_set) {
-        slot = cgroups_slot(g, mark.css_set);
-        if (g->ids[slot]) known.cgroup_of = g->procs[slot];
-      }
+      uint32_t same;
+      if (by_set && cr_id_map_find(sets, mark.css_set, &same)) known.cgroup_of = same;
       continue;
     }
     uint32_t idx;
-    if (skip || r.pid != pid || r.tid != tid || !cr_inode_hash_find(h, r.inode, &idx)) continue;
+    if (skip || r.pid != pid || r.tid != tid || !cr_id_map_find(h, r.inode, &idx)) continue;
     size_t procs_before = l->nprocs;
     known.cgroup_read = 0;
     int rc = cr_match_add_known(l, procfd, first, idx, (pid_t)pid, &known);
@@ -228,9 +186,9 @@ static int match_records(const unsigned char *buf, size_t len, const table_choic
       cr_match_drop_from(l, first);
       m->no_fds++;
       skip = 1;
-    } else if (by_set && known.cgroup_read && !g->ids[slot]) {
-      g->ids[slot] = mark.css_set; /* the first with these cgroups, read: it stands for the rest */
-      g->procs[slot] = (uint32_t)procs_before;
+    } else if (by_set && known.cgroup_read && known.cgroup_of < 0) {
+      /* the first with these cgroups, read: it stands for the rest */
+      cr_id_map_put(sets, mark.css_set, (uint32_t)procs_before);
     }
   }
   return 0;
@@ -272,7 +230,7 @@ const char *cr_owners_bpf_why(int rc) {
   return strerror(-rc);
 }
 
-int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m) {
+int cr_owners_bpf_walk(int procfd, const cr_id_map *h, cr_match_list *l, cr_owner_map *m) {
   if (!may_load_bpf()) return -EPERM;
   if (!proc_is_our_pidns(procfd)) return -EXDEV;
   if (cr_bpf_lib_load(NULL) != 0) return -ELIBACC; /* libbpf is not installed (or not whole) */
@@ -301,16 +259,14 @@ int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_
   unsigned char *recs = NULL;
   size_t len = 0;
   table_choice c = {0};
-  cgroups_seen g = {0};
+  cr_id_map sets = {0}; /* css_set -> the holder whose cgroup file stands for it */
   rc = read_records(fd, &recs, &len);
   if (!rc) rc = choose_tables(&c, recs, len);
-  if (!rc) rc = cgroups_seen_init(&g, c.n);
-  if (!rc) rc = match_records(recs, len, &c, procfd, h, &g, l, m);
+  if (!rc) rc = cr_id_map_init(&sets, c.n);
+  if (!rc) rc = match_records(recs, len, &c, procfd, h, &sets, l, m);
   if (!rc) m->processes = (unsigned)c.n;
-  free(c.pids);
-  free(c.tids);
-  free(g.ids);
-  free(g.procs);
+  cr_id_map_free(&c.tids);
+  cr_id_map_free(&sets);
   free(recs);
 out:
   if (fd >= 0) close(fd);

@@ -9,33 +9,38 @@
 
 #include "owners_match.h"
 
-/* ---- the inode hash ------------------------------------------------------ */
+/* ---- the id map ---------------------------------------------------------- */
 
 static size_t hash_slot(uint64_t k, size_t mask) {
   return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 17) & mask;
 }
 
-int cr_inode_hash_build(cr_inode_hash *h, const cr_sock_table *t) {
+int cr_id_map_init(cr_id_map *h, size_t count) {
   size_t cap = 64;
-  while (cap < t->n * 2 + 1)
+  while (cap < count * 2 + 1)
     cap <<= 1;
   h->keys = calloc(cap, sizeof *h->keys);
   h->vals = malloc(cap * sizeof *h->vals);
   h->mask = cap - 1;
-  if (!h->keys || !h->vals) return -ENOMEM;
-  for (size_t i = 0; i < t->n; i++) {
-    uint64_t k = t->v[i].inode;
-    if (!k) continue;
-    size_t s = hash_slot(k, h->mask);
-    while (h->keys[s] && h->keys[s] != k)
-      s = (s + 1) & h->mask;
-    h->keys[s] = k;
-    h->vals[s] = (uint32_t)i;
-  }
+  return h->keys && h->vals ? 0 : -ENOMEM;
+}
+
+void cr_id_map_put(cr_id_map *h, uint64_t k, uint32_t val) {
+  size_t s = hash_slot(k, h->mask);
+  while (h->keys[s] && h->keys[s] != k)
+    s = (s + 1) & h->mask;
+  h->keys[s] = k;
+  h->vals[s] = val;
+}
+
+int cr_id_map_inodes(cr_id_map *h, const cr_sock_table *t) {
+  if (cr_id_map_init(h, t->n)) return -ENOMEM;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->v[i].inode) cr_id_map_put(h, t->v[i].inode, (uint32_t)i);
   return 0;
 }
 
-int cr_inode_hash_find(const cr_inode_hash *h, uint64_t k, uint32_t *idx) {
+int cr_id_map_find(const cr_id_map *h, uint64_t k, uint32_t *idx) {
   for (size_t s = hash_slot(k, h->mask); h->keys[s]; s = (s + 1) & h->mask) {
     if (h->keys[s] == k) {
       *idx = h->vals[s];
@@ -45,7 +50,7 @@ int cr_inode_hash_find(const cr_inode_hash *h, uint64_t k, uint32_t *idx) {
   return 0;
 }
 
-void cr_inode_hash_free(cr_inode_hash *h) {
+void cr_id_map_free(cr_id_map *h) {
   free(h->keys);
   free(h->vals);
   h->keys = NULL;

@@ -10,16 +10,22 @@
 
 #include "connrecipe/sockets.h"
 
-/* open addressing, inode -> index in the socket table */
+/* open addressing, a 64-bit id (never 0) -> an index: a socket inode -> its
+ * row in the socket table; a set of cgroups -> a holder in a match list */
 typedef struct {
-  uint64_t *keys; /* 0 = empty (inode 0 is never wanted) */
+  uint64_t *keys; /* 0 = empty */
   uint32_t *vals;
   size_t mask;
-} cr_inode_hash;
+} cr_id_map;
 
-int cr_inode_hash_build(cr_inode_hash *h, const cr_sock_table *t);
-int cr_inode_hash_find(const cr_inode_hash *h, uint64_t inode, uint32_t *idx);
-void cr_inode_hash_free(cr_inode_hash *h);
+/* Room for `count` ids; 0 or -ENOMEM. */
+int cr_id_map_init(cr_id_map *h, size_t count);
+/* id -> val, replacing what id had; at most `count` ids in all. */
+void cr_id_map_put(cr_id_map *h, uint64_t id, uint32_t val);
+/* The socket table's inodes -> their rows. */
+int cr_id_map_inodes(cr_id_map *h, const cr_sock_table *t);
+int cr_id_map_find(const cr_id_map *h, uint64_t id, uint32_t *val);
+void cr_id_map_free(cr_id_map *h);
 
 /* A match is 8 bytes: a holder's facts (~220 bytes) are kept once per
  * process in the list's procs, not once per socket (at 10k listeners the
@@ -78,7 +84,7 @@ int cr_out_of_fds(int err);
  * -errno when it cannot run here (not built in: -ENOSYS; no privilege:
  * -EPERM; /proc of another pid namespace: -EXDEV; a load, attach or read
  * failure) — the caller walks /proc then. */
-int cr_owners_bpf_walk(int procfd, const cr_inode_hash *h, cr_match_list *l, cr_owner_map *m);
+int cr_owners_bpf_walk(int procfd, const cr_id_map *h, cr_match_list *l, cr_owner_map *m);
 /* cr_owners_bpf_walk's failure in words: strerror, or why libbpf did not load. */
 const char *cr_owners_bpf_why(int rc);
 

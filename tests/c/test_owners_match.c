@@ -18,10 +18,16 @@
 #include "connrecipe/process.h"
 #include "owners_match.h"
 
-static int proc_dir(void) {
-  int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  assert_true(fd >= 0);
-  return fd;
+static int procfd = -1; /* /proc, for the whole group */
+
+static int open_proc(void **state) {
+  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return procfd >= 0 ? 0 : -1;
+}
+
+static int close_proc(void **state) {
+  close(procfd);
+  return 0;
 }
 
 /* A pid no process has now: a child's, once reaped. */
@@ -34,14 +40,13 @@ static pid_t gone_pid(void) {
 }
 
 /* Our own cgroup's unit and container, as /proc says. */
-static void own_cgroup(int procfd, cr_cgroup *cg) {
+static void own_cgroup(cr_cgroup *cg) {
   char name[32];
   snprintf(name, sizeof name, "%d/cgroup", (int)getpid());
   assert_int_equal(cr_cgroup_read(procfd, name, cg), 0);
 }
 
 static void known_comm_and_cgroup_read(void **state) {
-  int procfd = proc_dir();
   cr_match_list l = {0};
   cr_known_facts known = {.comm = "from-kernel", .cgroup_of = -1};
   assert_int_equal(cr_match_add_known(&l, procfd, 0, 7, getpid(), &known), 0);
@@ -49,7 +54,7 @@ static void known_comm_and_cgroup_read(void **state) {
   assert_int_equal(l.nprocs, 1);
   assert_string_equal(l.procs[0].comm, "from-kernel");
   cr_cgroup cg;
-  own_cgroup(procfd, &cg);
+  own_cgroup(&cg);
   assert_string_equal(l.procs[0].unit, cg.unit);
   assert_string_equal(l.procs[0].container, cg.container);
   /* its next socket names the same facts: no second entry */
@@ -58,13 +63,11 @@ static void known_comm_and_cgroup_read(void **state) {
   assert_int_equal(l.n, 2);
   assert_int_equal(l.v[1].proc, 0);
   cr_match_list_free(&l);
-  close(procfd);
 }
 
 /* A holder that exited before its cgroup was read has none: that must not
  * stand for others (cgroup_read 0), and its comm is still the walk's. */
 static void exited_holder_reads_nothing(void **state) {
-  int procfd = proc_dir();
   cr_match_list l = {0};
   cr_known_facts known = {.comm = "gone", .cgroup_of = -1};
   assert_int_equal(cr_match_add_known(&l, procfd, 0, 1, gone_pid(), &known), 0);
@@ -73,12 +76,10 @@ static void exited_holder_reads_nothing(void **state) {
   assert_string_equal(l.procs[0].unit, "");
   assert_string_equal(l.procs[0].container, "");
   cr_match_list_free(&l);
-  close(procfd);
 }
 
 /* Same cgroups: the unit and container are copied, nothing read. */
 static void same_cgroups_copied(void **state) {
-  int procfd = proc_dir();
   cr_match_list l = {0};
   cr_known_facts first = {.comm = "a", .cgroup_of = -1};
   assert_int_equal(cr_match_add_known(&l, procfd, 0, 0, getpid(), &first), 0);
@@ -92,12 +93,10 @@ static void same_cgroups_copied(void **state) {
   assert_string_equal(l.procs[1].comm, "b");
   assert_string_equal(l.procs[1].unit, "web.service");
   cr_match_list_free(&l);
-  close(procfd);
 }
 
 /* Without a known comm, it is read from /proc. */
 static void comm_read_when_unknown(void **state) {
-  int procfd = proc_dir();
   cr_match_list l = {0};
   assert_int_equal(cr_match_add(&l, procfd, 0, 3, getpid()), 0);
   char comm[32] = "";
@@ -108,11 +107,9 @@ static void comm_read_when_unknown(void **state) {
   comm[strcspn(comm, "\n")] = '\0';
   assert_string_equal(l.procs[0].comm, comm);
   cr_match_list_free(&l);
-  close(procfd);
 }
 
 static void drop_forgets_the_process(void **state) {
-  int procfd = proc_dir();
   cr_match_list l = {0};
   cr_known_facts known = {.comm = "x", .cgroup_of = -1};
   assert_int_equal(cr_match_add_known(&l, procfd, 0, 0, getpid(), &known), 0);
@@ -126,13 +123,11 @@ static void drop_forgets_the_process(void **state) {
   assert_int_equal(l.nprocs, 1);
   assert_int_equal(l.procs[0].pid, getpid());
   cr_match_list_free(&l);
-  close(procfd);
 }
 
 /* Two lists (two walker threads): each socket's holders in pid order, a
  * process on two fds of one socket once, each pointing at its facts. */
 static void merge_orders_and_folds(void **state) {
-  int procfd = proc_dir();
   cr_sock_table t = {0};
   for (int i = 0; i < 2; i++)
     assert_non_null(cr_sock_table_add(&t));
@@ -159,7 +154,6 @@ static void merge_orders_and_folds(void **state) {
   cr_match_list_free(&lists[0]);
   cr_match_list_free(&lists[1]);
   cr_sock_table_free(&t);
-  close(procfd);
 }
 
 int main(void) {
@@ -171,5 +165,5 @@ int main(void) {
       cmocka_unit_test(drop_forgets_the_process),
       cmocka_unit_test(merge_orders_and_folds),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, open_proc, close_proc);
 }
